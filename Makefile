@@ -1,0 +1,51 @@
+# Maelstrom — the two commands a brewer needs: `make run-all` and `make test`.
+# Every target installs what it needs first (idempotent, quick the second time).
+
+VENV ?= .venv
+PYTHON := $(VENV)/bin/python
+MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || echo /usr/sbin/mosquitto)
+PYTEST_ARGS ?=
+
+.PHONY: setup system-deps browser-deps webui-deps run-all test bench lint format clean
+
+setup: system-deps $(VENV)/.installed webui-deps
+
+system-deps:
+	@bash scripts/install-system-deps.sh
+
+browser-deps:
+	@bash scripts/install-system-deps.sh --browser
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e '.[dev]'
+	@touch $@
+
+webui-deps:
+	@if [ -f webui/package-lock.json ] && [ ! -f webui/node_modules/.package-lock.json -o webui/package-lock.json -nt webui/node_modules/.package-lock.json ]; then \
+		cd webui && npm ci --no-audit --no-fund --loglevel=error; \
+	fi
+
+run-all: setup
+	@mkdir -p data/mosquitto
+	@if [ "$$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then chown -R mosquitto: data/mosquitto; fi
+	MOSQUITTO=$(MOSQUITTO) PYTHON=$(PYTHON) $(VENV)/bin/honcho start -f Procfile
+
+test: setup browser-deps
+	$(PYTHON) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
+
+bench: setup
+	$(PYTHON) -m bench
+
+lint: setup
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+format: setup
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:
+	rm -rf $(VENV) webui/node_modules .pytest_cache .ruff_cache
+	find . -name __pycache__ -type d -prune -exec rm -rf {} +

@@ -1,0 +1,1 @@
+"""Maelstrom services: one package per process, plus `common` shared by all."""

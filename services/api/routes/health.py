@@ -1,0 +1,25 @@
+"""`GET /api/health`: is the API up, and can it reach the broker and the database?"""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from services.api.database import DATABASE, check_database
+from services.common.web import MQTT
+
+routes = web.RouteTableDef()
+
+
+@routes.get("/api/health")
+async def health(request: web.Request) -> web.Response:
+    broker_ok = request.app[MQTT].connected.is_set()
+    database_ok = check_database(request.app[DATABASE])
+    ok = broker_ok and database_ok
+    return web.json_response(
+        {
+            "status": "ok" if ok else "degraded",
+            "broker": {"ok": broker_ok, "url": request.app[MQTT].config.mqtt.url},
+            "database": {"ok": database_ok},
+        },
+        status=200 if ok else 503,
+    )

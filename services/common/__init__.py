@@ -1,0 +1,1 @@
+"""Code every Maelstrom service shares: configuration, MQTT, topics, clock, logging."""

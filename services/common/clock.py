@@ -1,0 +1,74 @@
+"""Clocks for control code: real time in production, simulated time in tests.
+
+Control logic never calls `time.time()` or `asyncio.sleep()` directly; it takes a
+`Clock`, so a ten-day fermentation profile can run in seconds under `SimClock`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import time
+from typing import Protocol
+
+
+class Clock(Protocol):
+    def now(self) -> float:
+        """Seconds since the Unix epoch."""
+        ...
+
+    async def sleep(self, seconds: float) -> None:
+        """Wait `seconds` of this clock's time."""
+        ...
+
+
+class RealClock:
+    """Wall-clock time."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class SimClock:
+    """Time that moves only when told to.
+
+    `advance(dt)` moves time forward and wakes every sleeper whose deadline has
+    passed, in deadline order, letting each run before time moves on. With
+    `speed` set, `run()` advances it in real time × speed instead.
+    """
+
+    def __init__(self, start: float = 1_767_225_600.0) -> None:  # 2026-01-01T00:00:00Z
+        self._now = start
+        self._sleepers: list[tuple[float, int, asyncio.Future[None]]] = []
+        self._seq = itertools.count()
+
+    def now(self) -> float:
+        return self._now
+
+    async def sleep(self, seconds: float) -> None:
+        fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._sleepers, (self._now + max(0.0, seconds), next(self._seq), fut))
+        await fut
+
+    async def advance(self, seconds: float) -> None:
+        """Move time forward by `seconds`, waking sleepers at their own deadlines."""
+        target = self._now + seconds
+        while self._sleepers and self._sleepers[0][0] <= target:
+            deadline, _, fut = heapq.heappop(self._sleepers)
+            self._now = max(self._now, deadline)
+            if not fut.done():
+                fut.set_result(None)
+            # Let woken tasks run (and schedule new sleeps) before moving on.
+            for _ in range(3):
+                await asyncio.sleep(0)
+        self._now = target
+
+    async def run(self, speed: float, tick: float = 0.05) -> None:
+        """Advance forever at `speed` × real time (for the demo and benchmarks)."""
+        while True:
+            await asyncio.sleep(tick)
+            await self.advance(tick * speed)

@@ -1,0 +1,93 @@
+"""Configuration from the environment, with the design's defaults.
+
+Every service reads the same variables (see docs/configuration.md), so one
+process or a dozen on different hosts agree on where the broker and database are.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from urllib.parse import unquote, urlparse
+
+
+class ConfigError(ValueError):
+    """An environment variable holds something we cannot use."""
+
+
+@dataclass(frozen=True)
+class MqttSettings:
+    host: str = "127.0.0.1"
+    port: int = 1883
+    username: str | None = None
+    password: str | None = None
+    tls: bool = False
+
+    @classmethod
+    def from_url(cls, url: str) -> MqttSettings:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("mqtt", "mqtts", "tcp"):
+            raise ConfigError(
+                f"MAELSTROM_MQTT_URL must start with mqtt:// or mqtts://, got {url!r}"
+            )
+        if not parsed.hostname:
+            raise ConfigError(f"MAELSTROM_MQTT_URL has no host: {url!r}")
+        tls = parsed.scheme == "mqtts"
+        try:
+            port = parsed.port or (8883 if tls else 1883)
+        except ValueError as exc:
+            raise ConfigError(f"MAELSTROM_MQTT_URL has a bad port: {url!r}") from exc
+        return cls(
+            host=parsed.hostname,
+            port=port,
+            username=unquote(parsed.username) if parsed.username else None,
+            password=unquote(parsed.password) if parsed.password else None,
+            tls=tls,
+        )
+
+    @property
+    def url(self) -> str:
+        """The broker address without credentials, safe to log."""
+        return f"{'mqtts' if self.tls else 'mqtt'}://{self.host}:{self.port}"
+
+
+@dataclass(frozen=True)
+class Config:
+    mqtt: MqttSettings = field(default_factory=MqttSettings)
+    http_host: str = "0.0.0.0"
+    http_port: int = 8888
+    database_url: str = "sqlite:///data/maelstrom.db"
+    topic_prefix: str = "maelstrom"
+    api_token: str | None = None
+    controller_id: str | None = None
+    homeassistant_prefix: str = "homeassistant"
+    log_level: str = "INFO"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
+        env = os.environ if env is None else env
+
+        def get(name: str, default: str) -> str:
+            value = env.get(name, "").strip()
+            return value or default
+
+        port_text = get("MAELSTROM_HTTP_PORT", "8888")
+        try:
+            http_port = int(port_text)
+        except ValueError as exc:
+            raise ConfigError(f"MAELSTROM_HTTP_PORT must be a number, got {port_text!r}") from exc
+        prefix = get("MAELSTROM_TOPIC_PREFIX", "maelstrom").strip("/")
+        if any(c in prefix for c in "+#"):
+            raise ConfigError(f"MAELSTROM_TOPIC_PREFIX may not contain + or #: {prefix!r}")
+        return cls(
+            mqtt=MqttSettings.from_url(get("MAELSTROM_MQTT_URL", "mqtt://127.0.0.1:1883")),
+            http_host=get("MAELSTROM_HTTP_HOST", "0.0.0.0"),
+            http_port=http_port,
+            database_url=get("MAELSTROM_DATABASE_URL", "sqlite:///data/maelstrom.db"),
+            topic_prefix=prefix,
+            api_token=env.get("MAELSTROM_API_TOKEN") or None,
+            controller_id=env.get("MAELSTROM_CONTROLLER_ID") or None,
+            homeassistant_prefix=get("MAELSTROM_HA_PREFIX", "homeassistant").strip("/"),
+            log_level=get("MAELSTROM_LOG_LEVEL", "INFO").upper(),
+        )

@@ -1,0 +1,315 @@
+"""The one MQTT client every Maelstrom service uses.
+
+paho-mqtt 2.x runs the network loop in its own thread, which gives us its
+battle-tested reconnect (with back-off) and QoS 1 queueing for free. Messages
+are handed to the asyncio loop through a queue and dispatched in arrival order,
+so handlers run in the service's event loop and see messages in the order the
+broker sent them.
+
+Each service announces itself: `online` (retained) on `<prefix>/status/<service>`
+once connected, and a last will of `offline` so the broker says so when the
+process dies. Subscriptions are remembered and re-made on every reconnect.
+
+MQTT 5 subscription identifiers tie each delivered message to the filters that
+matched it, so overlapping filters never dispatch the same message twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import json
+import logging
+import threading
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import paho.mqtt.client as paho
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+from paho.mqtt.subscribeoptions import SubscribeOptions
+
+from .config import Config
+from .topics import Topics, matches
+
+log = logging.getLogger(__name__)
+
+ONLINE = "online"
+OFFLINE = "offline"
+
+
+class PayloadError(ValueError):
+    """A message payload that is not what the topic's schema expects."""
+
+
+@dataclass(frozen=True)
+class Message:
+    topic: str
+    payload: bytes
+    retain: bool = False
+    qos: int = 0
+
+    @property
+    def text(self) -> str:
+        try:
+            return self.payload.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            raise PayloadError(f"payload on {self.topic} is not UTF-8") from exc
+
+    def json(self) -> Any:
+        try:
+            return json.loads(self.payload)
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise PayloadError(f"payload on {self.topic} is not JSON: {exc}") from exc
+
+
+Handler = Callable[[Message], Awaitable[None] | None]
+ConnectHook = Callable[[], Awaitable[None] | None]
+
+
+def encode_payload(payload: bytes | str | dict[str, Any] | list[Any] | float | None) -> bytes:
+    """bytes pass through, str is UTF-8, None is empty (clears a retained topic), else JSON."""
+    if payload is None:
+        return b""
+    if isinstance(payload, bytes):
+        return payload
+    if isinstance(payload, str):
+        return payload.encode()
+    return json.dumps(payload, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+@dataclass
+class _Subscription:
+    filter: str
+    qos: int
+    ident: int
+    handlers: list[Handler] = field(default_factory=list)
+
+
+class MqttClient:
+    """asyncio-facing MQTT client with reconnect, re-subscribe, birth and last will."""
+
+    def __init__(
+        self,
+        config: Config,
+        service: str,
+        *,
+        announce: bool = True,
+        reconnect_max_delay: float = 10.0,
+    ) -> None:
+        self.config = config
+        self.service = service
+        self.topics = Topics(config.topic_prefix)
+        self._announce = announce
+        self._status_topic = self.topics.status(service)
+        self._client = paho.Client(
+            CallbackAPIVersion.VERSION2,
+            client_id=f"maelstrom-{service}-{uuid.uuid4().hex[:8]}",
+            protocol=paho.MQTTv5,
+        )
+        settings = config.mqtt
+        if settings.username:
+            self._client.username_pw_set(settings.username, settings.password)
+        if settings.tls:
+            self._client.tls_set()
+        if announce:
+            self._client.will_set(self._status_topic, OFFLINE, qos=1, retain=True)
+        self._client.reconnect_delay_set(min_delay=1, max_delay=int(max(1, reconnect_max_delay)))
+        self._client.max_queued_messages_set(10_000)
+        self._client.on_connect = self._on_connect
+        self._client.on_disconnect = self._on_disconnect
+        self._client.on_message = self._on_message
+
+        self._lock = threading.Lock()
+        self._subs: dict[str, _Subscription] = {}
+        self._by_ident: dict[int, _Subscription] = {}
+        self._next_ident = 1
+        self._connect_hooks: list[ConnectHook] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._queue: asyncio.Queue[tuple[Message, Any] | None] = asyncio.Queue()
+        self._dispatcher: asyncio.Task[None] | None = None
+        self.connected = asyncio.Event()
+        self.disconnected = asyncio.Event()
+        self.disconnected.set()
+
+    # lifecycle ------------------------------------------------------------------
+    async def start(self) -> None:
+        """Begin connecting (returns at once; the client keeps retrying in the background)."""
+        self._loop = asyncio.get_running_loop()
+        self._dispatcher = asyncio.create_task(
+            self._dispatch(), name=f"mqtt-dispatch-{self.service}"
+        )
+        self._client.connect_async(self.config.mqtt.host, self.config.mqtt.port, keepalive=15)
+        self._client.loop_start()
+
+    async def wait_connected(self, timeout: float | None = None) -> bool:
+        try:
+            await asyncio.wait_for(self.connected.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
+
+    async def stop(self) -> None:
+        """Say `offline`, disconnect cleanly and stop the network thread."""
+        if self._announce and self.connected.is_set():
+            info = self._client.publish(self._status_topic, OFFLINE, qos=1, retain=True)
+            with contextlib.suppress(Exception):
+                await asyncio.get_running_loop().run_in_executor(None, info.wait_for_publish, 2.0)
+        self._client.disconnect()
+        self._client.loop_stop()
+        if self._dispatcher:
+            self._queue.put_nowait(None)
+            with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+                await asyncio.wait_for(self._dispatcher, 2.0)
+        self.connected.clear()
+        self.disconnected.set()
+
+    async def __aenter__(self) -> MqttClient:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def on_connect(self, hook: ConnectHook) -> None:
+        """Run `hook` in the event loop after every (re)connect, subscriptions made."""
+        self._connect_hooks.append(hook)
+
+    # publishing -------------------------------------------------------------------
+    def publish(
+        self,
+        topic: str,
+        payload: bytes | str | dict[str, Any] | list[Any] | float | None = None,
+        *,
+        qos: int = 1,
+        retain: bool = False,
+    ) -> None:
+        """Send a message; QoS 1 messages wait in paho's queue while disconnected."""
+        self._client.publish(topic, encode_payload(payload), qos=qos, retain=retain)
+
+    # subscribing ------------------------------------------------------------------
+    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
+        """Call `handler` for every message matching `topic_filter`, across reconnects.
+
+        Subscribing again to a filter the client already holds re-sends the
+        SUBSCRIBE, so the broker delivers its retained messages once more.
+        """
+        with self._lock:
+            sub = self._subs.get(topic_filter)
+            if sub is None:
+                sub = _Subscription(topic_filter, qos, self._next_ident)
+                self._next_ident += 1
+                self._subs[topic_filter] = sub
+                self._by_ident[sub.ident] = sub
+            sub.handlers.append(handler)
+        if self._client.is_connected():
+            self._send_subscribe(sub)
+
+    def unsubscribe(self, topic_filter: str, handler: Handler | None = None) -> None:
+        """Remove `handler` (or every handler) from `topic_filter`."""
+        with self._lock:
+            sub = self._subs.get(topic_filter)
+            if sub is None:
+                return
+            if handler is None:
+                sub.handlers.clear()
+            elif handler in sub.handlers:
+                sub.handlers.remove(handler)
+            if sub.handlers:
+                return
+            del self._subs[topic_filter]
+            del self._by_ident[sub.ident]
+        if self._client.is_connected():
+            self._client.unsubscribe(topic_filter)
+
+    def _send_subscribe(self, sub: _Subscription) -> None:
+        props = Properties(PacketTypes.SUBSCRIBE)
+        props.SubscriptionIdentifier = sub.ident
+        self._client.subscribe(sub.filter, options=SubscribeOptions(qos=sub.qos), properties=props)
+
+    # paho callbacks (network thread) ----------------------------------------------------
+    def _on_connect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if reason.is_failure:
+            log.debug("MQTT connect to %s refused: %s", self.config.mqtt.url, reason)
+            return
+        if self._announce:
+            client.publish(self._status_topic, ONLINE, qos=1, retain=True)
+        with self._lock:
+            subs = list(self._subs.values())
+        for sub in subs:
+            self._send_subscribe(sub)
+        if self._loop:
+            self._loop.call_soon_threadsafe(self._connected_in_loop)
+
+    def _on_disconnect(
+        self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
+    ) -> None:
+        if self._loop and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._disconnected_in_loop)
+
+    def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
+        idents = getattr(msg.properties, "SubscriptionIdentifier", None) if msg.properties else None
+        message = Message(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos)
+        if self._loop and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._queue.put_nowait, (message, idents))
+
+    # event loop side ---------------------------------------------------------------------
+    def _connected_in_loop(self) -> None:
+        first = not self.connected.is_set()
+        self.connected.set()
+        self.disconnected.clear()
+        if first:
+            log.info("connected to MQTT broker %s", self.config.mqtt.url)
+        for hook in self._connect_hooks:
+            self._run_hook(hook)
+
+    def _disconnected_in_loop(self) -> None:
+        if self.connected.is_set():
+            log.warning("lost MQTT broker %s; reconnecting", self.config.mqtt.url)
+        self.connected.clear()
+        self.disconnected.set()
+
+    def _run_hook(self, hook: ConnectHook) -> None:
+        try:
+            result = hook()
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                task.add_done_callback(_log_task_failure)
+        except Exception:
+            log.exception("MQTT connect hook failed")
+
+    def _handlers_for(self, message: Message, idents: list[int] | int | None) -> list[Handler]:
+        with self._lock:
+            if idents is not None:
+                ids = idents if isinstance(idents, list) else [idents]
+                subs = [self._by_ident[i] for i in ids if i in self._by_ident]
+            else:
+                subs = [s for s in self._subs.values() if matches(s.filter, message.topic)]
+            return [h for s in subs for h in s.handlers]
+
+    async def _dispatch(self) -> None:
+        while True:
+            item = await self._queue.get()
+            if item is None:
+                return
+            message, idents = item
+            for handler in self._handlers_for(message, idents):
+                try:
+                    result = handler(message)
+                    if inspect.isawaitable(result):
+                        await result
+                except PayloadError as exc:
+                    log.warning("dropped message on %s: %s", message.topic, exc)
+                except Exception:
+                    log.exception("handler for %s failed; message dropped", message.topic)
+
+
+def _log_task_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception():
+        log.error("background task failed", exc_info=task.exception())

@@ -1,0 +1,1 @@
+"""The controller: boards (serial, MQTT-native, simulated), control loops, profiles and alarms."""

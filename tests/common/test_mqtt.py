@@ -1,0 +1,100 @@
+"""The shared MQTT client against a real Mosquitto: birth, will, order, reconnect."""
+
+from __future__ import annotations
+
+import asyncio
+
+from services.common.config import Config
+from services.common.mqtt import Message, MqttClient
+from tests.support.broker import Broker
+from tests.support.probe import MqttProbe
+
+
+async def wait_until(predicate, timeout: float = 10.0) -> None:  # type: ignore[no-untyped-def]
+    async def poll() -> None:
+        while not predicate():
+            await asyncio.sleep(0.02)
+
+    await asyncio.wait_for(poll(), timeout)
+
+
+async def test_birth_and_clean_stop_announce_status(config: Config, probe: MqttProbe) -> None:
+    probe.subscribe("maelstrom/status/#")
+    async with MqttClient(config, "tester") as client:
+        assert await client.wait_connected(10)
+        await asyncio.to_thread(
+            probe.wait_for, "maelstrom/status/tester", lambda m: m.text == "online"
+        )
+    await asyncio.to_thread(
+        probe.wait_for, "maelstrom/status/tester", lambda m: m.text == "offline"
+    )
+
+
+async def test_messages_arrive_in_order_once_despite_overlapping_filters(
+    config: Config, probe: MqttProbe
+) -> None:
+    got: list[str] = []
+    async with MqttClient(config, "tester") as client:
+        client.subscribe("maelstrom/data/#", lambda m: got.append(f"all:{m.text}"))
+        client.subscribe("maelstrom/data/+", lambda m: got.append(f"one:{m.text}"))
+        await client.wait_connected(10)
+        await wait_until(lambda: client._client.is_connected())
+        probe.publish("maelstrom/data/ping", "0")
+        await wait_until(lambda: len(got) >= 2)
+        for i in range(1, 50):
+            probe.publish("maelstrom/data/f", str(i))
+        await wait_until(lambda: len(got) >= 100)
+        await asyncio.sleep(0)
+    assert [g for g in got if g.startswith("all:")] == [f"all:{i}" for i in range(50)]
+    assert [g for g in got if g.startswith("one:")] == [f"one:{i}" for i in range(50)]
+
+
+async def test_a_failing_handler_does_not_stop_delivery(config: Config, probe: MqttProbe) -> None:
+    got: list[Message] = []
+
+    def broken(message: Message) -> None:
+        raise RuntimeError("boom")
+
+    async with MqttClient(config, "tester") as client:
+        client.subscribe("maelstrom/cmd/#", broken)
+        client.subscribe("maelstrom/cmd/#", got.append)
+        await client.wait_connected(10)
+        await asyncio.sleep(0)
+        probe.publish("maelstrom/cmd/loops/f/setpoint", "20")
+        probe.publish("maelstrom/cmd/loops/f/setpoint", "21")
+        await wait_until(lambda: len(got) >= 2)
+    assert [m.text for m in got] == ["20", "21"]
+
+
+async def test_reconnects_and_resubscribes_after_broker_restart(
+    config: Config, broker: Broker
+) -> None:
+    got: list[str] = []
+    async with MqttClient(config, "tester", reconnect_max_delay=1) as client:
+        client.subscribe("maelstrom/cmd/#", lambda m: got.append(m.text))
+        assert await client.wait_connected(10)
+        broker.stop()
+        await asyncio.wait_for(client.disconnected.wait(), 10)
+        broker.start()
+        assert await client.wait_connected(15)
+        probe = MqttProbe(broker.port)
+        try:
+            # the re-subscribe races the probe; publish until one arrives
+            async def keep_publishing() -> None:
+                while not got:
+                    probe.publish("maelstrom/cmd/loops/f/mode", "constant")
+                    await asyncio.sleep(0.1)
+
+            await asyncio.wait_for(keep_publishing(), 10)
+        finally:
+            probe.close()
+    assert got[0] == "constant"
+
+
+async def test_retained_messages_delivered_on_subscribe(config: Config, probe: MqttProbe) -> None:
+    probe.publish("maelstrom/config/loops/f", '{"id":"f"}', retain=True)
+    got: list[Message] = []
+    async with MqttClient(config, "tester") as client:
+        client.subscribe("maelstrom/config/#", got.append)
+        await wait_until(lambda: bool(got))
+    assert got[0].retain and got[0].json() == {"id": "f"}

@@ -1,0 +1,1 @@
+"""Test harness: real Mosquitto, real subprocesses, event waits with timeouts."""
