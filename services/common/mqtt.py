@@ -88,6 +88,7 @@ class _Subscription:
     qos: int
     ident: int
     handlers: list[Handler] = field(default_factory=list)
+    active: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 class MqttClient:
@@ -123,6 +124,8 @@ class MqttClient:
         self._client.on_connect = self._on_connect
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
+        self._client.on_subscribe = self._on_subscribe
+        self._pending_subacks: dict[int, _Subscription] = {}
 
         self._lock = threading.Lock()
         self._subs: dict[str, _Subscription] = {}
@@ -229,7 +232,23 @@ class MqttClient:
     def _send_subscribe(self, sub: _Subscription) -> None:
         props = Properties(PacketTypes.SUBSCRIBE)
         props.SubscriptionIdentifier = sub.ident
-        self._client.subscribe(sub.filter, options=SubscribeOptions(qos=sub.qos), properties=props)
+        with self._lock:
+            _, mid = self._client.subscribe(
+                sub.filter, options=SubscribeOptions(qos=sub.qos), properties=props
+            )
+            if mid is not None:
+                self._pending_subacks[mid] = sub
+
+    async def wait_subscribed(self, topic_filter: str, timeout: float | None = 10.0) -> bool:
+        """Wait until the broker has acknowledged the subscription to `topic_filter`."""
+        sub = self._subs.get(topic_filter)
+        if sub is None:
+            raise KeyError(f"not subscribed to {topic_filter}")
+        try:
+            await asyncio.wait_for(sub.active.wait(), timeout)
+        except TimeoutError:
+            return False
+        return True
 
     # paho callbacks (network thread) ----------------------------------------------------
     def _on_connect(
@@ -246,6 +265,19 @@ class MqttClient:
             self._send_subscribe(sub)
         if self._loop:
             self._loop.call_soon_threadsafe(self._connected_in_loop)
+
+    def _on_subscribe(
+        self, client: paho.Client, userdata: Any, mid: int, reasons: Any, props: Any
+    ) -> None:
+        with self._lock:
+            sub = self._pending_subacks.pop(mid, None)
+        if sub is not None and self._loop and not self._loop.is_closed():
+            if not any(getattr(r, "is_failure", False) for r in reasons):
+                self._loop.call_soon_threadsafe(sub.active.set)
+            else:
+                self._loop.call_soon_threadsafe(
+                    log.warning, "broker refused subscription to %s", sub.filter
+                )
 
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -274,6 +306,9 @@ class MqttClient:
             log.warning("lost MQTT broker %s; reconnecting", self.config.mqtt.url)
         self.connected.clear()
         self.disconnected.set()
+        with self._lock:
+            for sub in self._subs.values():
+                sub.active.clear()
 
     def _run_hook(self, hook: ConnectHook) -> None:
         try:

@@ -37,14 +37,11 @@ async def test_messages_arrive_in_order_once_despite_overlapping_filters(
     async with MqttClient(config, "tester") as client:
         client.subscribe("maelstrom/data/#", lambda m: got.append(f"all:{m.text}"))
         client.subscribe("maelstrom/data/+", lambda m: got.append(f"one:{m.text}"))
-        await client.wait_connected(10)
-        await wait_until(lambda: client._client.is_connected())
-        probe.publish("maelstrom/data/ping", "0")
-        await wait_until(lambda: len(got) >= 2)
-        for i in range(1, 50):
+        assert await client.wait_subscribed("maelstrom/data/#")
+        assert await client.wait_subscribed("maelstrom/data/+")
+        for i in range(50):
             probe.publish("maelstrom/data/f", str(i))
         await wait_until(lambda: len(got) >= 100)
-        await asyncio.sleep(0)
     assert [g for g in got if g.startswith("all:")] == [f"all:{i}" for i in range(50)]
     assert [g for g in got if g.startswith("one:")] == [f"one:{i}" for i in range(50)]
 
@@ -58,8 +55,7 @@ async def test_a_failing_handler_does_not_stop_delivery(config: Config, probe: M
     async with MqttClient(config, "tester") as client:
         client.subscribe("maelstrom/cmd/#", broken)
         client.subscribe("maelstrom/cmd/#", got.append)
-        await client.wait_connected(10)
-        await asyncio.sleep(0)
+        assert await client.wait_subscribed("maelstrom/cmd/#")
         probe.publish("maelstrom/cmd/loops/f/setpoint", "20")
         probe.publish("maelstrom/cmd/loops/f/setpoint", "21")
         await wait_until(lambda: len(got) >= 2)
@@ -77,15 +73,11 @@ async def test_reconnects_and_resubscribes_after_broker_restart(
         await asyncio.wait_for(client.disconnected.wait(), 10)
         broker.start()
         assert await client.wait_connected(15)
+        assert await client.wait_subscribed("maelstrom/cmd/#", 15)
         probe = MqttProbe(broker.port)
         try:
-            # the re-subscribe races the probe; publish until one arrives
-            async def keep_publishing() -> None:
-                while not got:
-                    probe.publish("maelstrom/cmd/loops/f/mode", "constant")
-                    await asyncio.sleep(0.1)
-
-            await asyncio.wait_for(keep_publishing(), 10)
+            probe.publish("maelstrom/cmd/loops/f/mode", "constant")
+            await wait_until(lambda: bool(got))
         finally:
             probe.close()
     assert got[0] == "constant"

@@ -1,0 +1,32 @@
+from __future__ import annotations
+
+import re
+from typing import Annotated
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field
+
+_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
+
+
+def _check_id(value: str) -> str:
+    if not _ID.match(value):
+        raise ValueError(
+            "must be 1-63 characters of lowercase letters, digits, '-' or '_', starting with a letter or digit"
+        )
+    return value
+
+
+Id = Annotated[str, AfterValidator(_check_id)]
+"""An object id that is also safe as an MQTT topic segment and a URL path segment."""
+
+Celsius = Annotated[float, Field(ge=-50.0, le=150.0)]
+"""A temperature a brewery can plausibly ask for, in °C."""
+
+Percent = Annotated[float, Field(ge=0.0, le=100.0)]
+Seconds = Annotated[float, Field(ge=0.0)]
+
+
+class Strict(BaseModel):
+    """Unknown fields are refused: a typo must not be silently ignored."""
+
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)

@@ -1,0 +1,91 @@
+"""Commands on `<prefix>/cmd/loops/<loop>/<command>`, parsed the same way everywhere.
+
+Home Assistant and mosquitto_pub send bare text (`20.5`, `constant`); the UI may
+send JSON (`{"value": 20.5}`). Both are accepted. REST, the browser and MQTT all
+end up here, so a command means the same thing whichever way it arrives.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from .config import LoopMode
+
+HA_MODES = {
+    "heat": LoopMode.constant,
+    "cool": LoopMode.constant,
+    "heat_cool": LoopMode.constant,
+    "auto": LoopMode.profile,
+}
+"""Home Assistant climate modes accepted as loop modes."""
+
+
+class CommandError(ValueError):
+    pass
+
+
+class SetpointCommand(BaseModel):
+    value: float
+
+
+class ModeCommand(BaseModel):
+    value: LoopMode
+
+
+class OutputCommand(BaseModel):
+    value: float = Field(..., ge=-100, le=100)
+
+
+class ProfileCommand(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["start", "pause", "resume", "stop", "jump"]
+    profile: str | None = Field(
+        None, description="start: which profile (default: the loop's current one)"
+    )
+    offset: float | None = Field(
+        None, ge=0, description="start/jump: begin this many seconds into the profile"
+    )
+
+
+LoopCommand = SetpointCommand | ModeCommand | OutputCommand | ProfileCommand
+
+
+def _scalar(raw: bytes) -> Any:
+    text = raw.decode("utf-8", errors="strict").strip()
+    if not text:
+        raise CommandError("empty payload")
+    try:
+        value = json.loads(text)
+    except ValueError:
+        return text
+    if isinstance(value, dict) and "value" in value and len(value) == 1:
+        return value["value"]
+    return value
+
+
+def parse_loop_command(command: str, raw: bytes) -> LoopCommand:
+    """Parse the payload of `cmd/loops/<loop>/<command>`; raises CommandError saying why."""
+    try:
+        if command == "setpoint":
+            return SetpointCommand(value=_scalar(raw))
+        if command == "output":
+            return OutputCommand(value=_scalar(raw))
+        if command == "mode":
+            value = _scalar(raw)
+            if isinstance(value, str):
+                value = HA_MODES.get(value.lower(), value.lower())
+            return ModeCommand(value=value)
+        if command == "profile":
+            value = _scalar(raw)
+            if isinstance(value, str):
+                value = {"action": value}
+            return ProfileCommand.model_validate(value)
+    except UnicodeDecodeError as exc:
+        raise CommandError("payload is not UTF-8") from exc
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        raise CommandError(f"{command}: {first['msg']}") from exc
+    raise CommandError(f"unknown loop command {command!r}")

@@ -1,0 +1,307 @@
+"""Configuration objects: the REST resources the API stores and publishes on
+`<prefix>/config/<kind>/<id>` (retained) for the controller.
+
+`version` increments on every stored change; REST updates must send the version
+they read (a stale one gets 409).
+"""
+
+from __future__ import annotations
+
+import itertools
+from datetime import datetime
+from enum import StrEnum
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from .base import Celsius, Id, Seconds, Strict
+
+# --- io configuration: boards and their physical IO ---------------------------------
+
+
+class ActuatorRole(StrEnum):
+    heater = "heater"
+    cooler = "cooler"
+    pump = "pump"
+    other = "other"
+
+
+class Sensor(Strict):
+    id: Id
+    name: str = ""
+    address: str = Field(
+        "", description="Board-specific address, e.g. a DS18B20 ROM code '28-0316a279c5ff'."
+    )
+    offset: float = Field(
+        0.0, ge=-10, le=10, description="Calibration offset added to every reading, °C."
+    )
+    unit: str = "°C"
+    # For MQTT devices: where the reading comes from.
+    topic: str | None = Field(None, description="MQTT devices: topic carrying the reading.")
+    json_path: str | None = Field(
+        None,
+        description="MQTT devices: dotted path into a JSON payload, e.g. 'DS18B20.Temperature'.",
+    )
+
+
+class Actuator(Strict):
+    id: Id
+    name: str = ""
+    role: ActuatorRole = ActuatorRole.other
+    channel: int | None = Field(None, ge=0, le=255, description="Board pin or relay channel.")
+    inverted: bool = Field(
+        False, description="Relay energised when the output is off (active-low boards)."
+    )
+    # For MQTT devices: how to switch it.
+    command_topic: str | None = None
+    payload_on: str = "ON"
+    payload_off: str = "OFF"
+    state_topic: str | None = Field(
+        None, description="MQTT devices: where the device echoes its state."
+    )
+
+
+class Severity(StrEnum):
+    low = "low"
+    medium = "medium"
+    high = "high"
+    critical = "critical"
+
+
+class DigitalInput(Strict):
+    id: Id
+    name: str = ""
+    channel: int | None = Field(None, ge=0, le=255)
+    active_high: bool = True
+    alarm_text: str = Field(
+        "", description="Raised as an alarm while active, e.g. 'pilot light out'."
+    )
+    severity: Severity = Severity.high
+    topic: str | None = None
+
+
+class SerialLink(Strict):
+    port: str = Field(
+        ...,
+        min_length=1,
+        description="Device path or pyserial URL (e.g. /dev/ttyACM0, socket://host:port).",
+    )
+    baud: int = Field(57600, gt=0)
+
+
+class MqttPreset(StrEnum):
+    generic = "generic"
+    tasmota = "tasmota"
+    ispindel = "ispindel"
+
+
+class MqttLink(Strict):
+    preset: MqttPreset = MqttPreset.generic
+    name: str | None = Field(None, description="Tasmota topic / iSpindel name, e.g. 'fermfridge'.")
+    stale_after_s: Seconds = Field(
+        300.0, description="No reading for this long means the device is lost."
+    )
+
+
+class DeviceKind(StrEnum):
+    serial = "serial"
+    mqtt = "mqtt"
+    simulated = "simulated"
+
+
+class Device(Strict):
+    id: Id
+    name: str = ""
+    kind: DeviceKind
+    enabled: bool = True
+    controller_id: str | None = Field(
+        None, description="Only the controller with this MAELSTROM_CONTROLLER_ID drives it."
+    )
+    serial: SerialLink | None = None
+    mqtt: MqttLink | None = None
+    simulation: Literal["fermenter", "kettle"] | None = None
+    sensors: list[Sensor] = Field(default_factory=list)
+    actuators: list[Actuator] = Field(default_factory=list)
+    inputs: list[DigitalInput] = Field(default_factory=list)
+    version: int = 0
+
+    @model_validator(mode="after")
+    def _link_matches_kind(self) -> Device:
+        if self.kind == DeviceKind.serial and self.serial is None:
+            raise ValueError("a serial device needs 'serial': {'port': ...}")
+        if self.kind == DeviceKind.mqtt and self.mqtt is None:
+            raise ValueError("an mqtt device needs 'mqtt': {'preset': ...}")
+        for kind, items in (
+            ("sensor", self.sensors),
+            ("actuator", self.actuators),
+            ("input", self.inputs),
+        ):
+            ids = [i.id for i in items]
+            if len(ids) != len(set(ids)):
+                raise ValueError(f"{kind} ids must be unique within a device")
+        return self
+
+
+# --- temperature profiles -------------------------------------------------------------
+
+
+class Interpolation(StrEnum):
+    linear = "linear"  # BrewPi's beer-profile rule
+    step = "step"
+
+
+class ProfilePoint(Strict):
+    offset: Seconds | None = Field(None, description="Seconds after the profile's start.")
+    at: datetime | None = Field(None, description="An absolute date-time (timezone-aware).")
+    temperature: Celsius | None = Field(
+        ..., description="°C; null means control off for this segment."
+    )
+
+    @model_validator(mode="after")
+    def _one_time(self) -> ProfilePoint:
+        if (self.offset is None) == (self.at is None):
+            raise ValueError(
+                "a point has exactly one of 'offset' (seconds from start) or 'at' (date-time)"
+            )
+        if self.at is not None and self.at.tzinfo is None:
+            raise ValueError("'at' needs a timezone, e.g. 2026-11-24T18:00:00+00:00")
+        return self
+
+
+class Profile(Strict):
+    id: Id
+    name: str = ""
+    interpolation: Interpolation = Interpolation.linear
+    points: list[ProfilePoint] = Field(..., min_length=1)
+    version: int = 0
+
+    @model_validator(mode="after")
+    def _ascending(self) -> Profile:
+        relative = [p.offset is not None for p in self.points]
+        if any(relative) and not all(relative):
+            raise ValueError("points must all use 'offset' or all use 'at', not a mix")
+        times = [p.offset if p.offset is not None else p.at.timestamp() for p in self.points]  # type: ignore[union-attr]
+        if any(b <= a for a, b in itertools.pairwise(times)):
+            raise ValueError("point times must be strictly ascending")
+        return self
+
+
+# --- control loops ------------------------------------------------------------------------
+
+
+class LoopMode(StrEnum):
+    off = "off"  # all outputs off
+    manual = "manual"  # fixed output, no feedback
+    constant = "constant"  # hold `setpoint`
+    profile = "profile"  # follow the running profile
+
+
+class LoopKind(StrEnum):
+    fermenter = "fermenter"
+    kettle = "kettle"
+    other = "other"
+
+
+class IoRef(Strict):
+    """A point on a device: `{"device": "sim", "id": "beer"}`."""
+
+    device: Id
+    id: Id
+
+
+class PidSettings(Strict):
+    kp: float = Field(..., ge=0, description="Proportional gain: output % per °C of error.")
+    ki: float = Field(
+        ..., ge=0, description="Integral gain: output % per °C·second of accumulated error."
+    )
+    kd: float = Field(
+        ..., ge=0, description="Derivative gain on measurement: output % per °C/second."
+    )
+
+
+PID_DEFAULTS: dict[LoopKind, PidSettings] = {
+    # Slow, heavy thermal mass; a compressor cannot chatter.
+    LoopKind.fermenter: PidSettings(kp=40.0, ki=0.01, kd=0.0),
+    # ~30 L of water and a 3.5 kW element: responsive, but overshoot wastes a rest.
+    LoopKind.kettle: PidSettings(kp=25.0, ki=0.02, kd=0.0),
+    LoopKind.other: PidSettings(kp=20.0, ki=0.01, kd=0.0),
+}
+
+
+class CompressorProtection(Strict):
+    min_on_s: Seconds = 180.0
+    min_off_s: Seconds = 300.0
+    dead_time_s: Seconds = Field(
+        600.0, description="Minimum time between heating and cooling (either way)."
+    )
+
+
+class AlarmThresholds(Strict):
+    high: Celsius | None = Field(None, description="Alarm when PV rises above this.")
+    low: Celsius | None = Field(None, description="Alarm when PV falls below this.")
+    deviation: float | None = Field(
+        None, gt=0, description="Alarm when |PV − SP| exceeds this (after settling)."
+    )
+    setpoint_timeout_s: Seconds | None = Field(
+        None, description="Alarm when SP not reached within this time."
+    )
+    stale_after_s: Seconds = Field(
+        30.0, gt=0, description="No reading for this long is a lost sensor."
+    )
+
+
+class ProfileRun(Strict):
+    profile: Id
+    started_at: float = Field(..., description="Unix time the profile's offset 0 corresponds to.")
+    paused_at: float | None = Field(
+        None, description="Unix time it was paused; null while running."
+    )
+
+
+class Loop(Strict):
+    id: Id
+    name: str = ""
+    kind: LoopKind = LoopKind.fermenter
+    sensor: IoRef
+    heater: IoRef | None = None
+    cooler: IoRef | None = None
+    mode: LoopMode = LoopMode.off
+    setpoint: Celsius = 20.0
+    manual_output: float = Field(
+        0.0, ge=-100, le=100, description="Manual mode: + heats, − cools, %."
+    )
+    profile: ProfileRun | None = None
+    pid: PidSettings | None = Field(None, description="null: the defaults for the loop's kind.")
+    setpoint_min: Celsius = -5.0
+    setpoint_max: Celsius = 105.0
+    window_s: Seconds = Field(
+        10.0, gt=0, description="Time-proportioning window for relay outputs."
+    )
+    compressor: CompressorProtection = CompressorProtection()
+    alarms: AlarmThresholds = AlarmThresholds()
+    version: int = 0
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Loop:
+        if self.heater is None and self.cooler is None:
+            raise ValueError("a loop needs a heater, a cooler, or both")
+        if self.setpoint_min >= self.setpoint_max:
+            raise ValueError("setpoint_min must be below setpoint_max")
+        if not self.setpoint_min <= self.setpoint <= self.setpoint_max:
+            raise ValueError(f"setpoint must be within {self.setpoint_min}..{self.setpoint_max} °C")
+        if self.mode == LoopMode.profile and self.profile is None:
+            raise ValueError("mode 'profile' needs a 'profile' run")
+        return self
+
+    @property
+    def pid_settings(self) -> PidSettings:
+        return self.pid or PID_DEFAULTS[self.kind]
+
+
+ConfigObject = Device | Profile | Loop
+CONFIG_MODELS: dict[str, type[Device] | type[Profile] | type[Loop]] = {
+    "devices": Device,
+    "profiles": Profile,
+    "loops": Loop,
+}
+"""Config kind (topic level / REST resource) → model. Settings are free-form key → JSON."""
