@@ -36,7 +36,7 @@ test: setup browser-deps
 	$(PYTHON) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 bench: setup
-	$(PYTHON) -m bench
+	$(PYTHON) -m bench $(BENCH)
 
 lint: setup
 	$(VENV)/bin/ruff check .
