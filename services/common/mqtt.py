@@ -135,6 +135,7 @@ class MqttClient:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._queue: asyncio.Queue[tuple[Message, Any] | None] = asyncio.Queue()
         self._dispatcher: asyncio.Task[None] | None = None
+        self._stopping = False
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
         self.disconnected.set()
@@ -158,6 +159,7 @@ class MqttClient:
 
     async def stop(self) -> None:
         """Say `offline`, disconnect cleanly and stop the network thread."""
+        self._stopping = True
         if self._announce and self.connected.is_set():
             info = self._client.publish(self._status_topic, OFFLINE, qos=1, retain=True)
             with contextlib.suppress(Exception):
@@ -302,7 +304,7 @@ class MqttClient:
             self._run_hook(hook)
 
     def _disconnected_in_loop(self) -> None:
-        if self.connected.is_set():
+        if self.connected.is_set() and not self._stopping:
             log.warning("lost MQTT broker %s; reconnecting", self.config.mqtt.url)
         self.connected.clear()
         self.disconnected.set()
