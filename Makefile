@@ -22,10 +22,14 @@ $(VENV)/.installed: pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $@
 
+ifneq ($(wildcard webui/package-lock.json),)
+webui-deps: webui/node_modules/.installed
+webui/node_modules/.installed: webui/package-lock.json
+	cd webui && npm ci --no-audit --no-fund --loglevel=error
+	@touch $@
+else
 webui-deps:
-	@if [ -f webui/package-lock.json ] && [ ! -f webui/node_modules/.package-lock.json -o webui/package-lock.json -nt webui/node_modules/.package-lock.json ]; then \
-		cd webui && npm ci --no-audit --no-fund --loglevel=error; \
-	fi
+endif
 
 run-all: setup
 	@mkdir -p data/mosquitto
