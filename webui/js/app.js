@@ -1,17 +1,72 @@
-// Placeholder view until the Web UI lands: shows the connection and the live data channel.
-const status = document.getElementById("connection");
-const list = document.getElementById("topics");
-const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
-socket.onopen = () => {
-  status.textContent = "connected";
-  status.className = "connection online";
-  socket.send(JSON.stringify({ op: "subscribe", topic: "maelstrom/data/#" }));
+// The shell: one client, the shared live picture, the header indicators, and a hash router
+// that mounts one view module at a time (#/dashboard, #/profiles/ale, …).
+import { Maelstrom } from "./stub-maelstrom.js";
+import { Live } from "./live.js";
+import { topics as makeTopics } from "./topics.js";
+import { showConnection } from "./ui/connection.js";
+import { alarmBanner } from "./ui/alarm-banner.js";
+import { showError } from "./ui/toast.js";
+
+const VIEWS = {
+  dashboard: { title: "Dashboard", load: () => import("./views/dashboard.js") },
+  profiles: { title: "Profiles", load: () => import("./views/profiles.js") },
+  loops: { title: "Loops", load: () => import("./views/loops.js") },
+  io: { title: "IO", load: () => import("./views/io.js") },
+  alarms: { title: "Alarms", load: () => import("./views/alarms.js") },
+  logs: { title: "Logs", load: () => import("./views/logs.js") },
+  settings: { title: "Settings", load: () => import("./views/settings.js") },
+  debugger: { title: "Debugger", load: () => import("./views/debugger.js") },
 };
-socket.onclose = () => { status.textContent = "disconnected"; status.className = "connection offline"; };
-socket.onmessage = (event) => {
-  const frame = JSON.parse(event.data);
-  if (frame.op !== "message") return;
-  const item = document.createElement("li");
-  item.textContent = `${frame.topic}: ${JSON.stringify(frame.payload)}`;
-  list.prepend(item);
-};
+
+const client = new Maelstrom();
+const topics = makeTopics(client.prefix ?? "maelstrom");
+const live = new Live(client, topics);
+const viewEl = document.getElementById("view");
+const ctx = { client, live, topics, navigate: (hash) => { location.hash = hash; } };
+
+let everOpen = false;
+client.onStatus((status) => {
+  everOpen ||= status.socket === "open";
+  showConnection(document.getElementById("connection"), { ...status, everOpen });
+});
+client.onError((frame) => showError(frame, "From the server"));
+alarmBanner(document.getElementById("alarm-banner"), live, client);
+
+let unmount = null;
+let routing = 0;
+
+async function route() {
+  const token = (routing += 1);
+  const [name, ...args] = location.hash.replace(/^#\/?/, "").split("/");
+  const tab = VIEWS[name] ? name : "dashboard";
+  let module;
+  try {
+    module = await VIEWS[tab].load();
+  } catch (err) {
+    showError(err, `Loading the ${VIEWS[tab].title} tab`);
+    return;
+  }
+  if (token !== routing) return; // a later navigation won
+  try {
+    unmount?.();
+  } catch (err) {
+    console.warn("unmount", err);
+  }
+  unmount = null;
+  viewEl.replaceChildren();
+  viewEl.dataset.view = tab;
+  document.title = `${VIEWS[tab].title} · Maelstrom`;
+  for (const link of document.querySelectorAll("nav.tabs a")) {
+    if (link.dataset.tab === tab) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  try {
+    unmount = module.mount(viewEl, ctx, args.map(decodeURIComponent)) ?? null;
+  } catch (err) {
+    showError(err, `Showing the ${VIEWS[tab].title} tab`);
+  }
+}
+
+window.addEventListener("hashchange", route);
+client.connect();
+route();

@@ -1,0 +1,105 @@
+// A thin wrapper around uPlot: responsive width, live appends, a window of time.
+import uPlot from "/node_modules/uplot/dist/uPlot.esm.js";
+import { h } from "./dom.js";
+
+const COLOURS = {
+  pv: "#1f77b4",
+  sp: "#7f7f7f",
+  heat: "#d62728",
+  cool: "#17a2b8",
+  profile: "#2a9d52",
+};
+export { COLOURS };
+
+/**
+ * series: [{label, colour, scale: "temp" | "pct", dash}].
+ * options.time: x in Unix seconds (true) or plain numbers (false, xLabel names them).
+ */
+export class Chart {
+  constructor(container, series, { height = 220, time = true, xLabel = "", label = "Chart" } = {}) {
+    this.container = container;
+    this.time = time;
+    this.windowS = null;
+    this.data = [[], ...series.map(() => [])];
+    this.host = h("div", { class: "chart", role: "img", "aria-label": label });
+    container.append(this.host);
+    const hasPct = series.some((s) => s.scale === "pct");
+    const axes = [
+      { label: xLabel || undefined, stroke: "#555", grid: { stroke: "#eee" } },
+      { scale: "temp", label: "°C", stroke: "#555", grid: { stroke: "#eee" }, size: 48 },
+    ];
+    if (hasPct) axes.push({ scale: "pct", side: 1, label: "%", stroke: "#555", grid: { show: false }, size: 40 });
+    this.plot = new uPlot(
+      {
+        width: this.width(),
+        height,
+        scales: {
+          x: { time },
+          temp: { auto: true },
+          ...(hasPct ? { pct: { auto: false, range: [0, 100] } } : {}),
+        },
+        series: [
+          {},
+          ...series.map((s) => ({
+            label: s.label,
+            stroke: s.colour,
+            width: 2,
+            scale: s.scale ?? "temp",
+            dash: s.dash,
+            spanGaps: false,
+            paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined,
+            value: (u, v) => (v === null || v === undefined ? "—" : v.toFixed(s.scale === "pct" ? 0 : 2)),
+          })),
+        ],
+        axes,
+        legend: { live: true },
+        cursor: { drag: { x: false, y: false } },
+      },
+      this.data,
+      this.host,
+    );
+    this.resizer = new ResizeObserver(() => this.plot.setSize({ width: this.width(), height }));
+    this.resizer.observe(container);
+  }
+
+  width() {
+    return Math.max(200, Math.floor(this.container.clientWidth || 300));
+  }
+
+  /** Replace all data: [xs, ys1, ys2, …]. */
+  setData(data) {
+    this.data = data.map((col) => Array.from(col));
+    this.redraw();
+  }
+
+  /** Keep only the last `seconds` of data when appending live. */
+  keep(seconds) {
+    this.windowS = seconds;
+  }
+
+  /** Add one point per series at x (ascending); values in series order. */
+  append(x, values) {
+    const xs = this.data[0];
+    if (xs.length && x <= xs[xs.length - 1]) return;
+    xs.push(x);
+    values.forEach((v, i) => this.data[i + 1].push(v ?? null));
+    if (this.windowS) {
+      const cutoff = x - this.windowS;
+      let drop = 0;
+      while (drop < xs.length && xs[drop] < cutoff) drop += 1;
+      if (drop) this.data = this.data.map((col) => col.slice(drop));
+    }
+    this.redraw();
+  }
+
+  redraw() {
+    this.plot.setData(this.data);
+    this.host.dataset.points = String(this.data[0].length);
+  }
+
+  destroy() {
+    this.resizer.disconnect();
+    this.plot.destroy();
+    this.host.remove();
+  }
+}

@@ -1,0 +1,39 @@
+// Small helpers for what the REST API and the socket hand back.
+
+/** A list response as an array, whether it came bare or wrapped ({items: […]}). */
+export function asList(response, key) {
+  if (Array.isArray(response)) return response;
+  if (!response || typeof response !== "object") return [];
+  for (const k of [key, "items", "results", "data"]) {
+    if (k && Array.isArray(response[k])) return response[k];
+  }
+  return [];
+}
+
+export function byId(list) {
+  return new Map(list.map((item) => [item.id, item]));
+}
+
+/** Loop modes, in the order a brewer thinks of them. */
+export const MODES = [
+  { value: "off", label: "Off" },
+  { value: "constant", label: "Hold setpoint" },
+  { value: "profile", label: "Follow profile" },
+  { value: "manual", label: "Manual output" },
+];
+
+export const STATE_TEXT = {
+  heating: "Heating",
+  cooling: "Cooling",
+  idle: "Idle",
+  waiting: "Waiting",
+  off: "Off",
+  fault: "Fault — outputs off",
+};
+
+/** PID defaults per kind of loop (services/common/schema/config.py PID_DEFAULTS). */
+export const PID_DEFAULTS = {
+  fermenter: { kp: 40, ki: 0.01, kd: 0 },
+  kettle: { kp: 25, ki: 0.02, kd: 0 },
+  other: { kp: 20, ki: 0.01, kd: 0 },
+};

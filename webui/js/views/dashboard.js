@@ -1,0 +1,263 @@
+// Dashboard: a card per loop — live numbers, state, profile position, quick controls and a
+// chart of the last hours (from history, then extended live from the socket).
+import { h, fill } from "../ui/dom.js";
+import { field, select, numberInput, numberValue, setOptions } from "../ui/forms.js";
+import { asList, MODES, STATE_TEXT } from "../ui/data.js";
+import { temperature, percent, duration, dateTime } from "../ui/format.js";
+import { attempt, showInfo } from "../ui/toast.js";
+import { Chart, COLOURS } from "../ui/chart.js";
+import { loadColumns, loopSeries } from "../ui/history.js";
+
+const RANGES = [
+  { value: 3600, label: "1 hour" },
+  { value: 6 * 3600, label: "6 hours" },
+  { value: 24 * 3600, label: "24 hours" },
+  { value: 3 * 86400, label: "3 days" },
+];
+
+export function mount(root, ctx) {
+  const { client, live, topics } = ctx;
+  const cards = new Map();
+  let profiles = [];
+  let range = Number(sessionStorage.getItem("maelstrom.range")) || 6 * 3600;
+  const stops = [];
+
+  const rangeSelect = select(RANGES, range, {
+    onchange: () => {
+      range = Number(rangeSelect.value);
+      sessionStorage.setItem("maelstrom.range", String(range));
+      for (const card of cards.values()) card.loadHistory(range);
+    },
+  });
+  const grid = h("div", { class: "cards" });
+  const empty = h("p", { class: "empty" }, "No loops yet. ", h("a", { href: "#/loops" }, "Create a loop"), " to see it here.");
+  fill(root,
+    h("div", { class: "view-head" }, h("h1", {}, "Dashboard"), h("div", { class: "inline" }, field("Chart range", rangeSelect))),
+    grid);
+
+  const cardFor = (id) => {
+    let card = cards.get(id);
+    if (!card) {
+      card = new LoopCard(id, ctx, () => profiles);
+      cards.set(id, card);
+      empty.remove();
+      grid.append(card.el);
+      card.loadHistory(range);
+    }
+    return card;
+  };
+
+  const removeCard = (id) => {
+    cards.get(id)?.destroy();
+    cards.delete(id);
+    if (!cards.size) grid.append(empty);
+  };
+
+  (async () => {
+    const loaded = await attempt("Loading loops", () => Promise.all([client.loops.list(), client.profiles.list()]));
+    if (!loaded.ok) return;
+    const [loops, profileList] = loaded.value;
+    profiles = asList(profileList, "profiles");
+    const list = asList(loops, "loops");
+    for (const loop of list) cardFor(loop.id).setConfig(loop);
+    for (const [id, state] of live.loops) cardFor(id).setState(state);
+    if (!cards.size) grid.append(empty);
+    for (const card of cards.values()) card.refreshProfiles();
+  })();
+
+  stops.push(live.on("loop", ({ loop, state }) => {
+    if (state) cardFor(loop).setState(state);
+  }));
+  // Configuration as the API publishes it: another screen, HA or mosquitto_pub changed it.
+  const onConfig = ({ topic, payload }) => {
+    const id = topics.parts(topic)[2];
+    if (!payload || typeof payload !== "object") removeCard(id);
+    else cardFor(id).setConfig(payload);
+  };
+  stops.push(client.subscribe(topics.config("loops"), onConfig));
+  const onProfile = ({ topic, payload }) => {
+    const id = topics.parts(topic)[2];
+    profiles = profiles.filter((p) => p.id !== id);
+    if (payload && typeof payload === "object") profiles.push(payload);
+    for (const card of cards.values()) card.refreshProfiles();
+  };
+  stops.push(client.subscribe(topics.config("profiles"), onProfile));
+
+  return () => {
+    stops.forEach((stop) => stop());
+    for (const card of cards.values()) card.destroy();
+  };
+}
+
+class LoopCard {
+  constructor(id, ctx, getProfiles) {
+    this.id = id;
+    this.ctx = ctx;
+    this.getProfiles = getProfiles;
+    this.config = null;
+    this.state = null;
+    const c = (cls, text = "—") => h("span", { class: cls }, text);
+    this.n = {
+      name: h("h2", {}, id),
+      state: c("state-chip"),
+      pv: c("big"),
+      sp: c("value"),
+      heat: h("meter", { min: 0, max: 100, value: 0, "aria-label": "Heat output" }),
+      heatText: c("value"),
+      cool: h("meter", { min: 0, max: 100, value: 0, "aria-label": "Cool output" }),
+      coolText: c("value"),
+      mode: c("value"),
+      profile: h("p", { class: "profile-position", "aria-live": "polite" }),
+      alarms: h("p", { class: "card-alarms" }),
+      updated: c("updated", ""),
+    };
+    const n = this.n;
+    this.modeSelect = select(MODES, "off", { onchange: () => this.send("mode", { value: this.modeSelect.value }, `Mode: ${this.modeSelect.selectedOptions[0].text}`) });
+    this.spInput = numberInput("", { step: "0.1", required: true });
+    this.outputInput = numberInput("", { step: "1", min: -100, max: 100 });
+    this.profileSelect = select([], "");
+    this.pauseBtn = h("button", { type: "button", onclick: () => this.send("profile", { action: this.state?.profile?.paused ? "resume" : "pause" }) }, "Pause");
+    const spForm = h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); this.setSetpoint(); } },
+      field("Setpoint °C", this.spInput), h("button", { type: "submit" }, "Set"));
+    this.manualForm = h("form", { class: "inline-form", hidden: true, onsubmit: (e) => { e.preventDefault(); this.setOutput(); } },
+      field("Manual output % (+ heat, − cool)", this.outputInput), h("button", { type: "submit" }, "Apply"));
+    const profileForm = h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); this.startProfile(); } },
+      field("Profile", this.profileSelect), h("button", { type: "submit" }, "Start"));
+    this.chartHost = h("div", { class: "chart-host" });
+    this.el = h("article", { class: "card loop-card", "data-loop": id, "aria-label": `Loop ${id}` },
+      h("header", { class: "card-head" }, n.name, n.state),
+      h("dl", { class: "metrics" },
+        h("div", { class: "metric pv" }, h("dt", {}, "Temperature (PV)"), h("dd", {}, n.pv)),
+        h("div", { class: "metric sp" }, h("dt", {}, "Setpoint (SP)"), h("dd", {}, n.sp)),
+        h("div", { class: "metric heat" }, h("dt", {}, "Heat"), h("dd", {}, n.heat, " ", n.heatText)),
+        h("div", { class: "metric cool" }, h("dt", {}, "Cool"), h("dd", {}, n.cool, " ", n.coolText)),
+        h("div", { class: "metric mode" }, h("dt", {}, "Mode"), h("dd", {}, n.mode))),
+      n.profile, n.alarms,
+      h("details", { class: "controls", open: true },
+        h("summary", {}, "Controls"),
+        h("div", { class: "controls-grid" },
+          field("Mode", this.modeSelect), spForm, this.manualForm, profileForm,
+          h("div", { class: "button-row" }, this.pauseBtn,
+            h("button", { type: "button", onclick: () => this.send("profile", { action: "stop" }, "Profile stopped") }, "Stop profile")))),
+      this.chartHost, n.updated);
+    this.chart = new Chart(this.chartHost, [
+      { label: "PV", colour: COLOURS.pv },
+      { label: "SP", colour: COLOURS.sp, dash: [6, 4], step: true },
+      { label: "Heat %", colour: COLOURS.heat, scale: "pct", step: true },
+      { label: "Cool %", colour: COLOURS.cool, scale: "pct", step: true },
+    ], { height: 200, label: `Chart of ${id}: temperature, setpoint and output` });
+    this.refreshProfiles();
+  }
+
+  setConfig(loop) {
+    this.config = loop;
+    this.n.name.textContent = loop.name || loop.id;
+    this.spInput.min = loop.setpoint_min ?? "";
+    this.spInput.max = loop.setpoint_max ?? "";
+    if (document.activeElement !== this.spInput) this.spInput.value = loop.setpoint ?? "";
+    if (document.activeElement !== this.outputInput) this.outputInput.value = loop.manual_output ?? 0;
+    if (document.activeElement !== this.modeSelect) this.modeSelect.value = loop.mode;
+    this.manualForm.hidden = loop.mode !== "manual";
+    if (loop.profile?.profile) this.profileSelect.value = loop.profile.profile;
+  }
+
+  refreshProfiles() {
+    const current = this.profileSelect.value || this.config?.profile?.profile || "";
+    const options = this.getProfiles().map((p) => ({ value: p.id, label: p.name || p.id }));
+    setOptions(this.profileSelect, options.length ? options : [{ value: "", label: "No profiles yet" }], current);
+  }
+
+  setState(s) {
+    this.state = s;
+    const n = this.n;
+    if (s.name && !this.config?.name) n.name.textContent = s.name;
+    n.pv.textContent = temperature(s.pv, 2);
+    n.sp.textContent = temperature(s.sp);
+    n.heat.value = s.output?.heat ?? 0;
+    n.cool.value = s.output?.cool ?? 0;
+    n.heatText.textContent = percent(s.output?.heat);
+    n.coolText.textContent = percent(s.output?.cool);
+    n.mode.textContent = MODES.find((m) => m.value === s.mode)?.label ?? s.mode;
+    const text = STATE_TEXT[s.state] ?? s.state;
+    n.state.textContent = s.state === "waiting" && s.waiting_reason ? `${text}: ${s.waiting_reason}` : text;
+    n.state.dataset.state = s.state;
+    if (document.activeElement !== this.modeSelect) this.modeSelect.value = s.mode;
+    this.manualForm.hidden = s.mode !== "manual";
+    const p = s.profile;
+    if (p) {
+      const status = p.finished ? "finished, holding the last temperature" : p.paused ? "paused" : "running";
+      fill(n.profile,
+        h("strong", {}, `Profile ${p.name || p.profile}`), ` (${status}): `,
+        h("span", { class: "step" }, `step ${p.step + 1} of ${p.steps}`), " · ",
+        h("span", { class: "remaining" }, `${duration(p.remaining_s)} left`),
+        p.next_setpoint !== null && p.next_setpoint !== undefined && !p.finished
+          ? [" · ", h("span", { class: "next" }, `next ${temperature(p.next_setpoint)}${p.next_at ? ` at ${dateTime(p.next_at)}` : ""}`)]
+          : null);
+      this.pauseBtn.textContent = p.paused ? "Resume profile" : "Pause profile";
+    } else {
+      fill(n.profile, "No profile running.");
+      this.pauseBtn.textContent = "Pause profile";
+    }
+    this.pauseBtn.disabled = !p;
+    fill(n.alarms, s.alarms?.length ? `Alarms: ${s.alarms.join(", ")}` : "");
+    n.updated.textContent = s.ts ? `Updated ${new Date(s.ts * 1000).toLocaleTimeString()}` : "";
+    if (s.ts) this.chart.append(s.ts, [s.pv, s.sp, s.output?.heat, s.output?.cool]);
+  }
+
+  async loadHistory(range) {
+    this.chart.keep(range);
+    const now = Math.max(Date.now() / 1000, this.state?.ts ?? 0);
+    const result = await attempt(`Loading the history of ${this.id}`, () =>
+      loadColumns(this.ctx.client, loopSeries(this.id), Math.floor(now - range), Math.ceil(now), 600));
+    if (!result.ok) return;
+    const columns = result.value;
+    // Keep live points newer than what history has.
+    const [xs] = columns;
+    const last = xs.length ? xs[xs.length - 1] : -Infinity;
+    const liveData = this.chart.data;
+    liveData[0].forEach((x, i) => {
+      if (x > last) columns.forEach((col, k) => col.push(liveData[k][i]));
+    });
+    this.chart.setData(columns);
+  }
+
+  async send(command, body, confirmation) {
+    const { ok, value } = await attempt(`${this.config?.name || this.id}: ${command}`, () =>
+      this.ctx.client.loops.command(this.id, command, body));
+    if (ok) {
+      if (value && typeof value === "object" && value.id) this.setConfig(value);
+      if (confirmation) showInfo(`${this.config?.name || this.id}: ${confirmation}`);
+    } else if (this.config) {
+      this.setConfig(this.config); // put the controls back to what is in force
+    }
+  }
+
+  setSetpoint() {
+    const value = numberValue(this.spInput);
+    if (value === null || Number.isNaN(value)) {
+      this.spInput.reportValidity();
+      return;
+    }
+    this.send("setpoint", { value }, `setpoint ${temperature(value)}`);
+  }
+
+  setOutput() {
+    const value = numberValue(this.outputInput);
+    if (value === null || Number.isNaN(value)) return;
+    this.send("output", { value }, `manual output ${value} %`);
+  }
+
+  startProfile() {
+    const profile = this.profileSelect.value;
+    if (!profile) {
+      showInfo("Create a profile first, on the Profiles tab.");
+      return;
+    }
+    this.send("profile", { action: "start", profile }, `profile ${profile} started`);
+  }
+
+  destroy() {
+    this.chart.destroy();
+    this.el.remove();
+  }
+}
