@@ -34,7 +34,8 @@ export class Chart {
         width: this.width(),
         height,
         scales: {
-          x: { time },
+          // A live chart shows its whole window, however little data it has yet.
+          x: { time, range: (u, min, max) => this.xRange(min, max) },
           temp: { auto: true },
           ...(hasPct ? { pct: { auto: false, range: [0, 100] } } : {}),
         },
@@ -60,6 +61,15 @@ export class Chart {
     );
     this.resizer = new ResizeObserver(() => this.plot.setSize({ width: this.width(), height }));
     this.resizer.observe(container);
+  }
+
+  xRange(min, max) {
+    if (this.windowS && this.time) {
+      const end = Math.max(max ?? 0, Date.now() / 1000);
+      return [end - this.windowS, end];
+    }
+    if (min === null || max === null) return [0, 1];
+    return min === max ? [min - 1, max + 1] : [min, max];
   }
 
   width() {

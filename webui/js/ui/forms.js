@@ -45,7 +45,8 @@ export function setOptions(el, options, value) {
       return h("option", { value: opt.value, selected: String(opt.value) === String(value) }, opt.label);
     }),
   );
-  if (value !== undefined && value !== null) el.value = String(value);
+  const values = options.map((o) => String(typeof o === "object" ? o.value : o));
+  if (value !== undefined && value !== null && values.includes(String(value))) el.value = String(value);
 }
 
 /** A number input's value, or null when empty; NaN stays NaN so validation can say so. */
