@@ -143,8 +143,8 @@ class Topics:
         return topic[len(head) :].split("/") if topic.startswith(head) else []
 
 
-DISCOVERY_ID = re.compile(r"^[a-zA-Z0-9_-]+$")
-"""Home Assistant's rule for the node and object ids in a discovery topic."""
+DISCOVERY_ID = re.compile(r"[a-zA-Z0-9_-]+")
+"""Home Assistant's rule for the node and object ids in a discovery topic (use `fullmatch`)."""
 
 
 @dataclass(frozen=True)
@@ -164,7 +164,7 @@ class DiscoveryTopics:
             ("node id", node_id),
             ("object id", object_id),
         ):
-            if not DISCOVERY_ID.match(value):
+            if not DISCOVERY_ID.fullmatch(value):
                 raise TopicError(f"discovery {what} {value!r} may only hold [a-zA-Z0-9_-]")
         return f"{self.prefix}/{component}/{node_id}/{object_id}/config"
 

@@ -18,7 +18,7 @@ from jinja2.exceptions import TemplateSyntaxError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 DISCOVERY_TOPIC = re.compile(
-    r"^(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?(?P<object_id>[a-zA-Z0-9_-]+)/config$"
+    r"^(?P<component>\w+)/(?:(?P<node_id>[a-zA-Z0-9_-]+)/)?(?P<object_id>[a-zA-Z0-9_-]+)/config"
 )
 """What follows `<discovery_prefix>/`: node and object ids only [a-zA-Z0-9_-]."""
 
@@ -143,7 +143,7 @@ def problems(topic: str, payload: dict[str, Any], prefix: str = "homeassistant")
     found: list[str] = []
     if not topic.startswith(prefix + "/"):
         return [f"{topic} is not under the discovery prefix {prefix!r}"]
-    match = DISCOVERY_TOPIC.match(topic[len(prefix) + 1 :])
+    match = DISCOVERY_TOPIC.fullmatch(topic[len(prefix) + 1 :])
     if not match:
         return [f"{topic} is not <prefix>/<component>/[<node_id>/]<object_id>/config"]
     component = match["component"]

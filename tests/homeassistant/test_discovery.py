@@ -19,6 +19,7 @@ from services.common.config import Config
 from services.common.schema.commands import ModeCommand, SetpointCommand, parse_loop_command
 from services.common.schema.config import Device, Loop, LoopMode
 from services.common.schema.state import LoopActivity, LoopState, SensorReading
+from services.common.topics import DiscoveryTopics, TopicError
 from tests.homeassistant import ha_rules
 from tests.homeassistant.ha_rules import problems, render
 from tests.homeassistant.samples import (
@@ -81,6 +82,17 @@ def test_unique_ids_and_topics_are_unique_even_for_ids_that_look_alike() -> None
     topics = [m.topic for m in messages]
     assert len(set(unique_ids)) == len(unique_ids)
     assert len(set(topics)) == len(topics)
+
+
+def test_discovery_topics_refuse_ids_home_assistant_would_not_match() -> None:
+    topics = DiscoveryTopics("homeassistant")
+    assert (
+        topics.config("sensor", "node-1", "beer_2") == "homeassistant/sensor/node-1/beer_2/config"
+    )
+    assert topics.status == "homeassistant/status"
+    for bad in ("beer probe", "beer.2", "a/b", "", "bière", "beer\n"):
+        with pytest.raises(TopicError):
+            topics.config("sensor", "node", bad)
 
 
 def test_no_deprecated_object_id_anywhere() -> None:

@@ -251,6 +251,11 @@ async def test_bad_configuration_is_logged_and_dropped(
     warning = await wait_for(probe, "maelstrom/logs/api", since=mark)
     assert "'fermenter'" in warning.json()["message"]
 
+    mark = probe.mark()
+    probe.publish("maelstrom/config/loops/Not an id", b"")
+    warning = await wait_for(probe, "maelstrom/logs/api", since=mark)
+    assert "bad id" in warning.json()["message"]
+
     # Still working.
     configure(probe, FERMENTER)
     await wait_all(probe, expected(discovery, FERMENTER))

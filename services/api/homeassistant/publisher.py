@@ -80,7 +80,7 @@ class HomeAssistantDiscovery:
         build: Callable[..., list[Discovery]],
     ) -> None:
         owner = Owner(kind, message.topic.rsplit("/", 1)[-1])
-        if not DISCOVERY_ID.match(owner.id):
+        if not DISCOVERY_ID.fullmatch(owner.id):
             log.warning("Home Assistant: ignored %s config on %s: bad id", kind, message.topic)
             return
         if not message.payload:
@@ -120,7 +120,8 @@ class HomeAssistantDiscovery:
             topics.update(loop_topics(owner.id, self.settings))
         for topic in sorted(topics):
             self._mqtt.publish(topic, None, retain=True)
-        log.info("Home Assistant: removed the entities of %s %s", owner.kind, owner.id)
+        if topics:
+            log.info("Home Assistant: removed the entities of %s %s", owner.kind, owner.id)
 
     # Home Assistant's birth message ---------------------------------------------------------------
     def _on_homeassistant_status(self, message: Message) -> None:
