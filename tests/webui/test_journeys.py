@@ -1,0 +1,417 @@
+"""The brewer's screen in a real browser, against the real stack: a journey per tab.
+
+One stack per module (Mosquitto, the API with the UI and /ws, the controller with the
+demo's simulated boards) and one headless Chromium; each test opens its own page.
+Playwright's expect() waits for what a brewer would see; nothing sleeps.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from tests.webui.stack import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    Stack,
+    publish_docs_screenshot,
+    save_screenshot,
+    start_stack,
+    stop_stack,
+)
+
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("webui")]
+
+TABS = ["dashboard", "profiles", "loops", "io", "alarms", "logs", "settings", "debugger"]
+expect.set_options(timeout=15_000)
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    s = start_stack(tmp_path_factory.mktemp("webui"))
+    yield s
+    stop_stack(s)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Chromium is not installed (make browser-deps)")
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield b
+        b.close()
+
+
+def open_page(browser: Browser, stack: Stack, width: int = 1280, height: int = 900) -> Page:
+    context = browser.new_context(viewport={"width": width, "height": height})
+    page = context.new_page()
+    page.script_errors = []  # type: ignore[attr-defined]
+    page.on("pageerror", lambda e: page.script_errors.append(str(e)))  # type: ignore[attr-defined]
+    page.goto(stack.url + "/")
+    expect(page.locator("#connection")).to_have_attribute("data-state", "online")
+    return page
+
+
+@pytest.fixture
+def page(browser: Browser, stack: Stack) -> Iterator[Page]:
+    p = open_page(browser, stack)
+    yield p
+    errors = p.script_errors  # type: ignore[attr-defined]
+    p.context.close()
+    assert not errors, f"uncaught errors in the page: {errors}"
+
+
+def go(page: Page, tab: str) -> None:
+    page.goto(f"{page.url.split('#')[0]}#/{tab}")
+    expect(page.locator("#view")).to_have_attribute("data-view", tab.split("/")[0])
+
+
+def toast(page: Page, text: str | re.Pattern[str]) -> None:
+    expect(page.locator(".toast").filter(has_text=text).first).to_be_visible()
+
+
+def card(page: Page, loop: str):  # noqa: ANN201 - a Playwright Locator
+    return page.locator(f'article.loop-card[data-loop="{loop}"]')
+
+
+# --- dashboard -------------------------------------------------------------------------
+
+
+def test_dashboard_shows_every_loop_live(stack: Stack, page: Page) -> None:
+    stack.need("demo", "controller")
+    for loop in ("fermenter", "kettle"):
+        expect(card(page, loop).locator(".metric.pv .big")).to_have_text(re.compile(r"\d+\.\d\d °C"))
+        expect(card(page, loop).locator(".state-chip")).not_to_have_text("—")
+    chart = card(page, "fermenter").locator(".chart")
+    expect(chart).to_have_attribute("data-points", re.compile(r"^[1-9]\d*$"))
+
+
+def test_configure_a_loop_and_watch_pv_move_on_the_dashboard(stack: Stack, page: Page) -> None:
+    stack.need("demo", "controller")
+    go(page, "loops/fermenter")
+    form = page.locator("form.loop-form")
+    form.get_by_label("Mode").select_option("constant")
+    form.get_by_label("Setpoint °C", exact=True).fill("12")
+    form.get_by_label("High limit °C").fill("30")
+    form.get_by_role("button", name="Save loop").click()
+    toast(page, "Loop Fermenter saved")
+    status, loop = stack.api("GET", "/api/loops/fermenter")
+    assert status == 200
+    assert (loop["mode"], loop["setpoint"], loop["alarms"]["high"]) == ("constant", 12.0, 30.0)
+
+    go(page, "dashboard")
+    fermenter = card(page, "fermenter")
+    expect(fermenter.locator(".metric.sp .value")).to_have_text("12.0 °C")
+    pv = fermenter.locator(".metric.pv .big")
+    expect(pv).to_have_text(re.compile(r"\d+\.\d\d °C"))
+    first = pv.inner_text()
+    expect(pv).not_to_have_text(first)  # the simulated beer cools towards 12 °C
+    expect(fermenter.locator(".state-chip")).to_have_text(re.compile("Cooling|Waiting|Idle"))
+
+
+def test_start_a_profile_and_see_its_position(stack: Stack, page: Page) -> None:
+    stack.need("demo", "controller")
+    status, _ = stack.api(
+        "PUT",
+        "/api/profiles/ramp",
+        {
+            "id": "ramp",
+            "name": "Ramp",
+            "points": [
+                {"offset": 0, "temperature": 18},
+                {"offset": 86400, "temperature": 18},
+                {"offset": 2 * 86400, "temperature": 20},
+            ],
+        },
+    )
+    assert status in (200, 201)
+    fermenter = card(page, "fermenter")
+    expect(fermenter.get_by_label("Profile")).to_contain_text("Ramp")
+    fermenter.get_by_label("Profile").select_option("ramp")
+    fermenter.get_by_role("button", name="Start", exact=True).click()
+    position = fermenter.locator(".profile-position")
+    expect(position).to_contain_text("Profile Ramp (running): step 1 of 3")
+    expect(position).to_contain_text("left")
+    expect(position).to_contain_text("next 18.0 °C")
+    fermenter.get_by_role("button", name="Pause profile").click()
+    expect(position).to_contain_text("paused")
+    fermenter.get_by_role("button", name="Resume profile").click()
+    expect(position).to_contain_text("running")
+
+    # Part-way: from the Profiles tab, start at the second point.
+    go(page, "profiles/ramp")
+    page.get_by_label("Loop", exact=True).select_option("fermenter")
+    page.get_by_label("Start from point").select_option(label="2: 18.0 °C at 1 days")
+    expect(page.get_by_label(re.compile("^Start at"))).to_have_value("1")
+    page.get_by_role("button", name="Start on loop").click()
+    toast(page, "started on fermenter")
+    go(page, "dashboard")
+    expect(card(page, "fermenter").locator(".profile-position")).to_contain_text("step 2 of 3")
+    save_screenshot(page, "dashboard-profile")
+    card(page, "fermenter").get_by_role("button", name="Stop profile").click()
+    expect(card(page, "fermenter").locator(".profile-position")).to_have_text("No profile running.")
+
+
+# --- profiles ----------------------------------------------------------------------------
+
+
+def test_create_a_profile_in_the_editor_and_see_its_curve(stack: Stack, page: Page) -> None:
+    stack.need("api")
+    go(page, "profiles/new")
+    page.get_by_label("Id", exact=True).fill("lager")
+    page.get_by_label("Name", exact=True).fill("Lager")
+    expect(page.get_by_label("Time unit")).to_have_value("days")
+    chart = page.locator(".chart")
+    expect(chart).to_have_attribute("data-points", "5")
+    page.get_by_label("Point 5 temperature °C").fill("4")
+    summary = page.locator(".curve-summary")
+    expect(summary).to_contain_text("to 4.0 °C")
+    page.get_by_role("button", name="Add point").click()
+    page.get_by_label("Point 6 time in days").fill("14")
+    page.get_by_label("Point 6 temperature °C").fill("1")
+    expect(chart).to_have_attribute("data-points", "6")
+    expect(summary).to_contain_text("6 points over 14 d: from 18.0 °C to 1.0 °C")
+
+    # Times out of order: the preview says so, and the API's refusal is shown in words.
+    page.get_by_label("Point 6 time in days").fill("5")
+    expect(summary).to_contain_text("Times must go up")
+    page.get_by_role("button", name="Create profile").click()
+    toast(page, re.compile("ascending", re.I))
+    page.get_by_label("Point 6 time in days").fill("14")
+
+    page.get_by_role("button", name="Create profile").click()
+    toast(page, "Profile Lager saved")
+    expect(page).to_have_url(re.compile("#/profiles/lager$"))
+    expect(page.locator(".item-list")).to_contain_text("Lager")
+    status, saved = stack.api("GET", "/api/profiles/lager")
+    assert status == 200
+    assert [p["temperature"] for p in saved["points"]] == [18, 18, 21, 21, 4, 1]
+    assert saved["points"][-1]["offset"] == 14 * 86400
+    save_screenshot(page, "profiles")
+
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export BrewPi CSV").click()
+    csv_text = Path(download.value.path()).read_text()
+    assert csv_text.splitlines()[0] == "date,temperature,days"
+    assert len(csv_text.splitlines()) == 7
+
+    page.get_by_role("button", name="Duplicate").click()
+    expect(page.get_by_label("Id", exact=True)).to_have_value("lager-copy")
+    page.get_by_role("button", name="Create profile").click()
+    toast(page, "Profile Copy of Lager saved")
+    assert stack.api("GET", "/api/profiles/lager-copy")[0] == 200
+
+    page.get_by_label("BrewPi CSV file").set_input_files(
+        files=[{"name": "cold-crash.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}]
+    )
+    expect(page.get_by_label("Save as id")).to_have_value("cold-crash")
+    page.get_by_role("button", name="Import").click()
+    toast(page, "Imported cold-crash.csv as cold-crash")
+    expect(page).to_have_url(re.compile("#/profiles/cold-crash$"))
+    expect(page.locator(".chart")).to_have_attribute("data-points", "6")
+
+
+# --- IO, loops, settings ------------------------------------------------------------------
+
+
+def test_io_shows_live_readings_and_adds_a_tasmota_device(stack: Stack, page: Page) -> None:
+    stack.need("demo")
+    go(page, "io")
+    board = page.locator('article.device[data-device="sim-fermenter"]')
+    expect(board).to_be_visible()
+    if "controller" not in stack.missing:
+        expect(board.locator(".reading").first).to_have_text(re.compile(r"\d+\.\d\d °C"))
+    save_screenshot(page, "io")
+    page.get_by_label("Preset").select_option("tasmota")
+    page.get_by_label("Id", exact=True).fill("fermfridge")
+    page.get_by_label("Name", exact=True).fill("Fermentation fridge")
+    page.get_by_label("Tasmota topic").fill("fermfridge")
+    page.get_by_role("button", name="Add device").click()
+    toast(page, "Device fermfridge added")
+    tasmota = page.locator('article.device[data-device="fermfridge"]')
+    expect(tasmota).to_contain_text("MQTT · tasmota · fermfridge")
+    status, device = stack.api("GET", "/api/devices/fermfridge")
+    assert status == 200
+    assert device["mqtt"]["preset"] == "tasmota"
+    assert device["sensors"][0]["json_path"] == "DS18B20.Temperature"
+
+
+def test_loops_tab_creates_a_loop_with_defaults_per_kind(stack: Stack, page: Page) -> None:
+    stack.need("demo")
+    go(page, "loops/new")
+    form = page.locator("form.loop-form")
+    form.get_by_label("Id", exact=True).fill("kettle-2")
+    form.get_by_label("Kind").select_option("kettle")
+    expect(form.get_by_label("Kp (% per °C)")).to_have_value("25")
+    expect(form.get_by_label("Kp (% per °C)")).to_be_disabled()
+    form.get_by_label("Sensor").select_option(index=1)
+    form.get_by_label("Heater").select_option(index=1)
+    form.get_by_label("Setpoint °C", exact=True).fill("66")
+    save_screenshot(page, "loops")
+    form.get_by_role("button", name="Create loop").click()
+    toast(page, "Loop kettle-2 saved")
+    status, loop = stack.api("GET", "/api/loops/kettle-2")
+    assert status == 200
+    assert loop["kind"] == "kettle" and loop["pid"] is None and loop["setpoint"] == 66
+    stack.api("DELETE", "/api/loops/kettle-2")
+
+
+def test_settings_are_added_and_kept(stack: Stack, page: Page) -> None:
+    stack.need("api")
+    go(page, "settings")
+    page.get_by_label("New setting").fill("brewery_name")
+    page.get_by_label("Value", exact=True).fill("Garage brewery")
+    page.get_by_role("button", name="Add setting").click()
+    toast(page, "brewery_name added")
+    expect(page.get_by_label("Value of brewery_name")).to_have_value('"Garage brewery"')
+    status, setting = stack.api("GET", "/api/settings/brewery_name")
+    assert status == 200 and setting["value"] == "Garage brewery"
+    save_screenshot(page, "settings")
+
+
+# --- alarms ----------------------------------------------------------------------------------
+
+
+def test_generate_alarm_then_acknowledge_it_from_the_banner(stack: Stack, page: Page) -> None:
+    stack.need("api", "controller")
+    go(page, "debugger")
+    page.get_by_role("button", name="Generate Alarm").click()
+    banner = page.locator("#alarm-banner .banner-alarm").filter(has_text="Test alarm from the Debugger")
+    expect(banner).to_be_visible()
+    alarm_id = banner.get_attribute("data-alarm")
+    assert alarm_id and alarm_id.startswith("test-")
+    banner.get_by_role("button", name=re.compile("^Acknowledge")).click()
+    expect(banner).to_have_count(0)
+    go(page, "alarms")
+    item = page.locator(f'.alarm-item[data-alarm="{alarm_id}"]')
+    expect(item).to_have_attribute("data-acknowledged", "true")
+    expect(item.locator(".ack-state")).to_contain_text("Acknowledged")
+    save_screenshot(page, "alarms")
+
+
+def test_an_alarm_from_mosquitto_pub_appears_and_ack_alarms_clears_the_banner(
+    stack: Stack, page: Page
+) -> None:
+    stack.mosquitto_pub(
+        "maelstrom/alarms/pilot-light",
+        '{"message": "Pilot light out", "severity": "high", "kind": "input"}',
+        retain=True,
+    )
+    banner = page.locator('#alarm-banner .banner-alarm[data-alarm="pilot-light"]')
+    expect(banner).to_contain_text("Pilot light out")
+    expect(page.locator("#alarm-count")).to_be_visible()
+    go(page, "alarms")
+    item = page.locator('.alarm-item[data-alarm="pilot-light"]')
+    expect(item).to_contain_text("Pilot light out")
+    expect(item.locator(".sev")).to_have_text("high")
+    stack.need("api", "controller")
+    go(page, "debugger")
+    page.get_by_role("button", name="Ack Alarms").click()
+    toast(page, "All alarms acknowledged")
+    expect(banner).to_have_count(0)
+    go(page, "alarms")
+    expect(item).to_have_attribute("data-acknowledged", "true")
+
+
+# --- logs and the debugger -----------------------------------------------------------------
+
+
+def test_logs_tail_filters_and_pauses(stack: Stack, page: Page) -> None:
+    go(page, "logs")
+    lines = page.locator(".log-list .log")
+    stack.mosquitto_pub("maelstrom/logs/brewer", '{"level": "info", "message": "mash in at 67"}')
+    expect(lines.filter(has_text="mash in at 67")).to_have_count(1)
+    page.get_by_label("Level").select_option("error")
+    expect(lines.filter(has_text="mash in at 67")).to_have_count(0)
+    stack.mosquitto_pub("maelstrom/logs/brewer", '{"level": "error", "message": "boil over"}')
+    expect(lines.filter(has_text="boil over")).to_have_count(1)
+    page.get_by_role("button", name="Pause").click()
+    stack.mosquitto_pub("maelstrom/logs/brewer", '{"level": "critical", "message": "fire"}')
+    expect(page.get_by_text("1 new line waiting")).to_be_visible()
+    expect(lines.filter(has_text="fire")).to_have_count(0)
+    page.get_by_role("button", name="Resume").click()
+    expect(lines.filter(has_text="fire")).to_have_count(1)
+    save_screenshot(page, "logs")
+
+
+def test_debugger_watches_publishes_and_calls_the_api(stack: Stack, page: Page) -> None:
+    go(page, "debugger")
+    page.get_by_label("Topic", exact=True).fill("maelstrom/logs/ui")
+    page.get_by_label("Payload (JSON, or plain text)").fill(
+        '{"level": "info", "message": "hello from the test"}'
+    )
+    page.get_by_role("button", name="Publish", exact=True).click()
+    message = page.locator('.message[data-topic="maelstrom/logs/ui"]')
+    expect(message.filter(has_text="hello from the test")).to_have_count(1)
+
+    page.get_by_label("Path").fill("/api/health")
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".response-status")).to_have_text("HTTP 200")
+    expect(page.locator(".response")).to_contain_text('"broker"')
+    stack.need("demo")
+    page.get_by_label("Method").select_option("POST")
+    page.get_by_label("Path").fill("/api/loops/fermenter/setpoint")
+    page.get_by_label("Body (JSON)").fill('{"value": 999}')
+    page.get_by_role("button", name="Send").click()
+    expect(page.locator(".response-status")).to_have_text("HTTP 422 — error")
+    expect(page.locator(".response")).to_contain_text("outside")
+    save_screenshot(page, "debugger")
+
+
+# --- phone, screenshots, connection -----------------------------------------------------------
+
+
+def test_every_tab_fits_a_phone_without_horizontal_scrolling(stack: Stack, browser: Browser) -> None:
+    page = open_page(browser, stack, 390, 844)
+    try:
+        for tab in TABS:
+            go(page, tab)
+            expect(page.locator("#view h1")).to_be_visible()
+            if tab == "dashboard" and "demo" not in stack.missing:
+                expect(card(page, "fermenter")).to_be_visible()
+            overflow = page.evaluate(
+                "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+            )
+            save_screenshot(page, f"{tab}-phone")
+            assert overflow <= 0, f"{tab}: {overflow}px of horizontal scrolling on a phone"
+        assert not page.script_errors  # type: ignore[attr-defined]
+    finally:
+        page.context.close()
+
+
+def test_screenshots_of_every_tab(stack: Stack, page: Page) -> None:
+    for tab in TABS:
+        go(page, tab)
+        expect(page.locator("#view h1")).to_be_visible()
+        if tab == "dashboard" and "controller" not in stack.missing:
+            expect(card(page, "kettle").locator(".chart")).to_have_attribute(
+                "data-points", re.compile(r"^[1-9]\d*$")
+            )
+        path = save_screenshot(page, tab)
+        if tab == "dashboard" and "controller" not in stack.missing:
+            publish_docs_screenshot(path)
+
+
+def test_broker_restart_shows_disconnected_then_recovers_without_reload(
+    stack: Stack, page: Page
+) -> None:
+    stack.need("bridge-status")
+    page.evaluate("window.__sameDocument = true")
+    connection = page.locator("#connection")
+    stack.broker.stop()
+    try:
+        expect(connection).to_have_attribute("data-state", re.compile("broker-offline|disconnected"))
+        expect(connection).to_contain_text(re.compile("offline|Disconnected"))
+    finally:
+        stack.broker.start()
+    expect(connection).to_have_attribute("data-state", "online", timeout=30_000)
+    expect(connection).to_have_text("Connected")
+    assert page.evaluate("window.__sameDocument") is True  # recovered without a reload
+    if "controller" not in stack.missing:
+        pv = card(page, "fermenter").locator(".metric.pv .big")
+        expect(pv).not_to_have_text(pv.inner_text(), timeout=30_000)  # live data flows again
