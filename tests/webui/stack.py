@@ -102,7 +102,9 @@ def survey(stack: Stack) -> None:
     """Find out which parts of the system this branch has, so tests skip with a reason."""
     status, loops = stack.api("GET", "/api/loops")
     if status != 200:
-        stack.missing["api"] = f"the Config API is not on this branch yet (GET /api/loops → {status})"
+        stack.missing["api"] = (
+            f"the Config API is not on this branch yet (GET /api/loops → {status})"
+        )
         stack.missing["demo"] = stack.missing["api"]
     elif not {"fermenter", "kettle"} <= {loop.get("id") for loop in loops}:
         stack.missing["demo"] = "MAELSTROM_DEMO=1 did not create the loops fermenter and kettle"

@@ -75,7 +75,7 @@ def toast(page: Page, text: str | re.Pattern[str]) -> None:
     expect(page.locator(".toast").filter(has_text=text).first).to_be_visible()
 
 
-def card(page: Page, loop: str):  # noqa: ANN201 - a Playwright Locator
+def card(page: Page, loop: str):
     return page.locator(f'article.loop-card[data-loop="{loop}"]')
 
 
@@ -85,7 +85,9 @@ def card(page: Page, loop: str):  # noqa: ANN201 - a Playwright Locator
 def test_dashboard_shows_every_loop_live(stack: Stack, page: Page) -> None:
     stack.need("demo", "controller")
     for loop in ("fermenter", "kettle"):
-        expect(card(page, loop).locator(".metric.pv .big")).to_have_text(re.compile(r"\d+\.\d\d °C"))
+        expect(card(page, loop).locator(".metric.pv .big")).to_have_text(
+            re.compile(r"\d+\.\d\d °C")
+        )
         expect(card(page, loop).locator(".state-chip")).not_to_have_text("—")
     chart = card(page, "fermenter").locator(".chart")
     expect(chart).to_have_attribute("data-points", re.compile(r"^[1-9]\d*$"))
@@ -204,6 +206,7 @@ def test_create_a_profile_in_the_editor_and_see_its_curve(stack: Stack, page: Pa
     expect(page.get_by_label("Id", exact=True)).to_have_value("lager-copy")
     page.get_by_role("button", name="Create profile").click()
     toast(page, "Profile Copy of Lager saved")
+    expect(page).to_have_url(re.compile("#/profiles/lager-copy$"))
     assert stack.api("GET", "/api/profiles/lager-copy")[0] == 200
 
     page.get_by_label("BrewPi CSV file").set_input_files(
@@ -246,11 +249,11 @@ def test_loops_tab_creates_a_loop_with_defaults_per_kind(stack: Stack, page: Pag
     go(page, "loops/new")
     form = page.locator("form.loop-form")
     form.get_by_label("Id", exact=True).fill("kettle-2")
-    form.get_by_label("Kind").select_option("kettle")
+    form.get_by_label("Kind", exact=True).select_option("kettle")
     expect(form.get_by_label("Kp (% per °C)")).to_have_value("25")
     expect(form.get_by_label("Kp (% per °C)")).to_be_disabled()
-    form.get_by_label("Sensor").select_option(index=1)
-    form.get_by_label("Heater").select_option(index=1)
+    form.get_by_label("Sensor", exact=True).select_option(index=1)
+    form.get_by_label("Heater", exact=True).select_option(index=1)
     form.get_by_label("Setpoint °C", exact=True).fill("66")
     save_screenshot(page, "loops")
     form.get_by_role("button", name="Create loop").click()
@@ -281,7 +284,9 @@ def test_generate_alarm_then_acknowledge_it_from_the_banner(stack: Stack, page: 
     stack.need("api", "controller")
     go(page, "debugger")
     page.get_by_role("button", name="Generate Alarm").click()
-    banner = page.locator("#alarm-banner .banner-alarm").filter(has_text="Test alarm from the Debugger")
+    banner = page.locator("#alarm-banner .banner-alarm").filter(
+        has_text="Test alarm from the Debugger"
+    )
     expect(banner).to_be_visible()
     alarm_id = banner.get_attribute("data-alarm")
     assert alarm_id and alarm_id.startswith("test-")
@@ -366,7 +371,9 @@ def test_debugger_watches_publishes_and_calls_the_api(stack: Stack, page: Page) 
 # --- phone, screenshots, connection -----------------------------------------------------------
 
 
-def test_every_tab_fits_a_phone_without_horizontal_scrolling(stack: Stack, browser: Browser) -> None:
+def test_every_tab_fits_a_phone_without_horizontal_scrolling(
+    stack: Stack, browser: Browser
+) -> None:
     page = open_page(browser, stack, 390, 844)
     try:
         for tab in TABS:
@@ -405,7 +412,9 @@ def test_broker_restart_shows_disconnected_then_recovers_without_reload(
     connection = page.locator("#connection")
     stack.broker.stop()
     try:
-        expect(connection).to_have_attribute("data-state", re.compile("broker-offline|disconnected"))
+        expect(connection).to_have_attribute(
+            "data-state", re.compile("broker-offline|disconnected")
+        )
         expect(connection).to_contain_text(re.compile("offline|Disconnected"))
     finally:
         stack.broker.start()

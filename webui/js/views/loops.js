@@ -80,7 +80,7 @@ class LoopEditor {
     this.f = {
       id: textInput(loop.id, { required: true, readOnly: !isNew, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", placeholder: "e.g. fermenter-2" }),
       name: textInput(loop.name, { placeholder: "e.g. Fermenter 2" }),
-      kind: select(KINDS, loop.kind, { onchange: () => this.kindChanged() }),
+      kind: select(KINDS, loop.kind, { onchange: () => this.kindChanged(true) }),
       mode: select(MODES, loop.mode),
       sensor: ioSelect(this.sensorOptions, loop.sensor, false),
       heater: ioSelect(io("actuators", "heater"), loop.heater, true),
@@ -130,13 +130,18 @@ class LoopEditor {
     fill(el, h("h2", {}, isNew ? "New loop" : `Loop ${loop.name || loop.id}`),
       this.sensorOptions.length ? null : h("p", { class: "notice" }, "No sensors configured yet: add a device on the IO tab first."),
       form);
-    this.kindChanged(false);
+    this.kindChanged();
     this.refreshReadings();
   }
 
   /** PID fields show the kind's defaults (disabled) unless the brewer sets their own. */
-  kindChanged() {
+  kindChanged(byBrewer = false) {
     const d = PID_DEFAULTS[this.f.kind.value] ?? PID_DEFAULTS.other;
+    if (byBrewer && this.isNew) {
+      // A new loop takes the kind's sensible setpoint, limits and relay window.
+      const fresh = blankLoop(this.f.kind.value);
+      for (const k of ["setpoint", "setpoint_min", "setpoint_max", "window_s"]) this.f[k].value = String(fresh[k]);
+    }
     const useDefaults = this.useDefaults.input.checked;
     for (const k of ["kp", "ki", "kd"]) {
       this.f[k].disabled = useDefaults;
