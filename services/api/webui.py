@@ -1,17 +1,28 @@
-"""Serves the browser app (`webui/`) at `/`."""
+"""Serves the browser app (`webui/`) at `/`, its npm packages under `/node_modules/`."""
 
 from __future__ import annotations
 
+import html
 from pathlib import Path
 
 from aiohttp import web
 
+from services.common.web import CONFIG
+
 WEBUI_DIR = Path(__file__).resolve().parents[2] / "webui"
+PREFIX_META = '<meta name="maelstrom-prefix" content="maelstrom">'
 
 
 def setup_webui(app: web.Application, root: Path = WEBUI_DIR) -> None:
-    async def index(request: web.Request) -> web.FileResponse:
-        return web.FileResponse(root / "index.html", headers={"Cache-Control": "no-cache"})
+    async def index(request: web.Request) -> web.Response:
+        # The page learns the topic prefix (MAELSTROM_TOPIC_PREFIX) from this tag.
+        prefix = html.escape(request.app[CONFIG].topic_prefix, quote=True)
+        text = (root / "index.html").read_text(encoding="utf-8")
+        text = text.replace(PREFIX_META, PREFIX_META.replace('"maelstrom"', f'"{prefix}"'))
+        return web.Response(
+            text=text, content_type="text/html", headers={"Cache-Control": "no-cache"}
+        )
 
     app.router.add_get("/", index)
+    # Everything else is a file: our modules and css, and node_modules (uPlot) from npm ci.
     app.router.add_static("/", root, show_index=False, append_version=False)

@@ -1,6 +1,6 @@
 // The shell: one client, the shared live picture, the header indicators, and a hash router
 // that mounts one view module at a time (#/dashboard, #/profiles/ale, …).
-import { Maelstrom } from "./stub-maelstrom.js";
+import { connect, createApi } from "./stub-maelstrom.js";
 import { Live } from "./live.js";
 import { topics as makeTopics } from "./topics.js";
 import { showConnection } from "./ui/connection.js";
@@ -18,19 +18,24 @@ const VIEWS = {
   debugger: { title: "Debugger", load: () => import("./views/debugger.js") },
 };
 
-const client = new Maelstrom();
-const topics = makeTopics(client.prefix ?? "maelstrom");
-const live = new Live(client, topics);
+// The topic prefix (MAELSTROM_TOPIC_PREFIX) as the page was told, else the default.
+const prefix = document.querySelector('meta[name="maelstrom-prefix"]')?.content || "maelstrom";
+const socket = connect();
+const api = createApi();
+const topics = makeTopics(prefix);
+const live = new Live(socket, topics);
 const viewEl = document.getElementById("view");
-const ctx = { client, live, topics, navigate: (hash) => { location.hash = hash; } };
+const ctx = { socket, api, live, topics, navigate: (hash) => { location.hash = hash; } };
 
 let everOpen = false;
-client.onStatus((status) => {
-  everOpen ||= status.socket === "open";
-  showConnection(document.getElementById("connection"), { ...status, everOpen });
-});
-client.onError((frame) => showError(frame, "From the server"));
-alarmBanner(document.getElementById("alarm-banner"), live, client);
+const showState = (state) => {
+  everOpen ||= state.socket === "open";
+  showConnection(document.getElementById("connection"), { ...state, everOpen });
+};
+socket.on("state", showState);
+showState(socket.state);
+socket.on("error", (frame) => showError(frame, "The server refused"));
+alarmBanner(document.getElementById("alarm-banner"), live, api);
 
 let unmount = null;
 let routing = 0;
@@ -68,5 +73,4 @@ async function route() {
 }
 
 window.addEventListener("hashchange", route);
-client.connect();
 route();

@@ -19,17 +19,17 @@ export function alarmOrder(a, b) {
 }
 
 export class Live extends EventTarget {
-  constructor(client, topics) {
+  constructor(socket, topics) {
     super();
     this.topics = topics;
     this.loops = new Map(); // loop id → LoopState
     this.sensors = new Map(); // "device/sensor" → SensorReading
     this.alarms = new Map(); // alarm id → Alarm
     this.services = new Map(); // service → "online" | "offline"
-    client.subscribe(topics.loopStates, (m) => this.onLoop(m));
-    client.subscribe(topics.sensorReadings, (m) => this.onSensor(m));
-    client.subscribe(topics.alarms, (m) => this.onAlarm(m));
-    client.subscribe(topics.status, (m) => this.onStatus(m));
+    socket.subscribe(topics.loopStates, (m) => this.onLoop(m));
+    socket.subscribe(topics.sensorReadings, (m) => this.onSensor(m));
+    socket.subscribe(topics.alarms, (m) => this.onAlarm(m));
+    socket.subscribe(topics.status, (m) => this.onStatus(m));
   }
 
   emit(type, detail) {

@@ -3,13 +3,13 @@
 import { h, fill } from "./dom.js";
 import { attempt, showInfo } from "./toast.js";
 
-export function alarmBanner(el, live, client) {
+export function alarmBanner(el, live, api) {
   const ack = async (alarm) => {
-    const { ok } = await attempt(`Acknowledging "${alarm.message}"`, () => client.alarms.ack(alarm.id));
+    const { ok } = await attempt(`Acknowledging "${alarm.message}"`, () => api.alarms.ack(alarm.id));
     if (ok) showInfo(`Acknowledged: ${alarm.message}`);
   };
   const ackAll = async () => {
-    const { ok } = await attempt("Acknowledging all alarms", () => client.alarms.ackAll());
+    const { ok } = await attempt("Acknowledging all alarms", () => api.alarms.ackAll());
     if (ok) showInfo("All alarms acknowledged");
   };
   const render = () => {

@@ -9,7 +9,8 @@ export function loopSeries(loop) {
 function samples(entry) {
   if (!entry) return [];
   const pts = Array.isArray(entry) ? entry : (entry.points ?? entry.data ?? entry.samples ?? []);
-  if (entry.t && entry.v) return entry.t.map((t, i) => [normTs(t), entry.v[i]]);
+  const values = entry.avg ?? entry.v ?? entry.values;
+  if (entry.t && values) return entry.t.map((t, i) => [normTs(t), values[i]]);
   return pts.map((p) =>
     Array.isArray(p)
       ? [normTs(p[0]), p.length > 2 ? p[2] ?? p[1] : p[1]]
@@ -35,8 +36,8 @@ function findSeries(response, name) {
  * per series. A time one series has and another lacks gets `undefined` there, which the
  * chart steps over; a recorded null (no usable reading) stays a gap.
  */
-export async function loadColumns(client, names, from, to, points = 600) {
-  const response = await client.history.query({
+export async function loadColumns(api, names, from, to, points = 600) {
+  const response = await api.history({
     series: names.join(","),
     from: String(from),
     to: String(to),

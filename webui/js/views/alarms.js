@@ -7,11 +7,11 @@ import { attempt, showInfo } from "../ui/toast.js";
 import { alarmOrder } from "../live.js";
 
 export function mount(root, ctx) {
-  const { client, live } = ctx;
+  const { api, live } = ctx;
   const activeEl = h("ul", { class: "alarm-list", "aria-label": "Current alarms" });
   const historyEl = h("tbody");
   const ackAllBtn = button("Acknowledge all", async () => {
-    const r = await attempt("Acknowledging all alarms", () => client.alarms.ackAll());
+    const r = await attempt("Acknowledging all alarms", () => api.alarms.ackAll());
     if (r.ok) showInfo("All alarms acknowledged");
   });
   fill(root,
@@ -25,7 +25,7 @@ export function mount(root, ctx) {
       button("Refresh history", () => loadHistory())));
 
   const ack = async (a) => {
-    const r = await attempt(`Acknowledging "${a.message}"`, () => client.alarms.ack(a.id));
+    const r = await attempt(`Acknowledging "${a.message}"`, () => api.alarms.ack(a.id));
     if (r.ok) showInfo(`Acknowledged: ${a.message}`);
   };
 
@@ -49,7 +49,7 @@ export function mount(root, ctx) {
   };
 
   async function loadHistory() {
-    const r = await attempt("Loading alarm history", () => client.alarms.list());
+    const r = await attempt("Loading alarm history", () => api.alarms.list());
     if (!r.ok) return;
     const recent = asList(r.value?.recent ?? [], "recent").sort(alarmOrder);
     fill(historyEl, recent.length ? recent.map((a) => h("tr", {},

@@ -7,6 +7,7 @@ import { temperature, percent, duration, dateTime } from "../ui/format.js";
 import { attempt, showInfo } from "../ui/toast.js";
 import { Chart, COLOURS } from "../ui/chart.js";
 import { loadColumns, loopSeries } from "../ui/history.js";
+import { loopCommand } from "../calls.js";
 
 const RANGES = [
   { value: 3600, label: "1 hour" },
@@ -16,7 +17,7 @@ const RANGES = [
 ];
 
 export function mount(root, ctx) {
-  const { client, live, topics } = ctx;
+  const { api, socket, live, topics } = ctx;
   const cards = new Map();
   let profiles = [];
   let range = Number(sessionStorage.getItem("maelstrom.range")) || 6 * 3600;
@@ -54,7 +55,7 @@ export function mount(root, ctx) {
   };
 
   (async () => {
-    const loaded = await attempt("Loading loops", () => Promise.all([client.loops.list(), client.profiles.list()]));
+    const loaded = await attempt("Loading loops", () => Promise.all([api.loops.list(), api.profiles.list()]));
     if (!loaded.ok) return;
     const [loops, profileList] = loaded.value;
     profiles = asList(profileList, "profiles");
@@ -74,14 +75,14 @@ export function mount(root, ctx) {
     if (!payload || typeof payload !== "object") removeCard(id);
     else cardFor(id).setConfig(payload);
   };
-  stops.push(client.subscribe(topics.config("loops"), onConfig));
+  stops.push(socket.subscribe(topics.config("loops"), onConfig));
   const onProfile = ({ topic, payload }) => {
     const id = topics.parts(topic)[2];
     profiles = profiles.filter((p) => p.id !== id);
     if (payload && typeof payload === "object") profiles.push(payload);
     for (const card of cards.values()) card.refreshProfiles();
   };
-  stops.push(client.subscribe(topics.config("profiles"), onProfile));
+  stops.push(socket.subscribe(topics.config("profiles"), onProfile));
 
   return () => {
     stops.forEach((stop) => stop());
@@ -208,7 +209,7 @@ class LoopCard {
     this.chart.keep(range);
     const now = Math.max(Date.now() / 1000, this.state?.ts ?? 0);
     const result = await attempt(`Loading the history of ${this.id}`, () =>
-      loadColumns(this.ctx.client, loopSeries(this.id), Math.floor(now - range), Math.ceil(now), 600));
+      loadColumns(this.ctx.api, loopSeries(this.id), Math.floor(now - range), Math.ceil(now), 600));
     if (!result.ok) return;
     const columns = result.value;
     // Keep live points newer than what history has.
@@ -223,7 +224,7 @@ class LoopCard {
 
   async send(command, body, confirmation) {
     const { ok, value } = await attempt(`${this.config?.name || this.id}: ${command}`, () =>
-      this.ctx.client.loops.command(this.id, command, body));
+      loopCommand(this.ctx.api, this.id, command, body));
     if (ok) {
       if (value && typeof value === "object" && value.id) this.setConfig(value);
       if (confirmation) showInfo(`${this.config?.name || this.id}: ${confirmation}`);

@@ -25,7 +25,7 @@ function parsePayload(text) {
 }
 
 export function mount(root, ctx) {
-  const { client, topics } = ctx;
+  const { api, socket, topics } = ctx;
   const stops = [];
 
   // --- live view -------------------------------------------------------------------
@@ -43,7 +43,7 @@ export function mount(root, ctx) {
     messages.replaceChildren();
     count = 0;
     counter.textContent = `Watching ${filter}`;
-    unwatch = client.subscribe(filter, (m) => {
+    unwatch = socket.subscribe(filter, (m) => {
       if (paused) return;
       count += 1;
       counter.textContent = `Watching ${filter}: ${count} message${count > 1 ? "s" : ""}`;
@@ -70,13 +70,13 @@ export function mount(root, ctx) {
     const payload = parsePayload(pubPayload.value);
     const retain = pubRetain.input.checked;
     if (pubVia.value === "socket") {
-      const r = await attempt(`Publishing to ${topic}`, () => client.publish(topic, payload, { retain }));
+      const r = await attempt(`Publishing to ${topic}`, () => socket.publish(topic, payload, { retain }));
       if (r.ok) showInfo(`Published to ${topic}`);
       return;
     }
     const parts = topics.parts(topic);
     if (parts.length < 2) return showError(`Through the REST API the topic must be ${topics.prefix}/<channel>/<subtopic>.`);
-    const r = await attempt(`Publishing to ${topic}`, () => client.publishTo(parts[0], parts.slice(1).join("/"), pubPayload.value, { retain }));
+    const r = await attempt(`Publishing to ${topic}`, () => api.publish(parts[0], parts.slice(1).join("/"), pubPayload.value, { retain }));
     if (r.ok) showInfo(`Published to ${r.value?.topic ?? topic}`);
   };
   const pubForm = h("form", { class: "stack-form", onsubmit: (e) => { e.preventDefault(); publish(); } },
@@ -98,15 +98,18 @@ export function mount(root, ctx) {
       try { payload = JSON.parse(text); } catch { payload = text; }
     }
     responseStatus.textContent = "Sending…";
+    const [pathOnly, queryText] = p.split("?");
+    const query = Object.fromEntries(new URLSearchParams(queryText ?? ""));
     try {
-      const r = await client.request(method.value, p, payload);
-      responseStatus.textContent = `HTTP ${r.status}${r.ok ? "" : " — error"}`;
-      responseStatus.dataset.ok = String(r.ok);
-      response.textContent = typeof r.body === "string" ? r.body : JSON.stringify(r.body, null, 2);
+      const data = await api.request(method.value, pathOnly, { query, body: payload });
+      responseStatus.textContent = "OK";
+      responseStatus.dataset.ok = "true";
+      response.textContent = data === null ? "(empty)" : typeof data === "string" ? data : JSON.stringify(data, null, 2);
     } catch (err) {
-      responseStatus.textContent = "No response";
-      response.textContent = String(err?.message ?? err);
-      showError(err, `${method.value} ${p}`);
+      // The API's refusal is the answer here: show it as it came, status and all.
+      responseStatus.textContent = err.status ? `HTTP ${err.status} — ${err.error}` : `No response: ${err.message}`;
+      responseStatus.dataset.ok = "false";
+      response.textContent = JSON.stringify({ error: err.error ?? err.message, detail: err.detail ?? null }, null, 2);
     }
   };
   const restForm = h("form", { class: "stack-form", onsubmit: (e) => { e.preventDefault(); send(); } },
@@ -117,11 +120,11 @@ export function mount(root, ctx) {
   const generateAlarm = async () => {
     const id = `test-${Date.now()}`;
     const r = await attempt("Generating a test alarm", () =>
-      client.publish(topics.alarm(id), { message: "Test alarm from the Debugger", kind: "test", severity: "low" }, { retain: true }));
+      socket.publish(topics.alarm(id), { message: "Test alarm from the Debugger", kind: "test", severity: "low" }, { retain: true }));
     if (r.ok) showInfo(`Test alarm ${id} raised`);
   };
   const ackAll = async () => {
-    const r = await attempt("Acknowledging all alarms", () => client.alarms.ackAll());
+    const r = await attempt("Acknowledging all alarms", () => api.alarms.ackAll());
     if (r.ok) showInfo("All alarms acknowledged");
   };
   const simDevice = select([], "");
@@ -136,7 +139,7 @@ export function mount(root, ctx) {
   const simulate = async (payload, what) => {
     const device = simDevice.value;
     if (!device) return showError("There is no simulated board to act on.");
-    const r = await attempt(what, () => client.publish(topics.simulate(device), payload));
+    const r = await attempt(what, () => socket.publish(topics.simulate(device), payload));
     if (r.ok) showInfo(`${what}: sent to ${device}`);
   };
   const simBox = h("div", {},
@@ -146,7 +149,7 @@ export function mount(root, ctx) {
       button("Disconnect board", () => simulate({ board: "disconnect" }, "Board disconnect"), { class: "danger" }),
       button("Reconnect board", () => simulate({ board: "connect" }, "Board reconnect"))));
   (async () => {
-    const r = await attempt("Loading devices", () => client.devices.list());
+    const r = await attempt("Loading devices", () => api.devices.list());
     if (!r.ok) return;
     simulated = asList(r.value, "devices").filter((d) => d.kind === "simulated");
     setOptions(simDevice, simulated.length ? simulated.map((d) => ({ value: d.id, label: d.name || d.id })) : [{ value: "", label: "No simulated board" }], simulated[0]?.id ?? "");

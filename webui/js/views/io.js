@@ -38,7 +38,7 @@ const PRESETS = {
 };
 
 export function mount(root, ctx, [selected]) {
-  const { client, live } = ctx;
+  const { api, socket, live } = ctx;
   let devices = [];
   const listEl = h("div", { class: "device-list" });
   const editorEl = h("div", { class: "editor" });
@@ -95,7 +95,7 @@ export function mount(root, ctx, [selected]) {
   };
 
   async function reload() {
-    const r = await attempt("Loading devices", () => client.devices.list());
+    const r = await attempt("Loading devices", () => api.devices.list());
     if (!r.ok) return;
     devices = asList(r.value, "devices");
     renderList();
@@ -114,7 +114,7 @@ export function mount(root, ctx, [selected]) {
       ...p.build(stem),
       inputs: [],
     };
-    const r = await attempt(`Adding ${id}`, () => client.devices.create(body));
+    const r = await attempt(`Adding ${id}`, () => api.devices.create(body));
     if (!r.ok) return;
     showInfo(`Device ${id} added`);
     addForm.reset();
@@ -128,7 +128,7 @@ export function mount(root, ctx, [selected]) {
       const el = readings.get(key);
       if (el) showReading(el, reading);
     }),
-    client.subscribe(ctx.topics.config("devices"), () => reload()),
+    socket.subscribe(ctx.topics.config("devices"), () => reload()),
   ];
   return () => stops.forEach((s) => s());
 }
@@ -193,12 +193,12 @@ class DeviceEditor {
     const save = async () => {
       const body = { ...device, name: this.name.value.trim(), enabled: this.enabled.input.checked,
         sensors: this.sensors.read(), actuators: this.actuators.read(), inputs: this.inputs.read() };
-      const r = await attempt(`Saving ${device.id}`, () => ctx.client.devices.update(device.id, body));
+      const r = await attempt(`Saving ${device.id}`, () => ctx.api.devices.update(device.id, body));
       if (r.ok) { showInfo(`Device ${device.id} saved`); done(); }
     };
     const remove = async () => {
       if (!confirm(`Delete the device ${device.name || device.id}?`)) return;
-      const r = await attempt(`Deleting ${device.id}`, () => ctx.client.devices.remove(device.id));
+      const r = await attempt(`Deleting ${device.id}`, () => ctx.api.devices.remove(device.id));
       if (r.ok) { showInfo(`Device ${device.id} deleted`); done(); }
     };
     fill(el, section(`Edit ${device.name || device.id}`,

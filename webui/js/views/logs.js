@@ -4,6 +4,7 @@ import { field, select, textInput, button } from "../ui/forms.js";
 import { asList } from "../ui/data.js";
 import { clockTime } from "../ui/format.js";
 import { attempt } from "../ui/toast.js";
+import { recentLogs } from "../calls.js";
 
 const LEVELS = ["debug", "info", "warning", "error", "critical"];
 const RANK = Object.fromEntries(LEVELS.map((l, i) => [l, i]));
@@ -21,7 +22,7 @@ function normalise(record, topic, topics) {
 }
 
 export function mount(root, ctx) {
-  const { client, topics } = ctx;
+  const { api, socket, topics } = ctx;
   const lines = [];
   let paused = false;
   let held = 0;
@@ -63,7 +64,7 @@ export function mount(root, ctx) {
   }
 
   (async () => {
-    const r = await attempt("Loading recent logs", () => client.logs.list({ limit: 200 }));
+    const r = await attempt("Loading recent logs", () => recentLogs(api, { limit: 200 }));
     if (r.ok) {
       const older = asList(r.value, "logs").map((x) => normalise(x, null, topics)).sort((a, b) => a.ts - b.ts);
       lines.unshift(...older.filter((o) => !lines.some((l) => l.ts === o.ts && l.message === o.message)));
@@ -71,6 +72,6 @@ export function mount(root, ctx) {
     }
   })();
   render();
-  const stop = client.subscribe(topics.logs, ({ topic, payload }) => add(normalise(payload, topic, topics)));
+  const stop = socket.subscribe(topics.logs, ({ topic, payload }) => add(normalise(payload, topic, topics)));
   return () => stop();
 }

@@ -24,7 +24,7 @@ function blankLoop(kind = "fermenter") {
 }
 
 export function mount(root, ctx, [selected]) {
-  const { client, live } = ctx;
+  const { api, live } = ctx;
   let loops = [];
   let devices = [];
   let editor = null;
@@ -43,7 +43,7 @@ export function mount(root, ctx, [selected]) {
     : h("li", { class: "empty" }, "No loops yet."));
 
   (async () => {
-    const r = await attempt("Loading loops and devices", () => Promise.all([client.loops.list(), client.devices.list()]));
+    const r = await attempt("Loading loops and devices", () => Promise.all([api.loops.list(), api.devices.list()]));
     if (!r.ok) return;
     loops = asList(r.value[0], "loops");
     devices = asList(r.value[1], "devices");
@@ -177,9 +177,9 @@ class LoopEditor {
   async save() {
     const body = this.value();
     if (!body.sensor) return showError("Choose the sensor this loop reads.");
-    const { client } = this.ctx;
+    const { api } = this.ctx;
     const r = await attempt(this.isNew ? "Creating the loop" : "Saving the loop", () =>
-      this.isNew ? client.loops.create(body) : client.loops.update(body.id, body));
+      this.isNew ? api.loops.create(body) : api.loops.update(body.id, body));
     if (!r.ok) return;
     showInfo(`Loop ${body.name || body.id} saved`);
     if (this.isNew) this.ctx.navigate(`#/loops/${encodeURIComponent(body.id)}`);
@@ -188,7 +188,7 @@ class LoopEditor {
 
   async remove() {
     if (!confirm(`Delete the loop ${this.loop.name || this.loop.id}? Its outputs turn off.`)) return;
-    const r = await attempt("Deleting the loop", () => this.ctx.client.loops.remove(this.loop.id));
+    const r = await attempt("Deleting the loop", () => this.ctx.api.loops.remove(this.loop.id));
     if (r.ok) {
       showInfo(`Loop ${this.loop.id} deleted`);
       this.ctx.navigate("#/loops");

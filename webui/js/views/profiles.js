@@ -6,6 +6,7 @@ import { asList } from "../ui/data.js";
 import { temperature, duration } from "../ui/format.js";
 import { attempt, showError, showInfo } from "../ui/toast.js";
 import { Chart, COLOURS } from "../ui/chart.js";
+import { exportProfileCsv, importProfileCsv, loopCommand } from "../calls.js";
 
 const UNITS = { minutes: 60, hours: 3600, days: 86400 };
 
@@ -27,7 +28,7 @@ function starter() {
 }
 
 export function mount(root, ctx, [selected]) {
-  const { client, topics } = ctx;
+  const { api, socket, topics } = ctx;
   let profiles = [];
   let loops = [];
   const listEl = h("ul", { class: "item-list", "aria-label": "Profiles" });
@@ -58,7 +59,7 @@ export function mount(root, ctx, [selected]) {
   };
 
   async function reload() {
-    const r = await attempt("Loading profiles", () => Promise.all([client.profiles.list(), client.loops.list()]));
+    const r = await attempt("Loading profiles", () => Promise.all([api.profiles.list(), api.loops.list()]));
     if (!r.ok) return;
     profiles = asList(r.value[0], "profiles");
     loops = asList(r.value[1], "loops");
@@ -73,7 +74,7 @@ export function mount(root, ctx, [selected]) {
     const text = await f.text();
     const existing = profiles.find((p) => p.id === id);
     const r = await attempt(`Importing ${f.name}`, () =>
-      client.profiles.importCsv(id, text, { name: f.name.replace(/\.csv$/i, ""), version: existing?.version }));
+      importProfileCsv(api, id, text, { name: f.name.replace(/\.csv$/i, ""), version: existing?.version }));
     if (!r.ok) return;
     showInfo(`Imported ${f.name} as ${id}`);
     importForm.reset();
@@ -97,7 +98,7 @@ export function mount(root, ctx, [selected]) {
     else fill(editorEl, h("p", { class: "empty" }, "Choose a profile, or create a new one."));
   })();
 
-  const stop = client.subscribe(topics.config("profiles"), () => reload());
+  const stop = socket.subscribe(topics.config("profiles"), () => reload());
   return () => {
     stop();
     editor?.destroy();
@@ -303,9 +304,9 @@ class ProfileEditor {
 
   async save() {
     const body = this.value();
-    const { client } = this.ctx;
+    const { api } = this.ctx;
     const r = await attempt(this.isNew ? "Creating the profile" : "Saving the profile", () =>
-      this.isNew ? client.profiles.create(body) : client.profiles.update(body.id, body));
+      this.isNew ? api.profiles.create(body) : api.profiles.update(body.id, body));
     if (!r.ok) return;
     showInfo(`Profile ${body.name || body.id} saved`);
     this.profile = r.value ?? body;
@@ -315,14 +316,14 @@ class ProfileEditor {
 
   async remove() {
     if (!confirm(`Delete the profile ${this.profile.name || this.profile.id}?`)) return;
-    const r = await attempt("Deleting the profile", () => this.ctx.client.profiles.remove(this.profile.id));
+    const r = await attempt("Deleting the profile", () => this.ctx.api.profiles.remove(this.profile.id));
     if (!r.ok) return;
     showInfo(`Profile ${this.profile.id} deleted`);
     this.ctx.navigate("#/profiles");
   }
 
   async exportCsv() {
-    const r = await attempt("Exporting CSV", () => this.ctx.client.profiles.exportCsv(this.profile.id));
+    const r = await attempt("Exporting CSV", () => exportProfileCsv(this.ctx.api, this.profile.id));
     if (r.ok) download(`${this.profile.id}.csv`, r.value, "text/csv");
   }
 
@@ -332,7 +333,7 @@ class ProfileEditor {
     const at = this.absolute ? 0 : numberValue(this.startAt) ?? 0;
     const offset = round(at * UNITS[this.unit]);
     const r = await attempt(`Starting ${this.profile.id} on ${loop}`, () =>
-      this.ctx.client.loops.command(loop, "profile", { action: "start", profile: this.profile.id, offset }));
+      loopCommand(this.ctx.api, loop, "profile", { action: "start", profile: this.profile.id, offset }));
     if (r.ok) showInfo(`Profile ${this.profile.name || this.profile.id} started on ${loop}${offset ? ` at ${duration(offset)}` : ""}`);
   }
 

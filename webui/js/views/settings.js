@@ -3,6 +3,7 @@ import { h, fill } from "../ui/dom.js";
 import { field, textInput, button, section, download } from "../ui/forms.js";
 import { asList } from "../ui/data.js";
 import { attempt, showError, showInfo } from "../ui/toast.js";
+import { getBackup, restoreBackup } from "../calls.js";
 
 /** Text typed by a brewer as a JSON value: `14`, `true`, `"x"`; bare words become strings. */
 function parseValue(text) {
@@ -15,7 +16,7 @@ function parseValue(text) {
 }
 
 export function mount(root, ctx) {
-  const { client } = ctx;
+  const { api } = ctx;
   const rows = h("tbody");
   const newKey = textInput("", { required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", placeholder: "e.g. history_raw_days" });
   const newValue = textInput("", { required: true, placeholder: "e.g. 14" });
@@ -40,12 +41,12 @@ export function mount(root, ctx) {
   const row = (s) => {
     const input = textInput(JSON.stringify(s.value), { "aria-label": `Value of ${s.key}` });
     const save = async () => {
-      const r = await attempt(`Saving ${s.key}`, () => client.settings.update(s.key, { key: s.key, value: parseValue(input.value), version: s.version }));
+      const r = await attempt(`Saving ${s.key}`, () => api.settings.update(s.key, { key: s.key, value: parseValue(input.value), version: s.version }));
       if (r.ok) { showInfo(`${s.key} saved`); load(); }
     };
     const remove = async () => {
       if (!confirm(`Delete the setting ${s.key}?`)) return;
-      const r = await attempt(`Deleting ${s.key}`, () => client.settings.remove(s.key));
+      const r = await attempt(`Deleting ${s.key}`, () => api.settings.remove(s.key));
       if (r.ok) { showInfo(`${s.key} deleted`); load(); }
     };
     input.addEventListener("keydown", (e) => { if (e.key === "Enter") save(); });
@@ -54,7 +55,7 @@ export function mount(root, ctx) {
   };
 
   async function load() {
-    const r = await attempt("Loading settings", () => client.settings.list());
+    const r = await attempt("Loading settings", () => api.settings.list());
     if (!r.ok) return;
     const list = asList(r.value, "settings");
     fill(rows, list.length ? list.map(row) : h("tr", {}, h("td", { colspan: 3, class: "empty" }, "No settings yet; the defaults apply.")));
@@ -62,12 +63,12 @@ export function mount(root, ctx) {
 
   async function add() {
     const key = newKey.value.trim();
-    const r = await attempt(`Adding ${key}`, () => client.settings.create({ key, value: parseValue(newValue.value) }));
+    const r = await attempt(`Adding ${key}`, () => api.settings.create({ key, value: parseValue(newValue.value) }));
     if (r.ok) { showInfo(`${key} added`); newKey.value = ""; newValue.value = ""; load(); }
   }
 
   async function backup() {
-    const r = await attempt("Downloading the backup", () => client.backup.get());
+    const r = await attempt("Downloading the backup", () => getBackup(api));
     if (r.ok) download(`maelstrom-backup-${new Date().toISOString().slice(0, 10)}.json`, JSON.stringify(r.value, null, 2), "application/json");
   }
 
@@ -81,7 +82,7 @@ export function mount(root, ctx) {
       return showError(`${f.name} is not JSON: ${err.message}`);
     }
     if (!confirm("Replace the configuration with this backup?")) return;
-    const r = await attempt("Restoring the backup", () => client.backup.restore(doc));
+    const r = await attempt("Restoring the backup", () => restoreBackup(api, doc));
     if (r.ok) { showInfo("Configuration restored"); load(); }
   }
 

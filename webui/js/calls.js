@@ -1,0 +1,30 @@
+// REST calls that the client library reaches through its generic request(): loop commands,
+// BrewPi CSV, backup/restore and recorded logs. Each returns the library's promise.
+const enc = encodeURIComponent;
+
+/** POST /api/loops/{id}/{command}: the same payloads as maelstrom/cmd/loops/<id>/<command>. */
+export function loopCommand(api, loop, command, body) {
+  return api.request("POST", `/api/loops/${enc(loop)}/${enc(command)}`, { body });
+}
+
+export function exportProfileCsv(api, id) {
+  return api.request("GET", `/api/profiles/${enc(id)}/csv`);
+}
+
+/** PUT /api/profiles/{id}/csv: create or replace (`version` of the one replaced). */
+export function importProfileCsv(api, id, text, { name = "", version } = {}) {
+  return api.request("PUT", `/api/profiles/${enc(id)}/csv`, { query: { name, version }, body: text });
+}
+
+export function getBackup(api) {
+  return api.request("GET", "/api/backup");
+}
+
+export function restoreBackup(api, doc) {
+  return api.request("POST", "/api/restore", { body: doc });
+}
+
+/** Recorded log lines, newest first. */
+export function recentLogs(api, query = {}) {
+  return api.request("GET", "/api/logs", { query });
+}
