@@ -323,6 +323,31 @@ def test_an_alarm_from_mosquitto_pub_appears_and_ack_alarms_clears_the_banner(
     expect(item).to_have_attribute("data-acknowledged", "true")
 
 
+def test_a_sensor_fault_turns_the_outputs_off_and_raises_an_alarm(stack: Stack, page: Page) -> None:
+    stack.need("demo", "controller")
+    go(page, "debugger")
+    page.get_by_label("Simulated board").select_option("sim-fermenter")
+    page.get_by_label("Sensor", exact=True).select_option("beer")
+    page.get_by_label("Fault").select_option("85")
+    page.get_by_role("button", name="Apply sensor fault").click()
+    alarm = page.locator("#alarm-banner .banner-alarm").filter(has_text="85")
+    expect(alarm).to_be_visible()
+    go(page, "dashboard")
+    fermenter = card(page, "fermenter")
+    expect(fermenter.locator(".state-chip")).to_have_text("Fault — outputs off")
+    expect(fermenter.locator(".metric.heat .value")).to_have_text("0 %")
+    expect(fermenter.locator(".metric.cool .value")).to_have_text("0 %")
+    save_screenshot(page, "dashboard-fault")
+    go(page, "debugger")
+    page.get_by_label("Simulated board").select_option("sim-fermenter")
+    page.get_by_label("Sensor", exact=True).select_option("beer")
+    page.get_by_label("Fault").select_option("none")
+    page.get_by_role("button", name="Apply sensor fault").click()
+    go(page, "dashboard")
+    expect(fermenter.locator(".state-chip")).not_to_have_text("Fault — outputs off")
+    expect(fermenter.locator(".metric.pv .big")).to_have_text(re.compile(r"\d+\.\d\d °C"))
+
+
 # --- logs and the debugger -----------------------------------------------------------------
 
 
@@ -396,6 +421,7 @@ def test_screenshots_of_every_tab(stack: Stack, page: Page) -> None:
         go(page, tab)
         expect(page.locator("#view h1")).to_be_visible()
         if tab == "dashboard" and "controller" not in stack.missing:
+            page.get_by_label("Chart range").select_option("3600")
             expect(card(page, "kettle").locator(".chart")).to_have_attribute(
                 "data-points", re.compile(r"^[1-9]\d*$")
             )

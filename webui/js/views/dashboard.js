@@ -107,7 +107,7 @@ class LoopCard {
       heatText: c("value"),
       cool: h("meter", { min: 0, max: 100, value: 0, "aria-label": "Cool output" }),
       coolText: c("value"),
-      mode: c("value"),
+      mode: c("chip mode-chip"),
       profile: h("p", { class: "profile-position", "aria-live": "polite" }),
       alarms: h("p", { class: "card-alarms" }),
       updated: c("updated", ""),
@@ -126,13 +126,12 @@ class LoopCard {
       field("Profile", this.profileSelect), h("button", { type: "submit" }, "Start"));
     this.chartHost = h("div", { class: "chart-host" });
     this.el = h("article", { class: "card loop-card", "data-loop": id, "aria-label": `Loop ${id}` },
-      h("header", { class: "card-head" }, n.name, n.state),
+      h("header", { class: "card-head" }, n.name, h("span", { class: "chips" }, n.mode, n.state)),
       h("dl", { class: "metrics" },
         h("div", { class: "metric pv" }, h("dt", {}, "Temperature (PV)"), h("dd", {}, n.pv)),
         h("div", { class: "metric sp" }, h("dt", {}, "Setpoint (SP)"), h("dd", {}, n.sp)),
         h("div", { class: "metric heat" }, h("dt", {}, "Heat"), h("dd", {}, n.heat, " ", n.heatText)),
-        h("div", { class: "metric cool" }, h("dt", {}, "Cool"), h("dd", {}, n.cool, " ", n.coolText)),
-        h("div", { class: "metric mode" }, h("dt", {}, "Mode"), h("dd", {}, n.mode))),
+        h("div", { class: "metric cool" }, h("dt", {}, "Cool"), h("dd", {}, n.cool, " ", n.coolText))),
       n.profile, n.alarms,
       h("details", { class: "controls", open: true },
         h("summary", {}, "Controls"),
@@ -178,7 +177,7 @@ class LoopCard {
     n.cool.value = s.output?.cool ?? 0;
     n.heatText.textContent = percent(s.output?.heat);
     n.coolText.textContent = percent(s.output?.cool);
-    n.mode.textContent = MODES.find((m) => m.value === s.mode)?.label ?? s.mode;
+    n.mode.textContent = `Mode: ${MODES.find((m) => m.value === s.mode)?.label ?? s.mode}`;
     const text = STATE_TEXT[s.state] ?? s.state;
     n.state.textContent = s.state === "waiting" && s.waiting_reason ? `${text}: ${s.waiting_reason}` : text;
     n.state.dataset.state = s.state;
@@ -200,7 +199,8 @@ class LoopCard {
       this.pauseBtn.textContent = "Pause profile";
     }
     this.pauseBtn.disabled = !p;
-    fill(n.alarms, s.alarms?.length ? `Alarms: ${s.alarms.join(", ")}` : "");
+    const alarmText = (id) => this.ctx.live.alarms.get(id)?.message ?? id;
+    fill(n.alarms, s.alarms?.length ? `Alarm: ${s.alarms.map(alarmText).join("; ")}` : "");
     n.updated.textContent = s.ts ? `Updated ${new Date(s.ts * 1000).toLocaleTimeString()}` : "";
     if (s.ts) this.chart.append(s.ts, [s.pv, s.sp, s.output?.heat, s.output?.cool]);
   }

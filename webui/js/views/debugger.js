@@ -146,8 +146,8 @@ export function mount(root, ctx) {
     h("div", { class: "form-grid" }, field("Simulated board", simDevice), field("Sensor", simSensor), field("Fault", simFault)),
     h("div", { class: "button-row" },
       button("Apply sensor fault", () => simulate({ sensor: simSensor.value, fault: simFault.value }, `Sensor ${simSensor.value}: ${simFault.selectedOptions[0]?.text}`)),
-      button("Disconnect board", () => simulate({ board: "disconnect" }, "Board disconnect"), { class: "danger" }),
-      button("Reconnect board", () => simulate({ board: "connect" }, "Board reconnect"))));
+      button("Disconnect board", () => simulate({ board: "silent" }, "Board disconnect"), { class: "danger" }),
+      button("Reconnect board", () => simulate({ board: "normal" }, "Board reconnect"))));
   (async () => {
     const r = await attempt("Loading devices", () => api.devices.list());
     if (!r.ok) return;
