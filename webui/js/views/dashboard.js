@@ -220,6 +220,7 @@ class LoopCard {
       if (x > last) columns.forEach((col, k) => col.push(liveData[k][i]));
     });
     this.chart.setData(columns);
+    this.chart.host.dataset.range = String(range); // history for this range is in
   }
 
   async send(command, body, confirmation) {
