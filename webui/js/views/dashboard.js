@@ -43,6 +43,10 @@ export function mount(root, ctx) {
       cards.set(id, card);
       empty.remove();
       grid.append(card.el);
+      // The latest state first: its time is "now" for the history query (under a
+      // simulated clock the controller's time runs ahead of the wall clock).
+      const state = live.loops.get(id);
+      if (state) card.setState(state);
       card.loadHistory(range);
     }
     return card;
