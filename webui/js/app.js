@@ -7,6 +7,19 @@ import { showConnection } from "./ui/connection.js";
 import { alarmBanner } from "./ui/alarm-banner.js";
 import { showError } from "./ui/toast.js";
 
+/** MAELSTROM_API_TOKEN as the brewer gave it: once as ?token=… in the address (then kept
+ * in this browser, and taken out of the address bar), or on the Settings tab. */
+function accessToken() {
+  const params = new URLSearchParams(location.search);
+  if (params.has("token")) {
+    localStorage.setItem("maelstrom.token", params.get("token"));
+    params.delete("token");
+    const query = params.toString();
+    history.replaceState(null, "", `${location.pathname}${query ? `?${query}` : ""}${location.hash}`);
+  }
+  return localStorage.getItem("maelstrom.token") || null;
+}
+
 const VIEWS = {
   dashboard: { title: "Dashboard", load: () => import("./views/dashboard.js") },
   profiles: { title: "Profiles", load: () => import("./views/profiles.js") },
@@ -20,8 +33,9 @@ const VIEWS = {
 
 // The topic prefix (MAELSTROM_TOPIC_PREFIX) as the page was told, else the default.
 const prefix = document.querySelector('meta[name="maelstrom-prefix"]')?.content || "maelstrom";
-const socket = connect();
-const api = createApi();
+const token = accessToken();
+const socket = connect({ token });
+const api = createApi({ token });
 const topics = makeTopics(prefix);
 const live = new Live(socket, topics);
 const viewEl = document.getElementById("view");

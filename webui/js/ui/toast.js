@@ -11,7 +11,8 @@ export function describeError(err) {
   const title = body.error ?? err.message ?? String(err);
   const detail = describeDetail(body.detail);
   const status = err.status ? ` (HTTP ${err.status})` : "";
-  return detail ? `${capitalise(title)}${status}: ${detail}` : `${capitalise(title)}${status}`;
+  const text = detail ? `${capitalise(title)}${status}: ${detail}` : `${capitalise(title)}${status}`;
+  return err.status === 401 ? `${text}. Enter the access token on the Settings tab.` : text;
 }
 
 function describeDetail(detail) {

@@ -21,6 +21,14 @@ export function mount(root, ctx) {
   const newKey = textInput("", { required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", placeholder: "e.g. history_raw_days" });
   const newValue = textInput("", { required: true, placeholder: "e.g. 14" });
   const restoreFile = h("input", { type: "file", accept: ".json,application/json" });
+  const tokenInput = h("input", { type: "password", autocomplete: "off", value: localStorage.getItem("maelstrom.token") ?? "" });
+  const saveToken = (e) => {
+    e.preventDefault();
+    const value = tokenInput.value.trim();
+    if (value) localStorage.setItem("maelstrom.token", value);
+    else localStorage.removeItem("maelstrom.token");
+    location.reload(); // the socket and the API client take the token when they start
+  };
 
   fill(root,
     h("div", { class: "view-head" }, h("h1", {}, "Settings")),
@@ -32,6 +40,9 @@ export function mount(root, ctx) {
         rows)),
       h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); add(); } },
         field("New setting", newKey), field("Value", newValue), h("button", { type: "submit" }, "Add setting"))),
+    section("Access token",
+      h("p", { class: "hint" }, "Only when the server sets MAELSTROM_API_TOKEN. Kept in this browser; opening the UI once as http://…:8888/?token=… does the same."),
+      h("form", { class: "inline-form", onsubmit: saveToken }, field("Token", tokenInput), h("button", { type: "submit" }, "Save token"))),
     section("Backup",
       h("p", { class: "hint" }, "The whole configuration — devices, profiles, loops and settings — as one JSON file."),
       h("div", { class: "button-row" }, button("Download backup", () => backup())),
