@@ -353,6 +353,7 @@ def test_a_sensor_fault_turns_the_outputs_off_and_raises_an_alarm(stack: Stack, 
 
 def test_logs_tail_filters_and_pauses(stack: Stack, page: Page) -> None:
     go(page, "logs")
+    expect(page.locator(".log-list")).to_have_attribute("data-live", "true")
     lines = page.locator(".log-list .log")
     stack.mosquitto_pub("maelstrom/logs/brewer", '{"level": "info", "message": "mash in at 67"}')
     expect(lines.filter(has_text="mash in at 67")).to_have_count(1)

@@ -54,6 +54,9 @@ export function mount(root, ctx) {
         h("pre", { class: "payload" }, payloadText(m.payload))));
       while (messages.children.length > MAX_MESSAGES) messages.lastChild.remove();
     });
+    const mine = unwatch;
+    messages.dataset.live = "false";
+    Promise.resolve(unwatch.ready).then(() => { if (unwatch === mine) messages.dataset.live = "true"; }, () => {});
   };
   const watchForm = h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); watch(); } },
     field("Topic filter", filterInput), h("button", { type: "submit" }, "Watch"), pauseBtn,

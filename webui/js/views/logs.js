@@ -73,5 +73,7 @@ export function mount(root, ctx) {
   })();
   render();
   const stop = socket.subscribe(topics.logs, ({ topic, payload }) => add(normalise(payload, topic, topics)));
+  // Live once the server confirms the subscription: from then on no line is missed.
+  Promise.resolve(stop.ready).then(() => { list.dataset.live = "true"; }, () => {});
   return () => stop();
 }
