@@ -3,7 +3,7 @@
 import { connect, createApi } from "./stub-maelstrom.js";
 import { Live } from "./live.js";
 import { topics as makeTopics } from "./topics.js";
-import { showConnection } from "./ui/connection.js";
+import { showConnection, showServices } from "./ui/connection.js";
 import { alarmBanner } from "./ui/alarm-banner.js";
 import { showError } from "./ui/toast.js";
 
@@ -49,6 +49,7 @@ const showState = (state) => {
 socket.on("state", showState);
 showState(socket.state);
 socket.on("error", (frame) => showError(frame, "The server refused"));
+live.on("services", (services) => showServices(document.getElementById("services"), services));
 alarmBanner(document.getElementById("alarm-banner"), live, api);
 
 let unmount = null;

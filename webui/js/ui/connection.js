@@ -13,6 +13,14 @@ export function connectionState(status) {
   return status.broker === "offline" ? "broker-offline" : "online";
 }
 
+/** Services that said goodbye (or whose last will the broker published): no control without them. */
+export function showServices(el, services) {
+  const down = [...services].filter(([, state]) => state === "offline").map(([name]) => name);
+  el.hidden = down.length === 0;
+  el.textContent = down.length ? `${down.map((n) => n[0].toUpperCase() + n.slice(1)).join(", ")} offline` : "";
+  el.title = down.includes("controller") ? "The controller is not running: loops are not being controlled." : "";
+}
+
 export function showConnection(el, status) {
   const state = connectionState(status);
   el.dataset.state = state;
