@@ -72,7 +72,12 @@ def go(page: Page, tab: str) -> None:
 
 
 def toast(page: Page, text: str | re.Pattern[str]) -> None:
-    expect(page.locator(".toast").filter(has_text=text).first).to_be_visible()
+    """A message to the brewer says `text`; on failure, say what the page said instead."""
+    try:
+        expect(page.locator(".toast").filter(has_text=text).first).to_be_visible()
+    except AssertionError as exc:
+        shown = page.locator(".toast").all_inner_texts()
+        raise AssertionError(f"no message {text!r}; the page showed {shown}") from exc
 
 
 def card(page: Page, loop: str):
@@ -455,3 +460,12 @@ def test_broker_restart_shows_disconnected_then_recovers_without_reload(
     if "controller" not in stack.missing:
         pv = card(page, "fermenter").locator(".metric.pv .big")
         expect(pv).not_to_have_text(pv.inner_text(), timeout=30_000)  # live data flows again
+
+
+def test_a_stopped_controller_is_announced(stack: Stack, page: Page) -> None:
+    """Last in the module: it stops the controller for good."""
+    warning = page.locator("#services")
+    expect(warning).to_be_hidden()
+    stack.services["controller"].stop()
+    expect(warning).to_have_text("Controller offline")
+    save_screenshot(page, "controller-offline")

@@ -211,10 +211,11 @@ class LoopCard {
 
   async loadHistory(range) {
     this.chart.keep(range);
+    const mine = (this.loads = (this.loads ?? 0) + 1); // only the latest range's answer counts
     const now = Math.max(Date.now() / 1000, this.state?.ts ?? 0);
     const result = await attempt(`Loading the history of ${this.id}`, () =>
       loadColumns(this.ctx.api, loopSeries(this.id), Math.floor(now - range), Math.ceil(now), 600));
-    if (!result.ok) return;
+    if (!result.ok || mine !== this.loads) return;
     const columns = result.value;
     // Keep live points newer than what history has.
     const [xs] = columns;
