@@ -34,9 +34,7 @@ def simavr_harness(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture
-def simavr_board(
-    firmware: Firmware, simavr_harness: Path
-) -> Iterator[Callable[..., SimavrBoard]]:
+def simavr_board(firmware: Firmware, simavr_harness: Path) -> Iterator[Callable[..., SimavrBoard]]:
     """`simavr_board("--probe", "309")` starts the firmware; every board is stopped after."""
     boards: list[SimavrBoard] = []
 

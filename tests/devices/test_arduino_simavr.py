@@ -82,6 +82,7 @@ def test_garbage_is_ignored_and_the_next_line_obeyed(simavr_board: Start) -> Non
     board.expect("K 24")
     answers = [line for line in board.board.since(mark) if line[0] in "KN"]
     assert answers == ["K 23", "K 24"]
+    board.expect_prefix("L rx garbage: ")  # counted, and told to the brewer
     assert not any(e == f"pin {HEATER_PIN} 1" for e in board.events.lines)
 
 
@@ -215,7 +216,9 @@ def test_stack_stays_small(simavr_board: Start) -> None:
     board.send("O 2 1 1")
     board.send_raw(b"garbage\n")
     for raw in ("100", "200"):
-        board.board.wait(lambda line, raw=raw: line.startswith("T ") and line.endswith(f" {raw}"), 15)
+        board.board.wait(
+            lambda line, raw=raw: line.startswith("T ") and line.endswith(f" {raw}"), 15
+        )
     board.send("X 3")
     board.expect("K 3")
     report = board.close()

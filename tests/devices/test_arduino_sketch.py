@@ -28,9 +28,7 @@ def test_our_sources_compile_without_warnings(firmware: Firmware) -> None:
 
 def test_nothing_that_outlives_a_reset() -> None:
     """No EEPROM code on the board (a stray byte must never wipe or change anything)."""
-    code = "\n".join(
-        p.read_text() for p in SKETCH.iterdir() if p.suffix in (".ino", ".cpp", ".h")
-    )
+    code = "\n".join(p.read_text() for p in SKETCH.iterdir() if p.suffix in (".ino", ".cpp", ".h"))
     assert "EEPROM.h" not in code
     assert not re.search(r"eeprom_(write|update)", code)
     assert "OneWire.h" not in code  # carries its own 1-Wire code; Debian has no library

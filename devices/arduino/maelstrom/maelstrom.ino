@@ -298,7 +298,8 @@ void serviceInputs(uint32_t now) {
 }
 
 void serviceGarbageLog(uint32_t now) {
-  if (reader.garbage() == garbageReported || now - garbageLoggedMs < GARBAGE_LOG_MS) return;
+  if (reader.garbage() == garbageReported) return;
+  if (garbageReported != 0 && now - garbageLoggedMs < GARBAGE_LOG_MS) return;
   garbageReported = reader.garbage();
   garbageLoggedMs = now;
   line.begin('L').space().textP(PSTR("rx garbage:")).number(garbageReported).send();
