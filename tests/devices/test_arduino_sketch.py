@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 
 import pytest
 
@@ -32,6 +33,15 @@ def test_nothing_that_outlives_a_reset() -> None:
     assert "EEPROM.h" not in code
     assert not re.search(r"eeprom_(write|update)", code)
     assert "OneWire.h" not in code  # carries its own 1-Wire code; Debian has no library
+
+
+def test_integer_only_and_no_eeprom_code_in_the_binary(firmware: Firmware) -> None:
+    """No soft-float routines linked (temperatures stay in 1/16 °C), no EEPROM access."""
+    symbols = subprocess.run(
+        ["avr-nm", str(firmware.elf)], capture_output=True, text=True, check=True
+    ).stdout.split()
+    assert not [s for s in symbols if re.fullmatch(r"__\w+(sf3|sfsi|sisf|unsisf)", s)]
+    assert not [s for s in symbols if re.match(r"eeprom_(write|update|read)", s)]
 
 
 def test_pin_table_matches_the_readme() -> None:
