@@ -167,7 +167,7 @@ class SimavrBoard:
         self._closed = True
         self._reader.join(5)
         self.port.close()
-        self.events.wait(lambda e: e == "host closed the port", timeout=15, start=mark)
+        self.events.wait(lambda e: e == "host closed the port", timeout=30, start=mark)
         self._open()
 
     def _read_events(self) -> None:
@@ -198,13 +198,13 @@ class SimavrBoard:
     def send_raw(self, data: bytes) -> None:
         self.port.write(data)
 
-    def expect(self, body: str, timeout: float = 15.0, start: int = 0) -> str:
+    def expect(self, body: str, timeout: float = 30.0, start: int = 0) -> str:
         return self.board.wait(lambda line: line == body, timeout, start)
 
-    def expect_prefix(self, prefix: str, timeout: float = 15.0, start: int = 0) -> str:
+    def expect_prefix(self, prefix: str, timeout: float = 30.0, start: int = 0) -> str:
         return self.board.wait(lambda line: line.startswith(prefix), timeout, start)
 
-    def hello(self, start: int = 0, timeout: float = 15.0) -> list[str]:
+    def hello(self, start: int = 0, timeout: float = 30.0) -> list[str]:
         """The lines of a complete hello, `H` to `E`, found from `start` on."""
         h = self.expect_prefix("H ", timeout, start)
         first = self.board.lines.index(h, start)
@@ -220,7 +220,7 @@ class SimavrBoard:
         self.proc.stdin.write(command + "\n")
         self.proc.stdin.flush()
 
-    def pin(self, pin: int, level: int, timeout: float = 15.0, start: int = 0) -> None:
+    def pin(self, pin: int, level: int, timeout: float = 30.0, start: int = 0) -> None:
         self.events.wait(lambda line: line == f"pin {pin} {level}", timeout, start)
 
     def close(self) -> str:
