@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import math
 from datetime import UTC, datetime, timedelta
 
@@ -109,6 +110,16 @@ def parse_profile_csv(
             "invalid BrewPi CSV",
             [{"field": "date", "message": "absolute import needs a date on every row"}],
         )
+    column = "date" if use_dates else "days"
+    keys: list[tuple[int, datetime | float | None]] = [
+        (line, date if use_dates else days) for line, date, days, _ in parsed
+    ]
+    for line, key in keys:
+        if key is None:
+            raise _problem(line, "days", "needs a days value when not every row has a date")
+    for (_, before), (line, key) in itertools.pairwise(keys):
+        if key <= before:  # type: ignore[operator]
+            raise _problem(line, column, "must be later than the row before")
     points = []
     first = parsed[0][1]
     for _, date, days, temperature in parsed:

@@ -84,7 +84,11 @@ _REASONS = {
 @web.middleware
 async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        return await handler(request)
+        response = await handler(request)
+        if isinstance(response, web.FileResponse) and request.path.startswith("/api/"):
+            # The web UI's static route owns "/", so an unknown /api/ path lands there.
+            return json_error(404, "not found", {"path": request.path})
+        return response
     except ApiError as exc:
         return exc.response()
     except web.HTTPException as exc:
