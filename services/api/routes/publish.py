@@ -32,7 +32,7 @@ class Published(BaseModel):
 CHANNEL_SCHEMA = {"type": "string", "enum": list(PUBLISHABLE)}
 SUBTOPIC_SCHEMA = {
     "type": "string",
-    "pattern": r"^[^+#\x00]+$",
+    "pattern": r"^[^+#\u0000-\u001f]+$",
     "description": "The rest of the topic; may contain '/'.",
 }
 QUERY = (
@@ -58,6 +58,8 @@ async def _publish(request: web.Request, channel: str, subtopic: str) -> web.Res
         raise BadRequest("bad qos", {"field": "qos", "message": "0, 1 or 2"})
     mqtt = request.app[MQTT]
     try:
+        if any(ord(c) < 0x20 for c in subtopic):
+            raise TopicError("subtopic may not contain control characters")
         topic = mqtt.topics.channel(channel, subtopic)
         if len(topic.encode("utf-8")) > 65535:
             raise TopicError("topic longer than MQTT's 65535 bytes")
@@ -83,7 +85,7 @@ async def publish_channel(request: web.Request) -> web.Response:
     return await _publish(request, request.match_info["channel"], "")
 
 
-@routes.post("/api/publish/{channel}/{subtopic:.+}")
+@routes.post(r"/api/publish/{channel}/{subtopic:[\s\S]+}")
 @describe(
     "Publish a message on a topic under a channel",
     body_content=BODY,
