@@ -126,7 +126,6 @@ class _Schemas:
             return {"$ref": REF.format(model=spec.__name__)}
         return schema
 
-
     def _inner(self, value: Any) -> Any:
         if isinstance(value, list):
             return [self._inner(v) for v in value]

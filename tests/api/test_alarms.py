@@ -13,7 +13,9 @@ from tests.api.conftest import wait_for
 from tests.support.probe import MqttProbe
 
 
-async def eventually(api: TestClient, check: Callable[[dict[str, Any]], bool], timeout: float = 10) -> dict[str, Any]:
+async def eventually(
+    api: TestClient, check: Callable[[dict[str, Any]], bool], timeout: float = 10
+) -> dict[str, Any]:
     async def poll() -> dict[str, Any]:
         while True:
             resp = await api.get("/api/alarms")
@@ -29,11 +31,21 @@ def alarm(alarm_id: str, **fields: Any) -> dict[str, Any]:
     return {"id": alarm_id, "message": f"{alarm_id} happened", "raised_at": 100.0, **fields}
 
 
-async def test_lists_visible_alarms_in_order_and_recent_ones(api: TestClient, probe: MqttProbe) -> None:
+async def test_lists_visible_alarms_in_order_and_recent_ones(
+    api: TestClient, probe: MqttProbe
+) -> None:
     probe.publish("maelstrom/alarms/low-one", alarm("low-one", severity="low"), retain=True)
     probe.publish("maelstrom/alarms/crit", alarm("crit", severity="critical"), retain=True)
-    probe.publish("maelstrom/alarms/cleared", alarm("cleared", severity="critical", state="cleared"), retain=True)
-    probe.publish("maelstrom/alarms/acked", alarm("acked", severity="critical", acknowledged=True), retain=True)
+    probe.publish(
+        "maelstrom/alarms/cleared",
+        alarm("cleared", severity="critical", state="cleared"),
+        retain=True,
+    )
+    probe.publish(
+        "maelstrom/alarms/acked",
+        alarm("acked", severity="critical", acknowledged=True),
+        retain=True,
+    )
     body = await eventually(api, lambda b: len(b["alarms"]) == 4)
     assert [a["id"] for a in body["alarms"]] == ["crit", "low-one", "acked", "cleared"]
 
@@ -58,7 +70,10 @@ async def test_ack_publishes_on_the_ack_topic(api: TestClient, probe: MqttProbe)
     resp = await api.post("/api/alarms/ack")
     body = await resp.json()
     assert resp.status == 202
-    assert sorted(body["topics"]) == ["maelstrom/alarms/fv1-high/ack", "maelstrom/alarms/fv1-low/ack"]
+    assert sorted(body["topics"]) == [
+        "maelstrom/alarms/fv1-high/ack",
+        "maelstrom/alarms/fv1-low/ack",
+    ]
     await wait_for(probe, "maelstrom/alarms/fv1-low/ack", lambda m: m.json() == {"by": "api"})
 
 
@@ -68,11 +83,20 @@ async def test_anyone_may_raise_an_alarm_without_an_id(api: TestClient, probe: M
     assert body["alarms"][0]["id"] == "test" and body["alarms"][0]["severity"] == "medium"
 
 
-@pytest.mark.parametrize("payload", [b"{broken", b"[1, 2]", b'{"message": ""}', b'{"message": "x", "severity": "apocalyptic"}'])
-async def test_a_bad_alarm_record_is_logged_and_dropped(api: TestClient, probe: MqttProbe, payload: bytes) -> None:
+@pytest.mark.parametrize(
+    "payload",
+    [b"{broken", b"[1, 2]", b'{"message": ""}', b'{"message": "x", "severity": "apocalyptic"}'],
+)
+async def test_a_bad_alarm_record_is_logged_and_dropped(
+    api: TestClient, probe: MqttProbe, payload: bytes
+) -> None:
     probe.subscribe("maelstrom/logs/api")
     probe.publish("maelstrom/alarms/bad", payload)
-    log = await wait_for(probe, "maelstrom/logs/api", lambda m: "alarms/bad" in m.json()["message"] or "'bad'" in m.json()["message"])
+    log = await wait_for(
+        probe,
+        "maelstrom/logs/api",
+        lambda m: "alarms/bad" in m.json()["message"] or "'bad'" in m.json()["message"],
+    )
     assert log.json()["level"] == "warning"
     resp = await api.get("/api/alarms")
     assert (await resp.json())["alarms"] == []
@@ -88,7 +112,9 @@ async def test_a_bad_alarm_record_is_logged_and_dropped(api: TestClient, probe: 
         ("/api/alarms/known/ack", ["brewer"], 422),
     ],
 )
-async def test_bad_acks(api: TestClient, probe: MqttProbe, path: str, body: Any, status: int) -> None:
+async def test_bad_acks(
+    api: TestClient, probe: MqttProbe, path: str, body: Any, status: int
+) -> None:
     probe.publish("maelstrom/alarms/known", alarm("known"), retain=True)
     await eventually(api, lambda b: len(b["alarms"]) == 1)
     resp = await api.post(path, json=body)

@@ -22,7 +22,9 @@ async def test_backup_restore_round_trip(demo_api: TestClient, probe: MqttProbe)
 
     # change things after the backup: edit, add, delete
     await api.patch("/api/loops/kettle", json={"setpoint": 70})
-    await api.post("/api/profiles", json={"id": "extra", "points": [{"offset": 0, "temperature": 20}]})
+    await api.post(
+        "/api/profiles", json={"id": "extra", "points": [{"offset": 0, "temperature": 20}]}
+    )
     await api.delete("/api/settings/units")
 
     probe.subscribe("maelstrom/config/#")
@@ -37,7 +39,9 @@ async def test_backup_restore_round_trip(demo_api: TestClient, probe: MqttProbe)
         strip = [{k: v for k, v in o.items() if k != "version"} for o in after[kind]]
         assert strip == [{k: v for k, v in o.items() if k != "version"} for o in backup[kind]], kind
     kettle = next(loop for loop in after["loops"] if loop["id"] == "kettle")
-    assert kettle["setpoint"] == 65 and kettle["version"] == 3  # versions move on: old reads get 409
+    assert (
+        kettle["setpoint"] == 65 and kettle["version"] == 3
+    )  # versions move on: old reads get 409
 
     await wait_for(probe, "maelstrom/config/profiles/extra", lambda m: m.payload == b"")
     await wait_for(probe, "maelstrom/config/loops/kettle", lambda m: m.json()["setpoint"] == 65)

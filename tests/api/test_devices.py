@@ -19,7 +19,11 @@ async def test_create_read_list_replace_patch_delete(api: TestClient) -> None:
     resp = await api.get("/api/devices")
     assert [d["id"] for d in await resp.json()] == ["spark"]
 
-    replaced = {**created, "name": "Spark 3", "sensors": [{"id": "fridge", "address": "28-0316a279c5ff"}]}
+    replaced = {
+        **created,
+        "name": "Spark 3",
+        "sensors": [{"id": "fridge", "address": "28-0316a279c5ff"}],
+    }
     resp = await api.put("/api/devices/spark", json=replaced)
     body = await resp.json()
     assert resp.status == 200, body
@@ -75,14 +79,34 @@ BAD_DEVICES: list[tuple[str, Any, int, str]] = [
     ("unknown kind", {"id": "a", "kind": "zigbee"}, 422, "kind"),
     ("serial without port", {"id": "a", "kind": "serial"}, 422, "body"),
     ("empty port", {"id": "a", "kind": "serial", "serial": {"port": ""}}, 422, "serial.port"),
-    ("bad baud", {"id": "a", "kind": "serial", "serial": {"port": "/dev/x", "baud": 0}}, 422, "serial.baud"),
+    (
+        "bad baud",
+        {"id": "a", "kind": "serial", "serial": {"port": "/dev/x", "baud": 0}},
+        422,
+        "serial.baud",
+    ),
     ("unknown field", {"id": "a", "kind": "simulated", "colour": "red"}, 422, "colour"),
     ("upper-case id", {"id": "Spark", "kind": "simulated"}, 422, "id"),
     ("id with slash", {"id": "a/b", "kind": "simulated"}, 422, "id"),
     ("duplicate sensors", {**FERMENTER_DEVICE, "sensors": [{"id": "x"}, {"id": "x"}]}, 422, "body"),
-    ("offset too large", {"id": "a", "kind": "simulated", "sensors": [{"id": "s", "offset": 50}]}, 422, "sensors.0.offset"),
-    ("channel too high", {"id": "a", "kind": "simulated", "actuators": [{"id": "h", "channel": 999}]}, 422, "actuators.0.channel"),
-    ("bad role", {"id": "a", "kind": "simulated", "actuators": [{"id": "h", "role": "toaster"}]}, 422, "actuators.0.role"),
+    (
+        "offset too large",
+        {"id": "a", "kind": "simulated", "sensors": [{"id": "s", "offset": 50}]},
+        422,
+        "sensors.0.offset",
+    ),
+    (
+        "channel too high",
+        {"id": "a", "kind": "simulated", "actuators": [{"id": "h", "channel": 999}]},
+        422,
+        "actuators.0.channel",
+    ),
+    (
+        "bad role",
+        {"id": "a", "kind": "simulated", "actuators": [{"id": "h", "role": "toaster"}]},
+        422,
+        "actuators.0.role",
+    ),
     ("mqtt without preset block", {"id": "a", "kind": "mqtt"}, 422, "body"),
     ("bad preset", {"id": "a", "kind": "mqtt", "mqtt": {"preset": "zwave"}}, 422, "mqtt.preset"),
     ("not an object", [1, 2], 422, "body"),
@@ -91,7 +115,9 @@ BAD_DEVICES: list[tuple[str, Any, int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("case", "body", "status", "field"), BAD_DEVICES, ids=[c[0] for c in BAD_DEVICES])
+@pytest.mark.parametrize(
+    ("case", "body", "status", "field"), BAD_DEVICES, ids=[c[0] for c in BAD_DEVICES]
+)
 async def test_bad_devices_are_refused_naming_the_field(
     api: TestClient, case: str, body: Any, status: int, field: str
 ) -> None:
@@ -99,7 +125,11 @@ async def test_bad_devices_are_refused_naming_the_field(
     data = await resp.json()
     assert resp.status == status, data
     assert set(data) == {"error", "detail"}
-    fields = [d["field"] for d in data["detail"]] if isinstance(data["detail"], list) else [data["detail"]["field"]]
+    fields = (
+        [d["field"] for d in data["detail"]]
+        if isinstance(data["detail"], list)
+        else [data["detail"]["field"]]
+    )
     assert field in fields, data
     resp = await api.get("/api/devices")
     assert await resp.json() == []

@@ -18,7 +18,17 @@ from tests.support.probe import MqttProbe
 
 def mosquitto_pub(broker: Broker, topic: str, message: str) -> None:
     subprocess.run(
-        [mosquitto_client("mosquitto_pub"), "-p", str(broker.port), "-t", topic, "-m", message, "-q", "1"],
+        [
+            mosquitto_client("mosquitto_pub"),
+            "-p",
+            str(broker.port),
+            "-t",
+            topic,
+            "-m",
+            message,
+            "-q",
+            "1",
+        ],
         check=True,
         timeout=10,
     )
@@ -58,7 +68,9 @@ async def test_home_assistant_modes_and_json_payloads(
     mosquitto_pub(
         broker, "maelstrom/cmd/loops/fv1/profile", '{"action": "start", "profile": "ale"}'
     )
-    msg = await wait_for(probe, "maelstrom/config/loops/fv1", lambda m: m.json()["mode"] == "profile")
+    msg = await wait_for(
+        probe, "maelstrom/config/loops/fv1", lambda m: m.json()["mode"] == "profile"
+    )
     assert msg.json()["profile"]["profile"] == "ale"
 
 
@@ -85,14 +97,19 @@ async def test_a_bad_command_is_logged_and_dropped(
     mark = probe.mark()
     mosquitto_pub(broker, f"maelstrom/cmd/loops/fv1/{command}", payload)
     log = await wait_for(
-        probe, "maelstrom/logs/api", lambda m: f"cmd/loops/fv1/{command}" in m.json()["message"], since=mark
+        probe,
+        "maelstrom/logs/api",
+        lambda m: f"cmd/loops/fv1/{command}" in m.json()["message"],
+        since=mark,
     )
     assert log.json()["level"] == "warning"
     resp = await api.get("/api/loops/fv1")
     assert await resp.json() == fermenter  # nothing changed, API still answers
 
 
-async def test_a_command_for_an_unknown_loop_is_logged(api: TestClient, broker: Broker, probe: MqttProbe) -> None:
+async def test_a_command_for_an_unknown_loop_is_logged(
+    api: TestClient, broker: Broker, probe: MqttProbe
+) -> None:
     probe.subscribe("maelstrom/logs/api")
     mosquitto_pub(broker, "maelstrom/cmd/loops/ghost/setpoint", "20")
     log = await wait_for(probe, "maelstrom/logs/api", lambda m: "ghost" in m.json()["message"])
@@ -116,7 +133,9 @@ def profile_cmd(text: str) -> ProfileCommand:
 
 
 def test_start_pause_resume_shift_the_start_by_the_pause() -> None:
-    started = apply_command(LOOP, profile_cmd('{"action":"start","profile":"ale","offset":600}'), 10_000, find)
+    started = apply_command(
+        LOOP, profile_cmd('{"action":"start","profile":"ale","offset":600}'), 10_000, find
+    )
     assert started.profile == ProfileRun(profile="ale", started_at=9_400)
     paused = apply_command(started, profile_cmd("pause"), 11_000, find)
     assert paused.profile is not None and paused.profile.paused_at == 11_000
@@ -148,4 +167,6 @@ def test_output_needs_the_matching_actuator() -> None:
     heater_only = LOOP.model_copy(update={"cooler": None})
     with pytest.raises(CommandError, match="no cooler"):
         apply_command(heater_only, parse_loop_command("output", b"-20"), 0, find)
-    assert apply_command(heater_only, parse_loop_command("output", b"40"), 0, find).manual_output == 40
+    assert (
+        apply_command(heater_only, parse_loop_command("output", b"40"), 0, find).manual_output == 40
+    )

@@ -57,8 +57,12 @@ async def test_a_loop_must_name_real_io(api: TestClient, fermenter: dict[str, An
         assert field in [d["field"] for d in data["detail"]], data
 
 
-async def test_patch_merges_and_null_resets_to_default(api: TestClient, fermenter: dict[str, Any]) -> None:
-    resp = await api.patch("/api/loops/fv1", json={"alarms": {"high": 24}, "pid": {"kp": 30, "ki": 0.02, "kd": 0}})
+async def test_patch_merges_and_null_resets_to_default(
+    api: TestClient, fermenter: dict[str, Any]
+) -> None:
+    resp = await api.patch(
+        "/api/loops/fv1", json={"alarms": {"high": 24}, "pid": {"kp": 30, "ki": 0.02, "kd": 0}}
+    )
     body = await resp.json()
     assert resp.status == 200, body
     assert body["alarms"]["high"] == 24 and body["alarms"]["stale_after_s"] == 30
@@ -66,7 +70,9 @@ async def test_patch_merges_and_null_resets_to_default(api: TestClient, fermente
     assert (await resp.json())["pid"] is None
 
 
-async def test_rest_commands_match_mqtt_semantics(api: TestClient, fermenter: dict[str, Any]) -> None:
+async def test_rest_commands_match_mqtt_semantics(
+    api: TestClient, fermenter: dict[str, Any]
+) -> None:
     resp = await api.post("/api/loops/fv1/setpoint", data="20.5")
     body = await resp.json()
     assert resp.status == 200, body
@@ -79,7 +85,9 @@ async def test_rest_commands_match_mqtt_semantics(api: TestClient, fermenter: di
     assert (await resp.json())["mode"] == "off"
 
     before = time.time()
-    resp = await api.post("/api/loops/fv1/profile", json={"action": "start", "profile": "ale", "offset": 3600})
+    resp = await api.post(
+        "/api/loops/fv1/profile", json={"action": "start", "profile": "ale", "offset": 3600}
+    )
     body = await resp.json()
     assert resp.status == 200, body
     assert body["mode"] == "profile" and body["profile"]["profile"] == "ale"
@@ -160,7 +168,9 @@ async def test_bad_loops_are_refused_naming_the_field(
     assert await resp.json() == fermenter
 
 
-async def test_put_with_a_different_id_in_the_body_is_refused(api: TestClient, fermenter: dict[str, Any]) -> None:
+async def test_put_with_a_different_id_in_the_body_is_refused(
+    api: TestClient, fermenter: dict[str, Any]
+) -> None:
     resp = await api.put("/api/loops/fv1", json={**fermenter, "id": "fv9"})
     body = await resp.json()
     assert resp.status == 422 and body["detail"][0]["field"] == "id"

@@ -46,23 +46,56 @@ async def test_absolute_profiles(api: TestClient) -> None:
 
 BAD_PROFILES: list[tuple[str, dict[str, Any], str]] = [
     ("no points", {"points": []}, "points"),
-    ("descending", {"points": [{"offset": 10, "temperature": 1}, {"offset": 5, "temperature": 1}]}, "body"),
-    ("equal times", {"points": [{"offset": 0, "temperature": 1}, {"offset": 0, "temperature": 2}]}, "body"),
+    (
+        "descending",
+        {"points": [{"offset": 10, "temperature": 1}, {"offset": 5, "temperature": 1}]},
+        "body",
+    ),
+    (
+        "equal times",
+        {"points": [{"offset": 0, "temperature": 1}, {"offset": 0, "temperature": 2}]},
+        "body",
+    ),
     ("too hot", {"points": [{"offset": 0, "temperature": 500}]}, "points.0.temperature"),
     ("too cold", {"points": [{"offset": 0, "temperature": -100}]}, "points.0.temperature"),
     ("negative offset", {"points": [{"offset": -1, "temperature": 10}]}, "points.0.offset"),
-    ("offset and date", {"points": [{"offset": 0, "at": "2026-01-01T00:00:00Z", "temperature": 1}]}, "points.0"),
+    (
+        "offset and date",
+        {"points": [{"offset": 0, "at": "2026-01-01T00:00:00Z", "temperature": 1}]},
+        "points.0",
+    ),
     ("neither", {"points": [{"temperature": 1}]}, "points.0"),
     ("naive date", {"points": [{"at": "2026-01-01T00:00:00", "temperature": 1}]}, "points.0"),
-    ("mixed", {"points": [{"offset": 0, "temperature": 1}, {"at": "2026-01-01T00:00:00Z", "temperature": 1}]}, "body"),
+    (
+        "mixed",
+        {
+            "points": [
+                {"offset": 0, "temperature": 1},
+                {"at": "2026-01-01T00:00:00Z", "temperature": 1},
+            ]
+        },
+        "body",
+    ),
     ("missing temperature", {"points": [{"offset": 0}]}, "points.0.temperature"),
-    ("bad interpolation", {"points": [{"offset": 0, "temperature": 1}], "interpolation": "cubic"}, "interpolation"),
-    ("unknown field", {"points": [{"offset": 0, "temperature": 1, "gravity": 1.05}]}, "points.0.gravity"),
+    (
+        "bad interpolation",
+        {"points": [{"offset": 0, "temperature": 1}], "interpolation": "cubic"},
+        "interpolation",
+    ),
+    (
+        "unknown field",
+        {"points": [{"offset": 0, "temperature": 1, "gravity": 1.05}]},
+        "points.0.gravity",
+    ),
 ]
 
 
-@pytest.mark.parametrize(("case", "change", "field"), BAD_PROFILES, ids=[c[0] for c in BAD_PROFILES])
-async def test_bad_profiles_are_refused(api: TestClient, case: str, change: dict[str, Any], field: str) -> None:
+@pytest.mark.parametrize(
+    ("case", "change", "field"), BAD_PROFILES, ids=[c[0] for c in BAD_PROFILES]
+)
+async def test_bad_profiles_are_refused(
+    api: TestClient, case: str, change: dict[str, Any], field: str
+) -> None:
     resp = await api.post("/api/profiles", json={**ALE, **change})
     body = await resp.json()
     assert resp.status == 422, body
@@ -70,7 +103,11 @@ async def test_bad_profiles_are_refused(api: TestClient, case: str, change: dict
 
 
 async def test_brewpi_csv_round_trip(api: TestClient) -> None:
-    resp = await api.put("/api/profiles/brewpi/csv?name=From%20BrewPi", data=BREWPI_CSV, headers={"Content-Type": "text/csv"})
+    resp = await api.put(
+        "/api/profiles/brewpi/csv?name=From%20BrewPi",
+        data=BREWPI_CSV,
+        headers={"Content-Type": "text/csv"},
+    )
     imported = await resp.json()
     assert resp.status == 201, imported
     assert imported["name"] == "From BrewPi"
@@ -92,7 +129,9 @@ async def test_brewpi_csv_round_trip(api: TestClient) -> None:
         "2024-03-08T12:00:00,,7.0000",
         "2024-03-08T18:00:00,2,7.2500",
     ]
-    resp = await api.put("/api/profiles/again/csv", data=exported, headers={"Content-Type": "text/csv"})
+    resp = await api.put(
+        "/api/profiles/again/csv", data=exported, headers={"Content-Type": "text/csv"}
+    )
     again = await resp.json()
     assert again["points"] == imported["points"]
 
@@ -115,16 +154,26 @@ BAD_CSV = [
     ("no header", "2024-03-01T12:00:00,18,0\n", "line 1: header"),
     ("header only", "date,temperature,days\n", "body"),
     ("bad date", "date,temperature\nyesterday,18\n", "line 2: date"),
-    ("bad temperature", "date,temperature,days\n2024-03-01T12:00:00,warm,0\n", "line 2: temperature"),
+    (
+        "bad temperature",
+        "date,temperature,days\n2024-03-01T12:00:00,warm,0\n",
+        "line 2: temperature",
+    ),
     ("too hot", "date,temperature,days\n2024-03-01T12:00:00,180,0\n", "line 2: temperature"),
-    ("not ascending", "date,temperature,days\n2024-03-02T12:00:00,18,0\n2024-03-01T12:00:00,18,1\n", "line 3: date"),
+    (
+        "not ascending",
+        "date,temperature,days\n2024-03-02T12:00:00,18,0\n2024-03-01T12:00:00,18,1\n",
+        "line 3: date",
+    ),
     ("short row", "date,temperature,days\n2024-03-01T12:00:00\n", "line 2: row"),
     ("infinite", "date,temperature,days\n2024-03-01T12:00:00,inf,0\n", "line 2: temperature"),
 ]
 
 
 @pytest.mark.parametrize(("case", "text", "field"), BAD_CSV, ids=[c[0] for c in BAD_CSV])
-async def test_bad_brewpi_csv_names_the_line(api: TestClient, case: str, text: str, field: str) -> None:
+async def test_bad_brewpi_csv_names_the_line(
+    api: TestClient, case: str, text: str, field: str
+) -> None:
     resp = await api.put("/api/profiles/bad/csv", data=text.encode())
     body = await resp.json()
     assert resp.status == 422, body

@@ -52,7 +52,9 @@ async def test_retained_and_cleared(api: TestClient, broker, probe: MqttProbe) -
         ("/api/publish/data/x?qos=high", 400, "qos"),
     ],
 )
-async def test_bad_publishes_are_refused(api: TestClient, path: str, status: int, field: str) -> None:
+async def test_bad_publishes_are_refused(
+    api: TestClient, path: str, status: int, field: str
+) -> None:
     resp = await api.post(path, data="x")
     body = await resp.json()
     assert resp.status == status, body

@@ -11,7 +11,6 @@ from services.common.config import Config
 from tests.api.conftest import create, start_api, wait_for
 from tests.support.probe import MqttProbe
 
-
 DEMO_TOPICS = (
     "maelstrom/config/devices/sim-fermenter",
     "maelstrom/config/devices/sim-kettle",
@@ -81,7 +80,11 @@ async def test_republished_when_the_controller_comes_online(
     mark = probe.mark()
     probe.publish("maelstrom/status/controller", "offline", retain=True)
     probe.publish("maelstrom/status/controller", "online", retain=True)
-    for topic in ("maelstrom/config/devices/ferm", "maelstrom/config/profiles/ale", "maelstrom/config/loops/fv1"):
+    for topic in (
+        "maelstrom/config/devices/ferm",
+        "maelstrom/config/profiles/ale",
+        "maelstrom/config/loops/fv1",
+    ):
         await wait_for(probe, topic, since=mark)
 
 
@@ -98,6 +101,8 @@ async def test_retained_config_unknown_to_the_database_is_cleared(
         await wait_for(probe, "maelstrom/config/devices/old", lambda m: m.payload == b"")
         await wait_for(probe, "maelstrom/config/settings/gone", lambda m: m.payload == b"")
         await create(api, "devices", stale)  # and the id can be used again
-        await wait_for(probe, "maelstrom/config/devices/old", lambda m: m.payload != b"" and not m.retain)
+        await wait_for(
+            probe, "maelstrom/config/devices/old", lambda m: m.payload != b"" and not m.retain
+        )
     finally:
         await api.close()

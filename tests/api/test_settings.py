@@ -14,7 +14,9 @@ async def test_settings_crud_with_versions(api: TestClient) -> None:
     resp = await api.post("/api/settings", json={"key": "units", "value": "F"})
     assert resp.status == 409
 
-    resp = await api.put("/api/settings/history", json={"value": {"retention_days": 90, "charts": [1, 2]}})
+    resp = await api.put(
+        "/api/settings/history", json={"value": {"retention_days": 90, "charts": [1, 2]}}
+    )
     assert resp.status == 201
     resp = await api.get("/api/settings")
     assert await resp.json() == [
@@ -47,14 +49,20 @@ BAD_SETTINGS: list[tuple[str, str, Any, int, str]] = [
 ]
 
 
-@pytest.mark.parametrize(("case", "key", "body", "status", "field"), BAD_SETTINGS, ids=[c[0] for c in BAD_SETTINGS])
+@pytest.mark.parametrize(
+    ("case", "key", "body", "status", "field"), BAD_SETTINGS, ids=[c[0] for c in BAD_SETTINGS]
+)
 async def test_bad_settings_are_refused(
     api: TestClient, case: str, key: str, body: Any, status: int, field: str
 ) -> None:
     resp = await api.put(f"/api/settings/{key}", json=body)
     data = await resp.json()
     assert resp.status == status, data
-    fields = [d["field"] for d in data["detail"]] if isinstance(data["detail"], list) else [data["detail"]["field"]]
+    fields = (
+        [d["field"] for d in data["detail"]]
+        if isinstance(data["detail"], list)
+        else [data["detail"]["field"]]
+    )
     assert field in fields
     resp = await api.get("/api/settings")
     assert await resp.json() == []
