@@ -6,6 +6,7 @@ from aiohttp import web
 
 from services.api import database, webui
 from services.api.alarm_book import setup_alarm_book
+from services.api.auth import token_middleware
 from services.api.errors import error_middleware
 from services.api.loop_commands import setup_loop_commands
 from services.api.publisher import setup_publisher
@@ -29,7 +30,10 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=[error_middleware])
+    middlewares = [error_middleware]
+    if config.api_token:
+        middlewares.append(token_middleware(config.api_token))
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[CONFIG] = config
     # infrastructure
     setup_mqtt(app, "api")
