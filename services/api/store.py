@@ -276,7 +276,7 @@ class ConfigStore:
             for kind in KINDS:
                 for obj in incoming[kind]:
                     self._insert(kind, obj, version=before[kind].get(obj.id, 0) + 1)
-        for kind in ("settings", *KINDS):
+        for kind in (*reversed(KINDS), "settings"):  # loops go before the devices they use
             for gone in sorted(set(before[kind]) - {self._key(o) for o in incoming[kind]}):
                 self._notify(kind, gone, None)
         for s in self.settings():
