@@ -171,7 +171,7 @@ class LoopCommands:
             except CommandError as exc:
                 raise Invalid("invalid command", {"field": command, "message": str(exc)}) from exc
 
-        return self.store.update("loops", loop_id, change)
+        return self.store.update("loops", loop_id, change, echo_unchanged=True)
 
     def _find_profile(self, profile_id: str) -> Profile | None:
         found = self.store.find("profiles", profile_id)

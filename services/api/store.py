@@ -144,11 +144,15 @@ class ConfigStore:
         object_id: str,
         change: Callable[[Obj], Obj],
         expected_version: int | None = None,
+        *,
+        echo_unchanged: bool = False,
     ) -> Obj:
         """Apply `change` to the stored object (a command or a patch) and store the result.
 
         With `expected_version`, a stale read gets 409; without, the change applies
-        to whatever is current (commands: last one wins, as over MQTT).
+        to whatever is current (commands: last one wins, as over MQTT). A change that
+        changes nothing is not stored; with `echo_unchanged` the listeners still hear
+        of it (a command's sender, and a controller that applied it, get the echo).
         """
         with self.db.atomic():
             current = cast(Obj, self.get(kind, object_id))
@@ -162,6 +166,8 @@ class ConfigStore:
                 )
             new = new.model_copy(update={"version": current.version})
             if new == current:
+                if echo_unchanged:
+                    self._notify(kind, current.id, current)
                 return current
             self._check(kind, new)
             saved = self._update(kind, new, current.version)

@@ -170,3 +170,14 @@ def test_output_needs_the_matching_actuator() -> None:
     assert (
         apply_command(heater_only, parse_loop_command("output", b"40"), 0, find).manual_output == 40
     )
+
+
+async def test_a_command_that_changes_nothing_is_still_echoed(
+    api: TestClient, fermenter: dict[str, Any], broker: Broker, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/config/loops/fv1")
+    await wait_for(probe, "maelstrom/config/loops/fv1")
+    mark = probe.mark()
+    mosquitto_pub(broker, "maelstrom/cmd/loops/fv1/mode", "constant")  # it already is
+    msg = await wait_for(probe, "maelstrom/config/loops/fv1", since=mark)
+    assert msg.json() == fermenter  # same config, same version: nothing was stored
