@@ -120,6 +120,14 @@ def test_configure_a_loop_and_watch_pv_move_on_the_dashboard(stack: Stack, page:
     expect(pv).not_to_have_text(first)  # the simulated beer cools towards 12 °C
     expect(fermenter.locator(".state-chip")).to_have_text(re.compile("Cooling|Waiting|Idle"))
 
+    stack.need("history")
+    fermenter.get_by_label("Note on the chart").fill("pitched yeast")
+    fermenter.get_by_role("button", name="Add note").click()
+    expect(fermenter.locator(".notes")).to_contain_text("pitched yeast")
+    status, notes = stack.api("GET", "/api/history/annotations?loop=fermenter&from=0")
+    assert status == 200
+    assert [n["text"] for n in notes["annotations"]] == ["pitched yeast"]
+
 
 def test_start_a_profile_and_see_its_position(stack: Stack, page: Page) -> None:
     stack.need("demo", "controller")

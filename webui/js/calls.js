@@ -24,6 +24,16 @@ export function restoreBackup(api, doc) {
   return api.request("POST", "/api/restore", { body: doc });
 }
 
+/** A brewer's notes on the timeline ({annotations: […]}), for a loop and the general ones. */
+export function annotations(api, query = {}) {
+  return api.request("GET", "/api/history/annotations", { query });
+}
+
+/** Add a note: {text, loop?, ts?}. */
+export function addAnnotation(api, note) {
+  return api.request("POST", "/api/history/annotations", { body: note });
+}
+
 /** Recorded log lines, newest first. */
 export function recentLogs(api, query = {}) {
   return api.request("GET", "/api/logs", { query });

@@ -20,6 +20,7 @@ export class Chart {
     this.container = container;
     this.time = time;
     this.windowS = null;
+    this.markers = [];
     this.data = [[], ...series.map(() => [])];
     this.host = h("div", { class: "chart", role: "img", "aria-label": label });
     container.append(this.host);
@@ -54,6 +55,7 @@ export class Chart {
         ],
         axes,
         legend: { live: true },
+        hooks: { draw: [(u) => this.drawMarkers(u)] },
         cursor: { drag: { x: false, y: false } },
       },
       this.data,
@@ -74,6 +76,36 @@ export class Chart {
 
   width() {
     return Math.max(200, Math.floor(this.container.clientWidth || 300));
+  }
+
+  /** Notes on the timeline: [{ts, text}], drawn as dashed vertical lines with their text. */
+  setMarkers(markers) {
+    this.markers = markers;
+    this.plot.redraw(false);
+  }
+
+  drawMarkers(u) {
+    const { ctx } = u;
+    const { left, top, width, height } = u.bbox;
+    const px = window.devicePixelRatio || 1;
+    for (const m of this.markers) {
+      const x = Math.round(u.valToPos(m.ts, "x", true));
+      if (x < left || x > left + width) continue;
+      ctx.save();
+      ctx.strokeStyle = "#6a4c93";
+      ctx.fillStyle = "#6a4c93";
+      ctx.lineWidth = px;
+      ctx.setLineDash([4 * px, 3 * px]);
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + height);
+      ctx.stroke();
+      ctx.font = `${11 * px}px system-ui, sans-serif`;
+      const text = m.text.length > 24 ? `${m.text.slice(0, 23)}…` : m.text;
+      const w = ctx.measureText(text).width;
+      ctx.fillText(text, x + 4 * px + w > left + width ? x - w - 4 * px : x + 4 * px, top + 12 * px);
+      ctx.restore();
+    }
   }
 
   /** Replace all data: [xs, ys1, ys2, …]. */

@@ -7,7 +7,7 @@ import { temperature, percent, duration, dateTime } from "../ui/format.js";
 import { attempt, showInfo } from "../ui/toast.js";
 import { Chart, COLOURS } from "../ui/chart.js";
 import { loadColumns, loopSeries } from "../ui/history.js";
-import { loopCommand } from "../calls.js";
+import { addAnnotation, annotations, loopCommand } from "../calls.js";
 
 const RANGES = [
   { value: 3600, label: "1 hour" },
@@ -129,6 +129,10 @@ class LoopCard {
     const profileForm = h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); this.startProfile(); } },
       field("Profile", this.profileSelect), h("button", { type: "submit" }, "Start"));
     this.chartHost = h("div", { class: "chart-host" });
+    this.noteInput = h("input", { type: "text", maxLength: 500, placeholder: "e.g. pitched yeast", autocomplete: "off" });
+    const noteForm = h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); this.addNote(); } },
+      field("Note on the chart", this.noteInput), h("button", { type: "submit" }, "Add note"));
+    this.notesList = h("ul", { class: "notes", "aria-label": "Notes on this chart" });
     this.el = h("article", { class: "card loop-card", "data-loop": id, "aria-label": `Loop ${id}` },
       h("header", { class: "card-head" }, n.name, h("span", { class: "chips" }, n.mode, n.state)),
       h("dl", { class: "metrics" },
@@ -142,8 +146,9 @@ class LoopCard {
         h("div", { class: "controls-grid" },
           field("Mode", this.modeSelect), spForm, this.manualForm, profileForm,
           h("div", { class: "button-row" }, this.pauseBtn,
-            h("button", { type: "button", onclick: () => this.send("profile", { action: "stop" }, "Profile stopped") }, "Stop profile")))),
-      this.chartHost, n.updated);
+            h("button", { type: "button", onclick: () => this.send("profile", { action: "stop" }, "Profile stopped") }, "Stop profile")),
+          noteForm)),
+      this.chartHost, this.notesList, n.updated);
     this.chart = new Chart(this.chartHost, [
       { label: "PV", colour: COLOURS.pv },
       { label: "SP", colour: COLOURS.sp, dash: [6, 4], step: true },
@@ -226,6 +231,32 @@ class LoopCard {
     });
     this.chart.setData(columns);
     this.chart.host.dataset.range = String(range); // history for this range is in
+    this.loadNotes(Math.floor(now - range), Math.ceil(now));
+  }
+
+  async loadNotes(from, to) {
+    const r = await attempt(`Loading the notes of ${this.id}`, () => annotations(this.ctx.api, { from, to, loop: this.id }));
+    if (!r.ok) return;
+    this.notes = asList(r.value, "annotations").sort((a, b) => a.ts - b.ts);
+    this.showNotes();
+  }
+
+  showNotes() {
+    this.chart.setMarkers(this.notes);
+    fill(this.notesList, this.notes.map((note) => h("li", {}, h("time", {}, dateTime(note.ts)), " ", note.text)));
+  }
+
+  async addNote() {
+    const text = this.noteInput.value.trim();
+    if (!text) return;
+    // On the loop's own clock, so the note lands where the chart says "now".
+    const note = { text, loop: this.id, ...(this.state?.ts ? { ts: this.state.ts } : {}) };
+    const r = await attempt("Adding the note", () => addAnnotation(this.ctx.api, note));
+    if (!r.ok) return;
+    this.noteInput.value = "";
+    this.notes = [...(this.notes ?? []), r.value].sort((a, b) => a.ts - b.ts);
+    this.showNotes();
+    showInfo(`Note added to ${this.config?.name || this.id}`);
   }
 
   async send(command, body, confirmation) {
