@@ -124,7 +124,7 @@ def test_configure_a_loop_and_watch_pv_move_on_the_dashboard(stack: Stack, page:
     fermenter.get_by_label("Note on the chart").fill("pitched yeast")
     fermenter.get_by_role("button", name="Add note").click()
     expect(fermenter.locator(".notes")).to_contain_text("pitched yeast")
-    status, notes = stack.api("GET", "/api/history/annotations?loop=fermenter&from=0")
+    status, notes = stack.api("GET", "/api/history/annotations?loop=fermenter&from=0&to=4102444800")
     assert status == 200
     assert [n["text"] for n in notes["annotations"]] == ["pitched yeast"]
 
