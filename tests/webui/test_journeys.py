@@ -476,4 +476,7 @@ def test_a_stopped_controller_is_announced(stack: Stack, page: Page) -> None:
     expect(warning).to_be_hidden()
     stack.services["controller"].stop()
     expect(warning).to_have_text("Controller offline")
+    if "controller" not in stack.missing:
+        stale = card(page, "fermenter").locator(".updated")
+        expect(stale).to_contain_text("is the controller running?", timeout=30_000)
     save_screenshot(page, "controller-offline")

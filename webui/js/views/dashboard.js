@@ -9,6 +9,8 @@ import { Chart, COLOURS } from "../ui/chart.js";
 import { loadColumns, loopSeries } from "../ui/history.js";
 import { addAnnotation, annotations, loopCommand } from "../calls.js";
 
+const STALE_AFTER_MS = 20000; // the controller publishes every loop at least every 5 s
+
 const RANGES = [
   { value: 3600, label: "1 hour" },
   { value: 6 * 3600, label: "6 hours" },
@@ -87,6 +89,10 @@ export function mount(root, ctx) {
     for (const card of cards.values()) card.refreshProfiles();
   };
   stops.push(socket.subscribe(topics.config("profiles"), onProfile));
+
+  // A card whose loop has gone quiet says so, rather than showing old numbers as live.
+  const staleTimer = setInterval(() => { for (const card of cards.values()) card.checkStale(); }, 2000);
+  stops.push(() => clearInterval(staleTimer));
 
   return () => {
     stops.forEach((stop) => stop());
@@ -176,8 +182,16 @@ class LoopCard {
     setOptions(this.profileSelect, options.length ? options : [{ value: "", label: "No profiles yet" }], current);
   }
 
+  checkStale() {
+    const stale = this.receivedAt !== undefined && Date.now() - this.receivedAt > STALE_AFTER_MS;
+    this.el.classList.toggle("stale", stale);
+    if (stale) this.n.updated.textContent = `No update since ${new Date(this.receivedAt).toLocaleTimeString()} — is the controller running?`;
+  }
+
   setState(s) {
     this.state = s;
+    this.receivedAt = Date.now();
+    this.el.classList.remove("stale");
     const n = this.n;
     if (s.name && !this.config?.name) n.name.textContent = s.name;
     n.pv.textContent = temperature(s.pv, 2);
