@@ -21,7 +21,16 @@ const RANGES = [
 export function mount(root, ctx) {
   const { api, socket, live, topics } = ctx;
   const cards = new Map();
-  let profiles = [];
+  // Profiles by id, from the REST list and from the config topic, whichever is newer:
+  // the list may answer after the topic has already told of a change.
+  const profileMap = new Map();
+  const gone = new Set();
+  const goneLoops = new Set();
+  const keepProfile = (p) => {
+    const known = profileMap.get(p.id);
+    if (!gone.has(p.id) && (!known || (known.version ?? 0) <= (p.version ?? 0))) profileMap.set(p.id, p);
+  };
+  const profiles = () => [...profileMap.values()].sort((a, b) => (a.name || a.id).localeCompare(b.name || b.id));
   let range = Number(sessionStorage.getItem("maelstrom.range")) || 6 * 3600;
   const stops = [];
 
@@ -41,7 +50,7 @@ export function mount(root, ctx) {
   const cardFor = (id) => {
     let card = cards.get(id);
     if (!card) {
-      card = new LoopCard(id, ctx, () => profiles);
+      card = new LoopCard(id, ctx, profiles);
       cards.set(id, card);
       empty.remove();
       grid.append(card.el);
@@ -64,9 +73,9 @@ export function mount(root, ctx) {
     const loaded = await attempt("Loading loops", () => Promise.all([api.loops.list(), api.profiles.list()]));
     if (!loaded.ok) return;
     const [loops, profileList] = loaded.value;
-    profiles = asList(profileList, "profiles");
+    asList(profileList, "profiles").forEach(keepProfile);
     const list = asList(loops, "loops");
-    for (const loop of list) cardFor(loop.id).setConfig(loop);
+    for (const loop of list) if (!goneLoops.has(loop.id)) cardFor(loop.id).setConfig(loop);
     for (const [id, state] of live.loops) cardFor(id).setState(state);
     if (!cards.size) grid.append(empty);
     for (const card of cards.values()) card.refreshProfiles();
@@ -78,14 +87,24 @@ export function mount(root, ctx) {
   // Configuration as the API publishes it: another screen, HA or mosquitto_pub changed it.
   const onConfig = ({ topic, payload }) => {
     const id = topics.parts(topic)[2];
-    if (!payload || typeof payload !== "object") removeCard(id);
-    else cardFor(id).setConfig(payload);
+    if (!payload || typeof payload !== "object") {
+      goneLoops.add(id);
+      removeCard(id);
+    } else {
+      goneLoops.delete(id);
+      cardFor(id).setConfig(payload);
+    }
   };
   stops.push(socket.subscribe(topics.config("loops"), onConfig));
   const onProfile = ({ topic, payload }) => {
     const id = topics.parts(topic)[2];
-    profiles = profiles.filter((p) => p.id !== id);
-    if (payload && typeof payload === "object") profiles.push(payload);
+    if (payload && typeof payload === "object") {
+      gone.delete(id);
+      keepProfile(payload);
+    } else {
+      profileMap.delete(id);
+      gone.add(id);
+    }
     for (const card of cards.values()) card.refreshProfiles();
   };
   stops.push(socket.subscribe(topics.config("profiles"), onProfile));
@@ -165,6 +184,7 @@ class LoopCard {
   }
 
   setConfig(loop) {
+    if (this.config && (loop.version ?? 0) < (this.config.version ?? 0)) return; // an older answer
     this.config = loop;
     this.n.name.textContent = loop.name || loop.id;
     this.spInput.min = loop.setpoint_min ?? "";
