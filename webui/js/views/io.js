@@ -94,11 +94,16 @@ export function mount(root, ctx, [selected]) {
       : h("p", { class: "empty" }, "No devices configured. Add an MQTT device below, or connect a board."));
   };
 
-  async function reload() {
+  async function reloadList() {
     const r = await attempt("Loading devices", () => api.devices.list());
-    if (!r.ok) return;
+    if (!r.ok) return false;
     devices = asList(r.value, "devices");
     renderList();
+    return true;
+  }
+
+  async function reload() {
+    if (!(await reloadList())) return;
     const d = selected && devices.find((x) => x.id === selected);
     if (d) new DeviceEditor(editorEl, ctx, structuredClone(d), () => { ctx.navigate("#/io"); });
     else if (selected) showError(`There is no device "${selected}".`);
@@ -123,12 +128,16 @@ export function mount(root, ctx, [selected]) {
   }
 
   reload();
+  // One reload for a burst of config messages (every retained device arrives on subscribe).
+  let pending = null;
+  const reloadSoon = () => { clearTimeout(pending); pending = setTimeout(reloadList, 250); };
   const stops = [
     live.on("sensor", ({ key, reading }) => {
       const el = readings.get(key);
       if (el) showReading(el, reading);
     }),
-    socket.subscribe(ctx.topics.config("devices"), () => reload()),
+    socket.subscribe(ctx.topics.config("devices"), reloadSoon),
+    () => clearTimeout(pending),
   ];
   return () => stops.forEach((s) => s());
 }

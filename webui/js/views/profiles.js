@@ -98,9 +98,13 @@ export function mount(root, ctx, [selected]) {
     else fill(editorEl, h("p", { class: "empty" }, "Choose a profile, or create a new one."));
   })();
 
-  const stop = socket.subscribe(topics.config("profiles"), () => reload());
+  // One reload for a burst of config messages (every retained profile arrives on subscribe).
+  let pending = null;
+  const reloadSoon = () => { clearTimeout(pending); pending = setTimeout(reload, 250); };
+  const stop = socket.subscribe(topics.config("profiles"), reloadSoon);
   return () => {
     stop();
+    clearTimeout(pending);
     editor?.destroy();
   };
 }
