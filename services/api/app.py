@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.api import database, webui
+from services.api.history import setup as setup_history
 from services.api.routes import health
 from services.bridge import setup_bridge
 from services.common.config import Config
@@ -23,6 +24,7 @@ def create_app(config: Config) -> web.Application:
     setup_bridge(app)
     # REST
     app.add_routes(health.routes)
+    setup_history(app)
     # static UI last: it owns "/"
     webui.setup_webui(app)
     return app

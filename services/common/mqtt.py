@@ -241,6 +241,11 @@ class MqttClient:
             if mid is not None:
                 self._pending_subacks[mid] = sub
 
+    def is_subscribed(self, topic_filter: str) -> bool:
+        """Whether the broker has acknowledged the subscription to `topic_filter` (now)."""
+        sub = self._subs.get(topic_filter)
+        return sub is not None and sub.active.is_set()
+
     async def wait_subscribed(self, topic_filter: str, timeout: float | None = 10.0) -> bool:
         """Wait until the broker has acknowledged the subscription to `topic_filter`."""
         sub = self._subs.get(topic_filter)
