@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
+import peewee
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.api.app import create_app
+from services.api.database import open_database
 from services.api.history import RECORDER
+from services.api.history.models import create_tables
 from services.api.history.recorder import Recorder
+from services.api.history.settings import HistorySettings
+from services.api.history.writer import HistoryWriter
 from services.common.config import Config
 from services.common.schema.state import LoopState, Output, SensorReading
 
@@ -42,9 +47,9 @@ class Api:
                 return resp.status, await resp.json()
             return resp.status, await resp.text()
 
-    async def flushed(self) -> None:
-        """Wait until everything received so far is in the database."""
-        await wait_until(lambda: self.recorder.pending == 0)
+    async def received(self, count: int, timeout: float = 10.0) -> None:
+        """Wait until the recorder has received `count` items in all, then write them."""
+        await wait_until(lambda: self.recorder.received >= count, timeout)
         await self.recorder.flush()
 
     async def series(self) -> dict[str, dict[str, Any]]:
@@ -85,3 +90,17 @@ def loop_state(
 
 def reading(value: float | None, ts: float, unit: str = "°C") -> dict[str, Any]:
     return SensorReading(value=value, unit=unit, ts=ts).model_dump(mode="json")
+
+
+@pytest.fixture
+def db(database_url: str) -> Iterator[peewee.Database]:
+    """The history tables in a fresh SQLite file, bound to the API's database proxy."""
+    database = open_database(database_url)
+    create_tables(database)
+    yield database
+    database.close()
+
+
+def writer_for(db: peewee.Database, **settings: Any) -> HistoryWriter:
+    fixed = HistorySettings(**settings)
+    return HistoryWriter(db, lambda: fixed)

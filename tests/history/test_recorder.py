@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import asyncio
 import time
 
-from tests.history.conftest import Api, loop_state, reading, wait_until
+from tests.history.conftest import Api, loop_state, reading
 from tests.support.probe import MqttProbe
 
 
@@ -20,9 +19,7 @@ async def test_loop_state_and_sensor_readings_become_series(api: Api, probe: Mqt
         probe.publish(
             "maelstrom/data/sensors/ispindel/gravity", reading(1.050 - i / 1000, t0 + i, "SG")
         )
-    # pv, cool and gravity change every time; sp and heat hold (stored once, then heartbeats).
-    await wait_until(lambda: api.recorder.writer.stored >= 3 * 10 + 2)
-    await api.flushed()
+    await api.received(10 * (4 + 3 + 1))  # 4 samples and 3 events per state, 1 reading
 
     series = await api.series()
     assert set(series) >= {

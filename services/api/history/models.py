@@ -27,6 +27,7 @@ class Series(_Base):
     count = peewee.BigIntegerField(default=0)  # raw samples stored
     last_ms = peewee.BigIntegerField(null=True)  # newest raw sample
     rolled_ms = peewee.BigIntegerField(default=0)  # 1-minute rollups are complete before this
+    pruned_ms = peewee.BigIntegerField(default=0)  # raw samples retired before this (a minute)
 
     class Meta:
         table_name = "history_series"

@@ -101,14 +101,16 @@ def read_series(name: str, start: float, end: float, points: int) -> SeriesData:
     grid = plan_grid(start_ms, end_ms, points)
     end_x = end_ms + 1  # exclusive bound
     if grid.minute_aligned:
-        # Rollups are complete before `rolled_ms`; raw samples (still all there) after it.
+        # Rollups are complete before `rolled_ms`, raw samples are all there after it.
         split = min(max(row.rolled_ms, grid.start_ms), end_x)
+        cut = tiers.minute_of(end_x)  # the minute `end` cuts short, if any
+        if split > cut >= row.pruned_ms:
+            split = cut  # raw samples answer it exactly: nothing after `end` shows
         rollups = _rollup_buckets(row.id, grid.start_ms, split, grid)
         raws = _raw_buckets(row.id, split, end_x, grid)
     else:
-        # Raw samples where they are kept; rollups only for what retention removed.
-        first_raw = tiers.first_raw_ms(row.id)
-        split = min(max(first_raw if first_raw is not None else end_x, start_ms), end_x)
+        # Raw samples where they are kept; rollups only where retention retired them.
+        split = min(max(row.pruned_ms, start_ms), end_x)
         if split == start_ms:
             stored = _raw_samples(row.id, start_ms, end_x, points + 1)
             if len(stored) <= points:
@@ -151,12 +153,11 @@ def series_list() -> list[dict[str, object]]:
     """Every known series with the time of its first and last stored value and its count."""
     out = []
     for row in Series.select().order_by(Series.name):
-        first_raw, first_rollup = tiers.first_raw_ms(row.id), tiers.first_rollup_ms(row.id)
-        first = first_raw
-        if first_rollup is not None and (
-            first_raw is None or first_rollup < tiers.minute_of(first_raw)
-        ):
-            first = first_rollup  # the oldest raw samples are retired; their rollups remain
+        first = tiers.first_raw_ms(row.id)
+        if row.pruned_ms:
+            first_rollup = tiers.first_rollup_ms(row.id)
+            if first_rollup is not None and first_rollup < row.pruned_ms:
+                first = first_rollup  # the oldest raw samples are retired; their rollups remain
         out.append(
             {
                 "name": row.name,
@@ -186,8 +187,7 @@ def export_pages(names: list[str], start: float, end: float) -> Iterator[list[Ex
         row = Series.get_or_none(Series.name == name)
         if row is None:
             continue
-        first_raw = tiers.first_raw_ms(row.id)
-        split = min(max(first_raw if first_raw is not None else end_x, start_ms), end_x)
+        split = min(max(row.pruned_ms, start_ms), end_x)
         after = start_ms - 1
         while True:
             rollups = list(

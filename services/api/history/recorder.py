@@ -99,6 +99,7 @@ class Recorder:
             self._topics.all_config("settings"): self._on_setting,
         }
         self._settings_since: float | None = None
+        self.received = 0  # items (samples, events, alarms, logs) since start
         self.failures = 0
         self.dropped = 0
         self.last_write: float | None = None
@@ -200,6 +201,7 @@ class Recorder:
 
     def _add(self, items: list[Any], item: Any) -> None:
         items.append(item)
+        self.received += 1
         if len(self._batch) >= FLUSH_EARLY:
             self._full.set()
 
@@ -289,6 +291,7 @@ class Recorder:
     def status(self) -> dict[str, Any]:
         return {
             "subscribed": self.subscribed,
+            "received": self.received,
             "pending": self.pending,
             "stored": self.writer.stored,
             "batch_s": self.batch_s,

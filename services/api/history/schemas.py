@@ -295,6 +295,7 @@ class AnnotationsResponse(BaseModel):
 
 class RecorderStatus(BaseModel):
     subscribed: bool = Field(..., description="Listening to data, alarms, logs and settings.")
+    received: int = Field(..., description="Samples, events, alarms and logs received since start.")
     pending: int = Field(..., description="Received, waiting for the next batch write.")
     stored: int = Field(..., description="Raw samples stored since the API started.")
     batch_s: float

@@ -447,18 +447,22 @@ class HistoryWriter:
         now_ms = to_ms(now)
         raw_cutoff = now_ms - round(settings.raw_days * tiers.DAY_MS)
         rollup_days = settings.effective_rollup_days
-        for row in Series.select(Series.id, Series.rolled_ms):
-            # Never delete a raw sample before its minute is rolled up.
-            cutoff = min(raw_cutoff, row.rolled_ms)
-            first = tiers.first_raw_ms(row.id)
+        for row in Series.select(Series.id, Series.rolled_ms, Series.pruned_ms):
+            # Never retire a raw sample before its minute is rolled up.
+            cutoff = tiers.minute_of(min(raw_cutoff, row.rolled_ms))
+            first = tiers.first_raw_ms(row.id) if cutoff > row.pruned_ms else None
             while first is not None and first < cutoff:
                 if time.perf_counter() > deadline:
                     return True
                 hi = min(cutoff, first + MAINTENANCE_SLICE_MS)
                 with self._db.atomic():
                     gone = tiers.delete_raw(row.id, first, hi)
-                    Series.update(count=Series.count - gone).where(Series.id == row.id).execute()
+                    Series.update(count=Series.count - gone, pruned_ms=hi).where(
+                        Series.id == row.id
+                    ).execute()
                 first = tiers.first_raw_ms(row.id)
+            if cutoff > row.pruned_ms:
+                Series.update(pruned_ms=cutoff).where(Series.id == row.id).execute()
             if rollup_days:
                 tiers.delete_rollups_before(row.id, now_ms - round(rollup_days * tiers.DAY_MS))
         if settings.log_days:
