@@ -194,6 +194,15 @@ def _event_time(alarm: Alarm | None, event: str, received: float) -> float:
 
 
 @dataclass
+class _Staged:
+    """Changes to the writer's view, applied once their transaction commits."""
+
+    series: dict[str, SeriesState] = field(default_factory=dict)
+    events: dict[tuple[str, str], str | None] = field(default_factory=dict)
+    alarms: dict[str, Alarm | None] = field(default_factory=dict)
+
+
+@dataclass
 class WriteResult:
     samples: int = 0  # raw samples stored
     events: int = 0
@@ -221,84 +230,82 @@ class HistoryWriter:
     # samples, events, alarms, logs ----------------------------------------------------
     def write(self, batch: Batch, final: bool = False) -> WriteResult:
         """Store a batch in one transaction; `final` also stores values held back by the dead band."""
-        settings = self._settings()
-        heartbeat_ms = round(settings.heartbeat_s * 1000)
         result = WriteResult()
-        staged: dict[str, SeriesState] = {}
-        staged_events: dict[tuple[str, str], str | None] = {}
-        staged_alarms: dict[str, Alarm | None] = {}
+        staged = _Staged()
         with self._db.atomic():
-            rows: list[tuple[int, int, float | None]] = []
-            late: list[tuple[SeriesState, int, float | None]] = []
-            per_series: dict[str, int] = {}
-            units: dict[str, str] = {}
-            for s in batch.samples:
-                state = staged.get(s.series)
-                if state is None:
-                    state = dataclasses.replace(self._state(s.series, s.kind, s.unit))
-                    staged[s.series] = state
-                if s.unit and s.unit != state.unit:
-                    units[s.series] = state.unit = s.unit
-                ts_ms, value = to_ms(s.ts), _finite(s.value)
-                if state.last_ms is not None and ts_ms < state.last_ms:
-                    late.append((state, ts_ms, value))
-                    continue
-                kept = keep(state, ts_ms, value, settings.deadband_for(s.series), heartbeat_ms)
-                rows.extend((state.id, t, v) for t, v in kept)
-                per_series[s.series] = per_series.get(s.series, 0) + len(kept)
-            if final:
-                for state in (*staged.values(), *self._series.values()):
-                    state = staged.setdefault(state.name, dataclasses.replace(state))
-                    if state.held is not None:
-                        t, v = state.held
-                        rows.append((state.id, t, v))
-                        per_series[state.name] = per_series.get(state.name, 0) + 1
-                        state.last_ms, state.last_value, state.held = t, v, None
-            for chunk in chunked(rows, INSERT_CHUNK):
-                Sample.insert_many(
-                    chunk, fields=[Sample.series_id, Sample.ts, Sample.value]
-                ).on_conflict_ignore().execute()
-            for state, ts_ms, value in late:
-                added = (
-                    Sample.insert(series_id=state.id, ts=ts_ms, value=value)
-                    .on_conflict_ignore()
-                    .as_rowcount()
-                    .execute()
-                )
-                per_series[state.name] = per_series.get(state.name, 0) + int(added or 0)
-                rows.append((state.id, ts_ms, value))  # for the rollup check below
-            # A sample in an already rolled-up minute (late, or held back) updates that minute.
-            rolled = {state.id: state.rolled_ms for state in staged.values()}
-            for series_id, minute in {
-                (sid, tiers.minute_of(t)) for sid, t, _ in rows if t < rolled.get(sid, 0)
-            }:
-                tiers.roll_up(series_id, minute, minute + MINUTE_MS)
-            for name, added in per_series.items():
-                state = staged[name]
-                if added:
-                    Series.update(
-                        count=Series.count + added, last_ms=state.last_ms, unit=state.unit
-                    ).where(Series.id == state.id).execute()
-                    result.samples += added
-            for name, unit in units.items():
-                if not per_series.get(name):
-                    Series.update(unit=unit).where(Series.id == staged[name].id).execute()
-
-            result.events = self._write_events(batch.events, staged_events)
-            result.alarms = self._write_alarms(batch.alarms, staged_alarms)
-            if batch.logs:
-                for chunk in chunked(batch.logs, INSERT_CHUNK):
-                    LogEntry.insert_many(
-                        [(x.ts, x.level, x.source, x.message) for x in chunk],
-                        fields=[LogEntry.ts, LogEntry.level, LogEntry.source, LogEntry.message],
-                    ).execute()
-                result.logs = len(batch.logs)
+            result.samples = self._write_samples(batch.samples, staged, final)
+            result.events = self._write_events(batch.events, staged.events)
+            result.alarms = self._write_alarms(batch.alarms, staged.alarms)
+            for chunk in chunked(batch.logs, INSERT_CHUNK):
+                LogEntry.insert_many(
+                    [(x.ts, x.level, x.source, x.message) for x in chunk],
+                    fields=[LogEntry.ts, LogEntry.level, LogEntry.source, LogEntry.message],
+                ).execute()
+            result.logs = len(batch.logs)
         # Committed: now the in-memory view may move on.
-        self._series.update(staged)
-        self._events.update(staged_events)
-        self._alarms.update(staged_alarms)
+        self._series.update(staged.series)
+        self._events.update(staged.events)
+        self._alarms.update(staged.alarms)
         self.stored += result.samples
         return result
+
+    def _write_samples(self, samples: list[SampleIn], staged: _Staged, final: bool) -> int:
+        settings = self._settings()
+        heartbeat_ms = round(settings.heartbeat_s * 1000)
+        bands: dict[str, float] = {}
+        rows: list[tuple[int, int, float | None]] = []
+        late: list[tuple[SeriesState, int, float | None]] = []
+        added: dict[str, int] = {}
+        renamed_units: set[str] = set()
+        for s in samples:
+            state = staged.series.get(s.series)
+            if state is None:
+                state = dataclasses.replace(self._state(s.series, s.kind, s.unit))
+                staged.series[s.series] = state
+                bands[s.series] = settings.deadband_for(s.series)
+            if s.unit and s.unit != state.unit:
+                state.unit = s.unit
+                renamed_units.add(s.series)
+            ts_ms, value = to_ms(s.ts), _finite(s.value)
+            if state.last_ms is not None and ts_ms < state.last_ms:
+                late.append((state, ts_ms, value))
+                continue
+            kept = keep(state, ts_ms, value, bands[s.series], heartbeat_ms)
+            if kept:
+                rows.extend((state.id, t, v) for t, v in kept)
+                added[s.series] = added.get(s.series, 0) + len(kept)
+        if final:  # a clean shutdown: store what the dead band held back
+            for name, current in self._series.items():
+                staged.series.setdefault(name, dataclasses.replace(current))
+            for state in staged.series.values():
+                if state.held is not None:
+                    t, v = state.held
+                    rows.append((state.id, t, v))
+                    added[state.name] = added.get(state.name, 0) + 1
+                    state.last_ms, state.last_value, state.held = t, v, None
+        tiers.insert_samples(rows)
+        for state, ts_ms, value in late:
+            inserted = (
+                Sample.insert(series_id=state.id, ts=ts_ms, value=value)
+                .on_conflict_ignore()
+                .as_rowcount()
+                .execute()
+            )
+            if inserted:
+                added[state.name] = added.get(state.name, 0) + int(inserted)
+                rows.append((state.id, ts_ms, value))
+        # A sample in an already rolled-up minute (late, or held back) updates that minute.
+        rolled = {state.id: state.rolled_ms for state in staged.series.values()}
+        for series_id, minute in {
+            (sid, tiers.minute_of(t)) for sid, t, _ in rows if t < rolled[sid]
+        }:
+            tiers.roll_up(series_id, minute, minute + MINUTE_MS)
+        for name in added.keys() | renamed_units:
+            state = staged.series[name]
+            Series.update(
+                count=Series.count + added.get(name, 0), last_ms=state.last_ms, unit=state.unit
+            ).where(Series.id == state.id).execute()
+        return sum(added.values())
 
     def _state(self, name: str, kind: str, unit: str) -> SeriesState:
         state = self._series.get(name)
