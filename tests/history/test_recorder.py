@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 
-from tests.history.conftest import Api, loop_state, reading
+from tests.history.conftest import Api, loop_state, reading, wait_until
 from tests.support.probe import MqttProbe
 
 
@@ -53,3 +54,95 @@ async def test_loop_state_and_sensor_readings_become_series(api: Api, probe: Mqt
         ("state", "idle"),
         ("profile", None),
     ]
+
+
+async def test_alarm_lifecycle_on_mqtt_becomes_alarm_history(api: Api, probe: MqttProbe) -> None:
+    topic = "maelstrom/alarms/pilot-light"
+    t0 = round(time.time()) - 60
+    raised = {"message": "Pilot light out", "severity": "high", "raised_at": t0, "ts": t0}
+    acked = {**raised, "acknowledged": True, "acknowledged_by": "brewer", "acknowledged_at": t0 + 5}
+    cleared = {**acked, "state": "cleared", "cleared_at": t0 + 9}
+    for payload in (raised, raised, acked, cleared):
+        probe.publish(topic, payload, retain=True)
+    probe.publish(topic, b"", retain=True)  # removed: acknowledged and cleared
+    probe.publish(topic + "/ack", {"by": "brewer"})  # a command, not a record
+    await api.received(5)
+
+    status, body = await api.get("/api/history/alarms", from_=t0)
+    assert status == 200, body
+    events = [(a["event"], a["id"], a["state"]) for a in reversed(body["alarms"])]
+    assert events == [
+        ("raised", "pilot-light", "active"),
+        ("acknowledged", "pilot-light", "active"),
+        ("cleared", "pilot-light", "cleared"),
+        ("removed", "pilot-light", "cleared"),
+    ]
+    status, body = await api.get("/api/history/alarms", from_=t0, event="acknowledged")
+    assert [a["acknowledged_by"] for a in body["alarms"]] == ["brewer"]
+    status, body = await api.get("/api/history/alarms", from_=t0, state="active")
+    assert {a["event"] for a in body["alarms"]} == {"raised", "acknowledged"}
+
+
+async def test_logs_are_kept_and_filtered_by_level_and_source(api: Api, probe: MqttProbe) -> None:
+    probe.publish(
+        "maelstrom/logs/controller",
+        {"level": "warning", "message": "sensor slow", "source": "controller"},
+    )
+    probe.publish(
+        "maelstrom/logs/controller",
+        {"level": "error", "message": "board offline", "source": "controller"},
+    )
+    probe.publish(
+        "maelstrom/logs/ui", {"level": "info", "message": "hello from the shell"}
+    )  # no ts, no source
+    await api.received(3)
+
+    status, body = await api.get("/api/logs", level="warning")
+    assert status == 200, body
+    assert [(r["level"], r["message"]) for r in body["logs"]] == [
+        ("error", "board offline"),
+        ("warning", "sensor slow"),
+    ]
+    status, body = await api.get("/api/logs", source="ui")
+    assert [(r["level"], r["source"], r["message"]) for r in body["logs"]] == [
+        ("info", "ui", "hello from the shell")
+    ]
+    assert abs(body["logs"][0]["ts"] - time.time()) < 60  # stamped on arrival
+
+
+async def test_malformed_messages_are_logged_and_dropped_and_recording_goes_on(
+    api: Api, probe: MqttProbe
+) -> None:
+    t0 = round(time.time())
+    probe.publish("maelstrom/data/fermenter", b"not json")
+    probe.publish("maelstrom/data/fermenter", {"pv": "warm", "ts": t0})
+    probe.publish("maelstrom/data/sensors/sim/beer", {"value": 20.5})  # no ts
+    probe.publish("maelstrom/alarms/x", {"severity": "high"})  # no message
+    probe.publish("maelstrom/logs/ui", b"\xff\xfe")
+    probe.publish("maelstrom/data/sensors/sim/beer", reading(20.5, t0))
+    # The dropped ones are reported on the logs channel (and recorded there too).
+    probe.subscribe("maelstrom/logs/api")
+    await asyncio.to_thread(
+        probe.wait_for, "maelstrom/logs/api", lambda m: "maelstrom/logs/ui" in m.text
+    )
+    await api.received(1)
+    series = await api.series()
+    assert series["sensor/sim/beer"]["count"] == 1
+    assert list(series) == ["sensor/sim/beer"]
+
+
+async def test_retention_settings_follow_the_config_topics(api: Api, probe: MqttProbe) -> None:
+    probe.publish("maelstrom/config/settings/history.raw_days", b"30", retain=True)
+    probe.publish("maelstrom/config/settings/history.heartbeat_s", {"value": 120}, retain=True)
+    probe.publish("maelstrom/config/settings/history.rollup_days", b"-3", retain=True)  # refused
+    probe.publish("maelstrom/config/settings/ui.theme", b'"dark"', retain=True)  # not ours
+
+    def settings() -> dict:
+        return api.recorder.status()["settings"]
+
+    await wait_until(lambda: settings()["raw_days"] == 30 and settings()["heartbeat_s"] == 120)
+    status, body = await api.get("/api/history/status")
+    assert status == 200
+    assert body["subscribed"] and body["settings"]["rollup_days"] == 0
+    probe.publish("maelstrom/config/settings/history.raw_days", b"", retain=True)  # removed
+    await wait_until(lambda: settings()["raw_days"] == 14)

@@ -72,7 +72,7 @@ def test_late_samples_are_kept_and_update_their_rolled_up_minute(db: peewee.Data
     writer.roll_up(round((T0 + 400) * 1000))
     writer.write(temps((30.5, 30.0)))  # arrives after its minute was rolled up
     assert (30.5, 30.0) in stored()
-    minute = Rollup.get((Rollup.ts == round(T0 * 1000)))
+    minute = Rollup.get(Rollup.ts == round(T0 * 1000))
     assert (minute.max, minute.n) == (30.0, 7)
 
 

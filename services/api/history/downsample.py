@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+SECOND_MS = 1_000
 MINUTE_MS = 60_000
 
 
@@ -40,7 +41,8 @@ def plan_grid(start_ms: int, end_ms: int, points: int) -> Grid:
     """At most `points` buckets covering `[start_ms, end_ms]` (both ends included).
 
     Buckets a minute or wider are whole minutes with a minute-aligned start (the
-    range is widened down to its minute), so rollups can answer them.
+    range is widened down to its minute), so rollups can answer them; narrower
+    ones longer than a second are whole seconds.
     """
     if points < 1 or end_ms < start_ms:
         raise ValueError("need points >= 1 and end >= start")
@@ -51,6 +53,8 @@ def plan_grid(start_ms: int, end_ms: int, points: int) -> Grid:
         width = math.ceil(span / points / MINUTE_MS) * MINUTE_MS
     else:
         width = max(1, math.ceil(span / points))
+        if width > SECOND_MS:
+            width = math.ceil(width / SECOND_MS) * SECOND_MS  # whole seconds read better
     return Grid(start_ms, width, math.ceil(span / width))
 
 

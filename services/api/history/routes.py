@@ -39,6 +39,7 @@ from .schemas import (
     HistoryQuery,
     LogsQuery,
     NoQuery,
+    RangeQuery,
 )
 
 log = logging.getLogger(__name__)
@@ -80,10 +81,11 @@ def guarded(handler: Handler) -> Handler:
     return wrapper
 
 
-def _validation_error(exc: ValidationError, what: str) -> BadRequest:
+def _validation_error(exc: ValidationError, what: str, whole: str) -> BadRequest:
+    """A 400 naming the first bad field (`whole` when the input as a whole is wrong)."""
     details = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or what
+        field = ".".join(str(p) for p in err["loc"]) or whole
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             message = f"unknown {what}"
@@ -98,9 +100,15 @@ def parse_query(request: web.Request, model: type[Q]) -> Q:
         values = request.query.getall(key)
         params[key] = ",".join(values) if key == "series" else values[-1]
     try:
-        return model.model_validate(params, context={"now": request.app[CLOCK].now()})
+        parsed = model.model_validate(params, context={"now": request.app[CLOCK].now()})
     except ValidationError as exc:
-        raise _validation_error(exc, "query parameter") from None
+        raise _validation_error(exc, "query parameter", "query") from None
+    if isinstance(parsed, RangeQuery) and parsed.start > parsed.end:
+        message = "must not be after 'to'"
+        raise BadRequest(
+            f"invalid query parameter 'from': {message}", [{"field": "from", "message": message}]
+        )
+    return parsed
 
 
 async def read(request: web.Request, fn: Callable[..., T], *args: Any) -> T:
@@ -285,7 +293,7 @@ async def post_annotation(request: web.Request) -> web.Response:
     try:
         note = AnnotationIn.model_validate(body, context={"now": now})
     except ValidationError as exc:
-        raise _validation_error(exc, "field") from None
+        raise _validation_error(exc, "field", "body") from None
     created = await read(
         request,
         query.add_annotation,

@@ -92,8 +92,6 @@ class RangeQuery(_Query):
             self.to = _now(info)
         if self.from_ is None:
             self.from_ = self.to - DEFAULT_SPAN_S
-        if self.from_ > self.to:
-            raise ValueError("'from' must not be after 'to'")
         return self
 
     @property
