@@ -131,18 +131,27 @@ async def test_malformed_messages_are_logged_and_dropped_and_recording_goes_on(
     assert list(series) == ["sensor/sim/beer"]
 
 
-async def test_retention_settings_follow_the_config_topics(api: Api, probe: MqttProbe) -> None:
-    probe.publish("maelstrom/config/settings/history.raw_days", b"30", retain=True)
-    probe.publish("maelstrom/config/settings/history.heartbeat_s", {"value": 120}, retain=True)
-    probe.publish("maelstrom/config/settings/history.rollup_days", b"-3", retain=True)  # refused
-    probe.publish("maelstrom/config/settings/ui.theme", b'"dark"', retain=True)  # not ours
+async def test_retention_settings_follow_the_history_setting(api: Api, probe: MqttProbe) -> None:
+    """The Config API publishes the `history` setting's bare JSON value, retained."""
+    topic = "maelstrom/config/settings/history"
 
     def settings() -> dict:
         return api.recorder.status()["settings"]
 
+    probe.publish(topic, {"raw_days": 30, "heartbeat_s": 120}, retain=True)
+    probe.publish("maelstrom/config/settings/ui", {"theme": "dark"}, retain=True)  # not ours
     await wait_until(lambda: settings()["raw_days"] == 30 and settings()["heartbeat_s"] == 120)
     status, body = await api.get("/api/history/status")
     assert status == 200
     assert body["subscribed"] and body["settings"]["rollup_days"] == 0
-    probe.publish("maelstrom/config/settings/history.raw_days", b"", retain=True)  # removed
-    await wait_until(lambda: settings()["raw_days"] == 14)
+
+    probe.subscribe("maelstrom/logs/api")
+    for refused in ({"raw_days": -3}, {"retention_days": 365}, [30], b"thirty"):
+        mark = probe.mark()
+        probe.publish(topic, refused, retain=True)
+        await asyncio.to_thread(
+            probe.wait_for, "maelstrom/logs/api", lambda m: "history setting" in m.text, since=mark
+        )
+        assert settings()["raw_days"] == 30  # the previous settings stay
+    probe.publish(topic, b"", retain=True)  # deleted: the defaults
+    await wait_until(lambda: settings()["raw_days"] == 14 and settings()["heartbeat_s"] == 60)

@@ -103,7 +103,8 @@ async def test_history_answers_in_its_documented_shape(api: Api) -> None:
         points=100,
     )
     assert same["series"][0] == pv
-    status, body = await api.get("/api/history/series")
+    status, body = await api.get("/api/history/series", token="the-api-token")
+    assert status == 200  # ?token= is the API token (docs/api.md), not a typo
     SeriesListResponse.model_validate(body)
     for path, model in (
         ("/api/history/events", EventsResponse),

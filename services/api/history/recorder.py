@@ -30,7 +30,8 @@ from services.common.schema.logs import LogLevel, LogRecord
 from services.common.schema.state import LoopState, SensorReading
 from services.common.topics import Topics
 
-from .settings import FIELDS, HistorySettings, apply_setting
+from .settings import KEY as SETTINGS_KEY
+from .settings import HistorySettings, parse_settings
 from .writer import AlarmIn, Batch, EventIn, HistoryWriter, LogIn, SampleIn
 
 log = logging.getLogger(__name__)
@@ -279,13 +280,12 @@ class Recorder:
         )
 
     def _on_setting(self, message: Message) -> None:
-        key = self._topics.parts(message.topic)[-1]
-        if key not in FIELDS:
+        if self._topics.parts(message.topic)[-1] != SETTINGS_KEY:
             return
         try:
-            self.settings = apply_setting(self.settings, key, message.payload)
+            self.settings = parse_settings(message.payload)
         except ValueError as exc:
-            log.warning("history: %s; keeping %s", exc, getattr(self.settings, FIELDS[key]))
+            log.warning("history: %s; keeping %s", exc, self.settings.model_dump())
 
     # status --------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

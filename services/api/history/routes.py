@@ -52,6 +52,9 @@ CLOCK = web.AppKey("history_clock", Clock)  # type: ignore[type-abstract]
 
 routes = web.RouteTableDef()
 
+IGNORED_PARAMS = {"token"}
+"""`?token=` is the API token where a header cannot be set (a CSV download link)."""
+
 
 # --- plumbing -----------------------------------------------------------------------------
 
@@ -96,7 +99,7 @@ def _validation_error(exc: ValidationError, what: str, whole: str) -> BadRequest
 
 def parse_query(request: web.Request, model: type[Q]) -> Q:
     params: dict[str, Any] = {}
-    for key in request.query:
+    for key in request.query.keys() - IGNORED_PARAMS:
         values = request.query.getall(key)
         params[key] = ",".join(values) if key == "series" else values[-1]
     try:

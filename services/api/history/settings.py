@@ -1,19 +1,19 @@
-"""Retention and recording settings, read from `<prefix>/config/settings/history.*`.
+"""Retention and recording settings: the app setting `history`.
 
-The Config API stores settings and publishes each one, retained, on
-`<prefix>/config/settings/<key>`; the recorder follows them live. A value that
-cannot be used is logged and the previous one kept.
+The Config API stores settings (`PUT /api/settings/history`) and publishes each
+one's bare JSON value, retained, on `<prefix>/config/settings/<key>`; the
+recorder follows `history` live. A value that cannot be used is logged and the
+previous settings kept.
 """
 
 from __future__ import annotations
 
 import json
 from fnmatch import fnmatchcase
-from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-PREFIX = "history."
+KEY = "history"
 
 
 class HistorySettings(BaseModel):
@@ -47,35 +47,23 @@ class HistorySettings(BaseModel):
         return 0.0 if self.rollup_days == 0 else max(self.rollup_days, self.raw_days)
 
 
-FIELDS = {f"{PREFIX}{name}": name for name in HistorySettings.model_fields}
-"""Setting key → field, e.g. `history.raw_days` → `raw_days`."""
-
-
-def decode_setting(payload: bytes) -> Any:
-    """A setting's value: JSON, or `{"value": …}`, or bare text; None when removed."""
+def parse_settings(payload: bytes) -> HistorySettings:
+    """The `history` setting's value: a JSON object of the fields above (missing ones
+    take their defaults); an empty payload (setting deleted) means all defaults.
+    ValueError says what is wrong with it."""
     if not payload.strip():
-        return None
+        return HistorySettings()
     try:
         value = json.loads(payload)
     except ValueError:
-        return payload.decode("utf-8", errors="replace").strip()
-    if isinstance(value, dict) and "value" in value and ("key" in value or len(value) == 1):
-        return value["value"]
-    return value
-
-
-def apply_setting(current: HistorySettings, key: str, payload: bytes) -> HistorySettings:
-    """`current` with `key` set from `payload` (removed → default); ValueError if unusable."""
-    field = FIELDS.get(key)
-    if field is None:
-        raise KeyError(key)
-    value = decode_setting(payload)
-    data = current.model_dump()
-    if value is None:
-        data[field] = HistorySettings.model_fields[field].default
-    else:
-        data[field] = value
+        raise ValueError("the history setting is not JSON") from None
+    if isinstance(value, dict) and set(value) == {"value"}:
+        value = value["value"]  # the whole stored setting rather than its bare value
+    if not isinstance(value, dict):
+        raise ValueError('the history setting is a JSON object, e.g. {"raw_days": 30}')
     try:
-        return HistorySettings.model_validate(data)
+        return HistorySettings.model_validate(value)
     except ValidationError as exc:
-        raise ValueError(f"setting {key}: {exc.errors()[0]['msg']}") from exc
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"])
+        raise ValueError(f"history setting {where}: {first['msg']}") from None
