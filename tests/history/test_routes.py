@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import json
 import time
 from typing import Any
 
 import pytest
+from aiohttp import web
+from pydantic import BaseModel, TypeAdapter
 
+from services.api.history.routes import routes
 from services.api.history.schemas import (
     AlarmHistoryResponse,
     AnnotationOut,
@@ -162,3 +166,19 @@ async def test_annotations_are_added_listed_and_deleted(api: Api) -> None:
         assert resp.status == 400
     status, body = await api.get("/api/history/annotations", from_="2026-11-01")
     assert [a["text"] for a in body["annotations"]] == ["dry hopped"]
+
+
+def test_every_route_is_described_for_the_openapi_document() -> None:
+    """`/api/openapi.json` is generated from each handler's `__openapi__` (services/api/openapi.py)."""
+    for route in routes:
+        assert isinstance(route, web.RouteDef)
+        op = route.handler.__openapi__  # type: ignore[attr-defined]
+        assert op.summary, route.path
+        names = {p.name for p in op.query}
+        if route.path in ("/api/history", "/api/history/export.csv"):
+            assert {"series", "from", "to"} <= names
+        for param in op.query:
+            json.dumps(param.schema)
+        for spec in op.responses.values():
+            if isinstance(spec, type) and issubclass(spec, BaseModel):
+                json.dumps(TypeAdapter(spec).json_schema())

@@ -28,18 +28,27 @@ from services.common.schema.logs import LogLevel
 from services.common.web import json_error
 
 from . import query
+from .openapi import describe
 from .recorder import Recorder
 from .schemas import (
     MAX_SERIES,
     AlarmHistoryQuery,
+    AlarmHistoryResponse,
     AnnotationIn,
+    AnnotationOut,
     AnnotationsQuery,
+    AnnotationsResponse,
     EventsQuery,
+    EventsResponse,
     ExportQuery,
     HistoryQuery,
+    HistoryResponse,
     LogsQuery,
+    LogsResponse,
     NoQuery,
     RangeQuery,
+    RecorderStatus,
+    SeriesListResponse,
 )
 
 log = logging.getLogger(__name__)
@@ -142,6 +151,13 @@ def _expand(patterns: list[str], known: list[str]) -> list[str]:
 
 
 @routes.get("/api/history")
+@describe(
+    "Series over a range, downsampled on the server",
+    description="At most `points` values per series; each bucket keeps its true min and "
+    "max, so peaks survive. See docs/history.md.",
+    query=HistoryQuery,
+    responses={200: HistoryResponse},
+)
 @guarded
 async def get_history(request: web.Request) -> web.Response:
     """At most `points` values per series over a range, min and max of every bucket kept."""
@@ -166,6 +182,7 @@ async def get_history(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/history/series")
+@describe("The recorded series", responses={200: SeriesListResponse})
 @guarded
 async def get_series(request: web.Request) -> web.Response:
     """Every recorded series, with its first and last time and how many samples it holds."""
@@ -174,6 +191,14 @@ async def get_series(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/history/export.csv")
+@describe(
+    "Stored samples of a range as CSV (streamed)",
+    description="Columns `time,ts,series,unit,value,min,max`; one series after another, "
+    "oldest first. Where raw samples are retired, 1-minute rollups stand in "
+    "(value = average, with min and max).",
+    query=ExportQuery,
+    responses={200: {"content": {"text/csv": {"type": "string"}}}},
+)
 @guarded
 async def export_csv(request: web.Request) -> web.StreamResponse:
     """Stored samples of a range as CSV, streamed (one series after another, oldest first)."""
@@ -226,6 +251,9 @@ def _num(value: float | None) -> str:
 
 
 @routes.get("/api/history/events")
+@describe(
+    "Loop mode, state and profile changes", query=EventsQuery, responses={200: EventsResponse}
+)
 @guarded
 async def get_events(request: web.Request) -> web.Response:
     """Loop mode, state and profile changes, oldest first."""
@@ -235,6 +263,11 @@ async def get_events(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/history/alarms")
+@describe(
+    "Alarm history: every raise, acknowledgement, clear and removal",
+    query=AlarmHistoryQuery,
+    responses={200: AlarmHistoryResponse},
+)
 @guarded
 async def get_alarm_history(request: web.Request) -> web.Response:
     """Every change in every alarm's life (raised, acknowledged, cleared, removed), newest first."""
@@ -255,6 +288,7 @@ async def get_alarm_history(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/logs")
+@describe("Recorded log records", query=LogsQuery, responses={200: LogsResponse})
 @guarded
 async def get_logs(request: web.Request) -> web.Response:
     """Recorded log records at or above `level`, newest first."""
@@ -275,6 +309,9 @@ async def get_logs(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/history/annotations")
+@describe(
+    "A brewer's notes on the timeline", query=AnnotationsQuery, responses={200: AnnotationsResponse}
+)
 @guarded
 async def get_annotations(request: web.Request) -> web.Response:
     q = parse_query(request, AnnotationsQuery)
@@ -283,6 +320,7 @@ async def get_annotations(request: web.Request) -> web.Response:
 
 
 @routes.post("/api/history/annotations")
+@describe("Add a note to the timeline", body=AnnotationIn, responses={201: AnnotationOut})
 @guarded
 async def post_annotation(request: web.Request) -> web.Response:
     """Add a note to the timeline: `{"text": "pitched yeast", "loop": "fermenter"}`."""
@@ -309,6 +347,7 @@ async def post_annotation(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/history/annotations/{id}")
+@describe("Delete a note", responses={204: None}, errors=(404,), path={"id": {"type": "integer"}})
 @guarded
 async def delete_annotation(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
@@ -325,6 +364,7 @@ async def delete_annotation(request: web.Request) -> web.Response:
 
 
 @routes.get("/api/history/status")
+@describe("The recorder's state and the history settings in force", responses={200: RecorderStatus})
 @guarded
 async def get_status(request: web.Request) -> web.Response:
     """Is the recorder listening, how much is waiting, and the retention settings in force."""
