@@ -78,7 +78,7 @@ async def test_history_answers_in_its_documented_shape(api: Api) -> None:
         "/api/history",
         series="loop/fermenter/*,sensor/nothing/here",
         from_=T0,
-        to=T0 + 3599,
+        to=T0 + 3600,
         points=100,
     )
     assert status == 200
@@ -103,7 +103,7 @@ async def test_history_answers_in_its_documented_shape(api: Api) -> None:
         "/api/history",
         series="loop/fermenter/pv",
         from_=T0_ISO,
-        to=int((T0 + 3599) * 1000),
+        to=int((T0 + 3600) * 1000),
         points=100,
     )
     assert same["series"][0] == pv

@@ -38,18 +38,18 @@ class Grid:
 
 
 def plan_grid(start_ms: int, end_ms: int, points: int) -> Grid:
-    """At most `points` buckets covering `[start_ms, end_ms]` (both ends included).
+    """At most `points` buckets covering `[start_ms, end_ms)`.
 
     Buckets a minute or wider are whole minutes with a minute-aligned start (the
     range is widened down to its minute), so rollups can answer them; narrower
     ones longer than a second are whole seconds.
     """
-    if points < 1 or end_ms < start_ms:
-        raise ValueError("need points >= 1 and end >= start")
-    span = end_ms - start_ms + 1
+    if points < 1 or end_ms <= start_ms:
+        raise ValueError("need points >= 1 and end > start")
+    span = end_ms - start_ms
     if span / points >= MINUTE_MS:
         start_ms -= start_ms % MINUTE_MS
-        span = end_ms - start_ms + 1
+        span = end_ms - start_ms
         width = math.ceil(span / points / MINUTE_MS) * MINUTE_MS
     else:
         width = max(1, math.ceil(span / points))

@@ -86,7 +86,7 @@ def _rollup_buckets(series_id: int, lo_ms: int, hi_ms: int, grid: Grid) -> list[
 
 
 def read_series(name: str, start: float, end: float, points: int) -> SeriesData:
-    """At most `points` values of `name` over `[start, end]`, each bucket's true min and max kept.
+    """At most `points` values of `name` over `[start, end)`, each bucket's true min and max kept.
 
     When the range holds no more than `points` stored samples they come back as
     they are (`bucket_s` 0). Otherwise each value summarises one bucket of
@@ -97,9 +97,8 @@ def read_series(name: str, start: float, end: float, points: int) -> SeriesData:
     if row is None:
         return data
     data.unit, data.kind = row.unit, row.kind
-    start_ms, end_ms = _ms(start), _ms(end)
-    grid = plan_grid(start_ms, end_ms, points)
-    end_x = end_ms + 1  # exclusive bound
+    start_ms, end_x = _ms(start), _ms(end)
+    grid = plan_grid(start_ms, end_x, points)
     if grid.minute_aligned:
         # Rollups are complete before `rolled_ms`, raw samples are all there after it.
         split = min(max(row.rolled_ms, grid.start_ms), end_x)
@@ -182,7 +181,7 @@ def export_pages(names: list[str], start: float, end: float) -> Iterator[list[Ex
 
     Where raw samples have been retired, the 1-minute rollups stand in (value = average).
     """
-    start_ms, end_x = _ms(start), _ms(end) + 1
+    start_ms, end_x = _ms(start), _ms(end)
     for name in names:
         row = Series.get_or_none(Series.name == name)
         if row is None:
@@ -216,7 +215,7 @@ def export_pages(names: list[str], start: float, end: float) -> Iterator[list[Ex
 def events(
     start: float, end: float, loop: str | None, kind: str | None, limit: int
 ) -> list[dict[str, object]]:
-    query = Event.select().where((Event.ts >= start) & (Event.ts <= end))
+    query = Event.select().where((Event.ts >= start) & (Event.ts < end))
     if loop:
         query = query.where(Event.loop == loop)
     if kind:
@@ -238,7 +237,7 @@ def alarm_history(
     limit: int = 500,
 ) -> list[dict[str, object]]:
     """Alarm lifecycle records, newest first."""
-    query = AlarmRecord.select().where((AlarmRecord.ts >= start) & (AlarmRecord.ts <= end))
+    query = AlarmRecord.select().where((AlarmRecord.ts >= start) & (AlarmRecord.ts < end))
     if state:
         query = query.where(AlarmRecord.state == state)
     if event:
@@ -272,7 +271,7 @@ def log_history(
 ) -> list[tuple[float, int, str, str]]:
     """(ts, level, source, message), newest first."""
     query = LogEntry.select(LogEntry.ts, LogEntry.level, LogEntry.source, LogEntry.message).where(
-        (LogEntry.ts >= start) & (LogEntry.ts <= end) & (LogEntry.level >= min_level)
+        (LogEntry.ts >= start) & (LogEntry.ts < end) & (LogEntry.level >= min_level)
     )
     if source:
         query = query.where(LogEntry.source == source)
@@ -284,7 +283,7 @@ def annotation_dict(a: Annotation) -> dict[str, object]:
 
 
 def annotations(start: float, end: float, loop: str | None) -> list[dict[str, object]]:
-    query = Annotation.select().where((Annotation.ts >= start) & (Annotation.ts <= end))
+    query = Annotation.select().where((Annotation.ts >= start) & (Annotation.ts < end))
     if loop:
         query = query.where((Annotation.loop == loop) | Annotation.loop.is_null())
     return [annotation_dict(a) for a in query.order_by(Annotation.ts, Annotation.id)]

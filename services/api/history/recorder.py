@@ -28,7 +28,7 @@ from services.common.mqtt import Message, MqttClient, PayloadError
 from services.common.schema.alarms import Alarm
 from services.common.schema.logs import LogLevel, LogRecord
 from services.common.schema.state import LoopState, SensorReading
-from services.common.topics import Topics
+from services.common.topics import Topics, matches
 
 from .settings import KEY as SETTINGS_KEY
 from .settings import HistorySettings, parse_settings
@@ -100,7 +100,10 @@ class Recorder:
             self._topics.all_config("settings"): self._on_setting,
         }
         self._settings_since: float | None = None
+        self._data_prefix = self._topics.channel("data") + "/"
+        self._loop_names: dict[str, tuple[str, ...]] = {}
         self.received = 0  # items (samples, events, alarms, logs) since start
+        self._flushed_at = 0  # `received` when the batch was last taken
         self.failures = 0
         self.dropped = 0
         self.last_write: float | None = None
@@ -109,7 +112,11 @@ class Recorder:
     async def start(self) -> None:
         await self.in_writer(self.writer.prepare)
         for topic_filter, handler in self._handlers.items():
-            self._mqtt.subscribe(topic_filter, handler)
+            # Live data at QoS 0: without a persistent session QoS 1 would not save a
+            # message across a reconnect anyway, and its per-message acknowledgements
+            # cap a client at a few hundred messages a second.
+            qos = 0 if topic_filter == self._topics.all_data else 1
+            self._mqtt.subscribe(topic_filter, handler, qos=qos)
         self._task = asyncio.create_task(self._run(), name="history-recorder")
 
     async def stop(self) -> None:
@@ -135,6 +142,15 @@ class Recorder:
     @property
     def pending(self) -> int:
         return len(self._batch)
+
+    def receive(self, message: Message) -> None:
+        """Take one message as the MQTT client would deliver it (tests, benchmarks)."""
+        if message.topic.startswith(self._data_prefix):
+            self._on_data(message)  # the bulk: skip matching every filter
+            return
+        for topic_filter, handler in self._handlers.items():
+            if matches(topic_filter, message.topic):
+                handler(message)
 
     # the batch loop ----------------------------------------------------------------------
     async def _run(self) -> None:
@@ -163,6 +179,7 @@ class Recorder:
     async def flush(self, final: bool = False) -> None:
         """Write what has arrived, in one transaction; on failure keep it for the next try."""
         batch, self._batch = self._batch, Batch()
+        self._flushed_at = self.received
         if not batch and not final:
             return
         try:
@@ -202,8 +219,11 @@ class Recorder:
 
     def _add(self, items: list[Any], item: Any) -> None:
         items.append(item)
-        self.received += 1
-        if len(self._batch) >= FLUSH_EARLY:
+        self._count(1)
+
+    def _count(self, items: int) -> None:
+        self.received += items
+        if self.received - self._flushed_at >= FLUSH_EARLY:
             self._full.set()
 
     def _trim(self) -> None:
@@ -234,23 +254,25 @@ class Recorder:
             )
 
     def _record_loop(self, loop: str, state: LoopState) -> None:
-        ts = state.ts
-        for quantity, unit, value in (
-            ("pv", "°C", state.pv),
-            ("sp", "°C", state.sp),
-            ("heat", "%", state.output.heat),
-            ("cool", "%", state.output.cool),
-        ):
-            self._add(
-                self._batch.samples, SampleIn(loop_series(loop, quantity), "loop", unit, ts, value)
+        ts, samples, events = state.ts, self._batch.samples, self._batch.events
+        names = self._loop_names.get(loop)
+        if names is None:
+            names = self._loop_names[loop] = tuple(
+                loop_series(loop, q) for q in ("pv", "sp", "heat", "cool")
             )
+        samples += (
+            SampleIn(names[0], "loop", "°C", ts, state.pv),
+            SampleIn(names[1], "loop", "°C", ts, state.sp),
+            SampleIn(names[2], "loop", "%", ts, state.output.heat),
+            SampleIn(names[3], "loop", "%", ts, state.output.cool),
+        )
         profile = state.profile.profile if state.profile and not state.profile.finished else None
-        for kind, value in (
-            ("mode", state.mode.value),
-            ("state", state.state.value),
-            ("profile", profile),
-        ):
-            self._add(self._batch.events, EventIn(loop, kind, value, ts))
+        events += (
+            EventIn(loop, "mode", state.mode.value, ts),
+            EventIn(loop, "state", state.state.value, ts),
+            EventIn(loop, "profile", profile, ts),
+        )
+        self._count(7)
 
     def _on_alarm(self, message: Message) -> None:
         parts = self._topics.parts(message.topic)

@@ -115,8 +115,8 @@ def parse_query(request: web.Request, model: type[Q]) -> Q:
         parsed = model.model_validate(params, context={"now": request.app[CLOCK].now()})
     except ValidationError as exc:
         raise _validation_error(exc, "query parameter", "query") from None
-    if isinstance(parsed, RangeQuery) and parsed.start > parsed.end:
-        message = "must not be after 'to'"
+    if isinstance(parsed, RangeQuery) and parsed.start >= parsed.end:
+        message = "must be before 'to'"
         raise BadRequest(
             f"invalid query parameter 'from': {message}", [{"field": "from", "message": message}]
         )

@@ -16,6 +16,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 import peewee
 from peewee import chunked
@@ -41,8 +42,7 @@ _NOTHING_YET = "\0nothing recorded yet"
 # --- what a batch carries -----------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class SampleIn:
+class SampleIn(NamedTuple):
     series: str
     kind: str
     unit: str
@@ -50,23 +50,20 @@ class SampleIn:
     value: float | None
 
 
-@dataclass(frozen=True)
-class EventIn:
+class EventIn(NamedTuple):
     loop: str
     kind: str
     value: str | None
     ts: float
 
 
-@dataclass(frozen=True)
-class AlarmIn:
+class AlarmIn(NamedTuple):
     alarm_id: str
     alarm: Alarm | None  # None: removed (empty retained payload)
     ts: float  # when received
 
 
-@dataclass(frozen=True)
-class LogIn:
+class LogIn(NamedTuple):
     ts: float
     level: int
     source: str
