@@ -13,7 +13,7 @@ from __future__ import annotations
 import math
 import random
 from collections.abc import Iterator
-from dataclasses import dataclass
+from typing import NamedTuple
 
 DAY = 86_400
 WEEK = 7 * DAY
@@ -25,8 +25,7 @@ COOLER_W = 120.0
 HEATER_W = 60.0
 
 
-@dataclass(frozen=True)
-class Second:
+class Second(NamedTuple):
     """What the controller would publish for one second of the run."""
 
     t: int  # seconds since the start
@@ -76,7 +75,9 @@ def week(seed: int = 7, seconds: int = WEEK) -> Iterator[Second]:
     for t in range(seconds):
         sp = setpoint(t)
         m = mode(t)
-        room = 20.0 + 4.0 * math.sin(2 * math.pi * t / DAY)
+        if t % 60 == 0:  # slow drivers: once a minute is plenty
+            room = 20.0 + 4.0 * math.sin(2 * math.pi * t / DAY)
+            yeast = yeast_watts(t)
         reading = round((beer + rnd.gauss(0, 0.03)) / 0.0625) * 0.0625
         pv: float | None = reading
         if t == glitch:
@@ -102,6 +103,6 @@ def week(seed: int = 7, seconds: int = WEEK) -> Iterator[Second]:
         room_w = AIR_ROOM_W_PER_K * (room - air) * (20 if t in door_open else 1)
         beer_w = BEER_AIR_W_PER_K * (air - beer)
         air += (room_w - beer_w + HEATER_W * heat / 100 - COOLER_W * cool / 100) / AIR_J_PER_K
-        beer += (beer_w + yeast_watts(t)) / BEER_J_PER_K
+        beer += (beer_w + yeast) / BEER_J_PER_K
         sg = round(gravity(t) + rnd.gauss(0, 0.0003), 4) if t % 900 == 0 else None
         yield Second(t, pv, round(sp, 4), heat, cool, m, state, sg)
