@@ -101,7 +101,7 @@ def _check(
     assert sum(got.count) == len(in_range)
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     history=histories(),
     points=st.integers(1, 50),
@@ -116,7 +116,7 @@ def test_every_bucket_keeps_the_true_min_and_max(
     _check(name, samples, T0 + start, T0 + start + length, points)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=80, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     history=histories(),
     pruned_fraction=st.floats(0, 1),

@@ -152,9 +152,9 @@ def test_retention_retires_raw_samples_into_rollups_and_keeps_the_shape(
     db: peewee.Database,
 ) -> None:
     writer = writer_for(db, raw_days=14, log_days=7)
-    # Twenty days, a sample every 10 s, with one short spike on day 2.
-    points = [(t, 18.0 + (t % 3600) / 3600) for t in range(0, int(20 * DAY), 10)]
-    points[int(2 * DAY / 10)] = (2 * DAY, 35.0)
+    # Twenty days, a sample every 30 s, with one short spike on day 2.
+    points = [(t, 18.0 + (t % 3600) / 3600) for t in range(0, int(20 * DAY), 30)]
+    points[int(2 * DAY / 30)] = (2 * DAY, 35.0)
     for i in range(0, len(points), 20_000):
         writer.write(temps(*points[i : i + 20_000]))
     writer.write(
