@@ -11,7 +11,6 @@ write can simply be retried with the same batch.
 from __future__ import annotations
 
 import dataclasses
-import logging
 import math
 import time
 from collections.abc import Callable
@@ -27,8 +26,6 @@ from . import tiers
 from .downsample import MINUTE_MS
 from .models import AlarmRecord, Event, LogEntry, Sample, Series, create_tables
 from .settings import HistorySettings
-
-log = logging.getLogger(__name__)
 
 ROLLUP_GRACE_MS = 5_000
 """A minute with no newer sample is rolled up this long after it ends (late stragglers)."""
