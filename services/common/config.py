@@ -63,6 +63,7 @@ class Config:
     controller_id: str | None = None
     homeassistant_prefix: str = "homeassistant"
     log_level: str = "INFO"
+    demo: bool = False
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -90,4 +91,5 @@ class Config:
             controller_id=env.get("MAELSTROM_CONTROLLER_ID") or None,
             homeassistant_prefix=get("MAELSTROM_HA_PREFIX", "homeassistant").strip("/"),
             log_level=get("MAELSTROM_LOG_LEVEL", "INFO").upper(),
+            demo=get("MAELSTROM_DEMO", "0").lower() in ("1", "true", "yes", "on"),
         )

@@ -8,6 +8,7 @@ terms (`topics.loop_state("fermenter")`) instead of string formatting.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from paho.mqtt.client import topic_matches_sub
@@ -140,3 +141,33 @@ class Topics:
         """The levels of a topic below the prefix; [] when it is not ours."""
         head = self.prefix + "/"
         return topic[len(head) :].split("/") if topic.startswith(head) else []
+
+
+DISCOVERY_ID = re.compile(r"[a-zA-Z0-9_-]+")
+"""Home Assistant's rule for the node and object ids in a discovery topic (use `fullmatch`)."""
+
+
+@dataclass(frozen=True)
+class DiscoveryTopics:
+    """Home Assistant's MQTT discovery topics, under its own prefix (`MAELSTROM_HA_PREFIX`).
+
+    They live outside our prefix: Home Assistant listens on
+    `<ha_prefix>/<component>/[<node_id>/]<object_id>/config` and announces itself
+    with `online` / `offline` on `<ha_prefix>/status`.
+    """
+
+    prefix: str = "homeassistant"
+
+    def config(self, component: str, node_id: str, object_id: str) -> str:
+        for what, value in (
+            ("component", component),
+            ("node id", node_id),
+            ("object id", object_id),
+        ):
+            if not DISCOVERY_ID.fullmatch(value):
+                raise TopicError(f"discovery {what} {value!r} may only hold [a-zA-Z0-9_-]")
+        return f"{self.prefix}/{component}/{node_id}/{object_id}/config"
+
+    @property
+    def status(self) -> str:
+        return f"{self.prefix}/status"

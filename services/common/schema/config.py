@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, JsonValue, model_validator
 
 from .base import Celsius, Id, Seconds, Strict
 
@@ -296,6 +296,18 @@ class Loop(Strict):
     @property
     def pid_settings(self) -> PidSettings:
         return self.pid or PID_DEFAULTS[self.kind]
+
+
+# --- app settings -------------------------------------------------------------------------
+
+
+class Setting(Strict):
+    """An app setting (`/api/settings/{key}`); published on `config/settings/<key>` as
+    its bare JSON value."""
+
+    key: Id
+    value: JsonValue = Field(..., description="Any JSON value.")
+    version: int = 0
 
 
 ConfigObject = Device | Profile | Loop
