@@ -130,7 +130,8 @@ MODELS: list[type[peewee.Model]] = [
 
 
 def create_tables(db: peewee.Database) -> None:
-    """Create what is missing (idempotent: every start runs it)."""
+    """Create what is missing (idempotent). Schema migration 3 runs it
+    (services/api/migrations.py); the writer runs it again at start."""
     sqlite = isinstance(db, peewee.SqliteDatabase)
     for model in (Sample, Rollup):
         # WITHOUT ROWID is SQLite's; PostgreSQL keeps a heap plus the primary-key index.

@@ -1,18 +1,14 @@
-"""OpenAPI metadata for the history routes, in the shape the API's generator reads.
-
-`services/api/openapi.py` (the Config API's) builds `/api/openapi.json` from a
-`__openapi__` attribute on each handler with these fields; describing ours the
-same way puts them in the document without this package importing that one.
-Query parameters come from the same pydantic models that validate them.
-"""
+"""OpenAPI for the history routes: the API's `describe`, with query parameters taken
+from the same pydantic models that validate them."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from pydantic import BaseModel
+
+from services.api import openapi
 
 from .schemas import TIME_HELP
 
@@ -22,29 +18,7 @@ _AS_TEXT = {"from", "to", "series"}
 """Parameters whose model type is richer than what the query string carries."""
 
 
-@dataclass(frozen=True)
-class Param:
-    name: str
-    schema: Mapping[str, Any]
-    description: str = ""
-    required: bool = False
-
-
-@dataclass(frozen=True)
-class Operation:
-    summary: str
-    description: str = ""
-    body: Any = None
-    body_content: Mapping[str, Any] | None = None
-    body_required: bool = True
-    responses: Mapping[int, Any] = field(default_factory=dict)
-    errors: tuple[int, ...] = ()
-    query: tuple[Param, ...] = ()
-    path: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
-    tag: str | None = None
-
-
-def query_params(model: type[BaseModel]) -> tuple[Param, ...]:
+def query_params(model: type[BaseModel]) -> tuple[openapi.Param, ...]:
     """One parameter per field of a query model, named as the query string names it."""
     properties = model.model_json_schema(by_alias=True).get("properties", {})
     params = []
@@ -55,7 +29,7 @@ def query_params(model: type[BaseModel]) -> tuple[Param, ...]:
         else:
             schema = {k: v for k, v in properties.get(key, {}).items() if k != "title"}
         description = info.description or (TIME_HELP if key in ("from", "to") else "")
-        params.append(Param(key, schema, description, info.is_required()))
+        params.append(openapi.Param(key, schema, description, info.is_required()))
     return tuple(params)
 
 
@@ -69,19 +43,13 @@ def describe(
     errors: Iterable[int] = (),
     path: Mapping[str, Mapping[str, Any]] | None = None,
 ) -> Callable[[F], F]:
-    """Attach the OpenAPI operation to a handler (apply it outside any wrapper)."""
-    op = Operation(
-        summary=summary,
+    """`services.api.openapi.describe`, query parameters from a model (apply it outermost)."""
+    return openapi.describe(
+        summary,
         description=description,
         body=body,
-        responses=dict(responses or {200: None}),
-        errors=tuple(errors),
+        responses=responses,
+        errors=errors,
         query=query_params(query) if query is not None else (),
-        path=dict(path or {}),
+        path=path,
     )
-
-    def mark(handler: F) -> F:
-        handler.__openapi__ = op  # type: ignore[attr-defined]
-        return handler
-
-    return mark

@@ -23,6 +23,8 @@ from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from services.api.database import database
+from services.api.errors import BadRequest, NotFound, invalid
+from services.api.validation import read_object
 from services.common.clock import Clock
 from services.common.schema.logs import LogLevel
 from services.common.web import json_error
@@ -68,24 +70,19 @@ IGNORED_PARAMS = {"token"}
 # --- plumbing -----------------------------------------------------------------------------
 
 
-class BadRequest(Exception):
-    def __init__(self, error: str, detail: Any) -> None:
-        super().__init__(error)
-        self.error, self.detail = error, detail
-
-
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
 
 def guarded(handler: Handler) -> Handler:
-    """400 for bad input, 503 when the database cannot answer — never a 500."""
+    """503 when the database cannot answer, whatever the driver's error — never a 500.
+
+    Bad input raises the API's errors (services/api/errors.py), which its error
+    middleware answers with a 4xx."""
 
     @wraps(handler)
     async def wrapper(request: web.Request) -> web.StreamResponse:
         try:
             return await handler(request)
-        except BadRequest as exc:
-            return json_error(400, exc.error, exc.detail)
         except peewee.PeeweeException as exc:
             log.warning("history: database error answering %s: %s", request.path, exc)
             return json_error(503, "database unavailable", str(exc))
@@ -93,17 +90,17 @@ def guarded(handler: Handler) -> Handler:
     return wrapper
 
 
-def _validation_error(exc: ValidationError, what: str, whole: str) -> BadRequest:
-    """A 400 naming the first bad field (`whole` when the input as a whole is wrong)."""
+def _query_error(exc: ValidationError) -> BadRequest:
+    """A 400 naming each bad query parameter, the first in the message."""
     details = []
     for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or whole
+        field = ".".join(str(p) for p in err["loc"]) or "query"
         message = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            message = f"unknown {what}"
+            message = "unknown query parameter"
         details.append({"field": field, "message": message})
     first = details[0]
-    return BadRequest(f"invalid {what} '{first['field']}': {first['message']}", details)
+    return BadRequest(f"invalid query parameter '{first['field']}': {first['message']}", details)
 
 
 def parse_query(request: web.Request, model: type[Q]) -> Q:
@@ -114,7 +111,7 @@ def parse_query(request: web.Request, model: type[Q]) -> Q:
     try:
         parsed = model.model_validate(params, context={"now": request.app[CLOCK].now()})
     except ValidationError as exc:
-        raise _validation_error(exc, "query parameter", "query") from None
+        raise _query_error(exc) from None
     if isinstance(parsed, RangeQuery) and parsed.start >= parsed.end:
         message = "must be before 'to'"
         raise BadRequest(
@@ -324,17 +321,12 @@ async def get_annotations(request: web.Request) -> web.Response:
 @guarded
 async def post_annotation(request: web.Request) -> web.Response:
     """Add a note to the timeline: `{"text": "pitched yeast", "loop": "fermenter"}`."""
-    try:
-        body = await request.json()
-    except ValueError:
-        raise BadRequest(
-            "invalid body: not JSON", [{"field": "body", "message": "send a JSON object"}]
-        ) from None
+    body = await read_object(request, "annotation")
     now = request.app[CLOCK].now()
     try:
         note = AnnotationIn.model_validate(body, context={"now": now})
     except ValidationError as exc:
-        raise _validation_error(exc, "field", "body") from None
+        raise invalid("annotation", exc) from None
     created = await read(
         request,
         query.add_annotation,
@@ -352,11 +344,9 @@ async def post_annotation(request: web.Request) -> web.Response:
 async def delete_annotation(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     if not raw.isdigit():
-        raise BadRequest(
-            "invalid annotation id", [{"field": "id", "message": f"{raw!r} is not a number"}]
-        )
+        raise BadRequest("bad id", {"field": "id", "message": f"{raw[:40]!r} is not a number"})
     if not await read(request, query.delete_annotation, int(raw)):
-        return json_error(404, "no such annotation", {"id": int(raw)})
+        raise NotFound("no such annotation", {"field": "id", "id": int(raw)})
     return web.Response(status=204)
 
 
