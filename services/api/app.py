@@ -8,6 +8,7 @@ from services.api import database, webui
 from services.api.alarm_book import setup_alarm_book
 from services.api.auth import token_middleware
 from services.api.errors import error_middleware
+from services.api.history import setup as setup_history
 from services.api.homeassistant import setup_homeassistant
 from services.api.loop_commands import setup_loop_commands
 from services.api.publisher import setup_publisher
@@ -49,6 +50,8 @@ def create_app(config: Config) -> web.Application:
     # REST
     for resource in (health, settings, devices, profiles, loops, publish, alarms, backup, openapi):
         app.add_routes(resource.routes)
+    # history: the recorder (MQTT → batched writes) and /api/history…, /api/logs
+    setup_history(app)
     # Home Assistant discovery (from the retained config)
     setup_homeassistant(app)
     # static UI last: it owns "/"

@@ -44,9 +44,16 @@ def _alarms(db: peewee.Database) -> None:
     db.create_tables([AlarmRow])
 
 
+def _history(db: peewee.Database) -> None:
+    from services.api.history.models import create_tables  # it imports the database module
+
+    create_tables(db)
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "settings, devices, profiles, loops", _initial),
     Migration(2, "last alarm record per id", _alarms),
+    Migration(3, "history: series, samples, rollups, events, alarms, logs, annotations", _history),
 ]
 
 

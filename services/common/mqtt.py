@@ -21,6 +21,7 @@ import contextlib
 import inspect
 import json
 import logging
+import socket
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -125,6 +126,7 @@ class MqttClient:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_socket_open = _disable_nagle
         self._pending_subacks: dict[int, _Subscription] = {}
 
         self._lock = threading.Lock()
@@ -241,6 +243,11 @@ class MqttClient:
             if mid is not None:
                 self._pending_subacks[mid] = sub
 
+    def is_subscribed(self, topic_filter: str) -> bool:
+        """Whether the broker has acknowledged the subscription to `topic_filter` (now)."""
+        sub = self._subs.get(topic_filter)
+        return sub is not None and sub.active.is_set()
+
     async def wait_subscribed(self, topic_filter: str, timeout: float | None = 10.0) -> bool:
         """Wait until the broker has acknowledged the subscription to `topic_filter`."""
         sub = self._subs.get(topic_filter)
@@ -345,6 +352,13 @@ class MqttClient:
                     log.warning("dropped message on %s: %s", message.topic, exc)
                 except Exception:
                     log.exception("handler for %s failed; message dropped", message.topic)
+
+
+def _disable_nagle(client: paho.Client, userdata: Any, sock: Any) -> None:
+    # paho leaves Nagle's algorithm on: small QoS 1 messages then wait ~40 ms for
+    # the delayed ACK, capping delivery at a few hundred messages a second.
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _log_task_failure(task: asyncio.Future[Any]) -> None:
