@@ -34,7 +34,7 @@ class Publish(_Op):
     op: Literal["publish"]
     topic: str = Field(min_length=1, max_length=65535)
     payload: Any = None
-    retain: bool = False
+    retain: bool = Field(default=False, strict=True)
     qos: Literal[0, 1] = 1
 
 
@@ -59,7 +59,7 @@ def _describe(exc: ValidationError) -> str:
     kind = first["type"]
     if kind == "json_invalid":
         return "frame is not valid JSON"
-    if kind in ("model_attributes_type", "model_type"):
+    if kind in ("model_attributes_type", "model_type", "dict_type"):
         return 'frame must be a JSON object like {"op": "subscribe", "topic": "maelstrom/data/#"}'
     if kind == "union_tag_not_found":
         return f'frame has no "op"; expected one of {", ".join(CLIENT_OPS)}'

@@ -79,7 +79,9 @@ class Browser:
         try:
             return await asyncio.wait_for(scan(), timeout)
         except TimeoutError:
-            raise TimeoutError(f"no such frame within {timeout}s; last: {self.frames[-5:]}") from None
+            raise TimeoutError(
+                f"no such frame within {timeout}s; last: {self.frames[-5:]}"
+            ) from None
 
     async def wait_until(self, condition: Callable[[], bool], timeout: float = 10.0) -> None:
         async def scan() -> None:

@@ -37,9 +37,7 @@ class RunningBridge:
         return self.app[HUB]
 
 
-async def start_bridge(
-    config: Config, port: int | None = None, **settings: Any
-) -> RunningBridge:
+async def start_bridge(config: Config, port: int | None = None, **settings: Any) -> RunningBridge:
     app = create_app(config, BridgeSettings.from_config(config, **settings))
     runner = web.AppRunner(app, shutdown_timeout=5.0)
     await runner.setup()

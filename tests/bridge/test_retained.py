@@ -50,7 +50,10 @@ async def test_a_cleared_retained_message_is_not_delivered_to_later_browsers(
     probe.publish("maelstrom/alarms/high-level", {"state": "active"}, retain=True)
     first = await Browser.connect(http, bridge.url)
     await first.subscribe("maelstrom/alarms/+")
-    assert set(retained_on(first)) == {"maelstrom/alarms/pilot-light", "maelstrom/alarms/high-level"}
+    assert set(retained_on(first)) == {
+        "maelstrom/alarms/pilot-light",
+        "maelstrom/alarms/high-level",
+    }
 
     probe.publish("maelstrom/alarms/pilot-light", b"", retain=True)  # cleared
     cleared = await first.wait_for(is_message("maelstrom/alarms/pilot-light"), since=2)
