@@ -60,6 +60,8 @@ from services.common.topics import TopicError, TopicFilter, check_topic
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL = 1.0
+RESUBSCRIBE_GRACE = 5.0
+"""After a reconnect, say "online" at the latest this long after, even if a SUBACK is missing."""
 
 
 class Phase(enum.Enum):
@@ -163,6 +165,9 @@ class Hub:
         self._housekeeping: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._online = False
+        self._resubscribing: set[str] = set()
+        self._online_timer: asyncio.TimerHandle | None = None
 
     # lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -190,10 +195,13 @@ class Hub:
             with contextlib.suppress(Exception):
                 await task
         await self.mqtt.stop()
+        if self._online_timer is not None:
+            self._online_timer.cancel()
 
     @property
     def broker_online(self) -> bool:
-        return self.mqtt.connected.is_set()
+        """As browsers are told: connected, and their subscriptions made again."""
+        return self._online
 
     # browsers -------------------------------------------------------------------------
     def attach(self, session: BrowserSession) -> None:
@@ -306,6 +314,10 @@ class Hub:
         upstream.removed = True
         upstream.cancel_timer()
         self._priming.discard(upstream)
+        if upstream.filter in self._resubscribing:
+            self._resubscribing.discard(upstream.filter)
+            if not self._resubscribing:
+                self._announce(True)
         del self._upstreams[upstream.filter]
         self.mqtt.unsubscribe(upstream.filter)
         self.cache.forget(upstream.matcher, (u.matcher for u in self._upstreams.values()))
@@ -373,6 +385,10 @@ class Hub:
                 known.pop(message.topic, None)
 
     def _subscription_accepted(self, topic_filter: str, granted: bool) -> None:
+        if topic_filter in self._resubscribing:
+            self._resubscribing.discard(topic_filter)
+            if not self._resubscribing:
+                self._announce(True)
         upstream = self._upstreams.get(topic_filter)
         if upstream is None:
             return
@@ -422,6 +438,7 @@ class Hub:
 
     def _broker_connected(self) -> None:
         # MqttClient has re-sent every SUBSCRIBE: each filter's retained messages will come again.
+        assert self._loop is not None
         self._epoch += 1
         self._priming.clear()
         for upstream in self._upstreams.values():
@@ -429,10 +446,24 @@ class Hub:
             if upstream.phase is Phase.LIVE:
                 upstream.known = dict(self.cache.matching(upstream.matcher))
             upstream.phase = Phase.WAITING
-        self._broadcast(self._status())
+        # Browsers hear "online" once their subscriptions are live again.
+        self._resubscribing = set(self._upstreams)
+        if self._resubscribing:
+            self._online_timer = self._loop.call_later(RESUBSCRIBE_GRACE, self._announce, True)
+        else:
+            self._announce(True)
 
     def _broker_lost(self) -> None:
-        self._broadcast(self._status())
+        self._announce(False)
+
+    def _announce(self, online: bool) -> None:
+        if self._online_timer is not None:
+            self._online_timer.cancel()
+            self._online_timer = None
+        self._resubscribing.clear()
+        if online != self._online:
+            self._online = online
+            self._broadcast(self._status())
 
     def _broadcast(self, text: str) -> None:
         frame = reply(text)

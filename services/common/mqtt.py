@@ -38,6 +38,9 @@ from .topics import Topics, matches
 
 log = logging.getLogger(__name__)
 
+DISPATCH_SLICE = 64
+"""Messages dispatched in a row before other tasks get a turn."""
+
 ONLINE = "online"
 OFFLINE = "offline"
 
@@ -376,10 +379,16 @@ class MqttClient:
             return [h for s in subs for h in s.handlers]
 
     async def _dispatch(self) -> None:
+        handled = 0
         while True:
             item = await self._queue.get()
             if item is None:
                 return
+            handled += 1
+            if handled % DISPATCH_SLICE == 0:
+                # A burst must not starve the service's other tasks (e.g. the bridge's
+                # socket writers): `get()` does not yield while the queue holds messages.
+                await asyncio.sleep(0)
             message, idents = item
             if isinstance(message, _SubAck):
                 self._run_subscribed_hooks(message)

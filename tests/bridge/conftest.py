@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -49,6 +50,16 @@ async def start_bridge(config: Config, port: int | None = None, **settings: Any)
 
 
 StartBridge = Callable[..., Awaitable[RunningBridge]]
+
+
+async def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Wait until `condition()` holds (for state no event announces, like a counter)."""
+
+    async def poll() -> None:
+        while not condition():
+            await asyncio.sleep(0.05)
+
+    await asyncio.wait_for(poll(), timeout)
 
 
 @pytest.fixture
