@@ -51,7 +51,12 @@ from services.bridge.protocol import (
     payload_json,
 )
 from services.bridge.retained import RetainedCache
-from services.bridge.session import CLOSE_GOING_AWAY, CLOSE_TRY_AGAIN_LATER, BrowserSession
+from services.bridge.session import (
+    CLOSE_GOING_AWAY,
+    CLOSE_TRY_AGAIN_LATER,
+    BrowserSession,
+    Pace,
+)
 from services.bridge.settings import BridgeSettings
 from services.common.config import Config
 from services.common.mqtt import Message, MqttClient
@@ -60,6 +65,7 @@ from services.common.topics import TopicError, TopicFilter, check_topic
 log = logging.getLogger(__name__)
 
 HOUSEKEEPING_INTERVAL = 1.0
+PACE_INTERVAL = 0.25
 RESUBSCRIBE_GRACE = 5.0
 """After a reconnect, say "online" at the latest this long after, even if a SUBACK is missing."""
 
@@ -155,6 +161,7 @@ class Hub:
         self.sessions: set[BrowserSession] = set()
         self.cache = RetainedCache()
         self.stats = HubStats()
+        self.pace = Pace(settings.batch_window, settings.max_batch_window)
         self._acl = [TopicFilter(f) for f in settings.publish_acl]
         self._upstreams: dict[str, Upstream] = {}
         self._priming: set[Upstream] = set()
@@ -163,6 +170,7 @@ class Hub:
         self._group_key: tuple[str, bytes, bool] | None = None
         self._group_filters: set[str] = set()
         self._housekeeping: asyncio.Task[None] | None = None
+        self._pacing: asyncio.Task[None] | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._online = False
@@ -177,6 +185,7 @@ class Hub:
         self.mqtt.on_subscribed(self._subscription_accepted)
         await self.mqtt.start()
         self._housekeeping = asyncio.create_task(self._keep_house(), name="bridge-housekeeping")
+        self._pacing = asyncio.create_task(self._keep_pace(), name="bridge-pace")
 
     async def close_browsers(self, reason: str = "server shutting down") -> None:
         """Close every browser socket (on shutdown, so graceful shutdown need not wait)."""
@@ -187,10 +196,11 @@ class Hub:
 
     async def stop(self) -> None:
         await self.close_browsers()
-        if self._housekeeping:
-            self._housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._housekeeping
+        for task in (self._housekeeping, self._pacing):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for task in list(self._closing):
             with contextlib.suppress(Exception):
                 await task
@@ -480,6 +490,15 @@ class Hub:
             await asyncio.sleep(HOUSEKEEPING_INTERVAL)
             self._sweep_sessions(self._loop.time())
 
+    async def _keep_pace(self) -> None:
+        """Widen the batch window while the loop lags or MQTT messages queue up."""
+        assert self._loop is not None
+        while True:
+            started = self._loop.time()
+            await asyncio.sleep(PACE_INTERVAL)
+            lag = self._loop.time() - started - PACE_INTERVAL
+            self.pace.adjust(lag, self.mqtt.backlog)
+
     def _sweep_sessions(self, now: float) -> None:
         s = self.settings
         status: Frame | None = None
@@ -513,6 +532,7 @@ class Hub:
             "filters": {f: len(u.sessions) for f, u in self._upstreams.items()},
             "retained_cached": len(self.cache),
             "dropped": self.stats.dropped + sum(s.outbox.dropped for s in self.sessions),
+            "batch_window_ms": round(self.pace.window * 1000, 1),
             "closed_slow": self.stats.closed_slow,
             "refused_publishes": self.stats.refused_publishes,
             "invalid_frames": self.stats.invalid_frames,

@@ -13,16 +13,16 @@ from collections import OrderedDict, deque
 
 
 class Frame:
-    """One frame's JSON text, shared by every browser it goes to.
+    """One frame's JSON, UTF-8 encoded once and shared by every browser it goes to.
 
     `topic` is set for `message` frames (which may be coalesced and batched)
     and None for replies, which go out alone and are never dropped.
     """
 
-    __slots__ = ("text", "topic")
+    __slots__ = ("data", "topic")
 
     def __init__(self, text: str, topic: str | None = None) -> None:
-        self.text = text
+        self.data = text.encode()
         self.topic = topic
 
 
@@ -61,7 +61,7 @@ class Outbox:
         if key in latest:
             self.dropped += 1  # replaced in place: the topic keeps its turn
         latest[key] = frame
-        if len(latest) > self.limit:
+        if len(latest) - self._replies > self.limit:  # replies do not count against it
             self._evict_oldest_message(latest)
 
     def take(self, most: int) -> list[Frame]:

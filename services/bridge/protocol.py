@@ -114,9 +114,9 @@ def message_text(topic: str, payload: str, retained: bool) -> str:
     )
 
 
-def batch_text(messages: list[str]) -> str:
-    """Several `message` frames in one `batch` frame."""
-    return '{"op":"batch","messages":[' + ",".join(messages) + "]}"
+def batch_data(messages: list[bytes]) -> bytes:
+    """Several encoded `message` frames in one encoded `batch` frame."""
+    return b'{"op":"batch","messages":[' + b",".join(messages) + b"]}"
 
 
 def _frame(**fields: Any) -> str:

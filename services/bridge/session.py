@@ -5,7 +5,8 @@ waits: the MQTT dispatcher hands a message to five hundred browsers without
 ever being held up by one of them. The writer drains the outbox; when it finds
 several messages waiting it sends them as one `batch` frame. At high rates it
 sends at most once per `batch_window`, so batches form; at low rates a message
-goes out the moment it arrives.
+goes out the moment it arrives. The window widens while the bridge as a whole is
+overloaded (see `Pace`), so that it spends less per message and catches up.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ import logging
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
 from services.bridge.outbox import Frame, Outbox
-from services.bridge.protocol import batch_text
+from services.bridge.protocol import batch_data
 from services.bridge.settings import BridgeSettings
 
 if TYPE_CHECKING:
@@ -28,8 +29,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 
-BATCH_CHARS = 1024 * 1024
-"""A batch frame stops growing at about this many characters."""
+BATCH_BYTES = 1024 * 1024
+"""A batch frame stops growing at about this size."""
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -38,15 +39,41 @@ CLOSE_TRY_AGAIN_LATER = 1013
 _ids = itertools.count(1)
 
 
+class Pace:
+    """The batch window every browser's writer uses: `base` normally, up to `most` while
+    the bridge is overloaded (its event loop lags, or MQTT messages wait to be dispatched)."""
+
+    OVERLOADED_LAG = 0.020
+    CALM_LAG = 0.005
+    OVERLOADED_BACKLOG = 256
+    CALM_BACKLOG = 32
+
+    def __init__(self, base: float, most: float) -> None:
+        self.base = base
+        self.most = max(base, most)
+        self.window = base
+
+    def adjust(self, lag: float, backlog: int) -> None:
+        if lag > self.OVERLOADED_LAG or backlog > self.OVERLOADED_BACKLOG:
+            self.window = min(self.most, max(self.window * 2, 0.002))
+        elif lag < self.CALM_LAG and backlog < self.CALM_BACKLOG:
+            self.window = max(self.base, self.window / 2)
+
+
 class BrowserSession:
     def __init__(
-        self, ws: web.WebSocketResponse, request: web.Request, settings: BridgeSettings
+        self,
+        ws: web.WebSocketResponse,
+        request: web.Request,
+        settings: BridgeSettings,
+        pace: Pace | None = None,
     ) -> None:
         self.id = next(_ids)
         self.peer = request.remote or "?"
         self.ws = ws
         self._transport = request.transport
         self._settings = settings
+        self._pace = pace or Pace(settings.batch_window, settings.batch_window)
         self.outbox = Outbox(settings.queue_limit)
         self.filters: dict[str, Upstream] = {}
         """Filters this browser holds, in the order it subscribed (kept by the hub)."""
@@ -81,20 +108,21 @@ class BrowserSession:
     # the writer ----------------------------------------------------------------------------
     async def _write(self) -> None:
         loop = self._loop
-        window = self._settings.batch_window
+        pace = self._pace
         most = self._settings.max_batch
+        send, text = self.ws.send_frame, WSMsgType.TEXT
         try:
             while True:
                 if not len(self.outbox):
                     self._wake.clear()
                     await self._wake.wait()
                     self._last_progress = loop.time()
-                pause = window - (loop.time() - self.last_sent)
+                pause = pace.window - (loop.time() - self.last_sent)
                 if pause > 0:  # a frame went out moments ago: let a batch gather
                     await asyncio.sleep(pause)
                 frames = self.outbox.take(most)
-                for text, count in _frame_texts(frames):
-                    await self.ws.send_str(text)
+                for data, count in _frame_data(frames):
+                    await send(data, text)
                     self.sent_frames += 1
                     self.sent_messages += count
                     self._last_progress = loop.time()
@@ -124,25 +152,25 @@ class BrowserSession:
                 self._transport.abort()
 
 
-def _frame_texts(frames: list[Frame]) -> Iterator[tuple[str, int]]:
+def _frame_data(frames: list[Frame]) -> Iterator[tuple[bytes, int]]:
     """The socket frames for `frames`: runs of messages batched, replies alone."""
-    run: list[str] = []
+    run: list[bytes] = []
     size = 0
     for frame in frames:
         if frame.topic is None:
             if run:
                 yield _join(run)
                 run, size = [], 0
-            yield frame.text, 0
+            yield frame.data, 0
             continue
-        run.append(frame.text)
-        size += len(frame.text)
-        if size >= BATCH_CHARS:
+        run.append(frame.data)
+        size += len(frame.data)
+        if size >= BATCH_BYTES:
             yield _join(run)
             run, size = [], 0
     if run:
         yield _join(run)
 
 
-def _join(run: list[str]) -> tuple[str, int]:
-    return (run[0] if len(run) == 1 else batch_text(run)), len(run)
+def _join(run: list[bytes]) -> tuple[bytes, int]:
+    return (run[0] if len(run) == 1 else batch_data(run)), len(run)

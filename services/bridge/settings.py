@@ -26,6 +26,8 @@ class BridgeSettings:
     """Seconds a browser may accept nothing while messages wait, before it is closed."""
     batch_window: float = 0.005
     """At high rates, frames to one browser go out at most this often, as `batch` frames."""
+    max_batch_window: float = 0.050
+    """...widened up to this while the bridge is overloaded, so it catches up."""
     max_batch: int = 500
     """Messages in one `batch` frame at most."""
     heartbeat: float = 20.0

@@ -50,7 +50,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             web.HTTPBadRequest, "not a WebSocket request", "connect with a WebSocket client"
         )
     await ws.prepare(request)
-    session = BrowserSession(ws, request, settings)
+    session = BrowserSession(ws, request, settings, hub.pace)
     hub.attach(session)
     try:
         async for frame in ws:

@@ -165,6 +165,11 @@ class MqttClient:
         self._client.connect_async(self.config.mqtt.host, self.config.mqtt.port, keepalive=15)
         self._client.loop_start()
 
+    @property
+    def backlog(self) -> int:
+        """Messages received but not yet dispatched (a busy service falls behind here)."""
+        return self._queue.qsize()
+
     async def wait_connected(self, timeout: float | None = None) -> bool:
         try:
             await asyncio.wait_for(self.connected.wait(), timeout)
