@@ -55,6 +55,7 @@ from services.bridge.session import (
     CLOSE_GOING_AWAY,
     CLOSE_TRY_AGAIN_LATER,
     BrowserSession,
+    Flusher,
     Pace,
 )
 from services.bridge.settings import BridgeSettings
@@ -162,6 +163,7 @@ class Hub:
         self.cache = RetainedCache()
         self.stats = HubStats()
         self.pace = Pace(settings.batch_window, settings.max_batch_window)
+        self.flusher = Flusher()
         self._acl = [TopicFilter(f) for f in settings.publish_acl]
         self._upstreams: dict[str, Upstream] = {}
         self._priming: set[Upstream] = set()

@@ -1,12 +1,20 @@
-"""One browser's socket: its outbox, and the writer task that alone awaits the socket.
+"""One browser's socket: its outbox, and how frames leave it without ever waiting on it.
 
-Everything that wants to reach the browser calls `offer()`, which never
-waits: the MQTT dispatcher hands a message to five hundred browsers without
-ever being held up by one of them. The writer drains the outbox; when it finds
-several messages waiting it sends them as one `batch` frame. At high rates it
-sends at most once per `batch_window`, so batches form; at low rates a message
-goes out the moment it arrives. The window widens while the bridge as a whole is
-overloaded (see `Pace`), so that it spends less per message and catches up.
+Everything that wants to reach the browser calls `offer()`, which never waits:
+the MQTT dispatcher hands a message to five hundred browsers without ever
+being held up by one of them. Browsers with something to send are flushed once
+per turn of the event loop (so what arrived in one burst goes out as one
+`batch` frame), by writing the WebSocket frame straight to the socket's
+transport: a browser that keeps up costs one buffered write per frame, and no
+task switch.
+
+A browser whose socket buffer is full (it does not read) is not written to:
+its outbox keeps filling, then coalescing, and a small task waits for the
+buffer to drain. When it stays full for `stall_timeout`, the hub closes it.
+
+At high rates a browser gets a frame at most every `batch_window`, so batches
+form; a message arriving after a quiet spell goes out at once. The window
+widens while the bridge as a whole is overloaded (see `Pace`).
 """
 
 from __future__ import annotations
@@ -15,10 +23,11 @@ import asyncio
 import contextlib
 import itertools
 import logging
-from collections.abc import Iterator
+import struct
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
-from aiohttp import WSMsgType, web
+from aiohttp import web
 
 from services.bridge.outbox import Frame, Outbox
 from services.bridge.protocol import batch_data
@@ -31,6 +40,11 @@ log = logging.getLogger(__name__)
 
 BATCH_BYTES = 1024 * 1024
 """A batch frame stops growing at about this size."""
+HIGH_WATER = 128 * 1024
+"""Bytes waiting in a socket's buffer above which nothing more is written to it..."""
+LOW_WATER = 16 * 1024
+"""...until it has drained below this."""
+DRAIN_POLL = 0.02
 
 CLOSE_GOING_AWAY = 1001
 CLOSE_TRY_AGAIN_LATER = 1013
@@ -40,8 +54,8 @@ _ids = itertools.count(1)
 
 
 class Pace:
-    """The batch window every browser's writer uses: `base` normally, up to `most` while
-    the bridge is overloaded (its event loop lags, or MQTT messages wait to be dispatched)."""
+    """The batch window every browser gets: `base` normally, up to `most` while the
+    bridge is overloaded (its event loop lags, or MQTT messages wait to be dispatched)."""
 
     OVERLOADED_LAG = 0.020
     CALM_LAG = 0.005
@@ -60,20 +74,41 @@ class Pace:
             self.window = max(self.base, self.window / 2)
 
 
+class Flusher:
+    """Collects the browsers with something to send; flushes them all in one loop turn."""
+
+    def __init__(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._due: list[BrowserSession] = []
+
+    def mark(self, session: BrowserSession) -> None:
+        if not self._due:
+            self._loop.call_soon(self._flush)
+        self._due.append(session)
+
+    def _flush(self) -> None:
+        due, self._due = self._due, []
+        now = self._loop.time()
+        for session in due:
+            session.flush(now)
+
+
 class BrowserSession:
     def __init__(
         self,
         ws: web.WebSocketResponse,
         request: web.Request,
         settings: BridgeSettings,
-        pace: Pace | None = None,
+        pace: Pace,
+        flusher: Flusher,
     ) -> None:
         self.id = next(_ids)
         self.peer = request.remote or "?"
         self.ws = ws
         self._transport = request.transport
         self._settings = settings
-        self._pace = pace or Pace(settings.batch_window, settings.batch_window)
+        self._pace = pace
+        self._mark: Callable[[BrowserSession], None] = flusher.mark
         self.outbox = Outbox(settings.queue_limit)
         self.filters: dict[str, Upstream] = {}
         """Filters this browser holds, in the order it subscribed (kept by the hub)."""
@@ -84,11 +119,11 @@ class BrowserSession:
         self.sent_messages = 0
         self.sent_frames = 0
         self._loop = asyncio.get_running_loop()
-        now = self._loop.time()
-        self.last_sent = now
-        self._last_progress = now
-        self._wake = asyncio.Event()
-        self._writer = self._loop.create_task(self._write(), name=f"ws-writer-{self.id}")
+        self.last_sent = self._loop.time() - 3600.0
+        self._marked = False
+        self._timer: asyncio.TimerHandle | None = None
+        self._blocked_since: float | None = None
+        self._draining: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
         return f"<browser {self.id} from {self.peer}>"
@@ -98,41 +133,56 @@ class BrowserSession:
         if self.closed:
             return
         self.outbox.put(frame)
-        if not self._wake.is_set():
-            self._wake.set()
+        if not (self._marked or self._timer or self._draining):
+            self._marked = True
+            self._mark(self)
 
     def stalled_for(self, now: float) -> float:
-        """Seconds the writer has been unable to hand anything to the socket (0 when idle)."""
-        return now - self._last_progress if len(self.outbox) else 0.0
+        """Seconds the socket has refused more data while messages wait (0 if it takes them)."""
+        return now - self._blocked_since if self._blocked_since is not None else 0.0
 
-    # the writer ----------------------------------------------------------------------------
-    async def _write(self) -> None:
-        loop = self._loop
-        pace = self._pace
-        most = self._settings.max_batch
-        send, text = self.ws.send_frame, WSMsgType.TEXT
+    # writing ------------------------------------------------------------------------------
+    def flush(self, now: float) -> None:
+        """Send what waits, unless the window says wait or the socket is full."""
+        self._marked = False
+        if self.closed or not len(self.outbox) or self._timer or self._draining:
+            return
+        transport = self._transport
+        if transport is None or transport.is_closing() or self.ws.closed:
+            return
+        if transport.get_write_buffer_size() > HIGH_WATER:
+            self._blocked_since = now
+            self._draining = self._loop.create_task(self._wait_for_room())
+            return
+        pause = self._pace.window - (now - self.last_sent)
+        if pause > 0:  # a frame went out moments ago: let a batch gather
+            self._timer = self._loop.call_at(now + pause, self._flush_later)
+            return
+        for data, count in _frame_data(self.outbox.take(self._settings.max_batch)):
+            transport.write(_text_header(len(data)) + data)
+            self.sent_frames += 1
+            self.sent_messages += count
+        self.last_sent = now
+        if len(self.outbox):  # more than one batch waited
+            self._timer = self._loop.call_at(now + self._pace.window, self._flush_later)
+
+    def _flush_later(self) -> None:
+        self._timer = None
+        self.flush(self._loop.time())
+
+    async def _wait_for_room(self) -> None:
+        transport = self._transport
         try:
-            while True:
-                if not len(self.outbox):
-                    self._wake.clear()
-                    await self._wake.wait()
-                    self._last_progress = loop.time()
-                pause = pace.window - (loop.time() - self.last_sent)
-                if pause > 0:  # a frame went out moments ago: let a batch gather
-                    await asyncio.sleep(pause)
-                frames = self.outbox.take(most)
-                for data, count in _frame_data(frames):
-                    await send(data, text)
-                    self.sent_frames += 1
-                    self.sent_messages += count
-                    self._last_progress = loop.time()
-                self.last_sent = loop.time()
-        except ConnectionError:
-            pass  # the browser went away; the socket handler cleans up
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            log.exception("writer for %r failed", self)
+            while (
+                transport is not None
+                and not transport.is_closing()
+                and transport.get_write_buffer_size() > LOW_WATER
+            ):
+                await asyncio.sleep(DRAIN_POLL)
+        finally:
+            self._draining = None
+        self._blocked_since = None
+        self.flush(self._loop.time())
 
     # closing ---------------------------------------------------------------------------------
     async def close(self, code: int = 1000, reason: str = "") -> None:
@@ -141,15 +191,27 @@ class BrowserSession:
             return
         self.closed = True
         self.close_reason = reason or None
-        self._writer.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._writer
+        if self._timer:
+            self._timer.cancel()
+        if self._draining:
+            self._draining.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._draining
         message = reason.encode()[:123]  # the protocol's limit for a close reason
         try:
             await asyncio.wait_for(self.ws.close(code=code, message=message), 2.0)
         except (TimeoutError, ConnectionError):
             if self._transport is not None:
                 self._transport.abort()
+
+
+def _text_header(length: int) -> bytes:
+    """A final, unmasked text frame's header (RFC 6455 §5.2), as a server sends it."""
+    if length < 126:
+        return bytes((0x81, length))
+    if length < 65536:
+        return struct.pack("!BBH", 0x81, 126, length)
+    return struct.pack("!BBQ", 0x81, 127, length)
 
 
 def _frame_data(frames: list[Frame]) -> Iterator[tuple[bytes, int]]:

@@ -42,15 +42,20 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     settings = hub.settings
     check_token(request, settings.api_token)
+    # No permessage-deflate: compressing the same message once per browser costs more CPU
+    # than a LAN saves; and the session writes its frames itself.
     ws = web.WebSocketResponse(
-        heartbeat=settings.heartbeat, max_msg_size=settings.max_frame_bytes, timeout=5.0
+        heartbeat=settings.heartbeat,
+        max_msg_size=settings.max_frame_bytes,
+        timeout=5.0,
+        compress=False,
     )
     if not ws.can_prepare(request).ok:
         raise http_error(
             web.HTTPBadRequest, "not a WebSocket request", "connect with a WebSocket client"
         )
     await ws.prepare(request)
-    session = BrowserSession(ws, request, settings, hub.pace)
+    session = BrowserSession(ws, request, settings, hub.pace, hub.flusher)
     hub.attach(session)
     try:
         async for frame in ws:
