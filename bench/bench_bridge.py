@@ -64,6 +64,7 @@ class Result:
     frames: int
     client_cpu: float
     server_cpu: float
+    server_cpu_seconds: float
     dropped: int
 
     @property
@@ -73,6 +74,11 @@ class Result:
     @property
     def complete(self) -> float:
         return self.delivered / (self.sent * self.browsers)
+
+    @property
+    def cpu_per_delivery_us(self) -> float:
+        """Server CPU per message delivered to one browser: robust to other load."""
+        return self.server_cpu_seconds / max(1, self.delivered) * 1e6
 
 
 def free_port() -> int:
@@ -176,9 +182,8 @@ def run_once(
     receiver.send(("finish", sent * browsers, QUIET))
     _, delivered, frames, raw, client_cpu = receiver.recv()
     # Over the whole run, including the time it took to deliver what was still queued.
-    server_cpu = (sum(cpu_seconds(p) for p in server_pids) - cpu_before) / (
-        time.monotonic() - started
-    )
+    server_cpu_seconds = sum(cpu_seconds(p) for p in server_pids) - cpu_before
+    server_cpu = server_cpu_seconds / (time.monotonic() - started)
     latencies = sorted(array("q", raw))
     return Result(
         side=side,
@@ -192,6 +197,7 @@ def run_once(
         frames=frames,
         client_cpu=client_cpu,
         server_cpu=server_cpu,
+        server_cpu_seconds=server_cpu_seconds,
         dropped=bridge_stats(bridge_port)["dropped"] - dropped_before,
     )
 
@@ -203,6 +209,7 @@ def main() -> None:
     server_cpus = {cpus[0]} if len(cpus) >= 2 else None
     load_cpus = set(cpus[1:]) if len(cpus) >= 2 else None
     ctx = multiprocessing.get_context("spawn")
+    load_before = _load()
     with tempfile.TemporaryDirectory() as tmp:
         port, ws_port, bridge_port = free_port(), free_port(), free_port()
         broker = start_mosquitto(Path(tmp), port, ws_port, server_cpus)
@@ -261,6 +268,7 @@ def main() -> None:
             pub_end.send(("quit",))
             print()
             print(table(results))
+            print(f"\nload average before / after: {load_before} / {_load()}")
         finally:
             if publisher_proc is not None and publisher_proc.is_alive():
                 publisher_proc.terminate()
@@ -269,6 +277,10 @@ def main() -> None:
                     proc.terminate()
                     with contextlib.suppress(subprocess.TimeoutExpired):
                         proc.wait(5)
+
+
+def _load() -> str:
+    return " ".join(f"{x:.1f}" for x in os.getloadavg())
 
 
 def _connectable(port: int) -> bool:
@@ -282,7 +294,8 @@ def _line(r: Result) -> str:
     return (
         f"{r.side:9} N={r.browsers:<3} {r.rate:>5}/s  delivered {r.complete:6.1%} "
         f"{r.per_second:9.0f}/s  p50 {r.p50_ms:7.2f} ms  p99 {r.p99_ms:8.2f} ms  "
-        f"msgs/frame {r.delivered / max(1, r.frames):5.1f}  server CPU {r.server_cpu:4.0%}  "
+        f"msgs/frame {r.delivered / max(1, r.frames):5.1f}  server CPU {r.server_cpu:4.0%} "
+        f"({r.cpu_per_delivery_us:5.1f} µs/delivery)  "
         f"client CPU {r.client_cpu:4.0%}  dropped {r.dropped}"
     )
 
@@ -291,10 +304,10 @@ def table(results: list[Result]) -> str:
     """Markdown: bridge and Mosquitto side by side, with ratios (bridge ÷ Mosquitto)."""
     by_key = {(r.side, r.browsers, r.rate): r for r in results}
     lines = [
-        "| browsers | msg/s | delivered/s bridge | delivered/s mosquitto | ratio "
-        "| p50 ms bridge | p50 ms mosquitto | ratio | p99 ms bridge | p99 ms mosquitto | ratio "
-        "| server CPU bridge+mosq / mosq | msgs per frame (bridge) | notes |",
-        "|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| browsers | msg/s | deliveries/s | p50 ms bridge / mosq (ratio) "
+        "| p99 ms bridge / mosq (ratio) | server CPU µs per delivery bridge / mosq (ratio) "
+        "| msgs per frame (bridge) | notes |",
+        "|---:|---:|---:|---|---|---|---:|---|",
     ]
     for (side, browsers, rate), b in by_key.items():
         if side != "bridge":
@@ -309,11 +322,11 @@ def table(results: list[Result]) -> str:
         if b.dropped:
             notes.append(f"bridge coalesced {b.dropped}")
         lines.append(
-            f"| {browsers} | {rate} | {b.per_second:,.0f} | {m.per_second:,.0f} "
-            f"| {_ratio(b.per_second, m.per_second)} "
-            f"| {b.p50_ms:.2f} | {m.p50_ms:.2f} | {_ratio(b.p50_ms, m.p50_ms)} "
-            f"| {b.p99_ms:.2f} | {m.p99_ms:.2f} | {_ratio(b.p99_ms, m.p99_ms)} "
-            f"| {b.server_cpu:.0%} / {m.server_cpu:.0%} "
+            f"| {browsers} | {rate} | {b.per_second:,.0f} "
+            f"| {b.p50_ms:.1f} / {m.p50_ms:.1f} ({_ratio(b.p50_ms, m.p50_ms)}) "
+            f"| {b.p99_ms:.1f} / {m.p99_ms:.1f} ({_ratio(b.p99_ms, m.p99_ms)}) "
+            f"| {b.cpu_per_delivery_us:.1f} / {m.cpu_per_delivery_us:.1f} "
+            f"({_ratio(b.cpu_per_delivery_us, m.cpu_per_delivery_us)}) "
             f"| {b.delivered / max(1, b.frames):.1f} | {'; '.join(notes)} |"
         )
     return "\n".join(lines)
