@@ -163,7 +163,7 @@ class Hub:
         self.cache = RetainedCache()
         self.stats = HubStats()
         self.pace = Pace(settings.batch_window, settings.max_batch_window)
-        self.flusher = Flusher()
+        self.flusher = Flusher(self.pace)
         self._acl = [TopicFilter(f) for f in settings.publish_acl]
         self._upstreams: dict[str, Upstream] = {}
         self._priming: set[Upstream] = set()

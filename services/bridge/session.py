@@ -2,19 +2,18 @@
 
 Everything that wants to reach the browser calls `offer()`, which never waits:
 the MQTT dispatcher hands a message to five hundred browsers without ever
-being held up by one of them. Browsers with something to send are flushed once
-per turn of the event loop (so what arrived in one burst goes out as one
-`batch` frame), by writing the WebSocket frame straight to the socket's
-transport: a browser that keeps up costs one buffered write per frame, and no
-task switch.
+being held up by one of them. The `Flusher` then sends, for every browser with
+something waiting, one frame (a `batch` when several messages wait), written
+straight to the socket's transport: a browser that keeps up costs one buffered
+write per frame, and no task switch.
 
 A browser whose socket buffer is full (it does not read) is not written to:
 its outbox keeps filling, then coalescing, and a small task waits for the
 buffer to drain. When it stays full for `stall_timeout`, the hub closes it.
 
-At high rates a browser gets a frame at most every `batch_window`, so batches
-form; a message arriving after a quiet spell goes out at once. The window
-widens while the bridge as a whole is overloaded (see `Pace`).
+While messages keep coming, the flusher runs at most once per `batch_window`,
+so batches form; a message arriving after a quiet spell goes out at once. The
+window widens while the bridge as a whole is overloaded (see `Pace`).
 """
 
 from __future__ import annotations
@@ -75,20 +74,29 @@ class Pace:
 
 
 class Flusher:
-    """Collects the browsers with something to send; flushes them all in one loop turn."""
+    """Sends what waits for every browser, in one pass: at once after a quiet spell, and
+    at most once per batch window while messages keep coming (so batches form)."""
 
-    def __init__(self) -> None:
+    def __init__(self, pace: Pace) -> None:
         self._loop = asyncio.get_running_loop()
+        self._pace = pace
         self._due: list[BrowserSession] = []
+        self._pending: asyncio.Handle | None = None
+        self._last = float("-inf")
 
     def mark(self, session: BrowserSession) -> None:
-        if not self._due:
-            self._loop.call_soon(self._flush)
         self._due.append(session)
+        if self._pending is None:
+            wait = self._last + self._pace.window - self._loop.time()
+            if wait > 0:
+                self._pending = self._loop.call_later(wait, self._flush)
+            else:  # after the dispatcher's current burst, not in the middle of it
+                self._pending = self._loop.call_soon(self._flush)
 
     def _flush(self) -> None:
+        self._pending = None
         due, self._due = self._due, []
-        now = self._loop.time()
+        now = self._last = self._loop.time()
         for session in due:
             session.flush(now)
 
@@ -121,7 +129,6 @@ class BrowserSession:
         self._loop = asyncio.get_running_loop()
         self.last_sent = self._loop.time() - 3600.0
         self._marked = False
-        self._timer: asyncio.TimerHandle | None = None
         self._blocked_since: float | None = None
         self._draining: asyncio.Task[None] | None = None
 
@@ -133,7 +140,7 @@ class BrowserSession:
         if self.closed:
             return
         self.outbox.put(frame)
-        if not (self._marked or self._timer or self._draining):
+        if not (self._marked or self._draining):
             self._marked = True
             self._mark(self)
 
@@ -143,9 +150,9 @@ class BrowserSession:
 
     # writing ------------------------------------------------------------------------------
     def flush(self, now: float) -> None:
-        """Send what waits, unless the window says wait or the socket is full."""
+        """Send what waits (the flusher's turn), unless the socket is full."""
         self._marked = False
-        if self.closed or not len(self.outbox) or self._timer or self._draining:
+        if self.closed or not len(self.outbox) or self._draining:
             return
         transport = self._transport
         if transport is None or transport.is_closing() or self.ws.closed:
@@ -154,21 +161,14 @@ class BrowserSession:
             self._blocked_since = now
             self._draining = self._loop.create_task(self._wait_for_room())
             return
-        pause = self._pace.window - (now - self.last_sent)
-        if pause > 0:  # a frame went out moments ago: let a batch gather
-            self._timer = self._loop.call_at(now + pause, self._flush_later)
-            return
         for data, count in _frame_data(self.outbox.take(self._settings.max_batch)):
             transport.write(_text_header(len(data)) + data)
             self.sent_frames += 1
             self.sent_messages += count
         self.last_sent = now
-        if len(self.outbox):  # more than one batch waited
-            self._timer = self._loop.call_at(now + self._pace.window, self._flush_later)
-
-    def _flush_later(self) -> None:
-        self._timer = None
-        self.flush(self._loop.time())
+        if len(self.outbox):  # more than one batch waited: the next turn takes the rest
+            self._marked = True
+            self._mark(self)
 
     async def _wait_for_room(self) -> None:
         transport = self._transport
@@ -191,8 +191,6 @@ class BrowserSession:
             return
         self.closed = True
         self.close_reason = reason or None
-        if self._timer:
-            self._timer.cancel()
         if self._draining:
             self._draining.cancel()
             with contextlib.suppress(asyncio.CancelledError):
