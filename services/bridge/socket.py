@@ -60,7 +60,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     try:
         async for frame in ws:
             if frame.type == WSMsgType.TEXT:
-                hub.handle(session, frame.data)
+                try:
+                    hub.handle(session, frame.data)
+                except Exception:  # a bug must cost one frame, not the socket
+                    log.exception("frame from %s failed: %.200s", session.peer, frame.data)
+                    session.offer(reply(error_text("internal_error", "the bridge failed on it")))
             elif frame.type == WSMsgType.BINARY:
                 hub.stats.invalid_frames += 1
                 session.offer(
