@@ -36,6 +36,80 @@ def matches(topic_filter: str, topic: str) -> bool:
     return topic_matches_sub(topic_filter, topic)
 
 
+MAX_TOPIC_BYTES = 65535
+"""MQTT's limit on a topic name or filter, in UTF-8 bytes."""
+
+
+def _check_length(text: str, what: str) -> None:
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise TopicError(f"{what} is not valid UTF-8 text") from None
+    if size > MAX_TOPIC_BYTES:
+        raise TopicError(f"{what} is longer than {MAX_TOPIC_BYTES} bytes")
+
+
+def check_topic(topic: str) -> str:
+    """A topic one may publish to: not empty, no wildcards or NUL, at most 65535 bytes."""
+    if not topic:
+        raise TopicError("topic may not be empty")
+    if any(c in topic for c in "+#\0"):
+        raise TopicError(f"topic {topic!r} may not contain + # or NUL (wildcards are for filters)")
+    _check_length(topic, "topic")
+    return topic
+
+
+def check_filter(topic_filter: str) -> str:
+    """A subscription filter as MQTT allows it: `+` and `#` fill a whole level, `#` only last."""
+    if not topic_filter:
+        raise TopicError("topic filter may not be empty")
+    if "\0" in topic_filter:
+        raise TopicError("topic filter may not contain NUL")
+    _check_length(topic_filter, "topic filter")
+    levels = topic_filter.split("/")
+    for i, level in enumerate(levels):
+        if "#" in level and (level != "#" or i != len(levels) - 1):
+            raise TopicError(
+                f"topic filter {topic_filter!r}: # must be a whole level, and the last one"
+            )
+        if "+" in level and level != "+":
+            raise TopicError(f"topic filter {topic_filter!r}: + must be a whole level")
+    return topic_filter
+
+
+class TopicFilter:
+    """A checked filter, parsed once, that matches topics as Mosquitto does.
+
+    `+` matches one whole level (including an empty one), `#` the rest of the
+    topic including its parent (`a/#` matches `a`), and neither matches a
+    topic starting with `$` at the first level (`#` does not match `$SYS/…`).
+    """
+
+    __slots__ = ("_levels", "_plain", "filter")
+
+    def __init__(self, topic_filter: str) -> None:
+        self.filter = check_filter(topic_filter)
+        self._plain = "+" not in topic_filter and "#" not in topic_filter
+        self._levels = topic_filter.split("/")
+
+    def matches(self, topic: str) -> bool:
+        if self._plain:
+            return topic == self.filter
+        levels = self._levels
+        if topic.startswith("$") and levels[0] in ("+", "#"):
+            return False
+        parts = topic.split("/")
+        for i, level in enumerate(levels):
+            if level == "#":
+                return True
+            if i >= len(parts) or (level != "+" and level != parts[i]):
+                return False
+        return len(parts) == len(levels)
+
+    def __repr__(self) -> str:
+        return f"TopicFilter({self.filter!r})"
+
+
 @dataclass(frozen=True)
 class Topics:
     """Topic names under one prefix (`MAELSTROM_TOPIC_PREFIX`, default `maelstrom`)."""

@@ -1,6 +1,6 @@
 // The shell: one client, the shared live picture, the header indicators, and a hash router
 // that mounts one view module at a time (#/dashboard, #/profiles/ale, …).
-import { connect, createApi } from "./stub-maelstrom.js";
+import { connect, createApi } from "./maelstrom.js";
 import { Live } from "./live.js";
 import { topics as makeTopics } from "./topics.js";
 import { showConnection, showServices } from "./ui/connection.js";
