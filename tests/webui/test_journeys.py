@@ -451,7 +451,6 @@ def test_screenshots_of_every_tab(stack: Stack, page: Page) -> None:
 def test_broker_restart_shows_disconnected_then_recovers_without_reload(
     stack: Stack, page: Page
 ) -> None:
-    stack.need("bridge-status")
     page.evaluate("window.__sameDocument = true")
     connection = page.locator("#connection")
     stack.broker.stop()
