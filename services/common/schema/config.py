@@ -87,6 +87,12 @@ class SerialLink(Strict):
         description="Device path or pyserial URL (e.g. /dev/ttyACM0, socket://host:port).",
     )
     baud: int = Field(57600, gt=0)
+    watchdog_s: int = Field(
+        10,
+        ge=1,
+        le=3600,
+        description="The board switches its outputs off after this long without a word from the controller.",
+    )
 
 
 class MqttPreset(StrEnum):
@@ -233,6 +239,9 @@ class CompressorProtection(Strict):
     min_off_s: Seconds = 300.0
     dead_time_s: Seconds = Field(
         600.0, description="Minimum time between heating and cooling (either way)."
+    )
+    window_s: Seconds = Field(
+        1800.0, gt=0, description="Time-proportioning window of the cooler (compressor)."
     )
 
 
