@@ -164,9 +164,10 @@ class SimRun:
     async def running(self, *loop_ids: str) -> None:
         """Wait until the controller runs these loops and their boards are online."""
         await eventually(lambda: all(i in self.ctl.loops.loops for i in loop_ids), what=loop_ids)
+        wait = max(30.0, 3 * self.ctl.options.timing.sim_interval_s)
         for loop_id in loop_ids:
             point = self.loop(loop_id).point
-            await self.advance_until(lambda p=point: p.good_at is not None, 30)
+            await self.advance_until(lambda p=point: p.good_at is not None, wait)
 
 
 @contextlib.asynccontextmanager
