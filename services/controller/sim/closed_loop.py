@@ -77,7 +77,8 @@ def run(
             trace.cool.append(cool)
         else:
             heat, cool, timer = thermostat.on_time(t)
-        for name, state in (("heat", heat), ("cool", cool)):
+        # record what switched off before what switched on: they happen in that order
+        for name, state in sorted((("heat", heat), ("cool", cool)), key=lambda x: x[1]):
             if state != on[name]:
                 on[name] = state
                 trace.switches.append((t, name, state))
