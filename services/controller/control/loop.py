@@ -34,7 +34,12 @@ from services.common.schema.state import LoopActivity, LoopState, Output, Profil
 from services.controller.alarms import AlarmManager
 from services.controller.control import profile as profiles
 from services.controller.control.core import Decision, LoopControl
-from services.controller.devices.points import RECOVER_AFTER, ActuatorPoint, SensorPoint
+from services.controller.devices.points import (
+    NO_READING,
+    RECOVER_AFTER,
+    ActuatorPoint,
+    SensorPoint,
+)
 from services.controller.devices.registry import Registry
 from services.controller.timers import Timer
 
@@ -154,7 +159,11 @@ class LoopRuntime:
         now = self.env.clock.now()
         cfg, control = self.cfg, self.control
         pv, why = self.point.status(now, cfg.alarms.stale_after_s)
-        if why is None and self.fault is not None and self.point.good_streak < RECOVER_AFTER:
+        if (
+            why is None
+            and self.fault not in (None, NO_READING)
+            and self.point.good_streak < RECOVER_AFTER
+        ):
             why = self.fault  # sane again, but not for long enough yet
         self.pv = pv if why is None else None
         sp = self.setpoint(now)
@@ -237,10 +246,10 @@ class LoopRuntime:
             self.env.alarms.condition(self.sensor_alarm, False)
             return
         if self.fault is None:
-            level = logging.INFO if why == "no reading yet" else logging.WARNING
+            level = logging.INFO if why == NO_READING else logging.WARNING
             log.log(level, "loop %s: sensor %s %s; outputs off", self.id, ref, why)
         self.fault = why
-        starting = why == "no reading yet" and now - self.started_at < self.cfg.alarms.stale_after_s
+        starting = why == NO_READING and now - self.started_at < self.cfg.alarms.stale_after_s
         if not starting:
             self.env.alarms.condition(
                 self.sensor_alarm,

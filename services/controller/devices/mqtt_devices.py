@@ -243,39 +243,50 @@ class TasmotaDevice(MqttDevice):
             log.warning("device %s: dropped %s: %s", self.device.id, message.topic, exc)
             return
         fahrenheit = str(data.get("TempUnit", "C")).upper() == "F"
-        probes = sorted(
-            (k, v) for k, v in data.items() if isinstance(v, dict) and "Temperature" in v
-        )
-        for position, sensor in enumerate(self.device.sensors):
-            try:
-                raw = self._find(sensor, position, data, probes)
-            except PayloadError as exc:
-                log.warning("device %s: sensor %s: %s", self.device.id, sensor.id, exc)
-                continue
+        for sensor, raw in self._match(data):
             if raw is None:
                 self.deliver(sensor, None, "missing from the Tasmota report")
                 continue
-            value = number(raw) if sensor.json_path else number(raw)
+            try:
+                value = number(raw)
+            except PayloadError as exc:
+                log.warning("device %s: sensor %s: %s", self.device.id, sensor.id, exc)
+                continue
             if fahrenheit and sensor.unit == "°C":
                 value = (value - 32.0) * 5.0 / 9.0
             self.deliver(sensor, value)
 
-    @staticmethod
-    def _find(
-        sensor: Sensor, position: int, data: dict[str, Any], probes: list[tuple[str, Any]]
-    ) -> Any:
-        if sensor.json_path:
-            return walk(data, sensor.json_path)
-        if sensor.address:
-            wanted = sensor.address.replace("-", "").replace(":", "").upper()
-            for _, probe in probes:
-                if str(probe.get("Id", "")).upper().endswith(wanted[-12:]):
-                    return probe["Temperature"]
-            return None
-        for key, probe in probes:
-            if key.lower() == sensor.id.lower():
-                return probe["Temperature"]
-        return probes[position][1]["Temperature"] if position < len(probes) else None
+    def _match(self, data: dict[str, Any]) -> list[tuple[Sensor, Any]]:
+        """Each configured sensor and its raw value: by JSON path, by DS18B20 address, by
+        key (`ds18b20-2`), and the rest in order among the probes nobody claimed."""
+        probes = sorted((k, v) for k, v in data.items() if isinstance(v, dict) and "Temperature" in v)
+        claimed: set[str] = set()
+        found: dict[str, Any] = {}
+        for sensor in self.device.sensors:
+            if sensor.json_path:
+                try:
+                    found[sensor.id] = walk(data, sensor.json_path)
+                except PayloadError:
+                    found[sensor.id] = None
+                continue
+            wanted = sensor.address.replace("-", "").replace(":", "").upper()[-12:]
+            for key, probe in probes:
+                if (wanted and str(probe.get("Id", "")).upper().endswith(wanted)) or (
+                    not wanted and key.lower() == sensor.id.lower()
+                ):
+                    found[sensor.id] = probe["Temperature"]
+                    claimed.add(key)
+                    break
+            else:
+                if wanted:
+                    found[sensor.id] = None
+        rest = iter([probe for key, probe in probes if key not in claimed])
+        result = []
+        for sensor in self.device.sensors:
+            if sensor.id not in found:
+                found[sensor.id] = next(rest, {}).get("Temperature")
+            result.append((sensor, found[sensor.id]))
+        return result
 
     def _on_lwt(self, message: Message) -> None:
         text = message.payload.decode("utf-8", "replace").strip()

@@ -18,6 +18,7 @@ from collections.abc import Callable
 RECOVER_AFTER = 3
 """Consecutive sane readings before a faulted sensor is trusted again."""
 
+NO_READING = "no reading yet"
 DS18B20_RANGE = (-55.0, 125.0)
 POWER_ON_C = 85.0
 DISCONNECTED_C = -127.0
@@ -104,7 +105,7 @@ class SensorPoint:
         if self.error is not None:
             return None, self.error
         if self.good_at is None:
-            return None, "no reading yet"
+            return None, NO_READING
         age = now - self.good_at
         if age > stale_after:
             return None, f"stale (no reading for {age:.0f} s)"
