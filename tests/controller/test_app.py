@@ -81,7 +81,7 @@ async def test_a_configuration_update_does_not_bump_a_running_loop(
 ) -> None:
     async with sim_controller(config) as run:
         publish_config(probe, fermenter_device())
-        loop = fermenter_loop(setpoint=17.0)
+        loop = fermenter_loop(setpoint=19.8)  # close: the PID works unsaturated
         publish_config(probe, loop)
         await run.running("fermenter")
         await run.advance(3600)

@@ -17,7 +17,7 @@ from tests.controller.fake_board import FakeBoard
 from tests.controller.support import eventually
 
 QUICK = BoardTiming(
-    hello_timeout_s=0.3, refresh_s=0.2, lost_after_s=1.0, backoff_min_s=0.1, backoff_max_s=0.2
+    hello_timeout_s=0.3, refresh_s=0.2, lost_after_s=2.5, backoff_min_s=0.1, backoff_max_s=0.2
 )
 
 
@@ -133,7 +133,7 @@ async def test_a_board_gone_quiet_is_lost_and_reconnected() -> None:
         fake.hello()
         await eventually(lambda: listener.online)
         # the board says nothing more: lost after lost_after_s, port reopened, hello asked
-        await eventually(lambda: listener.offline, timeout=5, what="offline")
+        await eventually(lambda: listener.offline, timeout=10, what="offline")
         assert "no line" in listener.offline[0]
         await fake.expect("? ")
         fake.hello()

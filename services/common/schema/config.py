@@ -228,8 +228,8 @@ class PidSettings(Strict):
 PID_DEFAULTS: dict[LoopKind, PidSettings] = {
     # Tuned on the simulated models (docs/control.md, bench/bench_controller.py).
     # 20 L of beer, τ ≈ 5 h to the chamber air, a 100 W compressor in 30-min windows:
-    # 1 °C off → 40 % output; Ti = kp/ki ≈ 1.1 h; no derivative (it only adds noise here).
-    LoopKind.fermenter: PidSettings(kp=40.0, ki=0.01, kd=0.0),
+    # 1 °C off → 80 % output; Ti = kp/ki ≈ 2.2 h; no derivative (it only adds noise here).
+    LoopKind.fermenter: PidSettings(kp=80.0, ki=0.01, kd=0.0),
     # 30 L of water, a 3.5 kW element, element and thermowell lags of ~30 s: full power
     # until ~1.2 °C short, Ti = 2000 s, a little derivative against the lag's overshoot.
     LoopKind.kettle: PidSettings(kp=80.0, ki=0.04, kd=150.0),

@@ -33,7 +33,8 @@ class TimeProportionedOutput:
         # After a (re)start we cannot know when a compressor last ran: assume just now,
         # so its minimum off time is respected across controller restarts.
         self.switched_at = now
-        self.window_start: float | None = None
+        self.window_start: float | None = None  # while a window's on-pulse runs
+        self.window_end: float | None = None  # while the rest of a window is off
         self.duty = 0.0
         self.starts = 0
         self.waiting: str | None = None
@@ -54,8 +55,11 @@ class TimeProportionedOutput:
     def update(self, now: float, duty: float, allowed: bool = True) -> float | None:
         """Switch as `duty` (0..1) asks; returns when to look again (None: nothing pending).
 
-        `allowed` False holds the output off (another output's dead time); it does
-        not cut a running on-time short.
+        Each window starts with its on-pulse and has only one: a duty that wobbles
+        never adds relay cycles. While the pulse runs, a changed duty lengthens or
+        shortens it; once it has ended, the output rests until the window is over.
+        `allowed` False holds the output off (another output's dead time); it never
+        cuts a running pulse short.
         """
         self.duty = duty
         self.waiting = None
@@ -64,46 +68,36 @@ class TimeProportionedOutput:
         if self.on:
             start = self.window_start if self.window_start is not None else self.switched_at
             earliest_off = self.switched_at + t.min_on_s
-            if now - start >= on_time:
-                if now >= earliest_off:
-                    self._switch(False, now)
-                    return self._next_off_phase(now, duty)
+            if now - start < on_time:
+                return max(start + on_time, earliest_off) if on_time != math.inf else None
+            if now < earliest_off:
                 return earliest_off
-            return max(start + on_time, earliest_off) if on_time != math.inf else None
-        # off
+            self._switch(False, now)
+            self.window_end = max(start + length, now + t.min_off_s)
+            return self.window_end if duty > 0.0 else None
+        if self.window_end is not None and now < self.window_end:
+            return self.window_end if duty > 0.0 else None  # the rest of this window is off
+        self.window_end = None
+        self.window_start = None
         if on_time <= 0.0:
-            self.window_start = None
             return None
-        if self.window_start is None or now - self.window_start >= length:
-            self.window_start = now  # a new window starts when there is something to do
-        elapsed = now - self.window_start
-        if elapsed >= on_time:
-            return self.window_start + length
         earliest_on = self.switched_at + t.min_off_s
         if not allowed:
             self.waiting = "dead time between heating and cooling"
-            self.window_start = None
             return None
         if now < earliest_on:
             self.waiting = f"minimum off time ({earliest_on - now:.0f} s left)"
-            self.window_start = None  # the window begins when the output may switch on
             return earliest_on
+        self.window_start = now
         self._switch(True, now)
-        return self.window_start + on_time if on_time != math.inf else None
-
-    def _next_off_phase(self, now: float, duty: float) -> float | None:
-        if duty <= 0.0:
-            self.window_start = None
-            return None
-        _, length = self.plan(duty)
-        start = self.window_start if self.window_start is not None else now
-        return max(start + length, now + self.timing.min_off_s)
+        return now + on_time if on_time != math.inf else None
 
     def force_off(self, now: float) -> None:
         """Off now, minimum on time or not (failsafe, mode off). Minimum off still applies."""
         self.duty = 0.0
         self.waiting = None
         self.window_start = None
+        self.window_end = None
         if self.on:
             self._switch(False, now)
 

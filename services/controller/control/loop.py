@@ -13,6 +13,7 @@ Control resumes by itself after `RECOVER_AFTER` consecutive sane readings.
 
 from __future__ import annotations
 
+import bisect
 import logging
 import math
 from collections.abc import Callable, Mapping
@@ -345,6 +346,13 @@ class LoopRuntime:
             ts=now,
         )
 
+    def _profile_point(self, now: float) -> int | None:
+        """Which profile point the run has passed (a change is worth publishing)."""
+        run = self.cfg.profile
+        if self.cfg.mode != LoopMode.profile or run is None or self._schedule is None:
+            return None
+        return bisect.bisect_right(self._schedule.offsets, profiles.elapsed_in(run, now))
+
     def publish(self, now: float, force: bool = False) -> None:
         """Publish the state if anything a brewer would see changed (or when forced)."""
         d, c = self.decision, self.control
@@ -357,6 +365,7 @@ class LoopRuntime:
             d.activity if d else None,
             self.fault or (d.waiting_reason if d else None),
             self.cfg.profile,
+            self._profile_point(now),
             tuple(self.env.alarms.active_for(self.id)),
         )
         if not force and key == self._published_key:

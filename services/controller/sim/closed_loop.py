@@ -33,7 +33,7 @@ class Trace:
     """What happened, sampled at every reading."""
 
     times: list[float] = field(default_factory=list)
-    pv: list[float] = field(default_factory=list)  # the true temperature, not the noisy reading
+    pv: list[float] = field(default_factory=list)  # the true temperature, not the reading
     sp: list[float] = field(default_factory=list)
     heat: list[bool] = field(default_factory=list)
     cool: list[bool] = field(default_factory=list)
@@ -52,7 +52,10 @@ def run(
     period: float = 1.0,
     noise_c: float = 0.02,
     seed: int = 1,
+    truth: Callable[[], float] | None = None,
 ) -> Trace:
+    """Simulate `duration` seconds; readings every `period` s with DS18B20-like noise
+    and 1/16 °C steps. The trace records `truth()` (default: the sensor without noise)."""
     rng = random.Random(seed)
     trace = Trace()
     on = {"heat": False, "cool": False}
@@ -64,9 +67,10 @@ def run(
         if nxt > t:
             plant.advance(nxt - t, {heater or "": on["heat"], cooler or "": on["cool"]})
             t = nxt
-        true = plant.temperature(sensor)
         if t >= next_reading:
-            reading = to_raw(true + rng.gauss(0.0, noise_c)) / TEMP_SCALE
+            measured = plant.temperature(sensor)
+            true = truth() if truth is not None else measured
+            reading = to_raw(measured + rng.gauss(0.0, noise_c)) / TEMP_SCALE
             sp = setpoint(t)
             heat, cool, timer = thermostat.on_reading(t, reading, sp)
             next_reading += period
