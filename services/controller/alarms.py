@@ -19,11 +19,9 @@ republished, so two controllers cannot ping-pong.
 
 from __future__ import annotations
 
-import json
 import logging
 from collections import deque
 from collections.abc import Callable
-from typing import Any
 
 from pydantic import ValidationError
 
@@ -31,6 +29,7 @@ from services.common.clock import Clock
 from services.common.mqtt import Message, MqttClient, encode_payload
 from services.common.schema.alarms import Alarm, AlarmAck, AlarmState
 from services.common.schema.config import Severity
+from services.controller.validation import why
 
 log = logging.getLogger(__name__)
 
@@ -136,7 +135,7 @@ class AlarmManager:
             data["id"] = alarm_id
             incoming = Alarm.model_validate(data)
         except (ValueError, ValidationError) as exc:
-            log.warning("dropped alarm on %s: %s", message.topic, _why(exc))
+            log.warning("dropped alarm on %s: %s", message.topic, why(exc))
             return
         current = self.records.get(alarm_id)
         if "raised_at" in data and incoming.raised_at > 0:
@@ -214,7 +213,7 @@ class AlarmManager:
         try:
             ack = AlarmAck.model_validate(message.json() if message.payload.strip() else {})
         except (ValueError, ValidationError) as exc:
-            log.warning("dropped acknowledgement on %s: %s", message.topic, _why(exc))
+            log.warning("dropped acknowledgement on %s: %s", message.topic, why(exc))
             return
         if not self.acknowledge(alarm_id, ack.by):
             log.warning("acknowledgement for unknown alarm %r dropped", alarm_id)
@@ -244,15 +243,3 @@ class AlarmManager:
         payload = encode_payload(alarm.model_dump(mode="json") if alarm else None)
         self._sent.setdefault(alarm_id, deque(maxlen=8)).append(payload)
         self.mqtt.publish(self.topics.alarm(alarm_id), payload, qos=1, retain=True)
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        first: dict[str, Any] = exc.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ())) or "payload"
-        return f"{where}: {first['msg']}"
-    return str(exc)
-
-
-def alarm_json(alarm: Alarm) -> str:
-    return json.dumps(alarm.model_dump(mode="json"))

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from services.common.config import Config
-from services.common.logs import attach_mqtt_logging, detach_mqtt_logging
+from services.common.logs import MqttLogHandler, attach_mqtt_logging, detach_mqtt_logging
 from services.common.mqtt import Message, MqttClient
 from services.common.schema.commands import CommandError, parse_simulate_command
 from services.common.schema.state import LoopState
@@ -26,6 +26,7 @@ from services.controller.control.loop import LoopEnv
 from services.controller.control.manager import LoopManager
 from services.controller.devices.boards import SimulatedDevice
 from services.controller.devices.registry import DeviceContext, Registry
+from services.controller.events import events
 from services.controller.options import Options
 
 log = logging.getLogger(__name__)
@@ -136,6 +137,8 @@ async def running_controller(
     mqtt = MqttClient(config, "controller")
     await mqtt.start()
     log_handler = attach_mqtt_logging(mqtt, "controller")
+    events_handler = MqttLogHandler(mqtt, "controller", level=logging.INFO)
+    events.addHandler(events_handler)
     # alarms first: retained alarms rebuild their state before loops evaluate theirs
     alarms = AlarmManager(mqtt, clock)
     alarms.start()
@@ -180,6 +183,7 @@ async def running_controller(
             await supervisor
         controller.loops.stop_all()  # every output off before the boards are let go
         await registry.stop()
+        events.removeHandler(events_handler)
         detach_mqtt_logging(log_handler)
         await mqtt.stop()
 

@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from services.common.mqtt import Message, MqttClient
 from services.common.schema.config import CONFIG_MODELS, Device, Loop, Profile
+from services.controller.validation import why
 
 log = logging.getLogger(__name__)
 
@@ -62,7 +63,7 @@ class ConfigStore:
         try:
             value = self.parse(kind, object_id, message)
         except (ValueError, ValidationError) as exc:
-            log.warning("dropped configuration on %s: %s", message.topic, _why(exc))
+            log.warning("dropped configuration on %s: %s", message.topic, why(exc))
             return
         if table.get(object_id) == value:
             return  # the API re-publishing what we have: nothing to do
@@ -89,11 +90,3 @@ class ConfigStore:
                     await result
             except Exception:
                 log.exception("applying %s %s failed", kind, object_id)
-
-
-def _why(exc: Exception) -> str:
-    if isinstance(exc, ValidationError):
-        first = exc.errors()[0]
-        where = ".".join(str(x) for x in first.get("loc", ())) or "payload"
-        return f"{where}: {first['msg']}"
-    return str(exc)

@@ -42,6 +42,7 @@ from services.controller.devices.points import (
     SensorPoint,
 )
 from services.controller.devices.registry import Registry
+from services.controller.events import events
 from services.controller.timers import Timer
 
 log = logging.getLogger(__name__)
@@ -202,7 +203,7 @@ class LoopRuntime:
         if elapsed >= schedule.duration and not self._finished_logged:
             self._finished_logged = True
             last = schedule.temperatures[-1]
-            log.info(
+            events.info(
                 "loop %s: profile %s finished; holding %s",
                 cfg.id,
                 schedule.profile.id,
@@ -242,7 +243,7 @@ class LoopRuntime:
     def _set_fault(self, now: float, why: str | None) -> None:
         ref = f"{self.cfg.sensor.device}/{self.cfg.sensor.id}"
         if why is None:
-            log.info("loop %s: sensor %s is sane again; control resumes", self.id, ref)
+            events.info("loop %s: sensor %s is sane again; control resumes", self.id, ref)
             self.fault = None
             self.env.alarms.condition(self.sensor_alarm, False)
             return
@@ -414,7 +415,7 @@ class LoopRuntime:
             if profile is None:
                 raise CommandError(f"unknown profile {profile_id!r}")
             new_run = profiles.Schedule.of(profile).start(now, cmd.offset or 0.0)
-            log.info("loop %s: profile %s started", self.id, profile_id)
+            events.info("loop %s: profile %s started", self.id, profile_id)
             return {"profile": new_run.model_dump(), "mode": LoopMode.profile}
         if run is None:
             raise CommandError("no profile is running")
@@ -429,5 +430,5 @@ class LoopRuntime:
         # stop: keep holding the temperature the profile had reached
         sp = self.setpoint(now)
         sp = self.cfg.setpoint if sp is None else round(sp, 2)
-        log.info("loop %s: profile stopped; holding %.2f °C", self.id, sp)
+        events.info("loop %s: profile stopped; holding %.2f °C", self.id, sp)
         return {"profile": None, "mode": LoopMode.constant, "setpoint": sp}

@@ -24,6 +24,7 @@ import serial
 
 from services.common.clock import Clock
 from services.controller.devices import protocol as p
+from services.controller.events import events
 
 log = logging.getLogger(__name__)
 
@@ -333,7 +334,7 @@ class SerialBoard:
         self.info = info
         self._offline_reported = False
         if first:
-            log.info(
+            events.info(
                 "board %s online on %s: %s firmware %s, %d sensors, actuators %s",
                 self.name,
                 self.port,
