@@ -11,6 +11,7 @@ from services.common.schema.config import (
     AlarmThresholds,
     CompressorProtection,
     Device,
+    DigitalInput,
     IoRef,
     MqttLink,
     Sensor,
@@ -157,6 +158,9 @@ async def test_generic_json_topics_and_command_payloads(config: Config, probe: M
                         id="wort", topic="home/brew/state", json_path="probes.0.temp", offset=-0.5
                     )
                 ],
+                inputs=[
+                    DigitalInput(id="level", topic="home/brew/level", alarm_text="Kettle too full")
+                ],
                 actuators=[
                     Actuator(
                         id="heat",
@@ -192,3 +196,7 @@ async def test_generic_json_topics_and_command_payloads(config: Config, probe: M
             probe, "maelstrom/logs/controller", lambda m: b"nonsense" in m.payload
         )
         assert "home/brew/state" in json.loads(warning.payload)["message"]
+        assert await run.ctl.mqtt.wait_subscribed("home/brew/level")
+        probe.publish("home/brew/level", "ON")
+        alarm = await received(probe, "maelstrom/alarms/esp-level", lambda m: bool(m.payload))
+        assert json.loads(alarm.payload)["message"] == "Kettle too full"

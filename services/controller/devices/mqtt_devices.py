@@ -17,13 +17,23 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from services.common.mqtt import Message
-from services.common.schema.config import Actuator, Device, MqttPreset, Sensor, Severity
+from services.common.schema.config import (
+    Actuator,
+    Device,
+    DigitalInput,
+    MqttPreset,
+    Sensor,
+    Severity,
+)
 from services.common.topics import NativeTopics
 
 if TYPE_CHECKING:
     from services.controller.devices.registry import Registry
 
 log = logging.getLogger(__name__)
+
+LEVELS = {"on": True, "1": True, "true": True, "off": False, "0": False, "false": False}
+"""Digital input payloads (Tasmota's ON/OFF, ESPHome's true/false, plain 1/0)."""
 
 RESEND_S = 30.0
 """Actuator commands are repeated this often even when confirmed."""
@@ -80,6 +90,9 @@ class MqttDevice:
             point = self.registry.sensor(self.device.id, sensor.id)
             point.unit = self.unit(sensor)
         self.subscribe_sensors()
+        for config in self.device.inputs:
+            if config.topic:
+                self._subscribe(config.topic, lambda m, c=config: self._on_input(m, c))
         for actuator in self.device.actuators:
             topic = self.command_topic(actuator)
             if topic is None:
@@ -144,6 +157,19 @@ class MqttDevice:
             log.warning("device %s: dropped %s: %s", self.device.id, message.topic, exc)
             return
         self.deliver(sensor, value)
+
+    def _on_input(self, message: Message, config: DigitalInput) -> None:
+        text = message.payload.decode("utf-8", "replace").strip().lower()
+        if text not in LEVELS:
+            log.warning(
+                "device %s: dropped %s: %r is not a level (ON/OFF, 1/0, true/false)",
+                self.device.id,
+                message.topic,
+                text[:40],
+            )
+            return
+        self.heard(self.ctx.clock.now())
+        self.registry.input_changed(self.device, config, LEVELS[text] == config.active_high)
 
     def deliver(self, sensor: Sensor, value: float | None, error: str | None = None) -> None:
         now = self.ctx.clock.now()
