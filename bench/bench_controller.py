@@ -15,16 +15,31 @@ the controller's own `LoopControl`, exactly as the service runs it.
 
 from __future__ import annotations
 
+import asyncio
 import math
+import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
-from services.common.schema.config import IoRef, Loop, LoopKind, Profile, ProfilePoint
+from services.common.config import Config
+from services.common.schema.config import (
+    Actuator,
+    Device,
+    IoRef,
+    Loop,
+    LoopKind,
+    Profile,
+    ProfilePoint,
+    Sensor,
+)
+from services.controller.app import running_controller
 from services.controller.control.core import LoopControl
 from services.controller.control.profile import Schedule
 from services.controller.sim import closed_loop
 from services.controller.sim.physics import Fermenter, FermenterParams, Kettle, KettleParams
+from tests.support.broker import Broker
 
 DAY = 86_400.0
 HOUR = 3_600.0
@@ -191,6 +206,51 @@ def decision_cost_us(make: Callable[[], closed_loop.Thermostat], n: int = 100_00
     return (time.perf_counter() - started) / n * 1e6
 
 
+async def _scale(loops: int, seconds: float) -> tuple[float, int]:
+    """CPU share of one core for `loops` fermenter loops on as many simulated boards, in
+    real time through ptys and a real broker; and how many loop states were published."""
+    with tempfile.TemporaryDirectory() as tmp:
+        broker = Broker(Path(tmp))
+        broker.start()
+        try:
+            config = Config.from_env({"MAELSTROM_MQTT_URL": broker.url})
+            async with running_controller(config) as ctl:
+                for i in range(loops):
+                    device = _sim_device(f"sim-{i}")
+                    ctl.store.devices[device.id] = device
+                    await ctl.registry.apply(device.id, device)
+                    loop = fermenter_loop().model_copy(
+                        update={
+                            "id": f"loop-{i}",
+                            "sensor": IoRef(device=device.id, id="beer"),
+                            "heater": IoRef(device=device.id, id="heater"),
+                            "cooler": IoRef(device=device.id, id="cooler"),
+                            "setpoint": 19.0,
+                        }
+                    )
+                    ctl.store.loops[loop.id] = loop
+                ctl.loops.reconcile()
+                await asyncio.sleep(3.0)  # boards say hello, first readings
+                published = sum(r.point.good_streak for r in ctl.loops.loops.values())
+                cpu, wall = time.process_time(), time.perf_counter()
+                await asyncio.sleep(seconds)
+                share = (time.process_time() - cpu) / (time.perf_counter() - wall)
+                readings = sum(r.point.good_streak for r in ctl.loops.loops.values()) - published
+        finally:
+            broker.stop()
+    return share, readings
+
+
+def _sim_device(device_id: str) -> Device:
+    return Device(
+        id=device_id,
+        kind="simulated",
+        simulation="fermenter",
+        sensors=[Sensor(id="beer"), Sensor(id="chamber")],
+        actuators=[Actuator(id="heater", channel=1), Actuator(id="cooler", channel=2)],
+    )
+
+
 def main() -> None:
     ours = run_fermenter(Ours(fermenter_loop()))
     stc = run_fermenter(OnOff(differential=0.5, compressor_delay_s=180.0))
@@ -234,6 +294,13 @@ def main() -> None:
     print(
         f"| max error 15–30 min after the step, °C | {kettle_ours.hold_error:.2f} | {kettle_onoff.hold_error:.2f} | 0 |"
     )
+    print("\nScale: fermenter loops on simulated boards (pty, serial driver, broker), real time,")
+    print("readings every second; the simulated boards' own work is in the same process:\n")
+    print("| loops | CPU, % of one core | readings handled per second |")
+    print("|---|---|---|")
+    for n in (10, 100, 300):
+        share, readings = asyncio.run(_scale(n, 10.0))
+        print(f"| {n} | {100 * share:.1f} | {readings / 10.0:.0f} |")
 
 
 if __name__ == "__main__":

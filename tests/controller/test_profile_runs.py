@@ -65,7 +65,10 @@ async def test_a_ten_day_ale_profile_tracks_within_tolerance(
         publish_config(
             probe,
             fermenter_loop(
-                mode="constant", setpoint=18.0, alarms=AlarmThresholds(stale_after_s=300)
+                mode="constant",
+                setpoint=18.0,
+                window_s=120.0,  # a relay-switched heater
+                alarms=AlarmThresholds(stale_after_s=300),
             ),
         )
         await run.running("fermenter")
@@ -93,7 +96,14 @@ async def test_a_ten_day_ale_profile_tracks_within_tolerance(
             "hold 21 °C": segment_error(samples, 4 * DAY, 7 * DAY),
             "hold 2 °C": segment_error(samples, 8 * DAY, 10 * DAY),
         }
+        scored = [
+            pv - sp
+            for t, pv, sp in samples
+            if t >= 12 * HOUR and not 7 * DAY <= t < 7 * DAY + 12 * HOUR
+        ]
+        rms = math.sqrt(sum(e * e for e in scored) / len(scored))
         print("max |beer − profile|:", {k: round(v, 3) for k, v in holds.items()})
+        print(f"RMS {rms:.3f} °C")
         assert all(error <= TOLERANCE_C for error in holds.values()), holds
         crashed = next(t for t, pv, _ in samples if t > 7 * DAY and pv <= 2.0 + TOLERANCE_C)
         print(f"cold crash 21 → 2.5 °C took {(crashed - 7 * DAY) / HOUR:.1f} h")

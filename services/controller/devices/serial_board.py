@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -255,13 +256,19 @@ class SerialBoard:
 
     # receiving -------------------------------------------------------------------------------
     def _on_readable(self) -> None:
+        # Straight from the descriptor: pyserial's read() goes through select(), which
+        # fails once a process has more than 1024 descriptors (hundreds of boards).
         try:
-            data = self._ser.read(4096)
-        except (serial.SerialException, OSError) as exc:
+            data = os.read(self._fd, 4096) if self._fd is not None else self._ser.read(4096)
+        except BlockingIOError:
+            return
+        except Exception as exc:  # SerialException, OSError (EIO: unplugged), ...
             self._fail(f"{self.port}: {exc}")
             return
         if data:
             self._receive(data)
+        elif self._fd is not None:  # readable but empty: the other end is gone
+            self._fail(f"{self.port}: device disconnected")
 
     async def _poll(self) -> None:
         while True:
@@ -391,12 +398,21 @@ class SerialBoard:
             self._pending_acks[cmd.seq] = self.clock.now()
 
     def _flush(self) -> None:
-        data, self._outbox = bytes(self._outbox), bytearray()
-        if self._ser is None or not data:
+        if self._ser is None or not self._outbox:
             return
         try:
-            self._ser.write(data)
-        except (serial.SerialException, OSError) as exc:
+            if self._fd is not None:
+                written = os.write(self._fd, self._outbox)
+            else:
+                self._ser.write(bytes(self._outbox))
+                written = len(self._outbox)
+        except BlockingIOError:
+            written = 0
+        except Exception as exc:
+            self._outbox.clear()
             self._fail(f"{self.port}: write failed: {exc}")
             return
-        self.stats.tx_bytes += len(data)
+        self.stats.tx_bytes += written
+        del self._outbox[:written]
+        if self._outbox:  # the port's buffer is full: the rest goes shortly
+            asyncio.get_running_loop().call_later(0.01, self._flush)
