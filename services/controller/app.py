@@ -52,10 +52,6 @@ class Controller:
         elif kind == "profiles":
             self.loops.profile_changed(object_id)
 
-    def publish_state(self, loop_id: str, state: LoopState | None) -> None:
-        payload = state.model_dump(mode="json") if state is not None else None
-        self.mqtt.publish(self.mqtt.topics.loop_state(loop_id), payload, qos=1, retain=True)
-
     def on_simulate(self, message: Message) -> None:
         parts = self.mqtt.topics.parts(message.topic)
         if len(parts) != 4:
@@ -153,14 +149,13 @@ async def running_controller(
             sim_seed=options.sim_seed,
         )
     )
-    controller = Controller(config, options, mqtt, alarms, store, registry, None)  # type: ignore[arg-type]
-    controller.loops = LoopManager(
+    loops = LoopManager(
         LoopEnv(
             clock=clock,
             registry=registry,
             alarms=alarms,
             profiles=store.profiles,
-            publish=controller.publish_state,
+            publish=lambda loop_id, state: publish_state(mqtt, loop_id, state),
             publish_every_s=options.timing.publish_every_s,
         ),
         store.loops,
@@ -168,7 +163,8 @@ async def running_controller(
         config.controller_id,
         options.timing.orphan_grace_s,
     )
-    alarms.on_change(lambda alarm: _republish_loop(controller, alarm.source))
+    controller = Controller(config, options, mqtt, alarms, store, registry, loops)
+    alarms.on_change(lambda alarm: loops.alarms_changed(alarm.source))
     store.on_change(controller.on_config)
     store.start()
     mqtt.subscribe(mqtt.topics.all_loop_commands, controller.loops.on_command)
@@ -188,7 +184,8 @@ async def running_controller(
         await mqtt.stop()
 
 
-def _republish_loop(controller: Controller, source: str) -> None:
-    runtime = controller.loops.loops.get(source)
-    if runtime is not None:
-        runtime.publish(controller.options.clock.now())
+def publish_state(mqtt: MqttClient, loop_id: str, state: LoopState | None) -> None:
+    """A loop's live state, retained, QoS 1 (a few a second at most; the UI and Home
+    Assistant rely on the latest one). None removes it (the loop was deleted)."""
+    payload = state.model_dump(mode="json") if state is not None else None
+    mqtt.publish(mqtt.topics.loop_state(loop_id), payload, qos=1, retain=True)

@@ -22,11 +22,21 @@ from services.common.schema.config import (
     Sensor,
 )
 from services.controller.app import Controller, running_controller
+from services.controller.devices.serial_board import BoardTiming
 from services.controller.options import Options, Timing
 from tests.support.probe import MqttProbe, Received
 
 DAY = 86_400.0
 HOUR = 3_600.0
+
+DAYS_OF_READINGS = Timing(
+    supervise_s=60.0,
+    publish_every_s=300.0,
+    sim_interval_s=60.0,
+    board=BoardTiming(refresh_s=60.0, lost_after_s=300.0, watchdog_s=300),
+)
+"""For runs of days: a reading a minute (a real board: every second), so days take seconds.
+Loops on it need `alarms.stale_after_s` of 300."""
 
 
 def fermenter_device(**extra: Any) -> Device:

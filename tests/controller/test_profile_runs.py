@@ -19,11 +19,10 @@ import pytest
 
 from services.common.config import Config
 from services.common.schema.config import AlarmThresholds, CompressorProtection
-from services.controller.devices.serial_board import BoardTiming
-from services.controller.options import Timing
 from services.controller.sim.physics import KettleParams
 from tests.controller.support import (
     DAY,
+    DAYS_OF_READINGS,
     HOUR,
     ale_profile,
     fermenter_device,
@@ -39,12 +38,7 @@ from tests.support.probe import MqttProbe
 TOLERANCE_C = 0.5
 """Beer within this of the profile while it holds or ramps (measured: see docs/control.md)."""
 
-LONG_RUN = Timing(
-    supervise_s=60.0,
-    publish_every_s=300.0,
-    sim_interval_s=60.0,
-    board=BoardTiming(refresh_s=60.0, lost_after_s=300.0, watchdog_s=300),
-)
+LONG_RUN = DAYS_OF_READINGS
 COOLER = 2
 
 

@@ -140,6 +140,11 @@ class LoopRuntime:
         self.control.configure(loop, now)
         self.decide(sample=True)
 
+    def profile_changed(self) -> None:
+        """The running profile's points were edited: follow the new ones from now."""
+        self._schedule = None
+        self.decide(sample=False)
+
     # events -----------------------------------------------------------------------------------
     def _on_reading(self, point: SensorPoint) -> None:
         self.decide(sample=True)

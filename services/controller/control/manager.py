@@ -80,8 +80,13 @@ class LoopManager:
     def profile_changed(self, profile_id: str) -> None:
         for runtime in self.loops.values():
             if runtime.cfg.profile is not None and runtime.cfg.profile.profile == profile_id:
-                runtime._schedule = None
-                runtime.decide(sample=False)
+                runtime.profile_changed()
+
+    def alarms_changed(self, source: str) -> None:
+        """An alarm of `source` changed: its loop's state lists its active alarms."""
+        runtime = self.loops.get(source)
+        if runtime is not None:
+            runtime.publish(self.env.clock.now())
 
     def supervise(self, now: float) -> None:
         if any(loop_id not in self.loops for loop_id in self._configured):
