@@ -155,3 +155,25 @@ async def test_a_digital_input_raises_its_alarm(config: Config, probe: MqttProbe
             payload(lambda a: a["state"] == "cleared"),
             since=mark,
         )
+
+
+async def test_a_command_is_not_undone_by_unrelated_configuration(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/data/kettle")
+    async with sim_controller(config) as run:
+        publish_config(probe, kettle_device())
+        publish_config(probe, kettle_loop(mode="constant", setpoint=15.0))
+        await run.running("kettle")
+        mark = probe.mark()
+        probe.publish("maelstrom/cmd/loops/kettle/setpoint", "72")
+        await received(probe, "maelstrom/data/kettle", payload(lambda s: s["sp"] == 72.0), mark)
+        # the API is not running: nobody re-publishes the loop; other configuration arrives
+        publish_config(probe, fermenter_device())
+        await eventually(lambda: run.ctl.registry.drives("sim-fermenter"))
+        await run.advance(10)
+        assert run.loop("kettle").cfg.setpoint == 72.0
+        # the API's re-publication of the same values changes nothing either
+        publish_config(probe, kettle_loop(mode="constant", setpoint=72.0))
+        await eventually(lambda: run.loop("kettle").configured.setpoint == 72.0)
+        assert run.loop("kettle").cfg.setpoint == 72.0

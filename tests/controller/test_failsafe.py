@@ -121,6 +121,13 @@ async def test_a_silent_board_is_stale_and_offline_then_recovers(
         await received(
             probe, "maelstrom/data/kettle", state_is(lambda s: s["state"] == "fault"), mark
         )
+        reading = await received(
+            probe,
+            "maelstrom/data/sensors/sim-kettle/water",
+            state_is(lambda r: r["value"] is None),
+            since=mark,
+        )
+        assert json.loads(reading.payload)["error"] == "board offline"
         mark = probe.mark()
         probe.publish("maelstrom/cmd/devices/sim-kettle/simulate", {"board": "normal"})
         await received(probe, "maelstrom/logs/controller", lambda m: b"normal" in m.payload, mark)

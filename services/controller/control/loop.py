@@ -65,6 +65,7 @@ class LoopEnv:
 class LoopRuntime:
     def __init__(self, loop: Loop, env: LoopEnv) -> None:
         self.cfg = loop
+        self.configured = loop  # the configuration as last published (commands change cfg only)
         self.env = env
         now = env.clock.now()
         self.started_at = now
@@ -116,7 +117,12 @@ class LoopRuntime:
             self.env.publish(self.id, None)
 
     def configure(self, loop: Loop) -> None:
-        """A changed configuration, applied without disturbing what did not change."""
+        """A changed configuration (from the API), applied without disturbing what did not
+        change."""
+        self.configured = loop
+        self._apply(loop)
+
+    def _apply(self, loop: Loop) -> None:
         old, self.cfg = self.cfg, loop
         now = self.env.clock.now()
         if (loop.sensor.device, loop.sensor.id) != (old.sensor.device, old.sensor.id):
@@ -408,7 +414,7 @@ class LoopRuntime:
             loop = Loop.model_validate({**cfg.model_dump(), **update})
         except ValidationError as exc:
             raise CommandError(exc.errors()[0]["msg"]) from exc
-        self.configure(loop)
+        self._apply(loop)  # the API persists it and publishes it back as configuration
 
     def _profile_command(self, cmd: ProfileCommand, now: float) -> dict[str, object]:
         run = self.cfg.profile

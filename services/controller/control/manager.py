@@ -61,7 +61,7 @@ class LoopManager:
                 self.loops[loop_id] = runtime
                 log.info("loop %s: running (%s, %s)", loop_id, loop.kind, loop.mode)
                 runtime.start()
-            elif runtime.cfg != loop:
+            elif runtime.configured != loop:  # not `cfg`: a command must not be undone here
                 runtime.configure(loop)
         for loop_id in list(self._seen_at):
             if loop_id not in self._configured:

@@ -116,7 +116,15 @@ class BoardDevice:
         return True
 
     def supervise(self, now: float) -> None:
-        pass
+        """A probe the board stopped reporting (without saying why) is stale."""
+        if self.board is None or not self.board.online:
+            return
+        limit = self.registry.ctx.timing.board.lost_after_s
+        for sensor in self._sensors.values():
+            point = self.registry.sensor(self.device.id, sensor.id)
+            if point.error is None and point.ts is not None and now - point.ts > limit:
+                point.lost(f"stale (no reading for {now - point.ts:.0f} s)", now)
+                self.registry.reading_changed(point, now)
 
     # actuators --------------------------------------------------------------------------------
     def _attach_actuators(self) -> None:
@@ -163,9 +171,9 @@ class BoardDevice:
                     sensor.address,
                     ", ".join(info.sensors.values()) or "no sensors",
                 )
-                self.registry.sensor(self.device.id, sensor.id).lost(
-                    "not found on the board", self.registry.ctx.clock.now()
-                )
+                point = self.registry.sensor(self.device.id, sensor.id)
+                point.lost("not found on the board", self.registry.ctx.clock.now())
+                self.registry.reading_changed(point)
         for actuator in self.device.actuators:
             if actuator.channel is not None and actuator.channel not in info.actuators:
                 log.warning(
@@ -182,7 +190,9 @@ class BoardDevice:
         ctx = self.registry.ctx
         now = ctx.clock.now()
         for sensor in self.device.sensors:
-            self.registry.sensor(self.device.id, sensor.id).lost("board offline", now)
+            point = self.registry.sensor(self.device.id, sensor.id)
+            point.lost("board offline", now)
+            self.registry.reading_changed(point, now)
         ctx.alarms.condition(
             self.offline_alarm,
             True,
