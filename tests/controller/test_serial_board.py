@@ -175,3 +175,28 @@ async def test_unplug_and_replug_through_a_symlink_that_disappears(
         await board.stop()
         if os.path.exists(fake.port):
             fake.unplug()
+
+
+async def test_a_board_behind_a_socket_url_like_ser2net() -> None:
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    async def board(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(p.frame("H 1 esp-link 2.0") + p.frame("S 0 beer") + p.frame("E 1 0 0"))
+        writer.write(p.frame("T 0 305"))
+        await writer.drain()
+        while line := await reader.readline():
+            await lines.put(p.unframe(line.rstrip(b"\n")))
+
+    server = await asyncio.start_server(board, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    listener = Listener()
+    driver = SerialBoard("wifi", f"socket://127.0.0.1:{port}", RealClock(), listener, timing=QUICK)
+    await driver.start()
+    try:
+        await eventually(lambda: listener.readings, what="a reading over TCP")
+        assert listener.online[0].board == "esp-link"
+        assert listener.readings[0] == (0, 19.0625, None)
+        assert (await asyncio.wait_for(lines.get(), 5)).startswith("W ")
+    finally:
+        await driver.stop()
+        server.close()

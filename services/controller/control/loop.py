@@ -254,7 +254,10 @@ class LoopRuntime:
     def _set_fault(self, now: float, why: str | None) -> None:
         ref = f"{self.cfg.sensor.device}/{self.cfg.sensor.id}"
         if why is None:
-            events.info("loop %s: sensor %s is sane again; control resumes", self.id, ref)
+            if self.fault == NO_READING:
+                log.info("loop %s: first reading from %s; control starts", self.id, ref)
+            else:
+                events.info("loop %s: sensor %s is sane again; control resumes", self.id, ref)
             self.fault = None
             self.env.alarms.condition(self.sensor_alarm, False)
             return
