@@ -45,6 +45,7 @@ class AlarmManager:
         self._own: set[str] = set()  # ids whose condition this controller evaluates
         self._sent: dict[str, deque[bytes]] = {}
         self._listeners: list[Listener] = []
+        self._active_by_source: dict[str, tuple[str, ...]] = {}
 
     def start(self) -> None:
         self.mqtt.subscribe(self.topics.all_alarms, self._on_alarm)
@@ -58,12 +59,9 @@ class AlarmManager:
         alarm = self.records.get(alarm_id)
         return alarm is not None and alarm.state == AlarmState.active
 
-    def active_for(self, source: str) -> list[str]:
-        return sorted(
-            a.id
-            for a in self.records.values()
-            if a.source == source and a.state == AlarmState.active
-        )
+    def active_for(self, source: str) -> tuple[str, ...]:
+        """Ids of the active alarms about `source` (a loop or device); cheap, kept indexed."""
+        return self._active_by_source.get(source, ())
 
     # the controller's own conditions ------------------------------------------------------------
     def condition(
@@ -232,12 +230,19 @@ class AlarmManager:
                 listener(alarm)
 
     def _store(self, alarm: Alarm | None, alarm_id: str = "") -> None:
-        if alarm is None:
-            self.records.pop(alarm_id, None)
-            return
-        self.records[alarm.id] = alarm
-        for listener in self._listeners:
-            listener(alarm)
+        old = self.records.pop(alarm_id or (alarm.id if alarm else ""), None)
+        if alarm is not None:
+            self.records[alarm.id] = alarm
+        for source in {a.source for a in (old, alarm) if a is not None}:
+            active = sorted(
+                a.id
+                for a in self.records.values()
+                if a.source == source and a.state == AlarmState.active
+            )
+            self._active_by_source[source] = tuple(active)
+        if alarm is not None:
+            for listener in self._listeners:
+                listener(alarm)
 
     def _publish(self, alarm_id: str, alarm: Alarm | None) -> None:
         payload = encode_payload(alarm.model_dump(mode="json") if alarm else None)

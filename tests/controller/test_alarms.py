@@ -66,7 +66,7 @@ async def test_raise_acknowledge_clear(config: Config, probe: MqttProbe, broker:
         first = json.loads(raised.payload)
         assert first["state"] == "active" and not first["acknowledged"]
         assert first["raised_at"] > 0 and first["source"] == "fermenter"
-        assert alarms.active_for("fermenter") == ["fermenter-high"]
+        assert alarms.active_for("fermenter") == ("fermenter-high",)
 
         mark = probe.mark()
         probe.publish("maelstrom/alarms/fermenter-high/ack", {"by": "brewer"})

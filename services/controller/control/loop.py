@@ -357,7 +357,7 @@ class LoopRuntime:
             state=activity,
             waiting_reason=self.fault or (decision.waiting_reason if decision else None),
             profile=progress,
-            alarms=self.env.alarms.active_for(self.id),
+            alarms=list(self.env.alarms.active_for(self.id)),
             ts=now,
         )
 
@@ -381,7 +381,7 @@ class LoopRuntime:
             self.fault or (d.waiting_reason if d else None),
             self.cfg.profile,
             self._profile_point(now),
-            tuple(self.env.alarms.active_for(self.id)),
+            self.env.alarms.active_for(self.id),
         )
         if not force and key == self._published_key:
             return
