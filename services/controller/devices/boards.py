@@ -30,20 +30,39 @@ BOARD_ERRORS = {
 }
 
 
-def _norm(address: str) -> str:
-    return address.replace("-", "").replace(":", "").lower()
+def address_key(address: str) -> str:
+    """A DS18B20 written any of the usual ways → one key: its 48-bit serial, Linux order.
+
+    `28FFC579A2160312` (ROM bytes in bus order, as a board's 1-Wire search returns
+    them), `28-0316a279c5ff` (Linux w1) and `0316A279C5FF` (Tasmota's Id) are one probe.
+    Anything else (a name like `beer`) is compared as it is, ignoring case.
+    """
+    text = address.replace("-", "").replace(":", "").lower()
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return text
+    if len(raw) == 8:  # family, serial (little-endian), CRC
+        return raw[1:7][::-1].hex()
+    if len(raw) == 7:  # family + serial, Linux order
+        return raw[1:].hex()
+    return text
 
 
 def match_sensors(sensors: list[Sensor], info: BoardInfo) -> dict[int, Sensor]:
     """Board sensor index → configured sensor."""
-    by_address = {_norm(a): i for i, a in info.sensors.items()}
+    by_address = {address_key(a): i for i, a in info.sensors.items()}
     mapping: dict[int, Sensor] = {}
     for position, sensor in enumerate(sensors):
         if sensor.address:
-            key = _norm(sensor.address)
-            index = int(key[1:]) if key.startswith("#") and key[1:].isdigit() else by_address.get(key)
+            key = sensor.address.strip()
+            index = (
+                int(key[1:])
+                if key.startswith("#") and key[1:].isdigit()
+                else by_address.get(address_key(key))
+            )
         else:
-            index = by_address.get(_norm(sensor.id))
+            index = by_address.get(address_key(sensor.id))
             if index is None and position in info.sensors:
                 index = position
         if index is None or index not in info.sensors or index in mapping:

@@ -26,6 +26,7 @@ from services.common.schema.config import (
     Severity,
 )
 from services.common.topics import NativeTopics
+from services.controller.devices.boards import address_key
 
 if TYPE_CHECKING:
     from services.controller.devices.registry import Registry
@@ -295,9 +296,9 @@ class TasmotaDevice(MqttDevice):
                 except PayloadError:
                     found[sensor.id] = None
                 continue
-            wanted = sensor.address.replace("-", "").replace(":", "").upper()[-12:]
+            wanted = address_key(sensor.address) if sensor.address else ""
             for key, probe in probes:
-                if (wanted and str(probe.get("Id", "")).upper().endswith(wanted)) or (
+                if (wanted and address_key(str(probe.get("Id", ""))) == wanted) or (
                     not wanted and key.lower() == sensor.id.lower()
                 ):
                     found[sensor.id] = probe["Temperature"]

@@ -230,8 +230,10 @@ class SimulatedBoard:
         try:
             cmd = p.parse_host_line(body)
         except p.LineError:
-            seq = body.split(" ")[1] if body.count(" ") >= 1 else "0"
-            self._send(p.frame(f"N {seq if seq.isdigit() else 0} cmd"))
+            fields = body.split(" ")
+            seq = fields[1] if len(fields) > 1 and fields[1].isdigit() else "0"
+            why = "arg" if fields[0] in ("?", "O", "P", "W", "X") else "cmd"
+            self._send(p.frame(f"N {seq} {why}"))
             return
         self._last_rx = self.clock.now()
         match cmd:
