@@ -6,7 +6,7 @@ PYTHON := $(VENV)/bin/python
 MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || echo /usr/sbin/mosquitto)
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps browser-deps webui-deps run-all test bench lint format clean
+.PHONY: setup system-deps browser-deps firmware-deps webui-deps run-all test bench lint format clean
 
 setup: system-deps $(VENV)/.installed webui-deps
 
@@ -15,6 +15,9 @@ system-deps:
 
 browser-deps:
 	@bash scripts/install-system-deps.sh --browser
+
+firmware-deps:
+	@bash scripts/install-system-deps.sh --firmware
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -36,7 +39,7 @@ run-all: setup
 	@if [ "$$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then chown -R mosquitto: data/mosquitto; fi
 	MOSQUITTO=$(MOSQUITTO) PYTHON=$(PYTHON) $(VENV)/bin/honcho start -f Procfile
 
-test: setup browser-deps
+test: setup browser-deps firmware-deps
 	$(PYTHON) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
 bench: setup

@@ -2,17 +2,36 @@
 # Installs what Maelstrom needs from Debian's packages, only when it is missing.
 #   scripts/install-system-deps.sh            Mosquitto (and python3-venv if needed)
 #   scripts/install-system-deps.sh --browser  also Chromium, for the browser tests
+#   scripts/install-system-deps.sh --firmware also the AVR toolchain, arduino-mk and
+#                                             simavr, to build and run devices/arduino
 set -euo pipefail
 
 want=()
 have() { command -v "$1" >/dev/null 2>&1 || [ -x "/usr/sbin/$1" ]; }
+installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }
 
 have mosquitto || want+=(mosquitto)
 have mosquitto_pub || want+=(mosquitto-clients)
 python3 -c 'import venv, ensurepip' 2>/dev/null || want+=(python3-venv)
-if [ "${1:-}" = "--browser" ]; then
-    have chromium || [ -x /usr/bin/chromium ] || want+=(chromium)
-fi
+for flag in "$@"; do
+    case "$flag" in
+        --browser)
+            have chromium || [ -x /usr/bin/chromium ] || want+=(chromium)
+            ;;
+        --firmware)
+            # The sketch's build (arduino-mk + Arduino core + avr-gcc) and the simavr
+            # board the tests run it on (a small C program against libsimavr).
+            for pkg in arduino-core-avr arduino-mk gcc-avr avr-libc binutils-avr \
+                       libsimavr-dev gcc make; do
+                installed "$pkg" || want+=("$pkg")
+            done
+            ;;
+        *)
+            echo "usage: $0 [--browser] [--firmware]" >&2
+            exit 2
+            ;;
+    esac
+done
 if ! have node || ! have npm; then
     want+=(nodejs npm)
 fi

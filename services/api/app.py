@@ -5,7 +5,25 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.api import database, webui
-from services.api.routes import health
+from services.api.alarm_book import setup_alarm_book
+from services.api.auth import token_middleware
+from services.api.errors import error_middleware
+from services.api.history import setup as setup_history
+from services.api.homeassistant import setup_homeassistant
+from services.api.loop_commands import setup_loop_commands
+from services.api.publisher import setup_publisher
+from services.api.routes import (
+    alarms,
+    backup,
+    devices,
+    health,
+    loops,
+    openapi,
+    profiles,
+    publish,
+    settings,
+)
+from services.api.store import setup_store
 from services.bridge import setup_bridge
 from services.common.config import Config
 from services.common.web import CONFIG, setup_mqtt
@@ -14,15 +32,28 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(config: Config) -> web.Application:
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
+    middlewares = [error_middleware]
+    if config.api_token:
+        middlewares.append(token_middleware(config.api_token))
+    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
     app[CONFIG] = config
     # infrastructure
     setup_mqtt(app, "api")
     database.setup_database(app)
+    # configuration: store (+ demo seed) → publisher → commands; alarms
+    setup_store(app)
+    setup_publisher(app)
+    setup_loop_commands(app)
+    setup_alarm_book(app)
     # browser socket
     setup_bridge(app)
     # REST
-    app.add_routes(health.routes)
+    for resource in (health, settings, devices, profiles, loops, publish, alarms, backup, openapi):
+        app.add_routes(resource.routes)
+    # history: the recorder (MQTT → batched writes) and /api/history…, /api/logs
+    setup_history(app)
+    # Home Assistant discovery (from the retained config)
+    setup_homeassistant(app)
     # static UI last: it owns "/"
     webui.setup_webui(app)
     return app

@@ -11,7 +11,8 @@ from pathlib import Path
 
 import peewee
 from aiohttp import web
-from playhouse.db_url import connect
+from playhouse.db_url import connect, parse
+from playhouse.shortcuts import ReconnectMixin
 
 from services.common.web import CONFIG
 
@@ -26,6 +27,10 @@ SQLITE_PRAGMAS = {
 }
 
 
+class ReconnectingPostgresqlDatabase(ReconnectMixin, peewee.PostgresqlDatabase):
+    """A PostgreSQL server restart costs one failed query's retry, not the service."""
+
+
 def open_database(url: str) -> peewee.Database:
     """Open (and for SQLite, create the folder of) the database at `url`."""
     if url.startswith("sqlite:///"):
@@ -33,6 +38,8 @@ def open_database(url: str) -> peewee.Database:
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         db = peewee.SqliteDatabase(path, pragmas=SQLITE_PRAGMAS)
+    elif url.startswith(("postgres://", "postgresql://")):
+        db = ReconnectingPostgresqlDatabase(**parse(url, unquote_password=True, unquote_user=True))
     else:
         db = connect(url)
     database.initialize(db)
@@ -50,7 +57,10 @@ def check_database(db: peewee.Database) -> bool:
 
 def setup_database(app: web.Application) -> None:
     async def database_ctx(app: web.Application) -> AsyncIterator[None]:
+        from services.api.migrations import migrate  # models import this module
+
         db = open_database(app[CONFIG].database_url)
+        migrate(db)
         app[DATABASE] = db
         yield
         db.close()

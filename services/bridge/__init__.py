@@ -1,5 +1,6 @@
 """MQTT ⇄ browser WebSocket at `/ws`: mounted by the API, or run alone."""
 
-from services.bridge.socket import setup_bridge
+from services.bridge.settings import BridgeSettings
+from services.bridge.socket import HUB, setup_bridge
 
-__all__ = ["setup_bridge"]
+__all__ = ["HUB", "BridgeSettings", "setup_bridge"]

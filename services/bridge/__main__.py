@@ -1,20 +1,24 @@
-"""`python -m services.bridge`: a standalone bridge (`/ws` only), for scaling out browsers."""
+"""`python -m services.bridge`: a standalone bridge (`/ws` only), for scaling out browsers.
+
+Run several on different ports (`MAELSTROM_HTTP_PORT`) against one broker to
+spread many browsers over several processes or hosts.
+"""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from services.bridge import setup_bridge
+from services.bridge import BridgeSettings, setup_bridge
 from services.common.config import Config
 from services.common.logs import setup_logging
 from services.common.web import CONFIG, setup_mqtt
 
 
-def create_app(config: Config) -> web.Application:
+def create_app(config: Config, settings: BridgeSettings | None = None) -> web.Application:
     app = web.Application()
     app[CONFIG] = config
     setup_mqtt(app, "bridge")
-    setup_bridge(app)
+    setup_bridge(app, settings)
     return app
 
 

@@ -1,83 +1,111 @@
-"""The `/ws` endpoint: each browser's subscriptions, carried over the service's MQTT client."""
+"""The `/ws` endpoint and `setup_bridge(app)`, which mounts it on any aiohttp app."""
 
 from __future__ import annotations
 
+import hmac
 import logging
+from collections.abc import AsyncIterator
 
 from aiohttp import WSMsgType, web
 
-from services.bridge.protocol import (
-    FrameError,
-    Publish,
-    Subscribe,
-    Unsubscribe,
-    error_frame,
-    message_frame,
-    parse_client_frame,
-    payload_from_browser,
-)
-from services.common.mqtt import Message, MqttClient
-from services.common.web import MQTT
+from services.bridge.hub import Hub, reply
+from services.bridge.protocol import error_text
+from services.bridge.session import BrowserSession
+from services.bridge.settings import BridgeSettings
+from services.common.web import CONFIG, http_error
 
 log = logging.getLogger(__name__)
 
-
-class BrowserSession:
-    """One browser socket and the filters it holds."""
-
-    def __init__(self, ws: web.WebSocketResponse, mqtt: MqttClient) -> None:
-        self.ws = ws
-        self.mqtt = mqtt
-        self.filters: set[str] = set()
-
-    async def deliver(self, message: Message) -> None:
-        if not self.ws.closed:
-            await self.ws.send_json(message_frame(message.topic, message.payload, message.retain))
-
-    async def handle(self, text: str) -> None:
-        try:
-            op = parse_client_frame(text)
-        except FrameError as exc:
-            await self.ws.send_json(error_frame(str(exc)))
-            return
-        if isinstance(op, Subscribe):
-            if op.topic not in self.filters:
-                self.filters.add(op.topic)
-                self.mqtt.subscribe(op.topic, self.deliver)
-        elif isinstance(op, Unsubscribe):
-            if op.topic in self.filters:
-                self.filters.discard(op.topic)
-                self.mqtt.unsubscribe(op.topic, self.deliver)
-        elif isinstance(op, Publish):
-            if any(c in op.topic for c in "+#"):
-                await self.ws.send_json(
-                    error_frame("cannot publish to a wildcard topic", topic=op.topic)
-                )
-                return
-            self.mqtt.publish(
-                op.topic, payload_from_browser(op.payload), qos=op.qos, retain=op.retain
-            )
-
-    def close(self) -> None:
-        for topic_filter in self.filters:
-            self.mqtt.unsubscribe(topic_filter, self.deliver)
-        self.filters.clear()
+HUB = web.AppKey("bridge_hub", Hub)
 
 
-async def websocket(request: web.Request) -> web.WebSocketResponse:
-    ws = web.WebSocketResponse(heartbeat=20.0, max_msg_size=256 * 1024)
+def check_token(request: web.Request, token: str | None) -> None:
+    """With `MAELSTROM_API_TOKEN` set, require it: `?token=` (browsers cannot set headers
+    on a WebSocket) or `Authorization: Bearer …`."""
+    if not token:
+        return
+    offered = request.query.get("token", "")
+    header = request.headers.get("Authorization", "")
+    if not offered and header.lower().startswith("bearer "):
+        offered = header[7:].strip()
+    if not offered:
+        raise http_error(
+            web.HTTPUnauthorized,
+            "unauthorized",
+            "this server requires a token: add ?token=… or an Authorization: Bearer header",
+        )
+    if not hmac.compare_digest(offered.encode(), token.encode()):
+        raise http_error(web.HTTPUnauthorized, "unauthorized", "the token is not valid")
+
+
+async def websocket(request: web.Request) -> web.StreamResponse:
+    hub = request.app[HUB]
+    settings = hub.settings
+    check_token(request, settings.api_token)
+    # No permessage-deflate: compressing the same message once per browser costs more CPU
+    # than a LAN saves; and the session writes its frames itself.
+    ws = web.WebSocketResponse(
+        heartbeat=settings.heartbeat,
+        max_msg_size=settings.max_frame_bytes,
+        timeout=5.0,
+        compress=False,
+    )
+    if not ws.can_prepare(request).ok:
+        raise http_error(
+            web.HTTPBadRequest, "not a WebSocket request", "connect with a WebSocket client"
+        )
     await ws.prepare(request)
-    session = BrowserSession(ws, request.app[MQTT])
+    session = BrowserSession(ws, request, settings, hub.pace, hub.flusher)
+    hub.attach(session)
     try:
         async for frame in ws:
             if frame.type == WSMsgType.TEXT:
-                await session.handle(frame.data)
+                try:
+                    hub.handle(session, frame.data)
+                except Exception:  # a bug must cost one frame, not the socket
+                    log.exception("frame from %s failed: %.200s", session.peer, frame.data)
+                    session.offer(reply(error_text("internal_error", "the bridge failed on it")))
             elif frame.type == WSMsgType.BINARY:
-                await ws.send_json(error_frame("binary frames are not supported; send JSON text"))
+                hub.stats.invalid_frames += 1
+                session.offer(
+                    reply(
+                        error_text(
+                            "invalid_frame", "binary frames are not supported; send JSON text"
+                        )
+                    )
+                )
+            elif frame.type == WSMsgType.ERROR:
+                log.info("browser %s: %s", session.peer, ws.exception())
     finally:
-        session.close()
+        hub.detach(session)
+        await session.close()
     return ws
 
 
-def setup_bridge(app: web.Application) -> None:
+async def stats(request: web.Request) -> web.Response:
+    """`GET /ws/stats`: browsers, upstream filters, retained cached, drops."""
+    hub = request.app[HUB]
+    check_token(request, hub.settings.api_token)
+    return web.json_response(hub.snapshot())
+
+
+def setup_bridge(app: web.Application, settings: BridgeSettings | None = None) -> None:
+    """Mount `/ws` (and `/ws/stats`) with their own MQTT connection; needs `app[CONFIG]`."""
+
+    async def bridge_ctx(app: web.Application) -> AsyncIterator[None]:
+        config = app[CONFIG]
+        hub = Hub(config, settings or BridgeSettings.from_config(config))
+        app[HUB] = hub
+        await hub.start()
+        yield
+        await hub.stop()
+
+    async def close_browsers(app: web.Application) -> None:
+        # Before graceful shutdown waits for handlers: open sockets would hold it up.
+        if HUB in app:
+            await app[HUB].close_browsers()
+
+    app.cleanup_ctx.append(bridge_ctx)
+    app.on_shutdown.append(close_browsers)
     app.router.add_get("/ws", websocket)
+    app.router.add_get("/ws/stats", stats)

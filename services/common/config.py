@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
 
+from .topics import TopicError, check_filter
+
 
 class ConfigError(ValueError):
     """An environment variable holds something we cannot use."""
@@ -63,6 +65,9 @@ class Config:
     controller_id: str | None = None
     homeassistant_prefix: str = "homeassistant"
     log_level: str = "INFO"
+    demo: bool = False
+    ws_publish_acl: tuple[str, ...] | None = None
+    """Filters browsers may publish to over `/ws`; None = the default (see services/bridge)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -90,4 +95,25 @@ class Config:
             controller_id=env.get("MAELSTROM_CONTROLLER_ID") or None,
             homeassistant_prefix=get("MAELSTROM_HA_PREFIX", "homeassistant").strip("/"),
             log_level=get("MAELSTROM_LOG_LEVEL", "INFO").upper(),
+            demo=get("MAELSTROM_DEMO", "0").lower() in ("1", "true", "yes", "on"),
+            ws_publish_acl=parse_publish_acl(env.get("MAELSTROM_WS_PUBLISH_ACL", "")),
         )
+
+
+def parse_publish_acl(text: str) -> tuple[str, ...] | None:
+    """`MAELSTROM_WS_PUBLISH_ACL`: filters separated by commas or spaces; `none` allows nothing.
+
+    Empty or unset means the default, which depends on the topic prefix.
+    """
+    text = text.strip()
+    if not text:
+        return None
+    if text.lower() == "none":
+        return ()
+    filters = tuple(f for f in text.replace(",", " ").split() if f)
+    for topic_filter in filters:
+        try:
+            check_filter(topic_filter)
+        except TopicError as exc:
+            raise ConfigError(f"MAELSTROM_WS_PUBLISH_ACL: {exc}") from exc
+    return filters

@@ -21,6 +21,7 @@ import contextlib
 import inspect
 import json
 import logging
+import socket
 import threading
 import uuid
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,9 @@ from .config import Config
 from .topics import Topics, matches
 
 log = logging.getLogger(__name__)
+
+DISPATCH_SLICE = 64
+"""Messages dispatched in a row before other tasks get a turn."""
 
 ONLINE = "online"
 OFFLINE = "offline"
@@ -69,6 +73,8 @@ class Message:
 
 Handler = Callable[[Message], Awaitable[None] | None]
 ConnectHook = Callable[[], Awaitable[None] | None]
+SubscribedHook = Callable[[str, bool], None]
+"""`hook(topic_filter, granted)`: the broker answered a SUBSCRIBE for `topic_filter`."""
 
 
 def encode_payload(payload: bytes | str | dict[str, Any] | list[Any] | float | None) -> bytes:
@@ -89,6 +95,15 @@ class _Subscription:
     ident: int
     handlers: list[Handler] = field(default_factory=list)
     active: asyncio.Event = field(default_factory=asyncio.Event)
+    retain_as_published: bool = False
+
+
+@dataclass(frozen=True)
+class _SubAck:
+    """A SUBACK, queued with the messages so hooks see it in wire order."""
+
+    filter: str
+    granted: bool
 
 
 class MqttClient:
@@ -125,6 +140,7 @@ class MqttClient:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
+        self._client.on_socket_open = _disable_nagle
         self._pending_subacks: dict[int, _Subscription] = {}
 
         self._lock = threading.Lock()
@@ -132,8 +148,10 @@ class MqttClient:
         self._by_ident: dict[int, _Subscription] = {}
         self._next_ident = 1
         self._connect_hooks: list[ConnectHook] = []
+        self._disconnect_hooks: list[ConnectHook] = []
+        self._subscribed_hooks: list[SubscribedHook] = []
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._queue: asyncio.Queue[tuple[Message, Any] | None] = asyncio.Queue()
+        self._queue: asyncio.Queue[tuple[Message | _SubAck, Any] | None] = asyncio.Queue()
         self._dispatcher: asyncio.Task[None] | None = None
         self._stopping = False
         self.connected = asyncio.Event()
@@ -149,6 +167,11 @@ class MqttClient:
         )
         self._client.connect_async(self.config.mqtt.host, self.config.mqtt.port, keepalive=15)
         self._client.loop_start()
+
+    @property
+    def backlog(self) -> int:
+        """Messages received but not yet dispatched (a busy service falls behind here)."""
+        return self._queue.qsize()
 
     async def wait_connected(self, timeout: float | None = None) -> bool:
         try:
@@ -184,6 +207,18 @@ class MqttClient:
         """Run `hook` in the event loop after every (re)connect, subscriptions made."""
         self._connect_hooks.append(hook)
 
+    def on_disconnect(self, hook: ConnectHook) -> None:
+        """Run `hook` in the event loop each time an established connection is lost."""
+        self._disconnect_hooks.append(hook)
+
+    def on_subscribed(self, hook: SubscribedHook) -> None:
+        """Call `hook(filter, granted)` for every SUBACK, in order with the messages.
+
+        The hook runs in the dispatcher, so every message handled after it was
+        sent by the broker after it accepted the subscription.
+        """
+        self._subscribed_hooks.append(hook)
+
     # publishing -------------------------------------------------------------------
     def publish(
         self,
@@ -197,16 +232,28 @@ class MqttClient:
         self._client.publish(topic, encode_payload(payload), qos=qos, retain=retain)
 
     # subscribing ------------------------------------------------------------------
-    def subscribe(self, topic_filter: str, handler: Handler, qos: int = 1) -> None:
+    def subscribe(
+        self,
+        topic_filter: str,
+        handler: Handler,
+        qos: int = 1,
+        *,
+        retain_as_published: bool = False,
+    ) -> None:
         """Call `handler` for every message matching `topic_filter`, across reconnects.
 
         Subscribing again to a filter the client already holds re-sends the
-        SUBSCRIBE, so the broker delivers its retained messages once more.
+        SUBSCRIBE, so the broker delivers its retained messages once more; the
+        options of the first subscription to a filter stay. With
+        `retain_as_published` live messages keep the publisher's retain flag
+        (MQTT 5), so a handler can tell a retained update from a plain message.
         """
         with self._lock:
             sub = self._subs.get(topic_filter)
             if sub is None:
-                sub = _Subscription(topic_filter, qos, self._next_ident)
+                sub = _Subscription(
+                    topic_filter, qos, self._next_ident, retain_as_published=retain_as_published
+                )
                 self._next_ident += 1
                 self._subs[topic_filter] = sub
                 self._by_ident[sub.ident] = sub
@@ -236,10 +283,17 @@ class MqttClient:
         props.SubscriptionIdentifier = sub.ident
         with self._lock:
             _, mid = self._client.subscribe(
-                sub.filter, options=SubscribeOptions(qos=sub.qos), properties=props
+                sub.filter,
+                options=SubscribeOptions(qos=sub.qos, retainAsPublished=sub.retain_as_published),
+                properties=props,
             )
             if mid is not None:
                 self._pending_subacks[mid] = sub
+
+    def is_subscribed(self, topic_filter: str) -> bool:
+        """Whether the broker has acknowledged the subscription to `topic_filter` (now)."""
+        sub = self._subs.get(topic_filter)
+        return sub is not None and sub.active.is_set()
 
     async def wait_subscribed(self, topic_filter: str, timeout: float | None = 10.0) -> bool:
         """Wait until the broker has acknowledged the subscription to `topic_filter`."""
@@ -274,12 +328,16 @@ class MqttClient:
         with self._lock:
             sub = self._pending_subacks.pop(mid, None)
         if sub is not None and self._loop and not self._loop.is_closed():
-            if not any(getattr(r, "is_failure", False) for r in reasons):
+            granted = not any(getattr(r, "is_failure", False) for r in reasons)
+            if granted:
                 self._loop.call_soon_threadsafe(sub.active.set)
             else:
                 self._loop.call_soon_threadsafe(
                     log.warning, "broker refused subscription to %s", sub.filter
                 )
+            if self._subscribed_hooks:
+                item = (_SubAck(sub.filter, granted), None)
+                self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
 
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -304,13 +362,17 @@ class MqttClient:
             self._run_hook(hook)
 
     def _disconnected_in_loop(self) -> None:
-        if self.connected.is_set() and not self._stopping:
+        was_connected = self.connected.is_set()
+        if was_connected and not self._stopping:
             log.warning("lost MQTT broker %s; reconnecting", self.config.mqtt.url)
         self.connected.clear()
         self.disconnected.set()
         with self._lock:
             for sub in self._subs.values():
                 sub.active.clear()
+        if was_connected:
+            for hook in self._disconnect_hooks:
+                self._run_hook(hook)
 
     def _run_hook(self, hook: ConnectHook) -> None:
         try:
@@ -331,11 +393,20 @@ class MqttClient:
             return [h for s in subs for h in s.handlers]
 
     async def _dispatch(self) -> None:
+        handled = 0
         while True:
             item = await self._queue.get()
             if item is None:
                 return
+            handled += 1
+            if handled % DISPATCH_SLICE == 0:
+                # A burst must not starve the service's other tasks (e.g. the bridge's
+                # socket writers): `get()` does not yield while the queue holds messages.
+                await asyncio.sleep(0)
             message, idents = item
+            if isinstance(message, _SubAck):
+                self._run_subscribed_hooks(message)
+                continue
             for handler in self._handlers_for(message, idents):
                 try:
                     result = handler(message)
@@ -345,6 +416,20 @@ class MqttClient:
                     log.warning("dropped message on %s: %s", message.topic, exc)
                 except Exception:
                     log.exception("handler for %s failed; message dropped", message.topic)
+
+    def _run_subscribed_hooks(self, ack: _SubAck) -> None:
+        for hook in self._subscribed_hooks:
+            try:
+                hook(ack.filter, ack.granted)
+            except Exception:
+                log.exception("MQTT subscribed hook failed for %s", ack.filter)
+
+
+def _disable_nagle(client: paho.Client, userdata: Any, sock: Any) -> None:
+    # paho leaves Nagle's algorithm on: small QoS 1 messages then wait ~40 ms for
+    # the delayed ACK, capping delivery at a few hundred messages a second.
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
 
 def _log_task_failure(task: asyncio.Future[Any]) -> None:

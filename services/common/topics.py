@@ -8,6 +8,7 @@ terms (`topics.loop_state("fermenter")`) instead of string formatting.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from paho.mqtt.client import topic_matches_sub
@@ -33,6 +34,80 @@ def check_segment(segment: str, what: str = "topic segment") -> str:
 def matches(topic_filter: str, topic: str) -> bool:
     """MQTT filter matching, the broker's rules (`$` topics excluded from leading wildcards)."""
     return topic_matches_sub(topic_filter, topic)
+
+
+MAX_TOPIC_BYTES = 65535
+"""MQTT's limit on a topic name or filter, in UTF-8 bytes."""
+
+
+def _check_length(text: str, what: str) -> None:
+    try:
+        size = len(text.encode("utf-8"))
+    except UnicodeEncodeError:
+        raise TopicError(f"{what} is not valid UTF-8 text") from None
+    if size > MAX_TOPIC_BYTES:
+        raise TopicError(f"{what} is longer than {MAX_TOPIC_BYTES} bytes")
+
+
+def check_topic(topic: str) -> str:
+    """A topic one may publish to: not empty, no wildcards or NUL, at most 65535 bytes."""
+    if not topic:
+        raise TopicError("topic may not be empty")
+    if any(c in topic for c in "+#\0"):
+        raise TopicError(f"topic {topic!r} may not contain + # or NUL (wildcards are for filters)")
+    _check_length(topic, "topic")
+    return topic
+
+
+def check_filter(topic_filter: str) -> str:
+    """A subscription filter as MQTT allows it: `+` and `#` fill a whole level, `#` only last."""
+    if not topic_filter:
+        raise TopicError("topic filter may not be empty")
+    if "\0" in topic_filter:
+        raise TopicError("topic filter may not contain NUL")
+    _check_length(topic_filter, "topic filter")
+    levels = topic_filter.split("/")
+    for i, level in enumerate(levels):
+        if "#" in level and (level != "#" or i != len(levels) - 1):
+            raise TopicError(
+                f"topic filter {topic_filter!r}: # must be a whole level, and the last one"
+            )
+        if "+" in level and level != "+":
+            raise TopicError(f"topic filter {topic_filter!r}: + must be a whole level")
+    return topic_filter
+
+
+class TopicFilter:
+    """A checked filter, parsed once, that matches topics as Mosquitto does.
+
+    `+` matches one whole level (including an empty one), `#` the rest of the
+    topic including its parent (`a/#` matches `a`), and neither matches a
+    topic starting with `$` at the first level (`#` does not match `$SYS/…`).
+    """
+
+    __slots__ = ("_levels", "_plain", "filter")
+
+    def __init__(self, topic_filter: str) -> None:
+        self.filter = check_filter(topic_filter)
+        self._plain = "+" not in topic_filter and "#" not in topic_filter
+        self._levels = topic_filter.split("/")
+
+    def matches(self, topic: str) -> bool:
+        if self._plain:
+            return topic == self.filter
+        levels = self._levels
+        if topic.startswith("$") and levels[0] in ("+", "#"):
+            return False
+        parts = topic.split("/")
+        for i, level in enumerate(levels):
+            if level == "#":
+                return True
+            if i >= len(parts) or (level != "+" and level != parts[i]):
+                return False
+        return len(parts) == len(levels)
+
+    def __repr__(self) -> str:
+        return f"TopicFilter({self.filter!r})"
 
 
 @dataclass(frozen=True)
@@ -148,6 +223,36 @@ class Topics:
         """The levels of a topic below the prefix; [] when it is not ours."""
         head = self.prefix + "/"
         return topic[len(head) :].split("/") if topic.startswith(head) else []
+
+
+DISCOVERY_ID = re.compile(r"[a-zA-Z0-9_-]+")
+"""Home Assistant's rule for the node and object ids in a discovery topic (use `fullmatch`)."""
+
+
+@dataclass(frozen=True)
+class DiscoveryTopics:
+    """Home Assistant's MQTT discovery topics, under its own prefix (`MAELSTROM_HA_PREFIX`).
+
+    They live outside our prefix: Home Assistant listens on
+    `<ha_prefix>/<component>/[<node_id>/]<object_id>/config` and announces itself
+    with `online` / `offline` on `<ha_prefix>/status`.
+    """
+
+    prefix: str = "homeassistant"
+
+    def config(self, component: str, node_id: str, object_id: str) -> str:
+        for what, value in (
+            ("component", component),
+            ("node id", node_id),
+            ("object id", object_id),
+        ):
+            if not DISCOVERY_ID.fullmatch(value):
+                raise TopicError(f"discovery {what} {value!r} may only hold [a-zA-Z0-9_-]")
+        return f"{self.prefix}/{component}/{node_id}/{object_id}/config"
+
+    @property
+    def status(self) -> str:
+        return f"{self.prefix}/status"
 
 
 class NativeTopics:

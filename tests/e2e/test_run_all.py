@@ -63,30 +63,29 @@ def test_services_come_online_and_serve_the_ui(stack: dict, probe: MqttProbe) ->
 def test_mosquitto_pub_reaches_a_browser_socket(stack: dict, broker: Broker) -> None:
     async def scenario() -> dict:
         async with aiohttp.ClientSession() as http, http.ws_connect(stack["http"] + "/ws") as ws:
+
+            async def next_frame(op: str) -> dict:
+                while True:  # skipping the others (`status` comes first)
+                    frame = await ws.receive_json()
+                    if frame["op"] == op:
+                        return frame
+
             await ws.send_json({"op": "subscribe", "topic": "maelstrom/alarms/#"})
-
-            async def publish_until_received() -> dict:
-                # The subscribe is asynchronous upstream; publish until the bridge forwards one.
-                while True:
-                    subprocess.run(
-                        [
-                            mosquitto_client("mosquitto_pub"),
-                            "-p",
-                            str(broker.port),
-                            "-t",
-                            "maelstrom/alarms/test",
-                            "-m",
-                            '{"message": "pilot light out"}',
-                        ],
-                        check=True,
-                    )
-                    try:
-                        frame = await ws.receive_json(timeout=0.5)
-                    except TimeoutError:
-                        continue
-                    return frame
-
-            return await asyncio.wait_for(publish_until_received(), 15)
+            # `subscribed`: the bridge's subscription is live, what is published now arrives.
+            await asyncio.wait_for(next_frame("subscribed"), 15)
+            subprocess.run(
+                [
+                    mosquitto_client("mosquitto_pub"),
+                    "-p",
+                    str(broker.port),
+                    "-t",
+                    "maelstrom/alarms/test",
+                    "-m",
+                    '{"message": "pilot light out"}',
+                ],
+                check=True,
+            )
+            return await asyncio.wait_for(next_frame("message"), 15)
 
     frame = asyncio.run(scenario())
     assert frame["op"] == "message"

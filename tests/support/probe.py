@@ -60,6 +60,15 @@ class MqttProbe:
             raise TimeoutError(f"no SUBACK for {topic_filter}")
         return self
 
+    def unsubscribe(self, *topic_filters: str) -> MqttProbe:
+        """Unsubscribe and wait for the broker's UNSUBACK."""
+        done = threading.Event()
+        self.client.on_unsubscribe = lambda *a: done.set()
+        self.client.unsubscribe(list(topic_filters))
+        if not done.wait(10):
+            raise TimeoutError(f"no UNSUBACK for {topic_filters}")
+        return self
+
     def publish(self, topic: str, payload: Any = b"", retain: bool = False, qos: int = 1) -> None:
         if not isinstance(payload, (bytes, str)):
             payload = json.dumps(payload)

@@ -1,17 +1,17 @@
 // Placeholder view until the Web UI lands: shows the connection and the live data channel.
+import { connect } from "./maelstrom.js";
+
 const status = document.getElementById("connection");
 const list = document.getElementById("topics");
-const socket = new WebSocket(`${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws`);
-socket.onopen = () => {
-  status.textContent = "connected";
-  status.className = "connection online";
-  socket.send(JSON.stringify({ op: "subscribe", topic: "maelstrom/data/#" }));
-};
-socket.onclose = () => { status.textContent = "disconnected"; status.className = "connection offline"; };
-socket.onmessage = (event) => {
-  const frame = JSON.parse(event.data);
-  if (frame.op !== "message") return;
+const socket = connect();
+socket.on("state", ({ socket: link, broker }) => {
+  const online = link === "open" && broker === "online";
+  status.textContent = link === "open" ? `connected (broker ${broker})` : "disconnected";
+  status.className = `connection ${online ? "online" : "offline"}`;
+});
+socket.subscribe("maelstrom/data/#", ({ topic, payload }) => {
   const item = document.createElement("li");
-  item.textContent = `${frame.topic}: ${JSON.stringify(frame.payload)}`;
+  item.textContent = `${topic}: ${JSON.stringify(payload)}`;
   list.prepend(item);
-};
+  while (list.children.length > 200) list.lastChild.remove();
+});

@@ -5,12 +5,31 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.api.database import DATABASE, check_database
+from services.api.openapi import describe
 from services.common.web import MQTT
 
 routes = web.RouteTableDef()
 
+HEALTH_SCHEMA = {
+    "type": "object",
+    "required": ["status", "broker", "database"],
+    "properties": {
+        "status": {"type": "string", "enum": ["ok", "degraded"]},
+        "broker": {
+            "type": "object",
+            "properties": {"ok": {"type": "boolean"}, "url": {"type": "string"}},
+        },
+        "database": {"type": "object", "properties": {"ok": {"type": "boolean"}}},
+    },
+}
+
 
 @routes.get("/api/health")
+@describe(
+    "Is the API up, and can it reach the broker and the database?",
+    responses={200: HEALTH_SCHEMA, 503: HEALTH_SCHEMA},
+    tag="meta",
+)
 async def health(request: web.Request) -> web.Response:
     broker_ok = request.app[MQTT].connected.is_set()
     database_ok = check_database(request.app[DATABASE])

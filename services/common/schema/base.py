@@ -9,7 +9,7 @@ _ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
 
 def _check_id(value: str) -> str:
-    if not _ID.match(value):
+    if not _ID.fullmatch(value):
         raise ValueError(
             "must be 1-63 characters of lowercase letters, digits, '-' or '_', starting with a letter or digit"
         )

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, JsonValue, model_validator
 
 from .base import Celsius, Id, Seconds, Strict
 
@@ -87,12 +87,6 @@ class SerialLink(Strict):
         description="Device path or pyserial URL (e.g. /dev/ttyACM0, socket://host:port).",
     )
     baud: int = Field(57600, gt=0)
-    watchdog_s: int = Field(
-        10,
-        ge=1,
-        le=3600,
-        description="The board switches its outputs off after this long without a word from the controller.",
-    )
 
 
 class MqttPreset(StrEnum):
@@ -308,6 +302,18 @@ class Loop(Strict):
     @property
     def pid_settings(self) -> PidSettings:
         return self.pid or PID_DEFAULTS[self.kind]
+
+
+# --- app settings -------------------------------------------------------------------------
+
+
+class Setting(Strict):
+    """An app setting (`/api/settings/{key}`); published on `config/settings/<key>` as
+    its bare JSON value."""
+
+    key: Id
+    value: JsonValue = Field(..., description="Any JSON value.")
+    version: int = 0
 
 
 ConfigObject = Device | Profile | Loop

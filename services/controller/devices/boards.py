@@ -99,16 +99,13 @@ class BoardDevice:
 
     async def start(self) -> None:
         ctx = self.registry.ctx
-        timing = ctx.timing.board
-        if self.device.serial is not None:
-            timing = type(timing)(**{**timing.__dict__, "watchdog_s": self.device.serial.watchdog_s})
         self.board = SerialBoard(
             self.device.id,
             self.port(),
             ctx.clock,
             self,
             baud=self.device.serial.baud if self.device.serial else 57600,
-            timing=timing,
+            timing=ctx.timing.board,
         )
         self._attach_actuators()
         await self.board.start()

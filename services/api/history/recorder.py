@@ -1,0 +1,324 @@
+"""The recorder: MQTT in, one database transaction per batch window out.
+
+Handlers run in the event loop and only validate and append; every database
+call runs on the writer's own thread, so the event loop (which also serves the
+browser bridge) never waits on SQLite.
+
+What a crash can lose: what arrived since the last committed batch, i.e. at most
+the batch window (1 s) plus the duration of a write in progress. A clean
+shutdown (SIGTERM, Ctrl-C) writes everything, including values held back by the
+dead band. While the API is down nothing is received; on restart the broker's
+retained messages give every loop and sensor's latest value straight away.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import peewee
+from pydantic import BaseModel, ValidationError
+
+from services.common.clock import Clock
+from services.common.mqtt import Message, MqttClient, PayloadError
+from services.common.schema.alarms import Alarm
+from services.common.schema.logs import LogLevel, LogRecord
+from services.common.schema.state import LoopState, SensorReading
+from services.common.topics import Topics, matches
+
+from .settings import KEY as SETTINGS_KEY
+from .settings import HistorySettings, parse_settings
+from .writer import AlarmIn, Batch, EventIn, HistoryWriter, LogIn, SampleIn
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+M = TypeVar("M", bound=BaseModel)
+
+BATCH_S = 1.0
+FLUSH_EARLY = 50_000
+"""Write at once when this many items are waiting (a burst), not at the window's end."""
+MAX_PENDING = 2_000_000
+"""While the database refuses writes, keep at most this many items (oldest dropped)."""
+ROLLUP_EVERY_S = 60.0
+RETENTION_EVERY_S = 3600.0
+RETENTION_SETTLE_S = 30.0
+"""Wait this long after subscribing to settings before deleting anything by age."""
+MAINTENANCE_STEP_S = 0.2
+"""Tier maintenance works in steps this long between batches, so writes stay on time."""
+
+
+def loop_series(loop: str, quantity: str) -> str:
+    """`loop/<loop>/<pv|sp|heat|cool>`."""
+    return f"loop/{loop}/{quantity}"
+
+
+def sensor_series(device: str, sensor: str) -> str:
+    """`sensor/<device>/<sensor>`; an iSpindel's gravity is `sensor/<device>/gravity`."""
+    return f"sensor/{device}/{sensor}"
+
+
+def _parse(model: type[M], message: Message, data: Any = None) -> M:
+    try:
+        if data is not None:
+            return model.model_validate(data)
+        return model.model_validate_json(message.payload)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "payload"
+        raise PayloadError(f"{where}: {first['msg']}") from None
+
+
+class Recorder:
+    """Subscribes to data, alarms, logs and history settings; batches them to the writer."""
+
+    def __init__(
+        self,
+        mqtt: MqttClient,
+        db: peewee.Database,
+        clock: Clock,
+        batch_s: float = BATCH_S,
+    ) -> None:
+        self._mqtt = mqtt
+        self._topics: Topics = mqtt.topics
+        self._clock = clock
+        self.batch_s = batch_s
+        self.settings = HistorySettings()
+        self.writer = HistoryWriter(db, lambda: self.settings)
+        self._batch = Batch()
+        self._full = asyncio.Event()
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="history-writer")
+        self._task: asyncio.Task[None] | None = None
+        self._handlers: dict[str, Callable[[Message], None]] = {
+            self._topics.all_data: self._on_data,
+            self._topics.all_alarms: self._on_alarm,
+            self._topics.all_logs: self._on_log,
+            self._topics.all_config("settings"): self._on_setting,
+        }
+        self._settings_since: float | None = None
+        self._data_prefix = self._topics.channel("data") + "/"
+        self._loop_names: dict[str, tuple[str, ...]] = {}
+        self.received = 0  # items (samples, events, alarms, logs) since start
+        self._flushed_at = 0  # `received` when the batch was last taken
+        self.failures = 0
+        self.dropped = 0
+        self.last_write: float | None = None
+
+    # lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        await self.in_writer(self.writer.prepare)
+        for topic_filter, handler in self._handlers.items():
+            # Live data at QoS 0: without a persistent session QoS 1 would not save a
+            # message across a reconnect anyway, and its per-message acknowledgements
+            # cap a client at a few hundred messages a second.
+            qos = 0 if topic_filter == self._topics.all_data else 1
+            self._mqtt.subscribe(topic_filter, handler, qos=qos)
+        self._task = asyncio.create_task(self._run(), name="history-recorder")
+
+    async def stop(self) -> None:
+        """Stop listening, then write everything still in memory."""
+        for topic_filter, handler in self._handlers.items():
+            self._mqtt.unsubscribe(topic_filter, handler)
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        await self.flush(final=True)
+        await self.in_writer(self.writer.close)
+        self._executor.shutdown(wait=True)
+
+    async def in_writer(self, fn: Callable[..., T], *args: Any) -> T:
+        """Run `fn` on the writer's thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, fn, *args)
+
+    @property
+    def subscribed(self) -> bool:
+        return all(self._mqtt.is_subscribed(f) for f in self._handlers)
+
+    @property
+    def pending(self) -> int:
+        return len(self._batch)
+
+    def receive(self, message: Message) -> None:
+        """Take one message as the MQTT client would deliver it (tests, benchmarks)."""
+        if message.topic.startswith(self._data_prefix):
+            self._on_data(message)  # the bulk: skip matching every filter
+            return
+        for topic_filter, handler in self._handlers.items():
+            if matches(topic_filter, message.topic):
+                handler(message)
+
+    # the batch loop ----------------------------------------------------------------------
+    async def _run(self) -> None:
+        next_rollup = next_retention = 0.0
+        while True:
+            await self._pause()
+            await self.flush()
+            now = self._clock.now()
+            if now >= next_rollup:
+                more = await self._maintain(self.writer.roll_up, round(now * 1000))
+                next_rollup = now if more else now + ROLLUP_EVERY_S
+            if now >= next_retention and self._may_delete(now):
+                more = await self._maintain(self.writer.apply_retention, now)
+                next_retention = now if more else now + RETENTION_EVERY_S
+
+    async def _pause(self) -> None:
+        sleeper = asyncio.ensure_future(self._clock.sleep(self.batch_s))
+        burst = asyncio.ensure_future(self._full.wait())
+        try:
+            await asyncio.wait({sleeper, burst}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            burst.cancel()
+        self._full.clear()
+
+    async def flush(self, final: bool = False) -> None:
+        """Write what has arrived, in one transaction; on failure keep it for the next try."""
+        batch, self._batch = self._batch, Batch()
+        self._flushed_at = self.received
+        if not batch and not final:
+            return
+        try:
+            await self.in_writer(self.writer.write, batch, final)
+        except Exception as exc:
+            self._batch.prepend(batch)
+            self._trim()
+            self.failures += 1
+            if self.failures == 1 or self.failures % 60 == 0:
+                log.warning(
+                    "history: cannot write to the database (%s); keeping %d items to retry",
+                    exc,
+                    len(self._batch),
+                )
+            return
+        if self.failures:
+            log.warning("history: database writes resumed after %d failed tries", self.failures)
+            self.failures = 0
+        self.last_write = self._clock.now()
+
+    async def _maintain(self, step: Callable[[Any, float], bool], now: Any) -> bool:
+        try:
+            return await self.in_writer(step, now, MAINTENANCE_STEP_S)
+        except Exception:
+            log.exception("history: tier maintenance failed; will retry")
+            return False
+
+    def _may_delete(self, now: float) -> bool:
+        """Only once the retention settings (retained on the broker) have had time to arrive."""
+        settings_filter = self._topics.all_config("settings")
+        if not self._mqtt.is_subscribed(settings_filter):
+            self._settings_since = None
+            return False
+        if self._settings_since is None:
+            self._settings_since = now
+        return now - self._settings_since >= RETENTION_SETTLE_S
+
+    def _add(self, items: list[Any], item: Any) -> None:
+        items.append(item)
+        self._count(1)
+
+    def _count(self, items: int) -> None:
+        self.received += items
+        if self.received - self._flushed_at >= FLUSH_EARLY:
+            self._full.set()
+
+    def _trim(self) -> None:
+        excess = len(self._batch.samples) - MAX_PENDING
+        if excess > 0:
+            del self._batch.samples[:excess]
+            self.dropped += excess
+            log.warning("history: database unavailable; dropped the %d oldest samples", excess)
+
+    # handlers (event loop; validate and append, nothing else) -----------------------------
+    def _on_data(self, message: Message) -> None:
+        parts = self._topics.parts(message.topic)
+        if not message.payload:
+            return  # a retained topic cleared (loop or sensor removed)
+        if len(parts) == 2:
+            self._record_loop(parts[1], _parse(LoopState, message))
+        elif len(parts) == 4 and parts[1] == "sensors":
+            reading = _parse(SensorReading, message)
+            self._add(
+                self._batch.samples,
+                SampleIn(
+                    sensor_series(parts[2], parts[3]),
+                    "sensor",
+                    reading.unit,
+                    reading.ts,
+                    reading.value,
+                ),
+            )
+
+    def _record_loop(self, loop: str, state: LoopState) -> None:
+        ts, samples, events = state.ts, self._batch.samples, self._batch.events
+        names = self._loop_names.get(loop)
+        if names is None:
+            names = self._loop_names[loop] = tuple(
+                loop_series(loop, q) for q in ("pv", "sp", "heat", "cool")
+            )
+        samples += (
+            SampleIn(names[0], "loop", "°C", ts, state.pv),
+            SampleIn(names[1], "loop", "°C", ts, state.sp),
+            SampleIn(names[2], "loop", "%", ts, state.output.heat),
+            SampleIn(names[3], "loop", "%", ts, state.output.cool),
+        )
+        profile = state.profile.profile if state.profile and not state.profile.finished else None
+        events += (
+            EventIn(loop, "mode", state.mode.value, ts),
+            EventIn(loop, "state", state.state.value, ts),
+            EventIn(loop, "profile", profile, ts),
+        )
+        self._count(7)
+
+    def _on_alarm(self, message: Message) -> None:
+        parts = self._topics.parts(message.topic)
+        if len(parts) != 2:
+            return
+        alarm_id, now = parts[1], self._clock.now()
+        if not message.payload.strip():
+            self._add(self._batch.alarms, AlarmIn(alarm_id, None, now))
+            return
+        data = message.json()
+        if not isinstance(data, dict):
+            raise PayloadError("an alarm is a JSON object")
+        alarm = _parse(Alarm, message, {**data, "id": alarm_id})
+        self._add(self._batch.alarms, AlarmIn(alarm_id, alarm, now))
+
+    def _on_log(self, message: Message) -> None:
+        parts = self._topics.parts(message.topic)
+        record = _parse(LogRecord, message)
+        self._add(
+            self._batch.logs,
+            LogIn(
+                ts=record.ts or self._clock.now(),
+                level=int(LogLevel.parse(record.level)),
+                source=record.source or "/".join(parts[1:]),
+                message=record.message,
+            ),
+        )
+
+    def _on_setting(self, message: Message) -> None:
+        if self._topics.parts(message.topic)[-1] != SETTINGS_KEY:
+            return
+        try:
+            self.settings = parse_settings(message.payload)
+        except ValueError as exc:
+            log.warning("history: %s; keeping %s", exc, self.settings.model_dump())
+
+    # status --------------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        return {
+            "subscribed": self.subscribed,
+            "received": self.received,
+            "pending": self.pending,
+            "stored": self.writer.stored,
+            "batch_s": self.batch_s,
+            "last_write": self.last_write,
+            "write_failures": self.failures,
+            "dropped": self.dropped,
+            "settings": self.settings.model_dump(),
+        }

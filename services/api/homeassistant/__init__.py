@@ -1,0 +1,5 @@
+"""Home Assistant integration by MQTT discovery: thermostats, probes and alarms, both ways."""
+
+from .publisher import HOMEASSISTANT, HomeAssistantDiscovery, setup_homeassistant
+
+__all__ = ["HOMEASSISTANT", "HomeAssistantDiscovery", "setup_homeassistant"]

@@ -1,0 +1,472 @@
+"""The configuration store: typed objects in, typed objects out, versioned.
+
+Every write checks the version the client read (optimistic locking, enforced by a
+conditional UPDATE so two API processes on one database cannot both win), checks
+that loops refer to IO and profiles that exist, stores the object and tells the
+listeners (the MQTT publisher) what changed. Nothing here knows about HTTP.
+
+The database is synchronous peewee called straight from the event loop: each
+operation is a handful of indexed queries on a few dozen rows (well under a
+millisecond on SQLite), and one connection used from one thread keeps peewee's
+connection and transaction state simple. Moving it to a thread pool would buy
+nothing at this size and cost a connection per thread.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from typing import Any, TypeVar, cast
+
+import peewee
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from services.api.database import DATABASE
+from services.api.errors import Conflict, Invalid, NotFound
+from services.api.models import CONFIG_ROWS, ConfigRow, LoopRow
+from services.api.models import Setting as SettingRow
+from services.common.schema.config import (
+    CONFIG_MODELS,
+    ActuatorRole,
+    Device,
+    IoRef,
+    Loop,
+    Profile,
+    Setting,
+)
+from services.common.web import CONFIG
+
+log = logging.getLogger(__name__)
+
+ConfigObject = Device | Profile | Loop
+Obj = TypeVar("Obj", Device, Profile, Loop)
+Stored = ConfigObject | Setting
+Listener = Callable[[str, str, Stored | None], None]
+"""Called with (kind, id, object) after every committed change; object None = deleted."""
+
+KINDS = ("devices", "profiles", "loops")
+SINGULAR = {"devices": "device", "profiles": "profile", "loops": "loop", "settings": "setting"}
+
+
+class ConfigStore:
+    def __init__(self, db: peewee.Database) -> None:
+        self.db = db
+        self._listeners: list[Listener] = []
+
+    # listeners ------------------------------------------------------------------------
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def remove_listener(self, listener: Listener) -> None:
+        self._listeners.remove(listener)
+
+    def _notify(self, kind: str, object_id: str, obj: Stored | None) -> None:
+        for listener in self._listeners:
+            try:
+                listener(kind, object_id, obj)
+            except Exception:
+                log.exception("config listener failed for %s/%s", kind, object_id)
+
+    # reading ----------------------------------------------------------------------------
+    def _load(self, kind: str, row: ConfigRow) -> ConfigObject | None:
+        try:
+            data = json.loads(row.data)
+            data["version"] = row.version
+            return CONFIG_MODELS[kind].model_validate(data)
+        except (ValueError, ValidationError) as exc:
+            # Never delete what we cannot read: a migration or a fix can still save it.
+            log.warning("stored %s %r does not load (%s); left untouched", kind, row.id, exc)
+            return None
+
+    def list(self, kind: str) -> list[ConfigObject]:
+        rows = CONFIG_ROWS[kind].select().order_by(CONFIG_ROWS[kind].id)
+        return [obj for obj in (self._load(kind, row) for row in rows) if obj is not None]
+
+    def find(self, kind: str, object_id: str) -> ConfigObject | None:
+        row = CONFIG_ROWS[kind].get_or_none(CONFIG_ROWS[kind].id == object_id)
+        return None if row is None else self._load(kind, row)
+
+    def get(self, kind: str, object_id: str) -> ConfigObject:
+        obj = self.find(kind, object_id)
+        if obj is None:
+            raise NotFound(f"no {SINGULAR[kind]} {object_id!r}", {"field": "id", "id": object_id})
+        return obj
+
+    def count(self, kind: str) -> int:
+        return int(CONFIG_ROWS[kind].select().count())
+
+    # writing ----------------------------------------------------------------------------
+    def create(self, kind: str, obj: Obj) -> Obj:
+        """Store a new object (its version must be 0); 409 if the id is taken."""
+        with self.db.atomic():
+            if CONFIG_ROWS[kind].get_or_none(CONFIG_ROWS[kind].id == obj.id) is not None:
+                raise Conflict(
+                    f"{SINGULAR[kind]} {obj.id!r} already exists",
+                    {"field": "id", "message": "use PUT or PATCH to change it"},
+                )
+            if obj.version != 0:
+                raise Conflict(
+                    f"{SINGULAR[kind]} {obj.id!r} does not exist (deleted?)",
+                    {"field": "version", "expected": 0, "got": obj.version},
+                )
+            self._check(kind, obj)
+            saved = self._insert(kind, obj)
+        self._notify(kind, saved.id, saved)
+        return saved
+
+    def put(self, kind: str, obj: Obj) -> tuple[Obj, bool]:
+        """Create, or replace at the version the client read. Returns (object, created)."""
+        with self.db.atomic():
+            current = CONFIG_ROWS[kind].get_or_none(CONFIG_ROWS[kind].id == obj.id)
+            if current is None:
+                created = True
+                if obj.version != 0:
+                    raise Conflict(
+                        f"{SINGULAR[kind]} {obj.id!r} no longer exists (deleted?)",
+                        {"field": "version", "expected": 0, "got": obj.version},
+                    )
+                self._check(kind, obj)
+                saved = self._insert(kind, obj)
+            else:
+                created = False
+                self._expect(kind, obj.id, current.version, obj.version)
+                self._check(kind, obj)
+                saved = self._update(kind, obj, current.version)
+        self._notify(kind, saved.id, saved)
+        return saved, created
+
+    def update(
+        self,
+        kind: str,
+        object_id: str,
+        change: Callable[[Obj], Obj],
+        expected_version: int | None = None,
+        *,
+        echo_unchanged: bool = False,
+    ) -> Obj:
+        """Apply `change` to the stored object (a command or a patch) and store the result.
+
+        With `expected_version`, a stale read gets 409; without, the change applies
+        to whatever is current (commands: last one wins, as over MQTT). A change that
+        changes nothing is not stored; with `echo_unchanged` the listeners still hear
+        of it (a command's sender, and a controller that applied it, get the echo).
+        """
+        with self.db.atomic():
+            current = cast(Obj, self.get(kind, object_id))
+            if expected_version is not None:
+                self._expect(kind, object_id, current.version, expected_version)
+            new = change(current)
+            if new.id != object_id:
+                raise Invalid(
+                    f"invalid {SINGULAR[kind]}",
+                    [{"field": "id", "message": f"is {object_id!r} in the path"}],
+                )
+            new = new.model_copy(update={"version": current.version})
+            if new == current:
+                if echo_unchanged:
+                    self._notify(kind, current.id, current)
+                return current
+            self._check(kind, new)
+            saved = self._update(kind, new, current.version)
+        self._notify(kind, saved.id, saved)
+        return saved
+
+    def delete(self, kind: str, object_id: str, expected_version: int | None = None) -> None:
+        with self.db.atomic():
+            row = CONFIG_ROWS[kind].get_or_none(CONFIG_ROWS[kind].id == object_id)
+            if row is None:
+                raise NotFound(f"no {SINGULAR[kind]} {object_id!r}", {"field": "id"})
+            if expected_version is not None:
+                self._expect(kind, object_id, row.version, expected_version)
+            users = self._users(kind, object_id)
+            if users:
+                raise Conflict(
+                    f"{SINGULAR[kind]} {object_id!r} is in use",
+                    {"field": "id", "used_by": {"loops": users}},
+                )
+            CONFIG_ROWS[kind].delete().where(CONFIG_ROWS[kind].id == object_id).execute()
+        self._notify(kind, object_id, None)
+
+    # settings ---------------------------------------------------------------------------
+    def settings(self) -> list[Setting]:
+        return [self._setting(row) for row in SettingRow.select().order_by(SettingRow.key)]
+
+    def setting(self, key: str) -> Setting:
+        row = SettingRow.get_or_none(SettingRow.key == key)
+        if row is None:
+            raise NotFound(f"no setting {key!r}", {"field": "key", "key": key})
+        return self._setting(row)
+
+    def put_setting(self, setting: Setting) -> tuple[Setting, bool]:
+        value = json.dumps(setting.value, ensure_ascii=False)
+        with self.db.atomic():
+            row = SettingRow.get_or_none(SettingRow.key == setting.key)
+            if row is None:
+                if setting.version != 0:
+                    raise Conflict(
+                        f"setting {setting.key!r} no longer exists (deleted?)",
+                        {"field": "version", "expected": 0, "got": setting.version},
+                    )
+                SettingRow.create(key=setting.key, value=value, version=1)
+                saved, created = setting.model_copy(update={"version": 1}), True
+            else:
+                self._expect("settings", setting.key, row.version, setting.version)
+                if row.value == value:
+                    return self._setting(row), False
+                n = (
+                    SettingRow.update(value=value, version=row.version + 1, updated_at=time.time())
+                    .where(SettingRow.key == setting.key, SettingRow.version == row.version)
+                    .execute()
+                )
+                if n != 1:
+                    raise self._stale("settings", setting.key, row.version, setting.version)
+                saved, created = setting.model_copy(update={"version": row.version + 1}), False
+        self._notify("settings", saved.key, saved)
+        return saved, created
+
+    def delete_setting(self, key: str, expected_version: int | None = None) -> None:
+        with self.db.atomic():
+            row = SettingRow.get_or_none(SettingRow.key == key)
+            if row is None:
+                raise NotFound(f"no setting {key!r}", {"field": "key"})
+            if expected_version is not None:
+                self._expect("settings", key, row.version, expected_version)
+            SettingRow.delete().where(SettingRow.key == key).execute()
+        self._notify("settings", key, None)
+
+    @staticmethod
+    def _setting(row: SettingRow) -> Setting:
+        return Setting(key=row.key, value=json.loads(row.value), version=row.version)
+
+    # the whole configuration ------------------------------------------------------------
+    def replace_all(
+        self,
+        settings: Iterable[Setting],
+        devices: Iterable[Device],
+        profiles: Iterable[Profile],
+        loops: Iterable[Loop],
+    ) -> dict[str, int]:
+        """Replace the whole configuration in one transaction (restore).
+
+        Versions continue from what each id had, so a client still holding an
+        object read before the restore gets 409 rather than overwriting it.
+        """
+        incoming: dict[str, list[Any]] = {
+            "settings": list(settings),
+            "devices": list(devices),
+            "profiles": list(profiles),
+            "loops": list(loops),
+        }
+        before: dict[str, dict[str, int]] = {
+            "settings": {r.key: r.version for r in SettingRow.select()},
+            **{k: {r.id: r.version for r in CONFIG_ROWS[k].select()} for k in KINDS},
+        }
+        devices_by_id = {d.id: d for d in incoming["devices"]}
+        profile_ids = {p.id for p in incoming["profiles"]}
+        for loop in incoming["loops"]:
+            self.check_loop(loop, devices_by_id.get, profile_ids.__contains__)
+        with self.db.atomic():
+            LoopRow.delete().execute()
+            for kind in ("devices", "profiles"):
+                CONFIG_ROWS[kind].delete().execute()
+            SettingRow.delete().execute()
+            for s in incoming["settings"]:
+                SettingRow.create(
+                    key=s.key,
+                    value=json.dumps(s.value, ensure_ascii=False),
+                    version=before["settings"].get(s.key, 0) + 1,
+                )
+            for kind in KINDS:
+                for obj in incoming[kind]:
+                    self._insert(kind, obj, version=before[kind].get(obj.id, 0) + 1)
+        for kind in (*reversed(KINDS), "settings"):  # loops go before the devices they use
+            for gone in sorted(set(before[kind]) - {self._key(o) for o in incoming[kind]}):
+                self._notify(kind, gone, None)
+        for s in self.settings():
+            self._notify("settings", s.key, s)
+        for kind in KINDS:
+            for obj in self.list(kind):
+                self._notify(kind, obj.id, obj)
+        return {kind: len(items) for kind, items in incoming.items()}
+
+    @staticmethod
+    def _key(obj: Any) -> str:
+        return obj.key if isinstance(obj, Setting) else obj.id
+
+    # internals --------------------------------------------------------------------------
+    def _stale(self, kind: str, object_id: str, have: int, got: int) -> Conflict:
+        return Conflict(
+            f"{SINGULAR[kind]} {object_id!r} was changed by someone else",
+            {
+                "field": "version",
+                "expected": have,
+                "got": got,
+                "message": "read it again, re-apply your change and send the new version",
+            },
+        )
+
+    def _expect(self, kind: str, object_id: str, have: int, got: int) -> None:
+        if have != got:
+            raise self._stale(kind, object_id, have, got)
+
+    @staticmethod
+    def _data(obj: BaseModel) -> str:
+        return obj.model_dump_json(exclude={"version"})
+
+    @staticmethod
+    def _columns(kind: str, obj: BaseModel) -> dict[str, Any]:
+        if not isinstance(obj, Loop):
+            return {}
+        return {
+            "sensor_device": obj.sensor.device,
+            "heater_device": obj.heater.device if obj.heater else None,
+            "cooler_device": obj.cooler.device if obj.cooler else None,
+            "profile": obj.profile.profile if obj.profile else None,
+        }
+
+    def _insert(self, kind: str, obj: Obj, version: int = 1) -> Obj:
+        now = time.time()
+        CONFIG_ROWS[kind].insert(
+            id=obj.id,
+            data=self._data(obj),
+            version=version,
+            created_at=now,
+            updated_at=now,
+            **self._columns(kind, obj),
+        ).execute()
+        return obj.model_copy(update={"version": version})
+
+    def _update(self, kind: str, obj: Obj, have: int) -> Obj:
+        table = CONFIG_ROWS[kind]
+        n = (
+            table.update(
+                data=self._data(obj),
+                version=have + 1,
+                updated_at=time.time(),
+                **self._columns(kind, obj),
+            )
+            .where(table.id == obj.id, table.version == have)
+            .execute()
+        )
+        if n != 1:  # another process wrote between our read and this write
+            raise self._stale(kind, obj.id, have + 1, have)
+        return obj.model_copy(update={"version": have + 1})
+
+    def _check(self, kind: str, obj: BaseModel) -> None:
+        """Referential checks: loops name real IO; a device change strands no loop."""
+        if isinstance(obj, Loop):
+            self.check_loop(
+                obj,
+                lambda d: cast(Device | None, self.find("devices", d)),
+                self._profile_exists,
+            )
+        elif isinstance(obj, Device):
+            stranded = []
+            for loop_id in self._users("devices", obj.id):
+                loop = cast(Loop | None, self.find("loops", loop_id))
+                if loop is None:
+                    continue
+                try:
+                    self.check_loop(
+                        loop,
+                        lambda d: (
+                            obj if d == obj.id else cast(Device | None, self.find("devices", d))
+                        ),
+                        lambda p: True,
+                    )
+                except Invalid as exc:
+                    stranded.append({"loop": loop_id, "problems": exc.detail})
+            if stranded:
+                raise Conflict(
+                    f"device {obj.id!r} would strand loops that use its IO",
+                    {"field": "sensors/actuators", "used_by": stranded},
+                )
+
+    @staticmethod
+    def check_loop(
+        loop: Loop,
+        device: Callable[[str], Device | None],
+        profile_exists: Callable[[str], bool],
+    ) -> None:
+        problems: list[dict[str, str]] = []
+        refs: list[tuple[str, IoRef | None]] = [
+            ("sensor", loop.sensor),
+            ("heater", loop.heater),
+            ("cooler", loop.cooler),
+        ]
+        for field, ref in refs:
+            if ref is None:
+                continue
+            dev = device(ref.device)
+            if dev is None:
+                problems.append(
+                    {"field": f"{field}.device", "message": f"no device {ref.device!r}"}
+                )
+            elif field == "sensor":
+                if ref.id not in {s.id for s in dev.sensors}:
+                    problems.append(
+                        {
+                            "field": "sensor.id",
+                            "message": f"device {dev.id!r} has no sensor {ref.id!r}",
+                        }
+                    )
+            else:
+                actuator = next((a for a in dev.actuators if a.id == ref.id), None)
+                if actuator is None:
+                    problems.append(
+                        {
+                            "field": f"{field}.id",
+                            "message": f"device {dev.id!r} has no actuator {ref.id!r}",
+                        }
+                    )
+                elif actuator.role not in (ActuatorRole(field), ActuatorRole.other):
+                    problems.append(
+                        {
+                            "field": f"{field}.id",
+                            "message": f"actuator {ref.id!r} is a {actuator.role}, not a {field}",
+                        }
+                    )
+        if loop.profile is not None and not profile_exists(loop.profile.profile):
+            problems.append(
+                {"field": "profile.profile", "message": f"no profile {loop.profile.profile!r}"}
+            )
+        if problems:
+            raise Invalid(f"loop {loop.id!r} refers to something that does not exist", problems)
+
+    @staticmethod
+    def _profile_exists(profile_id: str) -> bool:
+        table = CONFIG_ROWS["profiles"]
+        return table.get_or_none(table.id == profile_id) is not None
+
+    def _users(self, kind: str, object_id: str) -> list[str]:
+        """Ids of the loops that use this device or profile."""
+        if kind == "devices":
+            where = (
+                (LoopRow.sensor_device == object_id)
+                | (LoopRow.heater_device == object_id)
+                | (LoopRow.cooler_device == object_id)
+            )
+        elif kind == "profiles":
+            where = LoopRow.profile == object_id
+        else:
+            return []
+        return [row.id for row in LoopRow.select(LoopRow.id).where(where).order_by(LoopRow.id)]
+
+
+STORE = web.AppKey("store", ConfigStore)
+
+
+def setup_store(app: web.Application) -> None:
+    async def store_ctx(app: web.Application) -> AsyncIterator[None]:
+        from services.api.seed import seed_demo  # the seed builds on this module
+
+        store = ConfigStore(app[DATABASE])
+        if app[CONFIG].demo:
+            seed_demo(store)
+        app[STORE] = store
+        yield
+
+    app.cleanup_ctx.append(store_ctx)

@@ -1,0 +1,182 @@
+"""`/api/loops`: CRUD, references, racing edits, and REST commands."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.api.conftest import FERMENTER_LOOP, create
+
+
+async def test_two_racing_updates_one_wins_the_other_gets_409(
+    api: TestClient, fermenter: dict[str, Any]
+) -> None:
+    read = fermenter
+    first = {**read, "setpoint": 12.0}
+    second = {**read, "setpoint": 22.0}
+    responses = await asyncio.gather(
+        api.put("/api/loops/fv1", json=first), api.put("/api/loops/fv1", json=second)
+    )
+    statuses = sorted(r.status for r in responses)
+    assert statuses == [200, 409]
+    winner = next(r for r in responses if r.status == 200)
+    won = await winner.json()
+    resp = await api.get("/api/loops/fv1")
+    stored = await resp.json()
+    assert stored["setpoint"] == won["setpoint"] and stored["version"] == read["version"] + 1
+    loser = await next(r for r in responses if r.status == 409).json()
+    assert loser["detail"]["field"] == "version"
+
+
+async def test_racing_patches_with_versions(api: TestClient, fermenter: dict[str, Any]) -> None:
+    v = fermenter["version"]
+    a, b = await asyncio.gather(
+        api.patch("/api/loops/fv1", json={"setpoint": 10, "version": v}),
+        api.patch("/api/loops/fv1", json={"mode": "off", "version": v}),
+    )
+    assert sorted([a.status, b.status]) == [200, 409]
+
+
+async def test_a_loop_must_name_real_io(api: TestClient, fermenter: dict[str, Any]) -> None:
+    cases = [
+        ({"sensor": {"device": "nope", "id": "beer"}}, "sensor.device"),
+        ({"sensor": {"device": "ferm", "id": "wort"}}, "sensor.id"),
+        ({"heater": {"device": "ferm", "id": "cooler"}}, "heater.id"),
+        ({"cooler": {"device": "ferm", "id": "fan"}}, "cooler.id"),
+        ({"mode": "profile", "profile": {"profile": "lager", "started_at": 0}}, "profile.profile"),
+    ]
+    for change, field in cases:
+        body = {**FERMENTER_LOOP, "id": "fv2", **change}
+        resp = await api.post("/api/loops", json=body)
+        data = await resp.json()
+        assert resp.status == 422, data
+        assert field in [d["field"] for d in data["detail"]], data
+
+
+async def test_patch_merges_and_null_resets_to_default(
+    api: TestClient, fermenter: dict[str, Any]
+) -> None:
+    resp = await api.patch(
+        "/api/loops/fv1", json={"alarms": {"high": 24}, "pid": {"kp": 30, "ki": 0.02, "kd": 0}}
+    )
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert body["alarms"]["high"] == 24 and body["alarms"]["stale_after_s"] == 30
+    resp = await api.patch("/api/loops/fv1", json={"pid": None})
+    assert (await resp.json())["pid"] is None
+
+
+async def test_rest_commands_match_mqtt_semantics(
+    api: TestClient, fermenter: dict[str, Any]
+) -> None:
+    resp = await api.post("/api/loops/fv1/setpoint", data="20.5")
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert body["setpoint"] == 20.5 and body["version"] == fermenter["version"] + 1
+
+    resp = await api.post("/api/loops/fv1/setpoint", json={"value": 21})
+    assert (await resp.json())["setpoint"] == 21
+
+    resp = await api.post("/api/loops/fv1/mode", data="off")
+    assert (await resp.json())["mode"] == "off"
+
+    before = time.time()
+    resp = await api.post(
+        "/api/loops/fv1/profile", json={"action": "start", "profile": "ale", "offset": 3600}
+    )
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert body["mode"] == "profile" and body["profile"]["profile"] == "ale"
+    assert before - 3600 - 1 <= body["profile"]["started_at"] <= time.time() - 3600 + 1
+
+    resp = await api.post("/api/loops/fv1/profile", data="pause")
+    assert (await resp.json())["profile"]["paused_at"] is not None
+    resp = await api.post("/api/loops/fv1/profile", data="resume")
+    assert (await resp.json())["profile"]["paused_at"] is None
+
+    resp = await api.post("/api/loops/fv1/profile", data="stop")
+    body = await resp.json()
+    assert body["mode"] == "constant" and body["profile"] is None
+    assert 18.0 <= body["setpoint"] <= 18.2  # an hour into 18 → 20 over a day
+
+    resp = await api.get("/api/loops/fv1")
+    assert (await resp.json()) == body
+
+
+BAD_COMMANDS = [
+    ("setpoint", "hot", "setpoint"),
+    ("setpoint", "99", "setpoint"),  # above setpoint_max 30
+    ("setpoint", "NaN", "setpoint"),
+    ("setpoint", "", "setpoint"),
+    ("mode", "turbo", "mode"),
+    ("mode", "profile", "mode"),  # no profile started
+    ("output", "150", "output"),
+    ("profile", "pause", "profile"),  # nothing running
+    ("profile", '{"action": "start", "profile": "lager"}', "profile"),
+    ("profile", '{"action": "start"}', "profile"),
+    ("profile", '{"action": "start", "profile": "ale", "offset": 1e400}', "profile"),
+    ("profile", '{"action": "warp"}', "profile"),
+]
+
+
+@pytest.mark.parametrize(("command", "payload", "field"), BAD_COMMANDS)
+async def test_bad_rest_commands_are_refused(
+    api: TestClient, fermenter: dict[str, Any], command: str, payload: str, field: str
+) -> None:
+    resp = await api.post(f"/api/loops/fv1/{command}", data=payload.encode())
+    body = await resp.json()
+    assert resp.status == 422, body
+    assert body["detail"]["field"] == field
+    resp = await api.get("/api/loops/fv1")
+    assert (await resp.json()) == fermenter
+
+
+async def test_commands_to_an_unknown_loop_are_404(api: TestClient) -> None:
+    resp = await api.post("/api/loops/ghost/setpoint", data="20")
+    assert resp.status == 404
+
+
+BAD_LOOPS: list[tuple[str, dict[str, Any], str]] = [
+    ("no outputs", {"heater": None, "cooler": None}, "body"),
+    ("setpoint outside limits", {"setpoint": 40}, "body"),
+    ("impossible setpoint", {"setpoint": 500}, "setpoint"),
+    ("inverted limits", {"setpoint_min": 30, "setpoint_max": 10}, "body"),
+    ("bad mode", {"mode": "auto"}, "mode"),
+    ("profile mode without a run", {"mode": "profile"}, "body"),
+    ("negative gain", {"pid": {"kp": -1, "ki": 0, "kd": 0}}, "pid.kp"),
+    ("manual output over 100", {"manual_output": 101}, "manual_output"),
+    ("unknown field", {"hysteresis": 0.5}, "hysteresis"),
+    ("zero window", {"window_s": 0}, "window_s"),
+    ("string setpoint", {"setpoint": "warm"}, "setpoint"),
+    ("sensor not an object", {"sensor": "ferm/beer"}, "sensor"),
+]
+
+
+@pytest.mark.parametrize(("case", "change", "field"), BAD_LOOPS, ids=[c[0] for c in BAD_LOOPS])
+async def test_bad_loops_are_refused_naming_the_field(
+    api: TestClient, fermenter: dict[str, Any], case: str, change: dict[str, Any], field: str
+) -> None:
+    resp = await api.put("/api/loops/fv1", json={**fermenter, **change})
+    body = await resp.json()
+    assert resp.status == 422, body
+    assert field in [d["field"] for d in body["detail"]], body
+    resp = await api.get("/api/loops/fv1")
+    assert await resp.json() == fermenter
+
+
+async def test_put_with_a_different_id_in_the_body_is_refused(
+    api: TestClient, fermenter: dict[str, Any]
+) -> None:
+    resp = await api.put("/api/loops/fv1", json={**fermenter, "id": "fv9"})
+    body = await resp.json()
+    assert resp.status == 422 and body["detail"][0]["field"] == "id"
+
+
+async def test_loops_list_in_id_order(api: TestClient, fermenter: dict[str, Any]) -> None:
+    await create(api, "loops", {**FERMENTER_LOOP, "id": "a-first"})
+    resp = await api.get("/api/loops")
+    assert [loop["id"] for loop in await resp.json()] == ["a-first", "fv1"]

@@ -1,0 +1,67 @@
+"""`POST /api/publish/{channel}[/{subtopic…}]`: any body, any subtopic, retained on request."""
+
+from __future__ import annotations
+
+import pytest
+from aiohttp.test_utils import TestClient
+
+from tests.api.conftest import wait_for
+from tests.support.probe import MqttProbe
+
+
+async def test_publish_any_body_and_say_where(api: TestClient, probe: MqttProbe) -> None:
+    probe.subscribe("maelstrom/#")
+    resp = await api.post("/api/publish/alarms/test", json={"message": "pilot light out"})
+    body = await resp.json()
+    assert resp.status == 202
+    assert body == {"topic": "maelstrom/alarms/test", "retain": False, "qos": 1, "bytes": 30}
+    msg = await wait_for(probe, "maelstrom/alarms/test")
+    assert msg.json() == {"message": "pilot light out"}
+
+    resp = await api.post("/api/publish/data/deep/sub/topic?retain=1", data="19.5")
+    assert (await resp.json())["topic"] == "maelstrom/data/deep/sub/topic"
+    msg = await wait_for(probe, "maelstrom/data/deep/sub/topic")
+    assert msg.text == "19.5"
+
+    resp = await api.post("/api/publish/cmd/loops/fv1/setpoint?qos=0", data="20")
+    assert (await resp.json())["qos"] == 0
+
+    resp = await api.post("/api/publish/logs", data="plain text")
+    assert (await resp.json())["topic"] == "maelstrom/logs"
+
+
+async def test_retained_and_cleared(api: TestClient, broker, probe: MqttProbe) -> None:  # type: ignore[no-untyped-def]
+    probe.subscribe("maelstrom/data/marker")
+    await api.post("/api/publish/data/kept?retain=1", data="1")
+    await api.post("/api/publish/data/kept?retain=1")  # empty body clears
+    await api.post("/api/publish/data/marker?retain=1", data="m")
+    await wait_for(probe, "maelstrom/data/marker")  # same connection: the clear came first
+    late = MqttProbe(broker.port)
+    try:
+        late.subscribe("maelstrom/data/#")
+        await wait_for(late, "maelstrom/data/marker")
+        assert not [m for m in late.messages if m.topic == "maelstrom/data/kept"]
+    finally:
+        late.close()
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "field"),
+    [
+        ("/api/publish/config/loops/x", 400, "channel"),  # the API's own output
+        ("/api/publish/status/api", 400, "channel"),
+        ("/api/publish/nope", 400, "channel"),
+        ("/api/publish/data/a+b", 400, "subtopic"),
+        ("/api/publish/data/%23", 400, "subtopic"),
+        ("/api/publish/data/x?retain=maybe", 400, "retain"),
+        ("/api/publish/data/x?qos=3", 400, "qos"),
+        ("/api/publish/data/x?qos=high", 400, "qos"),
+    ],
+)
+async def test_bad_publishes_are_refused(
+    api: TestClient, path: str, status: int, field: str
+) -> None:
+    resp = await api.post(path, data="x")
+    body = await resp.json()
+    assert resp.status == status, body
+    assert body["detail"]["field"] == field

@@ -1,0 +1,103 @@
+"""Many browsers at once, and browsers that stop reading: counted, not timed."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import aiohttp
+import pytest
+
+from tests.bridge.browser import Browser, is_message
+from tests.bridge.conftest import RunningBridge, StartBridge, eventually
+from tests.bridge.stalled import StalledBrowser
+from tests.support.probe import MqttProbe
+
+TOPICS = [f"maelstrom/data/sensors/board/t{i}" for i in range(5)]
+
+
+@pytest.fixture
+async def many() -> AsyncIterator[aiohttp.ClientSession]:
+    # Each socket holds a connection: lift aiohttp's pool limit of 100.
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        yield session
+
+
+def burst(probe: MqttProbe, per_topic: int, payload_bytes: int = 0, first: int = 0) -> None:
+    """Publish `per_topic` numbered messages on each topic, interleaved, as fast as paho goes."""
+    pad = "x" * payload_bytes
+    last = None
+    for seq in range(first, first + per_topic):
+        for topic in TOPICS:
+            last = probe.client.publish(topic, f'{{"seq": {seq}, "pad": "{pad}"}}', qos=0)
+    assert last is not None
+    last.wait_for_publish(30)
+
+
+def sequences(browser: Browser) -> dict[str, list[int]]:
+    seqs: dict[str, list[int]] = {t: [] for t in TOPICS}
+    for m in browser.messages:
+        if m["topic"] in seqs:
+            seqs[m["topic"]].append(m["payload"]["seq"])
+    return seqs
+
+
+async def test_200_browsers_each_receive_every_message_in_order_per_topic(
+    bridge: RunningBridge, many: aiohttp.ClientSession, probe: MqttProbe
+) -> None:
+    browsers = await asyncio.gather(*(Browser.connect(many, bridge.url) for _ in range(200)))
+    await asyncio.gather(*(b.subscribe("maelstrom/data/sensors/#") for b in browsers))
+    assert bridge.hub.snapshot()["filters"] == {"maelstrom/data/sensors/#": 200}
+
+    per_topic = 60
+    await asyncio.to_thread(burst, probe, per_topic)
+    expected = len(TOPICS) * per_topic
+    await asyncio.gather(
+        *(b.wait_until(lambda b=b: len(b.messages) >= expected, timeout=60) for b in browsers)
+    )
+    for b in browsers:
+        assert sequences(b) == {t: list(range(per_topic)) for t in TOPICS}
+    # High rate: messages travelled in batch frames, not one frame each.
+    assert sum(b.socket_frames for b in browsers) < 200 * expected
+    assert bridge.hub.snapshot()["dropped"] == 0
+
+
+async def test_a_stalled_browser_does_not_reduce_what_a_fast_one_receives(
+    make_bridge: StartBridge, http: aiohttp.ClientSession, probe: MqttProbe
+) -> None:
+    bridge = await make_bridge(queue_limit=50, stall_timeout=600)
+    stalled = await asyncio.to_thread(StalledBrowser, bridge.port, "maelstrom/data/sensors/#")
+    fast = await Browser.connect(http, bridge.url)
+    await fast.subscribe("maelstrom/data/sensors/#")
+    await eventually(lambda: bridge.hub.snapshot()["filters"].get("maelstrom/data/sensors/#") == 2)
+
+    # 3000 messages of ~4 KB, far more than the socket buffers hold, paced by what the
+    # fast browser has received (never more than a queue's worth ahead of it).
+    per_topic, step = 600, 4
+    for start in range(0, per_topic, step):
+        await asyncio.to_thread(burst, probe, step, 4000, start)
+        await fast.wait_until(lambda n=start + step: len(fast.messages) >= n * len(TOPICS))
+    assert sequences(fast) == {t: list(range(per_topic)) for t in TOPICS}
+    # The stalled browser really was behind: its queue kept only the latest per topic.
+    assert bridge.hub.snapshot()["dropped"] > 0
+    stalled.close()
+
+
+async def test_a_browser_that_stays_stalled_is_closed_with_a_reason(
+    make_bridge: StartBridge, http: aiohttp.ClientSession, probe: MqttProbe
+) -> None:
+    bridge = await make_bridge(queue_limit=50, stall_timeout=1.0)
+    stalled = await asyncio.to_thread(StalledBrowser, bridge.port, "maelstrom/data/sensors/#")
+    watcher = await Browser.connect(http, bridge.url)
+    await watcher.subscribe("maelstrom/data/sensors/#")
+    await asyncio.to_thread(burst, probe, 600, 4000)
+
+    await eventually(lambda: bridge.hub.snapshot()["closed_slow"] >= 1, timeout=30)
+    code, reason = await asyncio.to_thread(stalled.read_until_closed)
+    assert code in (1013, None), reason  # 1013 "try again later", or cut if it took nothing
+    if code is not None:
+        assert "too slow" in reason
+    # The others carry on.
+    probe.publish(TOPICS[0], '{"seq": -1}')
+    await watcher.wait_for(lambda f: is_message(TOPICS[0])(f) and f["payload"]["seq"] == -1)
+    stalled.close()

@@ -1,0 +1,92 @@
+"""Browsers publish only where the ACL allows; refusals say why and leave the socket open."""
+
+from __future__ import annotations
+
+import asyncio
+
+import aiohttp
+import pytest
+
+from tests.bridge.browser import Browser
+from tests.bridge.conftest import StartBridge
+from tests.support.broker import Broker
+from tests.support.probe import MqttProbe
+
+
+def is_error(code: str) -> object:
+    return lambda f: f.get("op") == "error" and f.get("code") == code
+
+
+async def test_allowed_publishes_reach_mqtt_as_mosquitto_sub_sees_them(
+    browser: Browser, probe: MqttProbe, broker: Broker
+) -> None:
+    probe.subscribe("maelstrom/#")
+    await browser.send(op="publish", topic="maelstrom/cmd/loops/fermenter/setpoint", payload="20.5")
+    await browser.send(
+        op="publish",
+        topic="maelstrom/alarms/test",
+        payload={"message": "pilot light out"},
+        retain=True,
+    )
+    await browser.send(
+        op="publish", topic="maelstrom/logs/ui", payload={"level": "info", "message": "hi"}
+    )
+    setpoint = await asyncio.to_thread(probe.wait_for, "maelstrom/cmd/loops/fermenter/setpoint")
+    assert setpoint.text == "20.5"  # a string goes as plain text
+    alarm = await asyncio.to_thread(probe.wait_for, "maelstrom/alarms/test")
+    assert alarm.json() == {"message": "pilot light out"}
+    log = await asyncio.to_thread(probe.wait_for, "maelstrom/logs/ui")
+    assert log.json()["message"] == "hi"
+
+    late = MqttProbe(broker.port)  # the alarm was retained: a new subscriber gets it
+    try:
+        late.subscribe("maelstrom/alarms/+")
+        retained = await asyncio.to_thread(late.wait_for, "maelstrom/alarms/test")
+        assert retained.retain
+    finally:
+        late.close()
+
+
+@pytest.mark.parametrize(
+    "topic",
+    [
+        "maelstrom/config/loops/fermenter",  # configuration is the API's
+        "maelstrom/status/controller",
+        "maelstrom/data/fermenter",
+        "maelstrom/logs/controller",  # only the UI's own log source
+        "homeassistant/switch/x/config",
+        "$SYS/broker/uptime",
+    ],
+)
+async def test_publishing_outside_the_acl_is_refused_and_the_socket_stays_open(
+    browser: Browser, probe: MqttProbe, topic: str
+) -> None:
+    probe.subscribe("#")
+    mark = browser.mark()
+    await browser.send(op="publish", topic=topic, payload="1")
+    error = await browser.wait_for(is_error("forbidden"), since=mark)
+    assert error["topic"] == topic
+    assert "may not publish" in error["error"] and "maelstrom/cmd/#" in error["error"]
+    # Still open and working: a permitted publish goes through, and the refused one never did.
+    await browser.send(op="publish", topic="maelstrom/cmd/loops/f/mode", payload="off")
+    await asyncio.to_thread(probe.wait_for, "maelstrom/cmd/loops/f/mode")
+    assert not [m for m in probe.messages if m.topic == topic]
+
+
+@pytest.mark.parametrize("topic", ["maelstrom/cmd/#", "maelstrom/cmd/+/x", "maelstrom/cmd/a\0b"])
+async def test_publishing_to_a_wildcard_or_malformed_topic_is_refused(
+    browser: Browser, topic: str
+) -> None:
+    await browser.send(op="publish", topic=topic, payload="1")
+    error = await browser.wait_for(is_error("invalid_topic"))
+    assert error["topic"] == topic
+
+
+async def test_the_acl_comes_from_the_environment(
+    make_bridge: StartBridge, http: aiohttp.ClientSession, probe: MqttProbe
+) -> None:
+    bridge = await make_bridge(publish_acl=("maelstrom/cmd/loops/+/setpoint",))
+    browser = await Browser.connect(http, bridge.url)
+    await browser.send(op="publish", topic="maelstrom/cmd/loops/f/mode", payload="off")
+    error = await browser.wait_for(is_error("forbidden"))
+    assert "maelstrom/cmd/loops/+/setpoint" in error["error"]

@@ -1,0 +1,157 @@
+"""The recorder against a real broker: what is published is what the REST API gives back."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from tests.history.conftest import Api, loop_state, reading, wait_until
+from tests.support.probe import MqttProbe
+
+
+async def test_loop_state_and_sensor_readings_become_series(api: Api, probe: MqttProbe) -> None:
+    t0 = round(time.time()) - 100.0
+    for i in range(10):
+        probe.publish(
+            "maelstrom/data/fermenter",
+            loop_state("fermenter", t0 + i, pv=18.0 + i / 16, sp=18.0, cool=10.0 * i),
+            retain=True,
+        )
+        probe.publish(
+            "maelstrom/data/sensors/ispindel/gravity", reading(1.050 - i / 1000, t0 + i, "SG")
+        )
+    await api.received(10 * (4 + 3 + 1))  # 4 samples and 3 events per state, 1 reading
+
+    series = await api.series()
+    assert set(series) >= {
+        "loop/fermenter/pv",
+        "loop/fermenter/sp",
+        "loop/fermenter/heat",
+        "loop/fermenter/cool",
+        "sensor/ispindel/gravity",
+    }
+    assert series["sensor/ispindel/gravity"]["unit"] == "SG"
+    assert series["loop/fermenter/pv"]["unit"] == "°C"
+    assert series["loop/fermenter/cool"]["unit"] == "%"
+    assert series["loop/fermenter/pv"]["count"] == 10
+    assert (
+        series["loop/fermenter/pv"]["first"] == t0 and series["loop/fermenter/pv"]["last"] == t0 + 9
+    )
+
+    status, body = await api.get(
+        "/api/history", series="loop/fermenter/pv,sensor/ispindel/gravity", from_=t0, to=t0 + 20
+    )
+    assert status == 200, body
+    pv, gravity = body["series"]
+    assert pv["bucket_s"] == 0
+    assert pv["t"] == [t0 + i for i in range(10)]
+    assert pv["avg"] == [18.0 + i / 16 for i in range(10)]
+    assert gravity["avg"] == [1.050 - i / 1000 for i in range(10)]
+
+    status, body = await api.get("/api/history/events", loop="fermenter", from_=t0 - 1, to=t0 + 20)
+    assert [(e["kind"], e["value"]) for e in body["events"]] == [
+        ("mode", "constant"),
+        ("state", "idle"),
+        ("profile", None),
+    ]
+
+
+async def test_alarm_lifecycle_on_mqtt_becomes_alarm_history(api: Api, probe: MqttProbe) -> None:
+    topic = "maelstrom/alarms/pilot-light"
+    t0 = round(time.time()) - 60
+    raised = {"message": "Pilot light out", "severity": "high", "raised_at": t0, "ts": t0}
+    acked = {**raised, "acknowledged": True, "acknowledged_by": "brewer", "acknowledged_at": t0 + 5}
+    cleared = {**acked, "state": "cleared", "cleared_at": t0 + 9}
+    for payload in (raised, raised, acked, cleared):
+        probe.publish(topic, payload, retain=True)
+    probe.publish(topic, b"", retain=True)  # removed: acknowledged and cleared
+    probe.publish(topic + "/ack", {"by": "brewer"})  # a command, not a record
+    await api.received(5)
+
+    status, body = await api.get("/api/history/alarms", from_=t0)
+    assert status == 200, body
+    events = [(a["event"], a["id"], a["state"]) for a in reversed(body["alarms"])]
+    assert events == [
+        ("raised", "pilot-light", "active"),
+        ("acknowledged", "pilot-light", "active"),
+        ("cleared", "pilot-light", "cleared"),
+        ("removed", "pilot-light", "cleared"),
+    ]
+    status, body = await api.get("/api/history/alarms", from_=t0, event="acknowledged")
+    assert [a["acknowledged_by"] for a in body["alarms"]] == ["brewer"]
+    status, body = await api.get("/api/history/alarms", from_=t0, state="active")
+    assert {a["event"] for a in body["alarms"]} == {"raised", "acknowledged"}
+
+
+async def test_logs_are_kept_and_filtered_by_level_and_source(api: Api, probe: MqttProbe) -> None:
+    probe.publish(
+        "maelstrom/logs/controller",
+        {"level": "warning", "message": "sensor slow", "source": "controller"},
+    )
+    probe.publish(
+        "maelstrom/logs/controller",
+        {"level": "error", "message": "board offline", "source": "controller"},
+    )
+    probe.publish(
+        "maelstrom/logs/ui", {"level": "info", "message": "hello from the shell"}
+    )  # no ts, no source
+    await api.received(3)
+
+    status, body = await api.get("/api/logs", level="warning")
+    assert status == 200, body
+    assert [(r["level"], r["message"]) for r in body["logs"]] == [
+        ("error", "board offline"),
+        ("warning", "sensor slow"),
+    ]
+    status, body = await api.get("/api/logs", source="ui")
+    assert [(r["level"], r["source"], r["message"]) for r in body["logs"]] == [
+        ("info", "ui", "hello from the shell")
+    ]
+    assert abs(body["logs"][0]["ts"] - time.time()) < 60  # stamped on arrival
+
+
+async def test_malformed_messages_are_logged_and_dropped_and_recording_goes_on(
+    api: Api, probe: MqttProbe
+) -> None:
+    t0 = round(time.time())
+    probe.publish("maelstrom/data/fermenter", b"not json")
+    probe.publish("maelstrom/data/fermenter", {"pv": "warm", "ts": t0})
+    probe.publish("maelstrom/data/sensors/sim/beer", {"value": 20.5})  # no ts
+    probe.publish("maelstrom/alarms/x", {"severity": "high"})  # no message
+    probe.publish("maelstrom/logs/ui", b"\xff\xfe")
+    probe.publish("maelstrom/data/sensors/sim/beer", reading(20.5, t0))
+    # The dropped ones are reported on the logs channel (and recorded there too).
+    probe.subscribe("maelstrom/logs/api")
+    await asyncio.to_thread(
+        probe.wait_for, "maelstrom/logs/api", lambda m: "maelstrom/logs/ui" in m.text
+    )
+    await api.received(1)
+    series = await api.series()
+    assert series["sensor/sim/beer"]["count"] == 1
+    assert list(series) == ["sensor/sim/beer"]
+
+
+async def test_retention_settings_follow_the_history_setting(api: Api, probe: MqttProbe) -> None:
+    """The Config API publishes the `history` setting's bare JSON value, retained."""
+    topic = "maelstrom/config/settings/history"
+
+    def settings() -> dict:
+        return api.recorder.status()["settings"]
+
+    probe.publish(topic, {"raw_days": 30, "heartbeat_s": 120}, retain=True)
+    probe.publish("maelstrom/config/settings/ui", {"theme": "dark"}, retain=True)  # not ours
+    await wait_until(lambda: settings()["raw_days"] == 30 and settings()["heartbeat_s"] == 120)
+    status, body = await api.get("/api/history/status")
+    assert status == 200
+    assert body["subscribed"] and body["settings"]["rollup_days"] == 0
+
+    probe.subscribe("maelstrom/logs/api")
+    for refused in ({"raw_days": -3}, {"retention_days": 365}, [30], b"thirty"):
+        mark = probe.mark()
+        probe.publish(topic, refused, retain=True)
+        await asyncio.to_thread(
+            probe.wait_for, "maelstrom/logs/api", lambda m: "history setting" in m.text, since=mark
+        )
+        assert settings()["raw_days"] == 30  # the previous settings stay
+    probe.publish(topic, b"", retain=True)  # deleted: the defaults
+    await wait_until(lambda: settings()["raw_days"] == 14 and settings()["heartbeat_s"] == 60)

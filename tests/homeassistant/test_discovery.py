@@ -1,0 +1,333 @@
+"""Every discovery message against Home Assistant's documented rules, and every template
+rendered as Home Assistant renders it."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from services.api.homeassistant.discovery import (
+    Discovery,
+    DiscoverySettings,
+    device_discovery,
+    loop_discovery,
+    loop_topics,
+)
+from services.common.config import Config
+from services.common.schema.commands import ModeCommand, SetpointCommand, parse_loop_command
+from services.common.schema.config import Device, Loop, LoopMode
+from services.common.schema.state import LoopActivity, LoopState, SensorReading
+from services.common.topics import DiscoveryTopics, TopicError
+from tests.homeassistant import ha_rules
+from tests.homeassistant.ha_rules import problems, render
+from tests.homeassistant.samples import (
+    CHAMBER,
+    DEVICES,
+    FERMENTER,
+    ISPINDEL,
+    KETTLE,
+    LAGER,
+    LOOPS,
+    loop_state,
+)
+
+SETTINGS = DiscoverySettings.from_config(Config())
+CUSTOM = DiscoverySettings.from_config(
+    Config.from_env({"MAELSTROM_TOPIC_PREFIX": "brewery/tank.7", "MAELSTROM_HA_PREFIX": "ha/disc"})
+)
+
+
+def everything(settings: DiscoverySettings = SETTINGS) -> list[Discovery]:
+    messages = [m for loop in LOOPS for m in loop_discovery(loop, settings)]
+    return messages + [m for device in DEVICES for m in device_discovery(device, settings)]
+
+
+def one(messages: list[Discovery], suffix: str) -> dict[str, Any]:
+    [found] = [m.payload for m in messages if m.topic.endswith(suffix)]
+    return found
+
+
+def state(**fields: Any) -> dict[str, Any]:
+    """A LoopState the schema accepts, as JSON travels."""
+    return LoopState.model_validate(loop_state(**fields)).model_dump(mode="json")
+
+
+# --- the rules ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("settings", [SETTINGS, CUSTOM], ids=["default", "custom-prefixes"])
+def test_every_message_follows_home_assistants_rules(settings: DiscoverySettings) -> None:
+    prefix = settings.discovery.prefix
+    messages = everything(settings)
+    # Per loop: thermostat, alarm, profile progress and time remaining, one output per
+    # actuator (fermenter 2, kettle 1, lager 1); per board: one sensor per probe.
+    assert len(messages) == 3 * 4 + 2 + 1 + 1 + len(CHAMBER.sensors) + 2 + 2
+    for message in messages:
+        assert problems(message.topic, message.payload, prefix) == [], message.topic
+        # It survives the trip as JSON, degree sign and all.
+        assert json.loads(json.dumps(message.payload, ensure_ascii=False)) == message.payload
+
+
+def test_unique_ids_and_topics_are_unique_even_for_ids_that_look_alike() -> None:
+    lookalikes = [
+        Device.model_validate({"id": "a_b", "kind": "simulated", "sensors": [{"id": "c"}]}),
+        Device.model_validate({"id": "a", "kind": "simulated", "sensors": [{"id": "b_c"}]}),
+        # a loop and a board may share an id
+        Device.model_validate({"id": "fermenter", "kind": "simulated", "sensors": [{"id": "x"}]}),
+    ]
+    messages = everything() + [m for d in lookalikes for m in device_discovery(d, SETTINGS)]
+    unique_ids = [m.payload["unique_id"] for m in messages]
+    topics = [m.topic for m in messages]
+    assert len(set(unique_ids)) == len(unique_ids)
+    assert len(set(topics)) == len(topics)
+
+
+def test_discovery_topics_refuse_ids_home_assistant_would_not_match() -> None:
+    topics = DiscoveryTopics("homeassistant")
+    assert (
+        topics.config("sensor", "node-1", "beer_2") == "homeassistant/sensor/node-1/beer_2/config"
+    )
+    assert topics.status == "homeassistant/status"
+    for bad in ("beer probe", "beer.2", "a/b", "", "bière", "beer\n"):
+        with pytest.raises(TopicError):
+            topics.config("sensor", "node", bad)
+
+
+def test_no_deprecated_object_id_anywhere() -> None:
+    for message in everything():
+        assert "object_id" not in message.payload and "default_entity_id" not in message.payload
+
+
+def test_the_rules_catch_what_home_assistant_refuses() -> None:
+    """The checker must not be vacuous: each broken message is caught."""
+    climate = one(loop_discovery(FERMENTER, SETTINGS), "/climate/config")
+    sensor = one(device_discovery(CHAMBER, SETTINGS), "/beer/config")
+    good_topic = "homeassistant/climate/maelstrom_loop_fermenter/climate/config"
+    sensor_topic = "homeassistant/sensor/maelstrom_device_chamber/beer/config"
+    broken = [
+        (good_topic, climate | {"object_id": "fermenter"}, "deprecated"),
+        (good_topic, climate | {"precision": 0.2}, "precision"),
+        (good_topic, climate | {"modes": ["off", "warm"]}, "HVAC mode"),
+        (good_topic, climate | {"temperature_unit": "°C"}, "temperature_unit"),
+        (good_topic, climate | {"min_temp": 40, "max_temp": 30}, "min_temp"),
+        (good_topic, climate | {"mode_state_template": "{{ value_json.mode"}, "template"),
+        (good_topic, climate | {"temperature_command_topic": "a/+/b"}, "topic"),
+        (good_topic, climate | {"colour": "red"}, "documented"),
+        (good_topic, {k: v for k, v in climate.items() if k != "unique_id"}, "unique_id"),
+        (good_topic, climate | {"origin": {"sw_version": "1"}}, "origin"),
+        (good_topic, climate | {"device": {"name": "x"}}, "identifiers"),
+        (good_topic, climate | {"availability_mode": "most"}, "availability_mode"),
+        ("homeassistant/climate/maelstrom loop/climate/config", climate, "<component>"),
+        ("homeassistant/thermostat/n/o/config", climate, "component"),
+        (sensor_topic, sensor | {"unit_of_measurement": "\u00baC"}, "unit"),
+        (sensor_topic, sensor | {"unit_of_measurement": "\u2103"}, "unit"),
+        (sensor_topic, {k: v for k, v in sensor.items() if k != "state_topic"}, "state_topic"),
+        (sensor_topic, sensor | {"state_class": "average"}, "state_class"),
+    ]
+    for topic, payload, why in broken:
+        found = problems(topic, payload)
+        assert any(why in p for p in found), (why, found)
+
+
+# --- the thermostat ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loop", "modes"),
+    [
+        (KETTLE, ["off", "heat", "auto"]),
+        (LAGER, ["off", "cool", "auto"]),
+        (FERMENTER, ["off", "heat_cool", "auto"]),
+    ],
+    ids=["heater-only", "cooler-only", "heater-and-cooler"],
+)
+def test_modes_follow_the_loops_actuators(loop: Loop, modes: list[str]) -> None:
+    climate = one(loop_discovery(loop, SETTINGS), "/climate/config")
+    assert climate["modes"] == modes
+
+
+@pytest.mark.parametrize("loop", LOOPS, ids=lambda loop: loop.id)
+def test_every_mode_round_trips_home_assistant_to_loop_and_back(loop: Loop) -> None:
+    """HA sends its mode → our parser turns it into a loop mode → the controller
+    reports that mode → the state template shows HA the mode it asked for."""
+    climate = one(loop_discovery(loop, SETTINGS), "/climate/config")
+    expected = {"off": LoopMode.off, "auto": LoopMode.profile}
+    for ha_mode in climate["modes"]:
+        command = parse_loop_command("mode", ha_mode.encode())
+        assert command == ModeCommand(value=expected.get(ha_mode, LoopMode.constant))
+        shown = render(climate["mode_state_template"], state(mode=command.value))
+        assert shown == ha_mode
+
+
+def test_manual_output_shows_as_the_constant_mode() -> None:
+    for loop, shown in ((KETTLE, "heat"), (LAGER, "cool"), (FERMENTER, "heat_cool")):
+        climate = one(loop_discovery(loop, SETTINGS), "/climate/config")
+        assert render(climate["mode_state_template"], state(mode="manual", sp=None)) == shown
+
+
+@pytest.mark.parametrize(
+    ("activity", "action"),
+    [
+        ("heating", "heating"),
+        ("cooling", "cooling"),
+        ("idle", "idle"),
+        ("waiting", "idle"),
+        ("off", "off"),
+        ("fault", "off"),
+    ],
+)
+def test_action_follows_what_the_loop_is_doing(activity: str, action: str) -> None:
+    climate = one(loop_discovery(FERMENTER, SETTINGS), "/climate/config")
+    assert render(climate["action_template"], state(state=activity)) == action
+    assert action in ha_rules.HVAC_ACTIONS
+
+
+def test_every_activity_has_an_action() -> None:
+    climate = one(loop_discovery(FERMENTER, SETTINGS), "/climate/config")
+    for activity in LoopActivity:
+        assert render(climate["action_template"], state(state=activity)) in ha_rules.HVAC_ACTIONS
+
+
+def test_thermostat_reads_and_sets_our_own_topics() -> None:
+    climate = one(loop_discovery(FERMENTER, SETTINGS), "/climate/config")
+    assert climate["current_temperature_topic"] == "maelstrom/data/fermenter"
+    assert climate["temperature_state_topic"] == "maelstrom/data/fermenter"
+    assert climate["temperature_command_topic"] == "maelstrom/cmd/loops/fermenter/setpoint"
+    assert climate["mode_command_topic"] == "maelstrom/cmd/loops/fermenter/mode"
+    assert climate["availability"][0]["topic"] == "maelstrom/status/controller"
+    assert (climate["min_temp"], climate["max_temp"]) == (-2.0, 30.0)
+    assert (climate["temp_step"], climate["precision"], climate["temperature_unit"]) == (
+        0.1,
+        0.1,
+        "C",
+    )
+    assert climate["name"] is None and climate["device"]["name"] == "Fermenter"
+    reading = state(pv=18.94, sp=19.5)
+    assert render(climate["current_temperature_template"], reading) == "18.94"
+    assert render(climate["temperature_state_template"], reading) == "19.5"
+    # Home Assistant sends the target as a bare number; that is a setpoint to us.
+    assert parse_loop_command("setpoint", b"19.5") == SetpointCommand(value=19.5)
+
+
+def test_unusable_reading_and_no_setpoint_show_as_unknown() -> None:
+    """Home Assistant turns a rendered "None" into an unknown value."""
+    climate = one(loop_discovery(FERMENTER, SETTINGS), "/climate/config")
+    blank = state(pv=None, sp=None, mode="off", state="fault")
+    assert render(climate["current_temperature_template"], blank) == "None"
+    assert render(climate["temperature_state_template"], blank) == "None"
+
+
+def test_loop_attributes_carry_our_own_mode_and_state() -> None:
+    climate = one(loop_discovery(FERMENTER, SETTINGS), "/climate/config")
+    rendered = render(
+        climate["json_attributes_template"],
+        state(mode="constant", state="waiting", waiting_reason="compressor off for 140 s more"),
+    )
+    assert json.loads(rendered) == {
+        "mode": "constant",
+        "state": "waiting",
+        "waiting_reason": "compressor off for 140 s more",
+    }
+
+
+# --- alarms, profile, outputs ----------------------------------------------------------------------
+
+
+def test_alarm_is_a_problem_while_any_alarm_of_the_loop_is_active() -> None:
+    alarm = one(loop_discovery(FERMENTER, SETTINGS), "/alarm/config")
+    assert alarm["device_class"] == "problem"
+    assert render(alarm["value_template"], state(alarms=[])) == "OFF"
+    assert render(alarm["value_template"], state(alarms=["fermenter-sensor"])) == "ON"
+    attributes = render(alarm["json_attributes_template"], state(alarms=["fermenter-sensor"]))
+    assert json.loads(attributes) == {"alarms": ["fermenter-sensor"]}
+
+
+def test_profile_progress_and_time_remaining() -> None:
+    messages = loop_discovery(FERMENTER, SETTINGS)
+    progress = one(messages, "/profile_progress/config")
+    remaining = one(messages, "/profile_remaining/config")
+    running = state(
+        mode="profile",
+        profile={
+            "profile": "ale",
+            "name": "Ale 10 days",
+            "step": 1,
+            "steps": 5,
+            "elapsed_s": 86400,
+            "remaining_s": 9 * 86400,
+            "next_setpoint": 21.0,
+            "next_at": 1795800000,
+        },
+    )
+    assert render(progress["value_template"], running) == "10.0"
+    assert render(remaining["value_template"], running) == "216.0"
+    assert remaining["device_class"] == "duration" and remaining["unit_of_measurement"] == "h"
+    attributes = json.loads(render(progress["json_attributes_template"], running))
+    assert attributes["name"] == "Ale 10 days" and attributes["next_setpoint"] == 21.0
+    idle = state(profile=None)
+    assert render(progress["value_template"], idle) == "None"
+    assert render(remaining["value_template"], idle) == "None"
+    assert json.loads(render(progress["json_attributes_template"], idle)) == {}
+
+
+def test_outputs_only_for_the_actuators_a_loop_has() -> None:
+    keys = {m.topic.split("/")[-2] for m in loop_discovery(KETTLE, SETTINGS)}
+    assert "heat_output" in keys and "cool_output" not in keys
+    keys = {m.topic.split("/")[-2] for m in loop_discovery(LAGER, SETTINGS)}
+    assert "cool_output" in keys and "heat_output" not in keys
+    heat = one(loop_discovery(FERMENTER, SETTINGS), "/heat_output/config")
+    assert render(heat["value_template"], state(output={"heat": 42.5, "cool": 0})) == "42.5"
+
+
+def test_deleting_a_loop_clears_every_entity_it_could_have() -> None:
+    for loop in LOOPS:
+        published = {m.topic for m in loop_discovery(loop, SETTINGS)}
+        assert published <= set(loop_topics(loop.id, SETTINGS))
+
+
+# --- probes ----------------------------------------------------------------------------------------------
+
+
+def test_temperature_probes_are_temperature_sensors_with_the_real_degree_sign() -> None:
+    beer = one(device_discovery(CHAMBER, SETTINGS), "/beer/config")
+    assert beer["device_class"] == "temperature"
+    assert beer["state_class"] == "measurement"
+    assert beer["unit_of_measurement"] == "\u00b0C"
+    assert beer["state_topic"] == "maelstrom/data/sensors/chamber/beer"
+    assert beer["device"]["name"] == "Chamber board" and beer["device"]["model"] == "Serial board"
+    reading = SensorReading(value=19.8125, ts=1.0).model_dump(mode="json")
+    assert render(beer["value_template"], reading) == "19.8125"
+
+
+def test_gravity_is_a_sensor_without_a_temperature_class() -> None:
+    gravity = one(device_discovery(ISPINDEL, SETTINGS), "/gravity/config")
+    assert "device_class" not in gravity
+    assert gravity["unit_of_measurement"] == "SG"
+    assert gravity["device"]["model"] == "iSpindel"
+    reading = SensorReading(value=1.048, unit="SG", ts=1.0).model_dump(mode="json")
+    assert render(gravity["value_template"], reading) == "1.048"
+
+
+def test_gravity_left_at_the_default_unit_gets_no_unit() -> None:
+    sim = [m.payload for m in device_discovery(DEVICES[2], SETTINGS)]
+    [gravity] = [p for p in sim if p["unique_id"].endswith(":gravity")]
+    assert "device_class" not in gravity and "unit_of_measurement" not in gravity
+
+
+def test_a_probe_is_unavailable_while_it_reads_nothing() -> None:
+    beer = one(device_discovery(CHAMBER, SETTINGS), "/beer/config")
+    controller, probe = beer["availability"]
+    assert controller["topic"] == "maelstrom/status/controller"
+    assert probe["topic"] == beer["state_topic"] and beer["availability_mode"] == "all"
+    lost = SensorReading(value=None, error="disconnected", ts=1.0).model_dump(mode="json")
+    good = SensorReading(value=19.5, ts=1.0).model_dump(mode="json")
+    assert render(probe["value_template"], lost) == "offline"
+    assert render(probe["value_template"], good) == "online"
+    assert render(beer["value_template"], lost) == "None"
+
+
+def test_entity_names_do_not_repeat_the_device_name() -> None:
+    names = {m.payload["unique_id"].rsplit(":", 1)[-1]: m.payload["name"] for m in device_discovery(CHAMBER, SETTINGS)}  # fmt: skip
+    assert names == {"beer": "Beer", "mash": "mash probe", "air": "air"}

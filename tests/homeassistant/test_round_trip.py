@@ -1,0 +1,208 @@
+"""The whole way round, with the real services: Home Assistant sends a target temperature
+exactly as it does (a bare number on the command topic from its discovery config), the
+Config API validates and persists it and re-publishes the loop, and the controller
+applies it and echoes it on the state topic Home Assistant reads.
+
+These start running by themselves once the Config API (`/api/loops`) and the
+controller's control loops have landed.
+"""
+
+from __future__ import annotations
+
+import json
+import pkgutil
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+
+import services.controller
+from services.common.config import Config
+from tests.homeassistant.ha_rules import problems, render
+from tests.homeassistant.samples import FERMENTER
+from tests.support.broker import Broker
+from tests.support.ports import free_port, wait_for_port
+from tests.support.probe import MqttProbe
+from tests.support.services import Service, service_env
+
+CLIMATE = "homeassistant/climate/maelstrom_loop_fermenter/climate/config"
+LOOP_CONFIG = "maelstrom/config/loops/fermenter"
+
+
+def _route_paths(app: web.Application, prefix: str = "") -> Iterator[str]:
+    for resource in app.router.resources():
+        yield prefix + resource.canonical
+        sub = getattr(resource, "_app", None)  # a mounted sub-application
+        if isinstance(sub, web.Application):
+            yield from _route_paths(sub, prefix + resource.canonical)
+
+
+def api_serves_loops() -> bool:
+    from services.api.app import create_app
+
+    try:
+        return "/api/loops" in set(_route_paths(create_app(Config())))
+    except Exception:
+        return False
+
+
+def controller_runs_loops() -> bool:
+    """The foundation's controller is a stub with only `__main__`; the real one has parts."""
+    return any(m.name != "__main__" for m in pkgutil.iter_modules(services.controller.__path__))
+
+
+needs_api = pytest.mark.skipif(
+    not api_serves_loops(),
+    reason="the Config API has no /api/loops yet; this round trip runs once it lands",
+)
+needs_controller = pytest.mark.skipif(
+    not controller_runs_loops(),
+    reason="the controller is still the foundation stub; the echo test runs once it lands",
+)
+
+DEVICE = {
+    "id": "chamber",
+    "name": "Chamber",
+    "kind": "simulated",
+    "simulation": "fermenter",
+    "sensors": [{"id": "beer", "name": "Beer"}],
+    "actuators": [{"id": "heater", "role": "heater"}, {"id": "cooler", "role": "cooler"}],
+}
+
+
+class Api:
+    """`python -m services.api` on a free port, with its own database."""
+
+    def __init__(self, broker: Broker, tmp_path: Path) -> None:
+        self.port = free_port()
+        self.env = service_env(
+            broker.url,
+            MAELSTROM_HTTP_HOST="127.0.0.1",
+            MAELSTROM_HTTP_PORT=str(self.port),
+            MAELSTROM_DATABASE_URL=f"sqlite:///{tmp_path / 'maelstrom.db'}",
+            MAELSTROM_DEMO="0",
+        )
+        self.tmp_path = tmp_path
+        self.runs = 0
+        self.service: Service | None = None
+
+    def start(self) -> Api:
+        self.runs += 1
+        self.service = Service("services.api", self.env, self.tmp_path / f"api-{self.runs}.log")
+        try:
+            wait_for_port(self.port, timeout=20)
+        except TimeoutError:
+            pytest.fail("the API did not listen:\n" + self.service.output())
+        return self
+
+    def stop(self) -> None:
+        if self.service:
+            self.service.stop()
+
+    def call(self, method: str, path: str, body: Any = None) -> Any:
+        data = None if body is None else json.dumps(body).encode()
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{self.port}{path}",
+            data=data,
+            method=method,
+            headers={"Content-Type": "application/json"},
+        )
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return json.loads(response.read() or b"null")
+        except urllib.error.HTTPError as exc:
+            pytest.fail(f"{method} {path} → {exc.code}: {exc.read().decode()}")
+
+
+@pytest.fixture
+def api(broker: Broker, tmp_path: Path) -> Iterator[Api]:
+    api = Api(broker, tmp_path).start()
+    yield api
+    api.stop()
+
+
+def configure_fermenter(api: Api) -> None:
+    api.call("POST", "/api/devices", DEVICE)
+    api.call("POST", "/api/loops", FERMENTER.model_dump(mode="json", exclude={"version"}))
+
+
+def discovered_climate(probe: MqttProbe) -> dict[str, Any]:
+    found = probe.wait_for(CLIMATE, lambda m: bool(m.payload), timeout=15)
+    assert problems(found.topic, found.json()) == []
+    return found.json()
+
+
+def setpoint_of(config: Any) -> float:
+    return float(config["setpoint"])
+
+
+@needs_api
+def test_setpoint_from_home_assistant_is_validated_persisted_and_republished(
+    api: Api, probe: MqttProbe
+) -> None:
+    probe.subscribe("homeassistant/#")
+    probe.subscribe(LOOP_CONFIG)
+    configure_fermenter(api)
+    climate = discovered_climate(probe)
+
+    mark = probe.mark()
+    probe.publish(climate["temperature_command_topic"], "19.5", qos=climate["qos"])
+    probe.wait_for(LOOP_CONFIG, lambda m: setpoint_of(m.json()) == 19.5, since=mark)
+    assert setpoint_of(api.call("GET", "/api/loops/fermenter")) == 19.5
+
+    # Outside the loop's limits: refused, and the next good one still goes through.
+    mark = probe.mark()
+    probe.publish(climate["temperature_command_topic"], "200", qos=climate["qos"])
+    probe.publish(climate["temperature_command_topic"], "19.6", qos=climate["qos"])
+    probe.wait_for(LOOP_CONFIG, lambda m: setpoint_of(m.json()) == 19.6, since=mark)
+    assert all(
+        setpoint_of(m.json()) != 200 for m in probe.messages[mark:] if m.topic == LOOP_CONFIG
+    )
+
+    mark = probe.mark()
+    probe.publish(climate["mode_command_topic"], "heat_cool", qos=climate["qos"])
+    probe.wait_for(LOOP_CONFIG, lambda m: m.json()["mode"] == "constant", since=mark)
+
+    api.stop()
+    api.start()
+    assert setpoint_of(api.call("GET", "/api/loops/fermenter")) == 19.6
+
+
+@needs_api
+@needs_controller
+def test_setpoint_from_home_assistant_is_echoed_on_the_state_topic(
+    api: Api, probe: MqttProbe, broker: Broker, tmp_path: Path
+) -> None:
+    controller = Service("services.controller", api.env, tmp_path / "controller.log")
+    try:
+        probe.subscribe("homeassistant/#")
+        configure_fermenter(api)
+        climate = discovered_climate(probe)
+        probe.subscribe(climate["temperature_state_topic"])
+
+        mark = probe.mark()
+        probe.publish(climate["mode_command_topic"], "heat_cool", qos=climate["qos"])
+        probe.publish(climate["temperature_command_topic"], "19.5", qos=climate["qos"])
+        state = probe.wait_for(
+            climate["temperature_state_topic"],
+            lambda m: render(climate["temperature_state_template"], m.text) == "19.5",
+            since=mark,
+            timeout=15,
+        )
+        assert render(climate["mode_state_template"], state.text) == "heat_cool"
+
+        mark = probe.mark()
+        probe.publish(climate["mode_command_topic"], "off", qos=climate["qos"])
+        state = probe.wait_for(
+            climate["mode_state_topic"],
+            lambda m: render(climate["mode_state_template"], m.text) == "off",
+            since=mark,
+            timeout=15,
+        )
+        assert render(climate["action_template"], state.text) == "off"
+    finally:
+        controller.stop()

@@ -1,0 +1,128 @@
+// Promise-based wrappers of the REST API (docs/api.md). Every call resolves with the
+// response's JSON (or null for an empty reply) and rejects with an ApiError.
+
+/** A failed API call: `status` (0 when the server was not reached), and the API's
+ * `{"error", "detail"}` so the UI can say what went wrong in words. */
+export class ApiError extends Error {
+  constructor({ status, error, detail = null, method, url }) {
+    super(detail == null ? error : `${error}: ${describe(detail)}`);
+    this.name = "ApiError";
+    this.status = status;
+    this.error = error;
+    this.detail = detail;
+    this.method = method;
+    this.url = url;
+  }
+}
+
+function describe(detail) {
+  if (typeof detail === "string") return detail;
+  try {
+    return JSON.stringify(detail);
+  } catch {
+    return String(detail);
+  }
+}
+
+const enc = encodeURIComponent;
+
+/**
+ * @param {object} [options]
+ * @param {string} [options.base] the API's origin; default: the page's own server
+ * @param {string|null} [options.token] sent as `Authorization: Bearer` when set
+ * @param {number} [options.timeout] ms before a call gives up (rejects with status 0)
+ * @param {typeof fetch} [options.fetch]
+ */
+export function createApi({ base = "", token = null, timeout = 15000, fetch: fetchImpl } = {}) {
+  const doFetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
+
+  /** Any call: `request("GET", "/api/loops", {query, body})`. */
+  async function request(method, path, { query, body } = {}) {
+    let url = base + path;
+    const params = new URLSearchParams();
+    for (const [key, value] of Object.entries(query ?? {})) {
+      if (value === undefined || value === null) continue;
+      params.append(key, value instanceof Date ? value.toISOString() : String(value));
+    }
+    if ([...params].length) url += `?${params}`;
+    const headers = { Accept: "application/json" };
+    if (token) headers.Authorization = `Bearer ${token}`;
+    const init = { method, headers };
+    if (body !== undefined) {
+      // A string goes as plain text (`20.5`, `constant`), anything else as JSON.
+      headers["Content-Type"] = typeof body === "string" ? "text/plain" : "application/json";
+      init.body = typeof body === "string" ? body : JSON.stringify(body);
+    }
+    const abort = new AbortController();
+    const timer = setTimeout(() => abort.abort(), timeout);
+    init.signal = abort.signal;
+    let response;
+    try {
+      response = await doFetch(url, init);
+    } catch (cause) {
+      const error = abort.signal.aborted ? "timed out" : "network error";
+      throw new ApiError({ status: 0, error, detail: String(cause?.message ?? cause), method, url });
+    } finally {
+      clearTimeout(timer);
+    }
+    const text = await response.text();
+    let data = null;
+    if (text) {
+      try {
+        data = JSON.parse(text);
+      } catch {
+        data = text;
+      }
+    }
+    if (!response.ok) {
+      const isShape = data && typeof data === "object" && "error" in data;
+      throw new ApiError({
+        status: response.status,
+        error: isShape ? data.error : response.statusText || `HTTP ${response.status}`,
+        detail: isShape ? data.detail ?? null : typeof data === "string" ? data : null,
+        method,
+        url,
+      });
+    }
+    return data;
+  }
+
+  /** list/get/create/update/patch/remove for `/api/{name}[/{id}]`. */
+  function resource(name) {
+    const root = `/api/${name}`;
+    return {
+      list: (query) => request("GET", root, { query }),
+      get: (id) => request("GET", `${root}/${enc(id)}`),
+      create: (body) => request("POST", root, { body }),
+      update: (id, body) => request("PUT", `${root}/${enc(id)}`, { body }),
+      patch: (id, body) => request("PATCH", `${root}/${enc(id)}`, { body }),
+      remove: (id) => request("DELETE", `${root}/${enc(id)}`),
+    };
+  }
+
+  return {
+    request,
+    resource,
+    settings: resource("settings"),
+    devices: resource("devices"),
+    profiles: resource("profiles"),
+    loops: resource("loops"),
+    /** POST /api/publish/{channel}/{subtopic…}: publish `body` on a channel. */
+    publish(channel, subtopic, body, { retain = false } = {}) {
+      const tail = subtopic ? `/${String(subtopic).split("/").map(enc).join("/")}` : "";
+      const query = retain ? { retain: "true" } : undefined;
+      return request("POST", `/api/publish/${enc(channel)}${tail}`, { body, query });
+    },
+    alarms: {
+      list: (query) => request("GET", "/api/alarms", { query }),
+      get: (id) => request("GET", `/api/alarms/${enc(id)}`),
+      ack: (id, by) => request("POST", `/api/alarms/${enc(id)}/ack`, { body: by ? { by } : {} }),
+      ackAll: (by) => request("POST", "/api/alarms/ack", { body: by ? { by } : {} }),
+    },
+    /** GET /api/history?series=&from=&to=&points= (Dates go as ISO 8601). */
+    history: ({ series, from, to, points } = {}) =>
+      request("GET", "/api/history", { query: { series, from, to, points } }),
+    health: () => request("GET", "/api/health"),
+    openapi: () => request("GET", "/api/openapi.json"),
+  };
+}
