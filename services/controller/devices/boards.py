@@ -156,6 +156,15 @@ class BoardDevice:
                 continue
             point = self.registry.actuator(self.device.id, actuator.id)
             channel, inverted = actuator.channel, actuator.inverted
+            if inverted and actuator.id not in self._attached:
+                # The board's safe state (reset, X, watchdog) drives the pin low, which
+                # energises an active-low relay: polarity belongs in the firmware.
+                log.warning(
+                    "device %s: actuator %s is inverted on the host; if the host dies the "
+                    "board's watchdog will switch it ON. Set active-low in the firmware instead.",
+                    self.device.id,
+                    actuator.id,
+                )
             point.attach(lambda on, c=channel, i=inverted: board.set_output(c, on != i))
             if actuator.id not in self._attached:
                 self._attached.append(actuator.id)
