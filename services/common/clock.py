@@ -10,6 +10,7 @@ import asyncio
 import heapq
 import itertools
 import time
+from collections.abc import Awaitable, Callable
 from typing import Protocol
 
 
@@ -54,18 +55,34 @@ class SimClock:
         heapq.heappush(self._sleepers, (self._now + max(0.0, seconds), next(self._seq), fut))
         await fut
 
-    async def advance(self, seconds: float) -> None:
-        """Move time forward by `seconds`, waking sleepers at their own deadlines."""
+    async def advance(
+        self, seconds: float, settle: Callable[[], Awaitable[None]] | None = None
+    ) -> None:
+        """Move time forward by `seconds`, waking sleepers at their own deadlines.
+
+        `settle`, if given, is awaited after each wake-up instead of a few bare
+        event-loop turns: use it when woken tasks talk through real I/O (a pty, a
+        socket) that must finish before simulated time may move on.
+        """
         target = self._now + seconds
         while self._sleepers and self._sleepers[0][0] <= target:
             deadline, _, fut = heapq.heappop(self._sleepers)
             self._now = max(self._now, deadline)
-            if not fut.done():
-                fut.set_result(None)
+            if fut.done():
+                continue  # a cancelled sleep: nobody to wake
+            fut.set_result(None)
             # Let woken tasks run (and schedule new sleeps) before moving on.
             for _ in range(3):
                 await asyncio.sleep(0)
+            if settle is not None:
+                await settle()
         self._now = target
+        if settle is not None:
+            await settle()
+
+    def next_deadline(self) -> float | None:
+        """When the earliest sleeper wakes, or None when nobody sleeps."""
+        return self._sleepers[0][0] if self._sleepers else None
 
     async def run(self, speed: float, tick: float = 0.05) -> None:
         """Advance forever at `speed` × real time (for the demo and benchmarks)."""

@@ -193,6 +193,14 @@ class Topics:
     def all_commands(self) -> str:
         return self._t("cmd", "#")
 
+    def device_simulate(self, device_id: str) -> str:
+        """Fault injection for a simulated board (docs/control.md)."""
+        return self._t("cmd", "devices", check_segment(device_id, "device id"), "simulate")
+
+    @property
+    def all_device_simulate(self) -> str:
+        return self._t("cmd", "devices", "+", "simulate")
+
     # configuration ----------------------------------------------------------
     def config(self, kind: str, object_id: str) -> str:
         if kind not in CONFIG_KINDS:
@@ -245,3 +253,27 @@ class DiscoveryTopics:
     @property
     def status(self) -> str:
         return f"{self.prefix}/status"
+
+
+class NativeTopics:
+    """Topics of devices that speak MQTT themselves, outside our prefix (their conventions)."""
+
+    @staticmethod
+    def tasmota_sensor(name: str) -> str:
+        return f"tele/{check_segment(name, 'Tasmota topic')}/SENSOR"
+
+    @staticmethod
+    def tasmota_lwt(name: str) -> str:
+        return f"tele/{check_segment(name, 'Tasmota topic')}/LWT"
+
+    @staticmethod
+    def tasmota_power_command(name: str, channel: int | None) -> str:
+        return f"cmnd/{check_segment(name, 'Tasmota topic')}/POWER{channel or ''}"
+
+    @staticmethod
+    def tasmota_power_state(name: str, channel: int | None) -> str:
+        return f"stat/{check_segment(name, 'Tasmota topic')}/POWER{channel or ''}"
+
+    @staticmethod
+    def ispindel(name: str, field: str) -> str:
+        return f"ispindel/{check_segment(name, 'iSpindel name')}/{check_segment(field, 'field')}"

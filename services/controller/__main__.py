@@ -3,19 +3,38 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import signal
+import sys
+import time
 
-from services.common.config import Config
-from services.common.logs import attach_mqtt_logging, setup_logging
-from services.common.mqtt import MqttClient
+from services.common.clock import RealClock, SimClock
+from services.common.config import Config, ConfigError
+from services.common.logs import setup_logging
+from services.controller.app import running_controller
+from services.controller.options import Options, sim_speed_from_env
+
+log = logging.getLogger("services.controller")
 
 
 async def main() -> None:
     config = Config.from_env()
     setup_logging(config.log_level)
-    async with MqttClient(config, "controller") as mqtt:
-        attach_mqtt_logging(mqtt, "controller")
+    speed = sim_speed_from_env()
+    # A faster-than-real-time demo runs everything (physics and control) on one
+    # simulated clock, so the control still sees a consistent world.
+    clock = RealClock() if speed == 1 else SimClock(start=time.time())
+    async with running_controller(config, Options(clock=clock)):
+        runner = None
+        if isinstance(clock, SimClock):
+            log.warning("simulated time runs at %g × real time (MAELSTROM_SIM_SPEED)", speed)
+            runner = asyncio.create_task(clock.run(speed))
         await wait_for_stop_signal()
+        if runner is not None:
+            runner.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await runner
 
 
 async def wait_for_stop_signal() -> None:
@@ -28,4 +47,7 @@ async def wait_for_stop_signal() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    try:
+        asyncio.run(main())
+    except (ConfigError, ValueError) as exc:
+        sys.exit(f"controller: {exc}")

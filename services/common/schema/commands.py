@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .config import LoopMode
 
@@ -89,3 +89,46 @@ def parse_loop_command(command: str, raw: bytes) -> LoopCommand:
         first = exc.errors()[0]
         raise CommandError(f"{command}: {first['msg']}") from exc
     raise CommandError(f"unknown loop command {command!r}")
+
+
+class SimulateCommand(BaseModel):
+    """`<prefix>/cmd/devices/<device>/simulate`: fault injection on a simulated board.
+
+    `{"sensor": "beer", "fault": "85"}` (or `-127`, `missing`, `none` to heal),
+    `{"board": "silent"}` (or `garbage`, `reset`, `normal`), `{"input": 8, "level": true}`.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+    sensor: str | None = None
+    fault: Literal["85", "-127", "missing", "none"] | None = None
+    board: Literal["normal", "silent", "garbage", "reset"] | None = None
+    input: int | None = Field(None, ge=0, le=255)
+    level: bool | None = None
+
+    @field_validator("fault", mode="before")
+    @classmethod
+    def _fault_text(cls, value: Any) -> Any:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            return f"{value:g}"
+        return value
+
+    @model_validator(mode="after")
+    def _complete(self) -> SimulateCommand:
+        if (self.sensor is None) != (self.fault is None):
+            raise ValueError("'sensor' and 'fault' go together")
+        if (self.input is None) != (self.level is None):
+            raise ValueError("'input' and 'level' go together")
+        if self.sensor is None and self.board is None and self.input is None:
+            raise ValueError(
+                "say what to simulate: 'sensor' + 'fault', 'board', or 'input' + 'level'"
+            )
+        return self
+
+
+def parse_simulate_command(raw: bytes) -> SimulateCommand:
+    try:
+        return SimulateCommand.model_validate_json(raw)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(x) for x in first.get("loc", ())) or "payload"
+        raise CommandError(f"{where}: {first['msg']}") from exc

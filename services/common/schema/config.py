@@ -220,10 +220,13 @@ class PidSettings(Strict):
 
 
 PID_DEFAULTS: dict[LoopKind, PidSettings] = {
-    # Slow, heavy thermal mass; a compressor cannot chatter.
-    LoopKind.fermenter: PidSettings(kp=40.0, ki=0.01, kd=0.0),
-    # ~30 L of water and a 3.5 kW element: responsive, but overshoot wastes a rest.
-    LoopKind.kettle: PidSettings(kp=25.0, ki=0.02, kd=0.0),
+    # Tuned on the simulated models (docs/control.md, bench/bench_controller.py).
+    # 20 L of beer, τ ≈ 5 h to the chamber air, a 100 W compressor in 30-min windows:
+    # 1 °C off → 80 % output; Ti = kp/ki ≈ 2.2 h; no derivative (it only adds noise here).
+    LoopKind.fermenter: PidSettings(kp=80.0, ki=0.01, kd=0.0),
+    # 30 L of water, a 3.5 kW element, element and thermowell lags of ~30 s: full power
+    # until ~1.2 °C short, Ti = 2000 s, a little derivative against the lag's overshoot.
+    LoopKind.kettle: PidSettings(kp=80.0, ki=0.04, kd=150.0),
     LoopKind.other: PidSettings(kp=20.0, ki=0.01, kd=0.0),
 }
 
@@ -233,6 +236,9 @@ class CompressorProtection(Strict):
     min_off_s: Seconds = 300.0
     dead_time_s: Seconds = Field(
         600.0, description="Minimum time between heating and cooling (either way)."
+    )
+    window_s: Seconds = Field(
+        1800.0, gt=0, description="Time-proportioning window of the cooler (compressor)."
     )
 
 

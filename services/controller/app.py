@@ -1,0 +1,191 @@
+"""Composes the controller: every part, in dependency order, on one screen.
+
+    MQTT client → alarms → configuration → devices → loops → commands → supervisor
+
+`running_controller()` is what `python -m services.controller` runs and what
+the tests run in-process (with a simulated clock and scaled timing).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+from services.common.config import Config
+from services.common.logs import MqttLogHandler, attach_mqtt_logging, detach_mqtt_logging
+from services.common.mqtt import Message, MqttClient
+from services.common.schema.commands import CommandError, parse_simulate_command
+from services.common.schema.state import LoopState
+from services.controller.alarms import AlarmManager
+from services.controller.config_store import ConfigStore
+from services.controller.control.loop import LoopEnv
+from services.controller.control.manager import LoopManager
+from services.controller.devices.boards import SimulatedDevice
+from services.controller.devices.registry import DeviceContext, Registry
+from services.controller.events import events
+from services.controller.options import Options
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Controller:
+    config: Config
+    options: Options
+    mqtt: MqttClient
+    alarms: AlarmManager
+    store: ConfigStore
+    registry: Registry
+    loops: LoopManager
+
+    # configuration → devices and loops ------------------------------------------------------------
+    async def on_config(self, kind: str, object_id: str, value: Any) -> None:
+        if kind == "devices":
+            await self.registry.apply(object_id, value)
+            self.loops.reconcile()
+        elif kind == "loops":
+            self.loops.reconcile()
+        elif kind == "profiles":
+            self.loops.profile_changed(object_id)
+
+    def on_simulate(self, message: Message) -> None:
+        parts = self.mqtt.topics.parts(message.topic)
+        if len(parts) != 4:
+            return
+        device_id = parts[2]
+        driver = self.registry.simulated(device_id)
+        if driver is None:
+            if self.registry.drives(device_id):
+                log.warning("simulate: device %s is not a simulated board", device_id)
+            return
+        try:
+            cmd = parse_simulate_command(message.payload)
+            sim = driver.sim
+            if cmd.sensor is not None and cmd.fault is not None:
+                sim.set_sensor_fault(cmd.sensor, cmd.fault)
+            if cmd.board is not None:
+                sim.set_mode(cmd.board)
+            if cmd.input is not None and cmd.level is not None:
+                sim.set_input(cmd.input, cmd.level)
+        except (CommandError, ValueError) as exc:
+            log.warning("simulate on %s dropped: %s", device_id, exc)
+            return
+        log.warning("simulation on %s: %s", device_id, message.payload.decode(errors="replace"))
+
+    async def supervise(self) -> None:
+        clock, every = self.options.clock, self.options.timing.supervise_s
+        while True:
+            await clock.sleep(every)
+            now = clock.now()
+            try:
+                self.registry.supervise(now)
+                self.loops.supervise(now)
+            except Exception:
+                log.exception("supervisor pass failed")
+
+    async def settle(self, timeout: float = 5.0) -> None:
+        """Wait until every simulated board and its host driver have read what the
+        other wrote (for simulated-time runs: nothing may be left in flight when
+        the clock moves on)."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        quiet = spins = 0
+        while quiet < 2:
+            busy = False
+            for driver in self.registry.drivers.values():
+                if isinstance(driver, SimulatedDevice) and driver.board is not None:
+                    busy |= _in_flight(driver)
+            quiet = 0 if busy else quiet + 1
+            spins += 1
+            if busy and loop.time() > deadline:
+                log.debug("settle: gave up waiting for the simulated boards")
+                return
+            await asyncio.sleep(0 if spins < 50 else 0.0002)
+
+
+def _in_flight(driver: SimulatedDevice) -> bool:
+    sim, board = driver.sim, driver.board
+    assert board is not None
+    if not board.is_open:
+        return False
+    if not sim.attached:
+        sim.poll()  # the host has just opened the port: the board resets now
+        return sim.attached
+    return (
+        sim.pending_output
+        or board.pending_output
+        or sim.tx_bytes != board.stats.rx_bytes
+        or board.stats.tx_bytes != sim.rx_bytes
+    )
+
+
+@contextlib.asynccontextmanager
+async def running_controller(
+    config: Config, options: Options | None = None
+) -> AsyncIterator[Controller]:
+    options = options or Options()
+    clock = options.clock
+    # infrastructure
+    mqtt = MqttClient(config, "controller")
+    await mqtt.start()
+    log_handler = attach_mqtt_logging(mqtt, "controller")
+    events_handler = MqttLogHandler(mqtt, "controller", level=logging.INFO)
+    events.addHandler(events_handler)
+    # alarms first: retained alarms rebuild their state before loops evaluate theirs
+    alarms = AlarmManager(mqtt, clock)
+    alarms.start()
+    store = ConfigStore(mqtt)
+    registry = Registry(
+        DeviceContext(
+            clock=clock,
+            mqtt=mqtt,
+            alarms=alarms,
+            timing=options.timing,
+            controller_id=config.controller_id,
+            sim_seed=options.sim_seed,
+        )
+    )
+    loops = LoopManager(
+        LoopEnv(
+            clock=clock,
+            registry=registry,
+            alarms=alarms,
+            profiles=store.profiles,
+            publish=lambda loop_id, state: publish_state(mqtt, loop_id, state),
+            publish_every_s=options.timing.publish_every_s,
+        ),
+        store.loops,
+        store.devices,
+        config.controller_id,
+        options.timing.orphan_grace_s,
+    )
+    controller = Controller(config, options, mqtt, alarms, store, registry, loops)
+    alarms.on_change(lambda alarm: loops.alarms_changed(alarm.source))
+    store.on_change(controller.on_config)
+    store.start()
+    mqtt.subscribe(mqtt.topics.all_loop_commands, controller.loops.on_command)
+    mqtt.subscribe(mqtt.topics.all_device_simulate, controller.on_simulate)
+    supervisor = asyncio.create_task(controller.supervise(), name="controller-supervisor")
+    log.info("controller%s started", f" {config.controller_id}" if config.controller_id else "")
+    try:
+        yield controller
+    finally:
+        supervisor.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await supervisor
+        controller.loops.stop_all()  # every output off before the boards are let go
+        await registry.stop()
+        events.removeHandler(events_handler)
+        detach_mqtt_logging(log_handler)
+        await mqtt.stop()
+
+
+def publish_state(mqtt: MqttClient, loop_id: str, state: LoopState | None) -> None:
+    """A loop's live state, retained, QoS 1 (a few a second at most; the UI and Home
+    Assistant rely on the latest one). None removes it (the loop was deleted)."""
+    payload = state.model_dump(mode="json") if state is not None else None
+    mqtt.publish(mqtt.topics.loop_state(loop_id), payload, qos=1, retain=True)

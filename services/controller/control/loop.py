@@ -1,0 +1,448 @@
+"""One control loop at run time: readings in, relays out, state and alarms published.
+
+Event-driven: every reading of the loop's sensor leads to a decision at once;
+a per-loop timer switches relays at the times their windows ask for; the
+controller's supervisor calls `supervise` every second for what only the passage
+of time reveals (a stale sensor) and to publish the state at least every few
+seconds.
+
+Failsafe: whenever the reading is missing, stale or implausible, every output of
+the loop goes off in that same decision and the `<loop>-sensor` alarm is raised.
+Control resumes by itself after `RECOVER_AFTER` consecutive sane readings.
+"""
+
+from __future__ import annotations
+
+import bisect
+import logging
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from pydantic import ValidationError
+
+from services.common.clock import Clock
+from services.common.schema.commands import (
+    CommandError,
+    LoopCommand,
+    ModeCommand,
+    OutputCommand,
+    ProfileCommand,
+    SetpointCommand,
+)
+from services.common.schema.config import Loop, LoopMode, Profile, Severity
+from services.common.schema.state import LoopActivity, LoopState, Output, ProfileProgress
+from services.controller.alarms import AlarmManager
+from services.controller.control import profile as profiles
+from services.controller.control.core import Decision, LoopControl
+from services.controller.devices.points import (
+    NO_READING,
+    RECOVER_AFTER,
+    ActuatorPoint,
+    SensorPoint,
+)
+from services.controller.devices.registry import Registry
+from services.controller.events import events
+from services.controller.timers import Timer
+
+log = logging.getLogger(__name__)
+
+REACHED_BAND_C = 0.5
+"""|PV − SP| within this counts as 'setpoint reached' (unless `alarms.deviation` is set)."""
+LIMIT_HYSTERESIS_C = 0.5
+
+
+@dataclass
+class LoopEnv:
+    clock: Clock
+    registry: Registry
+    alarms: AlarmManager
+    profiles: Mapping[str, Profile]
+    publish: Callable[[str, LoopState | None], None]
+    publish_every_s: float = 5.0
+
+
+class LoopRuntime:
+    def __init__(self, loop: Loop, env: LoopEnv) -> None:
+        self.cfg = loop
+        self.configured = loop  # the configuration as last published (commands change cfg only)
+        self.env = env
+        now = env.clock.now()
+        self.started_at = now
+        self.control = LoopControl(loop, now)
+        self.point: SensorPoint = env.registry.sensor(loop.sensor.device, loop.sensor.id)
+        self.point.subscribe(self._on_reading)
+        self.heater = self._actuator(loop.heater)
+        self.cooler = self._actuator(loop.cooler)
+        self.timer = Timer(env.clock, self._on_timer, name=f"loop-{loop.id}")
+        self.fault: str | None = None
+        self.pv: float | None = None
+        self.sp: float | None = None
+        self.decision: Decision | None = None
+        self._schedule: profiles.Schedule | None = None
+        self._finished_logged = False
+        self._missing_profile_logged = False
+        self._last_sp: float | None = None
+        self._sp_changed_at = now
+        self._settled = False
+        self._published_key: tuple[object, ...] | None = None
+        self._published_at = -math.inf
+
+    @property
+    def id(self) -> str:
+        return self.cfg.id
+
+    @property
+    def title(self) -> str:
+        return self.cfg.name or self.cfg.id
+
+    def _actuator(self, ref: object) -> ActuatorPoint | None:
+        if ref is None:
+            return None
+        return self.env.registry.actuator(ref.device, ref.id)  # type: ignore[attr-defined]
+
+    # life cycle -------------------------------------------------------------------------------
+    def start(self) -> None:
+        self.decide(sample=True)
+
+    def stop(self, *, remove_state: bool) -> None:
+        """Outputs off, timer and alarms gone; `remove_state` also clears the retained state."""
+        self.timer.cancel()
+        self.point.unsubscribe(self._on_reading)
+        for actuator in (self.heater, self.cooler):
+            if actuator is not None:
+                actuator.set(False)
+        self.env.alarms.forget_source(self.id)
+        if remove_state:
+            self.env.publish(self.id, None)
+
+    def configure(self, loop: Loop) -> None:
+        """A changed configuration (from the API), applied without disturbing what did not
+        change."""
+        self.configured = loop
+        self._apply(loop)
+
+    def _apply(self, loop: Loop) -> None:
+        old, self.cfg = self.cfg, loop
+        now = self.env.clock.now()
+        if (loop.sensor.device, loop.sensor.id) != (old.sensor.device, old.sensor.id):
+            self.point.unsubscribe(self._on_reading)
+            self.point = self.env.registry.sensor(loop.sensor.device, loop.sensor.id)
+            self.point.subscribe(self._on_reading)
+        for attr, ref in (("heater", loop.heater), ("cooler", loop.cooler)):
+            new = self._actuator(ref)
+            current = getattr(self, attr)
+            if current is not new:
+                if current is not None:
+                    current.set(False)
+                setattr(self, attr, new)
+        if (
+            loop.profile is None
+            or old.profile is None
+            or loop.profile.profile != old.profile.profile
+        ):
+            self._schedule = None
+            self._finished_logged = False
+        self.control.configure(loop, now)
+        self.decide(sample=True)
+
+    def profile_changed(self) -> None:
+        """The running profile's points were edited: follow the new ones from now."""
+        self._schedule = None
+        self.decide(sample=False)
+
+    # events -----------------------------------------------------------------------------------
+    def _on_reading(self, point: SensorPoint) -> None:
+        self.decide(sample=True)
+
+    def _on_timer(self) -> None:
+        self.decide(sample=False)
+
+    def supervise(self, now: float) -> None:
+        """Periodic: notice a sensor gone stale; keep the published state fresh."""
+        _, why = self.point.status(now, self.cfg.alarms.stale_after_s)
+        waiting_alarm = self.fault is not None and not self.env.alarms.is_active(self.sensor_alarm)
+        if (why is not None and self.fault is None) or waiting_alarm:
+            self.decide(sample=False)
+        elif now - self._published_at >= self.env.publish_every_s:
+            self.publish(now, force=True)
+
+    # the decision ------------------------------------------------------------------------------
+    def decide(self, sample: bool) -> None:
+        now = self.env.clock.now()
+        cfg, control = self.cfg, self.control
+        pv, why = self.point.status(now, cfg.alarms.stale_after_s)
+        if (
+            why is None
+            and self.fault not in (None, NO_READING)
+            and self.point.good_streak < RECOVER_AFTER
+        ):
+            why = self.fault  # sane again, but not for long enough yet
+        self.pv = pv if why is None else None
+        sp = self.setpoint(now)
+        self.sp = sp if cfg.mode in (LoopMode.constant, LoopMode.profile) else None
+        if why is not None:
+            self._set_fault(now, why)
+            control.hold_off(now, why)
+        else:
+            if self.fault is not None:
+                self._set_fault(now, None)
+            if cfg.mode == LoopMode.manual:
+                control.manual(cfg.manual_output)
+            elif cfg.mode == LoopMode.off or sp is None:
+                control.hold_off(now)
+            elif sample or not control.active:
+                control.sample(now, pv, sp)  # type: ignore[arg-type]
+        decision = control.update(now)
+        self.decision = decision
+        if self.heater is not None:
+            self.heater.set(decision.heat)
+        if self.cooler is not None:
+            self.cooler.set(decision.cool)
+        self.timer.at(decision.next_at)
+        self._check_alarms(now)
+        self.publish(now)
+
+    def setpoint(self, now: float) -> float | None:
+        cfg = self.cfg
+        if cfg.mode != LoopMode.profile:
+            return cfg.setpoint
+        schedule = self.schedule()
+        if schedule is None or cfg.profile is None:
+            return self._last_sp if self._last_sp is not None else cfg.setpoint
+        elapsed = profiles.elapsed_in(cfg.profile, now)
+        if elapsed >= schedule.duration and not self._finished_logged:
+            self._finished_logged = True
+            last = schedule.temperatures[-1]
+            events.info(
+                "loop %s: profile %s finished; holding %s",
+                cfg.id,
+                schedule.profile.id,
+                f"{last:g} °C" if last is not None else "control off",
+            )
+        elif elapsed < schedule.duration:
+            self._finished_logged = False
+        sp = schedule.setpoint(elapsed)
+        if sp is None:
+            return None
+        return min(cfg.setpoint_max, max(cfg.setpoint_min, sp))
+
+    def schedule(self) -> profiles.Schedule | None:
+        run = self.cfg.profile
+        if run is None:
+            return None
+        profile = self.env.profiles.get(run.profile)
+        if profile is None:
+            if not self._missing_profile_logged:
+                self._missing_profile_logged = True
+                log.warning(
+                    "loop %s: profile %r is not configured; holding the last setpoint",
+                    self.id,
+                    run.profile,
+                )
+            return None
+        self._missing_profile_logged = False
+        if self._schedule is None or self._schedule.profile is not profile:
+            self._schedule = profiles.Schedule.of(profile)
+        return self._schedule
+
+    # failsafe and alarms ----------------------------------------------------------------------------
+    @property
+    def sensor_alarm(self) -> str:
+        return f"{self.id}-sensor"
+
+    def _set_fault(self, now: float, why: str | None) -> None:
+        ref = f"{self.cfg.sensor.device}/{self.cfg.sensor.id}"
+        if why is None:
+            if self.fault == NO_READING:
+                log.info("loop %s: first reading from %s; control starts", self.id, ref)
+            else:
+                events.info("loop %s: sensor %s is sane again; control resumes", self.id, ref)
+            self.fault = None
+            self.env.alarms.condition(self.sensor_alarm, False)
+            return
+        if self.fault is None:
+            level = logging.INFO if why == NO_READING else logging.WARNING
+            log.log(level, "loop %s: sensor %s %s; outputs off", self.id, ref, why)
+        self.fault = why
+        starting = why == NO_READING and now - self.started_at < self.cfg.alarms.stale_after_s
+        if not starting:
+            self.env.alarms.condition(
+                self.sensor_alarm,
+                True,
+                f"{self.title}: sensor {ref} {why}; outputs off",
+                kind="sensor",
+                severity=Severity.high,
+                source=self.id,
+            )
+
+    def _check_alarms(self, now: float) -> None:
+        pv, sp, cfg, alarms = self.pv, self.sp, self.cfg, self.env.alarms
+        limits = cfg.alarms
+        if pv is None:
+            return
+        for kind, limit, above in (("high", limits.high, True), ("low", limits.low, False)):
+            alarm_id = f"{self.id}-{kind}"
+            if limit is None:
+                alarms.condition(alarm_id, False)
+                continue
+            beyond = pv > limit if above else pv < limit
+            if alarms.is_active(alarm_id):
+                beyond = (
+                    pv > limit - LIMIT_HYSTERESIS_C if above else pv < limit + LIMIT_HYSTERESIS_C
+                )
+            alarms.condition(
+                alarm_id,
+                beyond,
+                f"{self.title}: {pv:.1f} °C is {'above' if above else 'below'} the {kind} limit {limit:g} °C",
+                kind=kind,
+                severity=Severity.high,
+                source=self.id,
+            )
+        if sp is None:
+            self._last_sp = None
+            alarms.condition(f"{self.id}-setpoint", False)
+            alarms.condition(f"{self.id}-deviation", False)
+            return
+        band = limits.deviation or REACHED_BAND_C
+        if self._last_sp is None or abs(sp - self._last_sp) > band:
+            self._sp_changed_at = now
+            self._settled = False
+        self._last_sp = sp
+        error = abs(pv - sp)
+        if error <= band:
+            self._settled = True
+        timeout = limits.setpoint_timeout_s
+        alarms.condition(
+            f"{self.id}-setpoint",
+            timeout is not None and not self._settled and now - self._sp_changed_at > timeout,
+            f"{self.title}: {sp:.1f} °C not reached within {(timeout or 0) / 60:.0f} min (at {pv:.1f} °C)",
+            kind="setpoint_timeout",
+            severity=Severity.medium,
+            source=self.id,
+        )
+        if limits.deviation is not None:
+            alarm_id = f"{self.id}-deviation"
+            off = error > limits.deviation
+            if alarms.is_active(alarm_id):
+                off = error > 0.8 * limits.deviation
+            alarms.condition(
+                alarm_id,
+                self._settled and off,
+                f"{self.title}: {pv:.1f} °C is {error:.1f} °C from the setpoint {sp:.1f} °C",
+                kind="deviation",
+                severity=Severity.medium,
+                source=self.id,
+            )
+
+    # state --------------------------------------------------------------------------------------
+    def state(self, now: float) -> LoopState:
+        decision = self.decision
+        control = self.control
+        activity = decision.activity if decision else LoopActivity.off
+        progress: ProfileProgress | None = None
+        if self.cfg.mode == LoopMode.profile and self.cfg.profile is not None:
+            schedule = self.schedule()
+            if schedule is not None:
+                progress = schedule.progress(self.cfg.profile, now)
+        return LoopState(
+            loop=self.id,
+            name=self.cfg.name,
+            pv=None if self.pv is None else round(self.pv, 3),
+            sp=None if self.sp is None else round(self.sp, 3),
+            output=Output(
+                heat=round(control.heat_duty * 100, 1), cool=round(control.cool_duty * 100, 1)
+            ),
+            mode=self.cfg.mode,
+            state=activity,
+            waiting_reason=self.fault or (decision.waiting_reason if decision else None),
+            profile=progress,
+            alarms=list(self.env.alarms.active_for(self.id)),
+            ts=now,
+        )
+
+    def _profile_point(self, now: float) -> int | None:
+        """Which profile point the run has passed (a change is worth publishing)."""
+        run = self.cfg.profile
+        if self.cfg.mode != LoopMode.profile or run is None or self._schedule is None:
+            return None
+        return bisect.bisect_right(self._schedule.offsets, profiles.elapsed_in(run, now))
+
+    def publish(self, now: float, force: bool = False) -> None:
+        """Publish the state if anything a brewer would see changed (or when forced)."""
+        d, c = self.decision, self.control
+        key = (
+            None if self.pv is None else round(self.pv, 2),
+            None if self.sp is None else round(self.sp, 2),
+            round(c.heat_duty * 100, 1),
+            round(c.cool_duty * 100, 1),
+            self.cfg.mode,
+            d.activity if d else None,
+            self.fault or (d.waiting_reason if d else None),
+            self.cfg.profile,
+            self._profile_point(now),
+            self.env.alarms.active_for(self.id),
+        )
+        if not force and key == self._published_key:
+            return
+        self._published_key = key
+        self._published_at = now
+        self.env.publish(self.id, self.state(now))
+
+    # commands -------------------------------------------------------------------------------------
+    def command(self, cmd: LoopCommand) -> None:
+        """Apply a command now; raises CommandError saying why it cannot be."""
+        cfg, now = self.cfg, self.env.clock.now()
+        update: dict[str, object] = {}
+        match cmd:
+            case SetpointCommand(value=value):
+                if not cfg.setpoint_min <= value <= cfg.setpoint_max:
+                    raise CommandError(
+                        f"setpoint {value:g} is outside {cfg.setpoint_min:g}..{cfg.setpoint_max:g} °C"
+                    )
+                update["setpoint"] = value
+            case ModeCommand(value=mode):
+                if mode == LoopMode.profile and cfg.profile is None:
+                    raise CommandError("no profile to follow: start one with the profile command")
+                update["mode"] = mode
+            case OutputCommand(value=value):
+                if value > 0 and cfg.heater is None:
+                    raise CommandError("this loop has no heater: a positive output cannot heat")
+                if value < 0 and cfg.cooler is None:
+                    raise CommandError("this loop has no cooler: a negative output cannot cool")
+                update["manual_output"] = value
+            case ProfileCommand():
+                update = self._profile_command(cmd, now)
+        try:
+            loop = Loop.model_validate({**cfg.model_dump(), **update})
+        except ValidationError as exc:
+            raise CommandError(exc.errors()[0]["msg"]) from exc
+        self._apply(loop)  # the API persists it and publishes it back as configuration
+
+    def _profile_command(self, cmd: ProfileCommand, now: float) -> dict[str, object]:
+        run = self.cfg.profile
+        if cmd.action == "start":
+            profile_id = cmd.profile or (run.profile if run else None)
+            if profile_id is None:
+                raise CommandError('which profile? send {"action": "start", "profile": "<id>"}')
+            profile = self.env.profiles.get(profile_id)
+            if profile is None:
+                raise CommandError(f"unknown profile {profile_id!r}")
+            new_run = profiles.Schedule.of(profile).start(now, cmd.offset or 0.0)
+            events.info("loop %s: profile %s started", self.id, profile_id)
+            return {"profile": new_run.model_dump(), "mode": LoopMode.profile}
+        if run is None:
+            raise CommandError("no profile is running")
+        if cmd.action == "pause":
+            return {"profile": profiles.pause(run, now).model_dump()}
+        if cmd.action == "resume":
+            return {"profile": profiles.resume(run, now).model_dump()}
+        if cmd.action == "jump":
+            return {"profile": profiles.jump(run, now, cmd.offset or 0.0).model_dump()}
+        if self.cfg.mode != LoopMode.profile:
+            return {"profile": None}
+        # stop: keep holding the temperature the profile had reached
+        sp = self.setpoint(now)
+        sp = self.cfg.setpoint if sp is None else round(sp, 2)
+        events.info("loop %s: profile stopped; holding %.2f °C", self.id, sp)
+        return {"profile": None, "mode": LoopMode.constant, "setpoint": sp}

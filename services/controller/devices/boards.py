@@ -1,0 +1,270 @@
+"""Serial and simulated boards as devices: config ↔ protocol, readings → points.
+
+`BoardDevice` maps a configured device onto what the board announced in its
+hello (sensors by address, then by name, then by position; actuators and inputs
+by channel), feeds readings into sensor points, and drives the board's outputs
+from actuator points. `SimulatedDevice` is the same, plus a simulated board on a
+pseudo-terminal that it starts and stops.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from typing import TYPE_CHECKING
+
+from services.common.schema.config import Device, DigitalInput, Sensor, Severity
+from services.controller.devices.serial_board import BoardInfo, SerialBoard
+from services.controller.sim.board import SimulatedBoard
+from services.controller.sim.physics import make_plant
+
+if TYPE_CHECKING:
+    from services.controller.devices.registry import Registry
+
+log = logging.getLogger(__name__)
+
+BOARD_ERRORS = {
+    "nc": "missing (the probe did not answer)",
+    "crc": "CRC error (bad wiring or interference)",
+    "conv": "conversion timed out",
+}
+
+
+def address_key(address: str) -> str:
+    """A DS18B20 written any of the usual ways → one key: its 48-bit serial, Linux order.
+
+    `28FFC579A2160312` (ROM bytes in bus order, as a board's 1-Wire search returns
+    them), `28-0316a279c5ff` (Linux w1) and `0316A279C5FF` (Tasmota's Id) are one probe.
+    Anything else (a name like `beer`) is compared as it is, ignoring case.
+    """
+    text = address.replace("-", "").replace(":", "").lower()
+    try:
+        raw = bytes.fromhex(text)
+    except ValueError:
+        return text
+    if len(raw) == 8:  # family, serial (little-endian), CRC
+        return raw[1:7][::-1].hex()
+    if len(raw) == 7:  # family + serial, Linux order
+        return raw[1:].hex()
+    return text
+
+
+def match_sensors(sensors: list[Sensor], info: BoardInfo) -> dict[int, Sensor]:
+    """Board sensor index → configured sensor."""
+    by_address = {address_key(a): i for i, a in info.sensors.items()}
+    mapping: dict[int, Sensor] = {}
+    for position, sensor in enumerate(sensors):
+        if sensor.address:
+            key = sensor.address.strip()
+            index = (
+                int(key[1:])
+                if key.startswith("#") and key[1:].isdigit()
+                else by_address.get(address_key(key))
+            )
+        else:
+            index = by_address.get(address_key(sensor.id))
+            if index is None and position in info.sensors:
+                index = position
+        if index is None or index not in info.sensors or index in mapping:
+            continue
+        mapping[index] = sensor
+    return mapping
+
+
+class BoardDevice:
+    """A board speaking the serial protocol, on a port or a URL."""
+
+    def __init__(self, device: Device, registry: Registry) -> None:
+        self.device = device
+        self.registry = registry
+        self.board: SerialBoard | None = None
+        self._sensors: dict[int, Sensor] = {}
+        self._inputs: dict[int, DigitalInput] = {}
+        self._attached: list[str] = []
+
+    @property
+    def offline_alarm(self) -> str:
+        return f"{self.device.id}-offline"
+
+    def port(self) -> str:
+        assert self.device.serial is not None
+        return self.device.serial.port
+
+    def same_link(self, device: Device) -> bool:
+        return (device.kind, device.serial, device.simulation) == (
+            self.device.kind,
+            self.device.serial,
+            self.device.simulation,
+        )
+
+    async def start(self) -> None:
+        ctx = self.registry.ctx
+        self.board = SerialBoard(
+            self.device.id,
+            self.port(),
+            ctx.clock,
+            self,
+            baud=self.device.serial.baud if self.device.serial else 57600,
+            timing=ctx.timing.board,
+        )
+        self._attach_actuators()
+        await self.board.start()
+
+    async def stop(self) -> None:
+        self._detach_actuators()
+        if self.board is not None:
+            await self.board.stop()
+        now = self.registry.ctx.clock.now()
+        for sensor in self.device.sensors:
+            self.registry.sensor(self.device.id, sensor.id).lost("device removed", now)
+        self.registry.ctx.alarms.forget_source(self.device.id)
+
+    def reconfigure(self, device: Device) -> bool:
+        """Apply a changed configuration in place when the link is unchanged."""
+        if not self.same_link(device) or device.serial != self.device.serial:
+            return False
+        kept = {a.id for a in device.actuators}
+        self._detach_actuators(only={a for a in self._attached if a not in kept})
+        self.device = device
+        self._attach_actuators()
+        if self.board is not None and self.board.info is not None:
+            self._map(self.board.info)
+        return True
+
+    def supervise(self, now: float) -> None:
+        """A probe the board stopped reporting (without saying why) is stale."""
+        if self.board is None or not self.board.online:
+            return
+        limit = self.registry.ctx.timing.board.lost_after_s
+        for sensor in self._sensors.values():
+            point = self.registry.sensor(self.device.id, sensor.id)
+            if point.error is None and point.ts is not None and now - point.ts > limit:
+                point.lost(f"stale (no reading for {now - point.ts:.0f} s)", now)
+                self.registry.reading_changed(point, now)
+
+    # actuators --------------------------------------------------------------------------------
+    def _attach_actuators(self) -> None:
+        assert self.board is not None
+        board = self.board
+        for actuator in self.device.actuators:
+            if actuator.channel is None:
+                log.warning(
+                    "device %s: actuator %s has no channel; it cannot be switched",
+                    self.device.id,
+                    actuator.id,
+                )
+                continue
+            point = self.registry.actuator(self.device.id, actuator.id)
+            channel, inverted = actuator.channel, actuator.inverted
+            if inverted and actuator.id not in self._attached:
+                # The board's safe state (reset, X, watchdog) drives the pin low, which
+                # energises an active-low relay: polarity belongs in the firmware.
+                log.warning(
+                    "device %s: actuator %s is inverted on the host; if the host dies the "
+                    "board's watchdog will switch it ON. Set active-low in the firmware instead.",
+                    self.device.id,
+                    actuator.id,
+                )
+            point.attach(lambda on, c=channel, i=inverted: board.set_output(c, on != i))
+            if actuator.id not in self._attached:
+                self._attached.append(actuator.id)
+
+    def _detach_actuators(self, only: set[str] | None = None) -> None:
+        """Let go of actuators (all, or `only` these), switching their outputs off."""
+        for actuator in self.device.actuators:
+            if actuator.id not in self._attached or (only is not None and actuator.id not in only):
+                continue
+            self.registry.actuator(self.device.id, actuator.id).detach()
+            if self.board is not None and actuator.channel is not None:
+                self.board.set_output(actuator.channel, actuator.inverted)  # off
+                self.board.forget_output(actuator.channel)
+        self._attached = [a for a in self._attached if only is not None and a not in only]
+
+    # BoardListener ----------------------------------------------------------------------------
+    def board_online(self, info: BoardInfo) -> None:
+        self._map(info)
+        self.registry.ctx.alarms.condition(self.offline_alarm, False)
+
+    def _map(self, info: BoardInfo) -> None:
+        self._sensors = match_sensors(self.device.sensors, info)
+        for sensor in self.device.sensors:
+            if sensor not in self._sensors.values():
+                log.warning(
+                    "device %s: sensor %s (address %r) not found on the board, which has %s",
+                    self.device.id,
+                    sensor.id,
+                    sensor.address,
+                    ", ".join(info.sensors.values()) or "no sensors",
+                )
+                point = self.registry.sensor(self.device.id, sensor.id)
+                point.lost("not found on the board", self.registry.ctx.clock.now())
+                self.registry.reading_changed(point)
+        for actuator in self.device.actuators:
+            if actuator.channel is not None and actuator.channel not in info.actuators:
+                log.warning(
+                    "device %s: actuator %s: the board has no output channel %d",
+                    self.device.id,
+                    actuator.id,
+                    actuator.channel,
+                )
+        self._inputs = {i.channel: i for i in self.device.inputs if i.channel is not None}
+        for channel, level in info.inputs.items():
+            self.board_input(channel, level)
+
+    def board_offline(self, reason: str) -> None:
+        ctx = self.registry.ctx
+        now = ctx.clock.now()
+        for sensor in self.device.sensors:
+            point = self.registry.sensor(self.device.id, sensor.id)
+            point.lost("board offline", now)
+            self.registry.reading_changed(point, now)
+        ctx.alarms.condition(
+            self.offline_alarm,
+            True,
+            f"Board {self.device.name or self.device.id} offline: {reason}",
+            kind="board_offline",
+            severity=Severity.high,
+            source=self.device.id,
+        )
+
+    def board_temperature(self, index: int, celsius: float | None, error: str | None) -> None:
+        sensor = self._sensors.get(index)
+        if sensor is None:
+            return
+        point = self.registry.sensor(self.device.id, sensor.id)
+        point.unit = sensor.unit
+        why = BOARD_ERRORS.get(error, error) if error else None
+        point.reading(celsius, why, self.registry.ctx.clock.now(), sensor.offset)
+        self.registry.reading_changed(point)
+
+    def board_input(self, channel: int, level: bool) -> None:
+        config = self._inputs.get(channel)
+        if config is not None:
+            self.registry.input_changed(self.device, config, level == config.active_high)
+
+
+class SimulatedDevice(BoardDevice):
+    """A simulated board on a pty, driven through the very same `SerialBoard`."""
+
+    def __init__(self, device: Device, registry: Registry) -> None:
+        super().__init__(device, registry)
+        ctx = registry.ctx
+        seed = None if ctx.sim_seed is None else ctx.sim_seed + sum(map(ord, device.id))
+        self.sim = SimulatedBoard(
+            device.id,
+            make_plant(device.simulation or "fermenter"),
+            ctx.clock,
+            interval=ctx.timing.sim_interval_s,
+            seed=seed if seed is not None else random.randrange(1 << 30),
+        )
+
+    def port(self) -> str:
+        return self.sim.port
+
+    async def start(self) -> None:
+        await self.sim.start()
+        await super().start()
+
+    async def stop(self) -> None:
+        await super().stop()
+        await self.sim.stop()

@@ -1,0 +1,140 @@
+"""IO points: the latest reading of a sensor, the wanted state of an actuator.
+
+Devices write into points; control loops read them. A point exists as soon as
+anyone asks for it, so a loop configured before its device simply sees "no
+reading yet" until the device starts.
+
+Plausibility is judged here, once, for every kind of device: a DS18B20 reads
+85.0 °C when it has just been powered (its reset value) and libraries report
+−127 °C for a probe that did not answer. 85.0 is only believed when the previous
+reading was close to it — a kettle on its way to the boil passes through 85.0
+legitimately; a fermenter at 19 °C does not jump there.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+RECOVER_AFTER = 3
+"""Consecutive sane readings before a faulted sensor is trusted again."""
+
+NO_READING = "no reading yet"
+DS18B20_RANGE = (-55.0, 125.0)
+POWER_ON_C = 85.0
+DISCONNECTED_C = -127.0
+
+
+def implausible(raw: float, previous: float | None) -> str | None:
+    """Why a temperature reading cannot be true, or None when it can."""
+    if raw == POWER_ON_C and (previous is None or abs(previous - POWER_ON_C) > 2.0):
+        return "power-on reset (85.0)"
+    if raw <= DISCONNECTED_C:
+        return "disconnected (-127)"
+    lo, hi = DS18B20_RANGE
+    if not lo <= raw <= hi:
+        return f"implausible ({raw:g})"
+    return None
+
+
+class SensorPoint:
+    __slots__ = (
+        "_listeners",
+        "_previous",
+        "device",
+        "error",
+        "good_at",
+        "good_streak",
+        "published",
+        "published_at",
+        "sensor",
+        "ts",
+        "unit",
+        "value",
+    )
+
+    def __init__(self, device: str, sensor: str) -> None:
+        self.device = device
+        self.sensor = sensor
+        self.unit = "°C"
+        self.value: float | None = None  # the last usable value (offset applied)
+        self.error: str | None = None  # why the latest reading is unusable
+        self.ts: float | None = None  # the latest reading, usable or not
+        self.good_at: float | None = None  # the latest usable reading
+        self.good_streak = 0
+        self.published: tuple[float | None, str | None] = (None, "never")
+        self.published_at = float("-inf")
+        self._previous: float | None = None
+        self._listeners: list[Callable[[SensorPoint], None]] = []
+
+    def subscribe(self, listener: Callable[[SensorPoint], None]) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[SensorPoint], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def reading(
+        self,
+        raw: float | None,
+        error: str | None,
+        now: float,
+        offset: float = 0.0,
+    ) -> None:
+        """A new reading from the device (raw, before calibration), or why there is none."""
+        if raw is not None and error is None and self.unit in ("°C", "C"):
+            error = implausible(raw, self._previous)
+        if raw is None or error is not None:
+            self.error = error or "no value"
+            self.good_streak = 0
+        else:
+            self.value = raw + offset
+            self.error = None
+            self.good_at = now
+            self.good_streak += 1
+            self._previous = raw
+        self.ts = now
+        for listener in self._listeners:
+            listener(self)
+
+    def lost(self, reason: str, now: float) -> None:
+        """The device is gone: the value can no longer be trusted."""
+        self.reading(None, reason, now)
+
+    def status(self, now: float, stale_after: float) -> tuple[float | None, str | None]:
+        """(value, None) when usable now, else (None, why)."""
+        if self.error is not None:
+            return None, self.error
+        if self.good_at is None:
+            return None, NO_READING
+        age = now - self.good_at
+        if age > stale_after:
+            return None, f"stale (no reading for {age:.0f} s)"
+        return self.value, None
+
+
+class ActuatorPoint:
+    """Where the control wants an actuator; the device that drives it attaches a sink."""
+
+    __slots__ = ("actuator", "confirmed", "desired", "device", "sink")
+
+    def __init__(self, device: str, actuator: str) -> None:
+        self.device = device
+        self.actuator = actuator
+        self.desired = False
+        self.confirmed: bool | None = None  # what the device last said it is doing
+        self.sink: Callable[[bool], None] | None = None
+
+    def set(self, on: bool) -> None:
+        if on == self.desired:
+            return
+        self.desired = on
+        if self.sink is not None:
+            self.sink(on)
+
+    def attach(self, sink: Callable[[bool], None]) -> None:
+        self.sink = sink
+        sink(self.desired)
+
+    def detach(self) -> None:
+        self.sink = None
+        self.confirmed = None

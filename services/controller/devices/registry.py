@@ -1,0 +1,154 @@
+"""Which devices this controller drives, and the IO points they read and write.
+
+The registry starts a driver for every enabled device assigned to this
+controller (`controller_id` equal to `MAELSTROM_CONTROLLER_ID`, both possibly
+unset), reconfigures it in place when only its IO list changes, restarts it when
+its link changes, and stops it when it is deleted. It publishes sensor readings
+(on change, and at least every `publish_every_s`) and raises digital-input
+alarms.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Protocol
+
+from services.common.clock import Clock
+from services.common.mqtt import MqttClient
+from services.common.schema.config import Device, DeviceKind, DigitalInput
+from services.controller.alarms import AlarmManager
+from services.controller.devices.boards import BoardDevice, SimulatedDevice
+from services.controller.devices.mqtt_devices import make_mqtt_device
+from services.controller.devices.points import ActuatorPoint, SensorPoint
+from services.controller.options import Timing
+
+log = logging.getLogger(__name__)
+
+
+class DeviceDriver(Protocol):
+    device: Device
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+    def reconfigure(self, device: Device) -> bool: ...
+
+    def supervise(self, now: float) -> None: ...
+
+
+@dataclass
+class DeviceContext:
+    clock: Clock
+    mqtt: MqttClient
+    alarms: AlarmManager
+    timing: Timing
+    controller_id: str | None = None
+    sim_seed: int | None = None
+
+
+class Registry:
+    def __init__(self, ctx: DeviceContext) -> None:
+        self.ctx = ctx
+        self.drivers: dict[str, DeviceDriver] = {}
+        self.sensors: dict[tuple[str, str], SensorPoint] = {}
+        self.actuators: dict[tuple[str, str], ActuatorPoint] = {}
+        self._topics = ctx.mqtt.topics
+
+    # points -----------------------------------------------------------------------------------
+    def sensor(self, device_id: str, sensor_id: str) -> SensorPoint:
+        key = (device_id, sensor_id)
+        point = self.sensors.get(key)
+        if point is None:
+            point = self.sensors[key] = SensorPoint(device_id, sensor_id)
+        return point
+
+    def actuator(self, device_id: str, actuator_id: str) -> ActuatorPoint:
+        key = (device_id, actuator_id)
+        point = self.actuators.get(key)
+        if point is None:
+            point = self.actuators[key] = ActuatorPoint(device_id, actuator_id)
+        return point
+
+    # devices ----------------------------------------------------------------------------------
+    def assigned(self, device: Device) -> bool:
+        return device.enabled and device.controller_id == self.ctx.controller_id
+
+    def drives(self, device_id: str) -> bool:
+        return device_id in self.drivers
+
+    def simulated(self, device_id: str) -> SimulatedDevice | None:
+        driver = self.drivers.get(device_id)
+        return driver if isinstance(driver, SimulatedDevice) else None
+
+    async def apply(self, device_id: str, device: Device | None) -> None:
+        """Bring the running drivers in line with a device's new configuration."""
+        driver = self.drivers.get(device_id)
+        if device is not None and not self.assigned(device):
+            device = None
+        if driver is not None and device is not None and driver.reconfigure(device):
+            return
+        if driver is not None:
+            del self.drivers[device_id]
+            log.info("device %s: stopping", device_id)
+            await driver.stop()
+        if device is None:
+            return
+        driver = self._make(device)
+        self.drivers[device_id] = driver
+        log.info("device %s (%s): starting", device_id, device.kind)
+        await driver.start()
+
+    def _make(self, device: Device) -> DeviceDriver:
+        if device.kind == DeviceKind.simulated:
+            return SimulatedDevice(device, self)
+        if device.kind == DeviceKind.serial:
+            return BoardDevice(device, self)
+        return make_mqtt_device(device, self)
+
+    async def stop(self) -> None:
+        for device_id in list(self.drivers):
+            await self.apply(device_id, None)
+
+    # publishing -------------------------------------------------------------------------------------
+    def reading_changed(self, point: SensorPoint, now: float | None = None) -> None:
+        """Publish a sensor's reading if it changed or the last one is getting old."""
+        now = self.ctx.clock.now() if now is None else now
+        shown = (None if point.error else point.value, point.error)
+        if shown == point.published and now - point.published_at < self.ctx.timing.publish_every_s:
+            return
+        point.published = shown
+        point.published_at = now
+        value = shown[0]
+        self.ctx.mqtt.publish(
+            self._topics.sensor_reading(point.device, point.sensor),
+            {
+                "value": None if value is None else round(value, 4),
+                "unit": point.unit,
+                "ts": point.ts if point.ts is not None else now,
+                "error": point.error,
+            },
+            qos=0,  # high rate, each one supersedes the last; retained for late subscribers
+            retain=True,
+        )
+
+    def input_changed(self, device: Device, config: DigitalInput, active: bool) -> None:
+        """A digital input's level: published as a 0/1 reading; raises its alarm while active."""
+        point = self.sensor(device.id, config.id)
+        point.unit = ""
+        point.reading(1.0 if active else 0.0, None, self.ctx.clock.now())
+        self.reading_changed(point)
+        if config.alarm_text:
+            self.ctx.alarms.condition(
+                f"{device.id}-{config.id}",
+                active,
+                config.alarm_text,
+                kind="input",
+                severity=config.severity,
+                source=device.id,
+            )
+
+    def supervise(self, now: float) -> None:
+        for driver in self.drivers.values():
+            driver.supervise(now)

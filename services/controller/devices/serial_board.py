@@ -1,0 +1,418 @@
+"""The host side of the serial protocol: one `SerialBoard` per board.
+
+It opens the port (any pyserial URL), waits out the reset that opening causes,
+collects the board's hello, then keeps the board's outputs where the controller
+wants them: every change at once, every output again each `refresh_s` (which also
+feeds the board's watchdog and corrects a lost command). Reading is event-driven
+(the event loop watches the port's file descriptor), so a reading reaches the
+control loop the moment its line is complete.
+
+Anything wrong on the line — garbage, partial lines, an unplugged cable, a port
+path that disappears — is counted and logged, never raised: the board is declared
+lost, the port closed, and reopened with back-off until the board is back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import serial
+
+from services.common.clock import Clock
+from services.controller.devices import protocol as p
+from services.controller.events import events
+
+log = logging.getLogger(__name__)
+
+GARBAGE_LOG_EVERY_S = 30.0
+
+
+@dataclass(frozen=True)
+class BoardTiming:
+    hello_timeout_s: float = 2.5  # an Arduino's bootloader takes ≈1.6 s after the reset
+    refresh_s: float = 2.0  # every output re-sent; keeps the watchdog fed
+    lost_after_s: float = 10.0  # no line at all for this long: the board is gone
+    watchdog_s: int = 10  # the board's own: outputs off when we are quiet this long
+    backoff_min_s: float = 1.0
+    backoff_max_s: float = 30.0
+
+
+@dataclass
+class BoardInfo:
+    """What the board said in its hello."""
+
+    board: str
+    firmware: str
+    proto: int
+    sensors: dict[int, str] = field(default_factory=dict)  # index → address
+    actuators: set[int] = field(default_factory=set)
+    inputs: dict[int, bool] = field(default_factory=dict)
+
+
+class BoardListener(Protocol):
+    def board_online(self, info: BoardInfo) -> None: ...
+
+    def board_offline(self, reason: str) -> None: ...
+
+    def board_temperature(self, index: int, celsius: float | None, error: str | None) -> None: ...
+
+    def board_input(self, channel: int, level: bool) -> None: ...
+
+
+@dataclass
+class LinkStats:
+    lines: int = 0
+    garbage: int = 0
+    naks: int = 0
+    acks_missed: int = 0
+    connects: int = 0
+    rx_bytes: int = 0  # since the port was last opened
+    tx_bytes: int = 0
+
+
+class SerialBoard:
+    def __init__(
+        self,
+        name: str,
+        port: str,
+        clock: Clock,
+        listener: BoardListener,
+        *,
+        baud: int = 57600,
+        timing: BoardTiming | None = None,
+    ) -> None:
+        self.name = name
+        self.port = port
+        self.baud = baud
+        self.clock = clock
+        self.listener = listener
+        self.timing = timing or BoardTiming()
+        self.stats = LinkStats()
+        self.info: BoardInfo | None = None  # set while the board is online
+        self._desired: dict[int, bool] = {}
+        self._ser: Any = None
+        self._fd: int | None = None
+        self._splitter = p.LineSplitter()
+        self._pending_hello: BoardInfo | None = None
+        self._pending_acks: dict[int, float] = {}
+        self._outbox = bytearray()
+        self._seq = 0
+        self._last_rx = 0.0
+        self._lost: asyncio.Future[str] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._garbage_logged_at = -GARBAGE_LOG_EVERY_S
+        self._garbage_unlogged = 0
+        self._open_error: str | None = None
+        self._offline_reported = False
+
+    # public ------------------------------------------------------------------------------------
+    @property
+    def online(self) -> bool:
+        return self.info is not None
+
+    @property
+    def is_open(self) -> bool:
+        return self._ser is not None
+
+    @property
+    def pending_output(self) -> bool:
+        return bool(self._outbox)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"serial-board-{self.name}")
+
+    async def stop(self) -> None:
+        """Switch every output off (politely, if the board listens), then let go of the port."""
+        if self.online:
+            self._send(p.AllOff(self._next_seq()))
+            self._flush()
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._close()
+
+    def set_output(self, channel: int, on: bool) -> None:
+        """Where the controller wants output `channel`; sent now if the board is online."""
+        if self._desired.get(channel) == on:
+            return
+        self._desired[channel] = on
+        if self.online:
+            self._send(p.SetOutput(self._next_seq(), channel, on))
+
+    def forget_output(self, channel: int) -> None:
+        self._desired.pop(channel, None)
+
+    # connection life cycle ------------------------------------------------------------------------
+    async def _run(self) -> None:
+        backoff = self.timing.backoff_min_s
+        while True:
+            try:
+                self._open()
+            except (serial.SerialException, OSError, ValueError) as exc:
+                self._report_offline(f"cannot open {self.port}: {exc}")
+                await self.clock.sleep(backoff)
+                backoff = min(backoff * 2, self.timing.backoff_max_s)
+                continue
+            try:
+                reason = await self._session()
+            finally:
+                was_online = self.online
+                self._close()
+            self._report_offline(reason)
+            if was_online:
+                backoff = self.timing.backoff_min_s
+            await self.clock.sleep(backoff)
+            backoff = min(backoff * 2, self.timing.backoff_max_s)
+
+    def _open(self) -> None:
+        ser = serial.serial_for_url(
+            self.port, baudrate=self.baud, timeout=0, write_timeout=0, exclusive=True
+        )
+        self._ser = ser
+        self._splitter.clear()
+        self._outbox.clear()
+        self._pending_hello = None
+        self._pending_acks.clear()
+        self.stats.rx_bytes = self.stats.tx_bytes = 0
+        self.stats.connects += 1
+        self._lost = asyncio.get_running_loop().create_future()
+        self._last_rx = self.clock.now()
+        try:
+            self._fd = ser.fileno()
+        except Exception:  # rfc2217://, loop:// … have no descriptor to watch
+            self._fd = None
+        if self._fd is not None:
+            asyncio.get_running_loop().add_reader(self._fd, self._on_readable)
+        else:
+            self._poller = asyncio.create_task(self._poll())
+        if self._open_error:
+            log.info("board %s: %s opened", self.name, self.port)
+            self._open_error = None
+
+    def _close(self) -> None:
+        was_online = self.online
+        self.info = None
+        if self._fd is not None:
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._fd)
+            self._fd = None
+        if self._poller is not None:
+            self._poller.cancel()
+            self._poller = None
+        if self._ser is not None:
+            with contextlib.suppress(Exception):
+                self._ser.close()
+            self._ser = None
+        if was_online:
+            self._offline_reported = False
+
+    async def _session(self) -> str:
+        """Talk to an open port until the board is lost; returns why."""
+        assert self._lost is not None
+        opened = self.clock.now()
+        next_hello = opened + self.timing.hello_timeout_s
+        while not self._lost.done():
+            now = self.clock.now()
+            if now - self._last_rx > self.timing.lost_after_s:
+                return f"no line from {self.port} for {self.timing.lost_after_s:g} s"
+            if self.online:
+                self._refresh()
+                wait = self.timing.refresh_s
+            else:
+                if now >= next_hello:
+                    self._send(p.HelloRequest(self._next_seq()))
+                    next_hello = now + self.timing.hello_timeout_s
+                wait = max(0.0, next_hello - now)
+            wait = min(wait, max(0.0, self._last_rx + self.timing.lost_after_s - now) + 1e-3)
+            sleeper = asyncio.ensure_future(self.clock.sleep(wait))
+            await asyncio.wait([sleeper, self._lost], return_when=asyncio.FIRST_COMPLETED)
+            if not sleeper.done():
+                sleeper.cancel()
+        return self._lost.result()
+
+    def _fail(self, reason: str) -> None:
+        if self._lost is not None and not self._lost.done():
+            self._lost.set_result(reason)
+        if self._fd is not None:  # stop a dead descriptor from spinning the event loop
+            with contextlib.suppress(Exception):
+                asyncio.get_running_loop().remove_reader(self._fd)
+            self._fd = None
+
+    def _report_offline(self, reason: str) -> None:
+        if self._offline_reported:
+            log.debug("board %s still offline: %s", self.name, reason)
+            return
+        self._offline_reported = True
+        self._open_error = reason
+        log.warning("board %s offline: %s", self.name, reason)
+        self.listener.board_offline(reason)
+
+    # receiving -------------------------------------------------------------------------------
+    def _on_readable(self) -> None:
+        # Straight from the descriptor: pyserial's read() goes through select(), which
+        # fails once a process has more than 1024 descriptors (hundreds of boards).
+        try:
+            data = os.read(self._fd, 4096) if self._fd is not None else self._ser.read(4096)
+        except BlockingIOError:
+            return
+        except Exception as exc:  # SerialException, OSError (EIO: unplugged), ...
+            self._fail(f"{self.port}: {exc}")
+            return
+        if data:
+            self._receive(data)
+        elif self._fd is not None:  # readable but empty: the other end is gone
+            self._fail(f"{self.port}: device disconnected")
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(0.02)  # real time: this is I/O polling, not control timing
+            self._on_readable()
+
+    def _receive(self, data: bytes) -> None:
+        self.stats.rx_bytes += len(data)
+        self._last_rx = self.clock.now()
+        overflows = self._splitter.overflows
+        for line in self._splitter.feed(data):
+            self._line(line)
+        if self._splitter.overflows != overflows:
+            self._garbage("a run of bytes with no newline")
+
+    def _line(self, line: bytes) -> None:
+        try:
+            msg = p.parse_board_line(p.unframe(line))
+        except p.LineError as exc:
+            self._garbage(str(exc))
+            return
+        self.stats.lines += 1
+        match msg:
+            case p.Temperature(index, _, error):
+                if self.online:
+                    self.listener.board_temperature(index, msg.celsius, error)
+            case p.InputLevel(channel, level):
+                if self.online:
+                    self.listener.board_input(channel, level)
+            case p.Ack(seq):
+                self._pending_acks.pop(seq, None)
+            case p.Hello(proto, board, firmware):
+                if proto != p.PROTOCOL_VERSION:
+                    log.warning(
+                        "board %s speaks protocol %s; this controller speaks %s",
+                        self.name,
+                        proto,
+                        p.PROTOCOL_VERSION,
+                    )
+                self._pending_hello = BoardInfo(board=board, firmware=firmware, proto=proto)
+            case p.SensorInfo(index, address) if self._pending_hello:
+                self._pending_hello.sensors[index] = address
+            case p.ActuatorInfo(channel) if self._pending_hello:
+                self._pending_hello.actuators.add(channel)
+            case p.InputInfo(channel, level) if self._pending_hello:
+                self._pending_hello.inputs[channel] = level
+            case p.EndOfIo(sensors, actuators, inputs) if self._pending_hello:
+                info, self._pending_hello = self._pending_hello, None
+                if (len(info.sensors), len(info.actuators), len(info.inputs)) != (
+                    sensors,
+                    actuators,
+                    inputs,
+                ):
+                    self._garbage("incomplete hello")
+                    self._send(p.HelloRequest(self._next_seq()))
+                    return
+                self._hello_complete(info)
+            case p.Nak(seq, reason):
+                self.stats.naks += 1
+                self._pending_acks.pop(seq, None)
+                log.warning("board %s refused command %d: %s", self.name, seq, reason)
+            case p.BoardLog(text):
+                level = logging.WARNING if "watchdog" in text else logging.INFO
+                log.log(level, "board %s: %s", self.name, text)
+            case _:
+                pass  # IO lines outside a hello: ignore
+
+    def _hello_complete(self, info: BoardInfo) -> None:
+        first = self.info is None
+        self.info = info
+        self._offline_reported = False
+        if first:
+            events.info(
+                "board %s online on %s: %s firmware %s, %d sensors, actuators %s",
+                self.name,
+                self.port,
+                info.board,
+                info.firmware,
+                len(info.sensors),
+                sorted(info.actuators),
+            )
+        else:
+            log.warning("board %s said hello again (it reset); restoring outputs", self.name)
+        self._send(p.SetWatchdog(self._next_seq(), int(self.timing.watchdog_s)))
+        self._refresh()
+        self.listener.board_online(info)
+
+    def _garbage(self, why: str) -> None:
+        self.stats.garbage += 1
+        self._garbage_unlogged += 1
+        now = self.clock.now()
+        if now - self._garbage_logged_at >= GARBAGE_LOG_EVERY_S:
+            log.warning(
+                "board %s: dropped %d garbage line(s) (last: %s); %d in total",
+                self.name,
+                self._garbage_unlogged,
+                why,
+                self.stats.garbage,
+            )
+            self._garbage_logged_at = now
+            self._garbage_unlogged = 0
+
+    # sending ---------------------------------------------------------------------------------
+    def _next_seq(self) -> int:
+        self._seq = (self._seq + 1) % 65536
+        return self._seq
+
+    def _refresh(self) -> None:
+        now = self.clock.now()
+        stale = [s for s, t in self._pending_acks.items() if now - t > 2 * self.timing.refresh_s]
+        for seq in stale:
+            del self._pending_acks[seq]
+        self.stats.acks_missed += len(stale)
+        if not self._desired:
+            self._send(p.Ping(self._next_seq()))
+        for channel, on in self._desired.items():
+            self._send(p.SetOutput(self._next_seq(), channel, on))
+
+    def _send(self, cmd: p.HostCommand) -> None:
+        """Queue a command; everything queued in one event-loop turn goes in one write."""
+        if self._ser is None:
+            return
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox += p.encode_host(cmd)
+        if len(self._pending_acks) < 256:
+            self._pending_acks[cmd.seq] = self.clock.now()
+
+    def _flush(self) -> None:
+        if self._ser is None or not self._outbox:
+            return
+        try:
+            if self._fd is not None:
+                written = os.write(self._fd, self._outbox)
+            else:
+                self._ser.write(bytes(self._outbox))
+                written = len(self._outbox)
+        except BlockingIOError:
+            written = 0
+        except Exception as exc:
+            self._outbox.clear()
+            self._fail(f"{self.port}: write failed: {exc}")
+            return
+        self.stats.tx_bytes += written
+        del self._outbox[:written]
+        if self._outbox:  # the port's buffer is full: the rest goes shortly
+            asyncio.get_running_loop().call_later(0.01, self._flush)

@@ -1,0 +1,150 @@
+"""Lumped thermal models of a fermentation chamber and a mash kettle.
+
+Each model is a handful of heat capacities joined by heat-transfer coefficients
+(W/K), integrated with small explicit Euler steps. The numbers are those of a
+home brewery: a 20 L fermenter in a converted fridge, a 30 L electric kettle.
+Time is whatever the caller says it is (`advance(dt, ...)`), so a simulated
+clock can run ten days in seconds.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Protocol
+
+WATER_J_PER_KG_K = 4186.0
+"""Specific heat of water (beer and wort are within a few % of it)."""
+
+
+class Plant(Protocol):
+    """A physical process the simulated board measures and drives."""
+
+    sensors: tuple[str, ...]
+    channels: Mapping[int, str]  # board channel → actuator name
+
+    def advance(self, dt: float, on: Mapping[str, bool]) -> None: ...
+
+    def temperature(self, sensor: str) -> float: ...
+
+
+@dataclass
+class FermenterParams:
+    beer_litres: float = 20.0
+    vessel_j_per_k: float = 4_000.0  # fermenter bucket, trub, a little glass
+    air_j_per_k: float = 8_000.0  # chamber air plus the fridge's inner walls and shelves
+    beer_air_w_per_k: float = 5.0  # through the fermenter wall: beer τ ≈ 4.9 h
+    wall_w_per_k: float = 1.5  # fridge insulation, chamber ↔ room
+    evaporator_j_per_k: float = 2_500.0  # evaporator plate and refrigerant
+    evaporator_w_per_k: float = 10.0  # evaporator ↔ chamber air: the compressor's lag (≈ 4 min)
+    cooling_w: float = 100.0  # heat the compressor pumps out of the evaporator
+    heater_w: float = 60.0  # a reptile heat mat or a small bulb in the chamber
+    ambient_c: float = 20.0
+    ambient_swing_c: float = 2.0  # daily room-temperature swing (± amplitude)
+    yeast_peak_w: float = 8.0  # active fermentation of 20 L at OG 1.050, at its peak
+    yeast_peak_at_s: float = 36 * 3600.0  # after pitching
+    yeast_width_s: float = 20 * 3600.0  # standard deviation of the bell
+    start_c: float | None = None  # beer and chamber start here (default: ambient)
+
+    @property
+    def beer_j_per_k(self) -> float:
+        return self.beer_litres * WATER_J_PER_KG_K + self.vessel_j_per_k
+
+
+class Fermenter:
+    """Beer in a chamber with a compressor (through an evaporator) and a heater."""
+
+    sensors = ("beer", "chamber")
+    channels: Mapping[int, str] = {1: "heater", 2: "cooler"}
+
+    def __init__(self, params: FermenterParams | None = None) -> None:
+        self.p = params or FermenterParams()
+        start = self.p.ambient_c if self.p.start_c is None else self.p.start_c
+        self.beer = start
+        self.air = start
+        self.evaporator = start
+        self.elapsed = 0.0  # since pitching
+
+    def ambient(self) -> float:
+        phase = 2 * math.pi * (self.elapsed % 86_400.0) / 86_400.0
+        return self.p.ambient_c + self.p.ambient_swing_c * math.sin(phase)
+
+    def yeast_w(self) -> float:
+        z = (self.elapsed - self.p.yeast_peak_at_s) / self.p.yeast_width_s
+        return self.p.yeast_peak_w * math.exp(-0.5 * z * z)
+
+    def advance(self, dt: float, on: Mapping[str, bool]) -> None:
+        p = self.p
+        heater = p.heater_w if on.get("heater") else 0.0
+        cooling = p.cooling_w if on.get("cooler") else 0.0
+        steps = max(1, math.ceil(dt / 10.0))  # 10 s keeps Euler well inside the fastest τ
+        h = dt / steps
+        for _ in range(steps):
+            q_beer_air = p.beer_air_w_per_k * (self.beer - self.air)
+            q_air_room = p.wall_w_per_k * (self.air - self.ambient())
+            q_air_evap = p.evaporator_w_per_k * (self.air - self.evaporator)
+            self.beer += h * (self.yeast_w() - q_beer_air) / p.beer_j_per_k
+            self.air += h * (q_beer_air - q_air_room - q_air_evap + heater) / p.air_j_per_k
+            self.evaporator += h * (q_air_evap - cooling) / p.evaporator_j_per_k
+            self.elapsed += h
+
+    def temperature(self, sensor: str) -> float:
+        return self.beer if sensor == "beer" else self.air
+
+
+@dataclass
+class KettleParams:
+    water_litres: float = 30.0
+    kettle_j_per_k: float = 2_500.0  # 5 kg of stainless steel
+    element_w: float = 3_500.0
+    element_lag_s: float = 20.0  # the element sheath heats before the water does
+    loss_w_per_k: float = 6.0  # lid on, uninsulated: ≈ 270 W lost at 65 °C
+    probe_lag_s: float = 8.0  # a probe in a thermowell
+    ambient_c: float = 20.0
+    start_c: float | None = None
+
+    @property
+    def water_j_per_k(self) -> float:
+        return self.water_litres * WATER_J_PER_KG_K + self.kettle_j_per_k
+
+    def time_to_heat(self, delta_c: float) -> float:
+        """The physical limit m·c·ΔT/P: every joule of the element into the water."""
+        return self.water_litres * WATER_J_PER_KG_K * delta_c / self.element_w
+
+
+class Kettle:
+    """Water in a kettle with an electric element and heat losses."""
+
+    sensors = ("water",)
+    channels: Mapping[int, str] = {1: "element"}
+
+    def __init__(self, params: KettleParams | None = None) -> None:
+        self.p = params or KettleParams()
+        start = self.p.ambient_c if self.p.start_c is None else self.p.start_c
+        self.water = start
+        self.probe = start
+        self.element_heat = 0.0  # W actually reaching the water
+
+    def advance(self, dt: float, on: Mapping[str, bool]) -> None:
+        p = self.p
+        power = p.element_w if on.get("element") else 0.0
+        steps = max(1, math.ceil(dt / 1.0))
+        h = dt / steps
+        for _ in range(steps):
+            self.element_heat += h * (power - self.element_heat) / p.element_lag_s
+            loss = p.loss_w_per_k * (self.water - p.ambient_c)
+            self.water += h * (self.element_heat - loss) / p.water_j_per_k
+            self.water = min(self.water, 100.0)  # boiling: the rest goes into steam
+            self.probe += h * (self.water - self.probe) / p.probe_lag_s
+
+    def temperature(self, sensor: str) -> float:
+        return self.probe
+
+
+def make_plant(simulation: str) -> Plant:
+    if simulation == "fermenter":
+        return Fermenter()
+    if simulation == "kettle":
+        return Kettle()
+    raise ValueError(f"unknown simulation {simulation!r}")

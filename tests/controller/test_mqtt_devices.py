@@ -1,0 +1,202 @@
+"""Devices that speak MQTT themselves, driven through a real broker: Tasmota,
+iSpindel and generic JSON topics. A device gone quiet is a lost sensor."""
+
+from __future__ import annotations
+
+import json
+
+from services.common.config import Config
+from services.common.schema.config import (
+    Actuator,
+    AlarmThresholds,
+    CompressorProtection,
+    Device,
+    DigitalInput,
+    IoRef,
+    MqttLink,
+    Sensor,
+)
+from tests.controller.support import (
+    eventually,
+    fermenter_loop,
+    publish_config,
+    received,
+    sim_controller,
+)
+from tests.support.probe import MqttProbe
+
+
+def tasmota() -> Device:
+    return Device(
+        id="fridge",
+        kind="mqtt",
+        mqtt=MqttLink(preset="tasmota", name="fermfridge", stale_after_s=60),
+        sensors=[Sensor(id="beer", address="28-0316a279c5ff"), Sensor(id="chamber")],
+        actuators=[
+            Actuator(id="cooler", role="cooler", channel=1),
+            Actuator(id="heater", role="heater", channel=2),
+        ],
+    )
+
+
+def tele(beer: float, chamber: float) -> dict[str, object]:
+    """What Tasmota publishes on tele/<topic>/SENSOR with two DS18B20s."""
+    return {
+        "Time": "2026-11-24T20:00:00",
+        "DS18B20-1": {"Id": "01144B3CFAAA", "Temperature": chamber},
+        "DS18B20-2": {"Id": "0316A279C5FF", "Temperature": beer},
+        "TempUnit": "C",
+    }
+
+
+def value(m):  # type: ignore[no-untyped-def]
+    return json.loads(m.payload)["value"]
+
+
+async def test_tasmota_readings_drive_its_relays_and_silence_fails_safe(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/#")
+    probe.subscribe("cmnd/fermfridge/#")
+    async with sim_controller(config) as run:
+        publish_config(probe, tasmota())
+        publish_config(
+            probe,
+            fermenter_loop(
+                sensor=IoRef(device="fridge", id="beer"),
+                heater=IoRef(device="fridge", id="heater"),
+                cooler=IoRef(device="fridge", id="cooler"),
+                setpoint=18.0,
+                compressor=CompressorProtection(min_off_s=0),
+                alarms=AlarmThresholds(stale_after_s=120),
+            ),
+        )
+        await eventually(lambda: "fermenter" in run.ctl.loops.loops)
+        assert await run.ctl.mqtt.wait_subscribed("tele/fermfridge/SENSOR")
+        probe.publish("tele/fermfridge/SENSOR", tele(beer=25.0, chamber=24.0))
+        beer = await received(
+            probe, "maelstrom/data/sensors/fridge/beer", lambda m: value(m) == 25.0
+        )
+        chamber = await received(probe, "maelstrom/data/sensors/fridge/chamber")
+        assert beer.retain is False and value(chamber) == 24.0  # matched by address, then position
+        # 7 °C too warm: the compressor relay (POWER1) goes on
+        await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"ON")
+        probe.publish("stat/fermfridge/POWER1", "ON")
+        point = run.ctl.registry.actuator("fridge", "cooler")
+        await eventually(lambda: point.confirmed is True, what="echo")
+
+        # the Tasmota goes quiet: after stale_after_s its sensors are lost, the loop fails safe
+        mark = probe.mark()
+        await run.advance(61)
+        lost = await received(
+            probe, "maelstrom/data/sensors/fridge/beer", lambda m: value(m) is None, since=mark
+        )
+        assert "stale" in json.loads(lost.payload)["error"]
+        await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"OFF", since=mark)
+        for alarm in ("fridge-offline", "fermenter-sensor"):
+            await received(
+                probe, f"maelstrom/alarms/{alarm}", lambda m: b"active" in m.payload, mark
+            )
+
+        # back: control resumes once readings are sane again
+        mark = probe.mark()
+        for _ in range(3):
+            probe.publish("tele/fermfridge/SENSOR", tele(beer=25.0, chamber=24.0))
+        await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"ON", since=mark)
+
+
+async def test_tasmota_last_will_offline_is_a_lost_device(config: Config, probe: MqttProbe) -> None:
+    probe.subscribe("maelstrom/#")
+    async with sim_controller(config) as run:
+        publish_config(probe, tasmota())
+        await eventually(lambda: run.ctl.registry.drives("fridge"))
+        assert await run.ctl.mqtt.wait_subscribed("tele/fermfridge/LWT")
+        probe.publish("tele/fermfridge/SENSOR", tele(beer=19.0, chamber=18.0))
+        await received(probe, "maelstrom/data/sensors/fridge/beer", lambda m: value(m) == 19.0)
+        probe.publish("tele/fermfridge/LWT", "Offline", retain=True)
+        alarm = await received(probe, "maelstrom/alarms/fridge-offline", lambda m: bool(m.payload))
+        assert "Offline" in json.loads(alarm.payload)["message"]
+        await received(probe, "maelstrom/data/sensors/fridge/beer", lambda m: value(m) is None)
+
+
+async def test_ispindel_temperature_and_gravity(config: Config, probe: MqttProbe) -> None:
+    probe.subscribe("maelstrom/data/sensors/#")
+    async with sim_controller(config) as run:
+        publish_config(
+            probe,
+            Device(
+                id="spindel",
+                kind="mqtt",
+                mqtt=MqttLink(preset="ispindel", name="iSpindel007"),
+                sensors=[Sensor(id="temperature"), Sensor(id="gravity")],
+            ),
+        )
+        await eventually(lambda: run.ctl.registry.drives("spindel"))
+        assert await run.ctl.mqtt.wait_subscribed("ispindel/iSpindel007/gravity")
+        probe.publish("ispindel/iSpindel007/temperature", "19.5")
+        probe.publish("ispindel/iSpindel007/gravity", "1.048")
+        temp = await received(probe, "maelstrom/data/sensors/spindel/temperature")
+        gravity = await received(probe, "maelstrom/data/sensors/spindel/gravity")
+        assert json.loads(temp.payload)["value"] == 19.5
+        assert json.loads(temp.payload)["unit"] == "°C"
+        assert json.loads(gravity.payload)["value"] == 1.048
+        assert json.loads(gravity.payload)["unit"] == ""
+
+
+async def test_generic_json_topics_and_command_payloads(config: Config, probe: MqttProbe) -> None:
+    probe.subscribe("maelstrom/#")
+    probe.subscribe("home/#")
+    async with sim_controller(config) as run:
+        publish_config(
+            probe,
+            Device(
+                id="esp",
+                kind="mqtt",
+                mqtt=MqttLink(preset="generic"),
+                sensors=[
+                    Sensor(
+                        id="wort", topic="home/brew/state", json_path="probes.0.temp", offset=-0.5
+                    )
+                ],
+                inputs=[
+                    DigitalInput(id="level", topic="home/brew/level", alarm_text="Kettle too full")
+                ],
+                actuators=[
+                    Actuator(
+                        id="heat",
+                        role="heater",
+                        command_topic="home/brew/heat/set",
+                        payload_on="1",
+                        payload_off="0",
+                        state_topic="home/brew/heat",
+                    )
+                ],
+            ),
+        )
+        publish_config(
+            probe,
+            fermenter_loop(
+                id="wort",
+                sensor=IoRef(device="esp", id="wort"),
+                heater=IoRef(device="esp", id="heat"),
+                cooler=None,
+                setpoint=30.0,
+            ),
+        )
+        await eventually(lambda: "wort" in run.ctl.loops.loops)
+        assert await run.ctl.mqtt.wait_subscribed("home/brew/state")
+        probe.publish("home/brew/state", {"probes": [{"temp": "nonsense"}]})  # dropped, logged
+        probe.publish("home/brew/state", {"probes": [{"temp": 20.5}]})
+        reading = await received(
+            probe, "maelstrom/data/sensors/esp/wort", lambda m: value(m) is not None
+        )
+        assert value(reading) == 20.0  # calibration offset applied
+        await received(probe, "home/brew/heat/set", lambda m: m.payload == b"1")
+        warning = await received(
+            probe, "maelstrom/logs/controller", lambda m: b"nonsense" in m.payload
+        )
+        assert "home/brew/state" in json.loads(warning.payload)["message"]
+        assert await run.ctl.mqtt.wait_subscribed("home/brew/level")
+        probe.publish("home/brew/level", "ON")
+        alarm = await received(probe, "maelstrom/alarms/esp-level", lambda m: bool(m.payload))
+        assert json.loads(alarm.payload)["message"] == "Kettle too full"

@@ -1,0 +1,202 @@
+"""The host driver against a scripted board on a real pty: handshake, readings,
+commands, garbage, the reset on open, a board gone quiet, and unplug/replug."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+from pathlib import Path
+
+import pytest
+
+from services.common.clock import RealClock
+from services.controller.devices import protocol as p
+from services.controller.devices.serial_board import BoardInfo, BoardTiming, SerialBoard
+from tests.controller.fake_board import FakeBoard
+from tests.controller.support import eventually
+
+QUICK = BoardTiming(
+    hello_timeout_s=0.3, refresh_s=0.2, lost_after_s=2.5, backoff_min_s=0.1, backoff_max_s=0.2
+)
+
+
+class Listener:
+    def __init__(self) -> None:
+        self.online: list[BoardInfo] = []
+        self.offline: list[str] = []
+        self.readings: list[tuple[int, float | None, str | None]] = []
+        self.inputs: list[tuple[int, bool]] = []
+
+    def board_online(self, info: BoardInfo) -> None:
+        self.online.append(info)
+
+    def board_offline(self, reason: str) -> None:
+        self.offline.append(reason)
+
+    def board_temperature(self, index: int, celsius: float | None, error: str | None) -> None:
+        self.readings.append((index, celsius, error))
+
+    def board_input(self, channel: int, level: bool) -> None:
+        self.inputs.append((channel, level))
+
+
+async def connected(port: str) -> tuple[SerialBoard, Listener]:
+    listener = Listener()
+    board = SerialBoard("fake", port, RealClock(), listener, timing=QUICK)
+    await board.start()
+    await eventually(lambda: board.is_open, what="port open")  # opening flushes the input
+    return board, listener
+
+
+async def test_waits_out_the_reset_garbage_then_handshakes() -> None:
+    fake = FakeBoard()
+    board, listener = await connected(fake.port)
+    try:
+        board.set_output(2, True)  # wanted before the board is even up
+        # an Arduino resetting: bootloader noise and a hello cut short by the reset
+        fake.write(b"\x00\xf0\xfe avrdude stk500\r\n" + p.frame("H 1 fa")[:4])
+        assert (await fake.next_line()).startswith("? "), "only hello requests before a hello"
+        fake.write(b"\n")  # the cut line ends: garbage
+        fake.hello(sensors=("28FF3A1C62160312", "28FF9B2D71160388"))
+        watchdog = await fake.expect("W ")
+        assert watchdog.split()[2] == str(QUICK.watchdog_s)
+        output = await fake.expect("O ")
+        assert output.split()[2:] == ["2", "1"]
+        await eventually(lambda: listener.online, what="online")
+        info = listener.online[0]
+        assert info.sensors == {0: "28FF3A1C62160312", 1: "28FF9B2D71160388"}
+        assert info.actuators == {1, 2}
+        assert board.stats.garbage >= 2  # the bootloader noise and the cut hello
+        before = [line for line in fake.raw.split(b"\n") if line]
+        assert all(p.unframe(line).startswith(("?", "W", "O", "P")) for line in before)
+    finally:
+        await board.stop()
+        fake.unplug()
+
+
+async def test_readings_survive_partial_lines_and_garbage() -> None:
+    fake = FakeBoard()
+    board, listener = await connected(fake.port)
+    try:
+        fake.hello()
+        await eventually(lambda: listener.online)
+        wire = (
+            p.frame("T 0 309")
+            + b"T 0 999*00\n"  # bad checksum: garbage
+            + b"\xff\xfe\n"
+            + p.frame("T 0 -2032")
+            + p.frame("T 0 ERR nc")
+            + p.frame("D 8 1")
+        )
+        for i in range(0, len(wire), 5):  # dribbled in 5-byte pieces
+            fake.write(wire[i : i + 5])
+            await asyncio.sleep(0.001)
+        await eventually(lambda: len(listener.readings) >= 3)
+        assert listener.readings == [(0, 19.3125, None), (0, -127.0, None), (0, None, "nc")]
+        assert listener.inputs == [(8, True)]
+        assert board.stats.garbage == 2
+    finally:
+        await board.stop()
+        fake.unplug()
+
+
+async def test_commands_carry_sequence_numbers_and_are_refreshed() -> None:
+    fake = FakeBoard()
+    board, listener = await connected(fake.port)
+    try:
+        fake.hello()
+        await eventually(lambda: listener.online)
+        board.set_output(1, True)
+        first = (await fake.expect("O ")).split()
+        fake.say(f"K {first[1]}")
+        assert first[2:] == ["1", "1"]
+        # the same state again, with new sequence numbers: keeps the watchdog fed
+        again = (await fake.expect("O ")).split()
+        assert again[1] != first[1]
+        board.set_output(1, False)
+        off = await fake.expect("O ")
+        while off.split()[3] != "0":
+            off = await fake.expect("O ")
+        fake.say(f"N {off.split()[1]} ch")
+        await eventually(lambda: board.stats.naks == 1)
+    finally:
+        await board.stop()
+        assert (await fake.expect("X ")).startswith("X"), "a clean stop switches everything off"
+        fake.unplug()
+
+
+async def test_a_board_gone_quiet_is_lost_and_reconnected() -> None:
+    fake = FakeBoard()
+    board, listener = await connected(fake.port)
+    try:
+        fake.hello()
+        await eventually(lambda: listener.online)
+        # the board says nothing more: lost after lost_after_s, port reopened, hello asked
+        await eventually(lambda: listener.offline, timeout=10, what="offline")
+        assert "no line" in listener.offline[0]
+        await fake.expect("? ")
+        fake.hello()
+        await eventually(lambda: len(listener.online) == 2, what="back online")
+        assert board.stats.connects >= 2
+    finally:
+        await board.stop()
+        fake.unplug()
+
+
+async def test_unplug_and_replug_through_a_symlink_that_disappears(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG, "services.controller.devices.serial_board")
+    link = tmp_path / "ttyBREW"
+    fake = FakeBoard()
+    link.symlink_to(fake.port)
+    board, listener = await connected(str(link))
+    try:
+        fake.hello()
+        await eventually(lambda: listener.online)
+        board.set_output(2, True)
+        # unplugged: the device node and its by-id symlink vanish
+        fake.unplug()
+        link.unlink()
+        await eventually(lambda: listener.offline, what="offline")
+        await eventually(lambda: not board.is_open, what="port closed")
+        await eventually(lambda: "cannot open" in caplog.text, what="a failed reopen")
+        assert not board.online
+        # plugged back in: a new pty behind the same path
+        fake = FakeBoard()
+        link.symlink_to(fake.port)
+        await fake.expect("? ")
+        fake.hello()
+        await eventually(lambda: len(listener.online) == 2, what="online again")
+        restored = await fake.expect("O ")
+        assert restored.split()[2:] == ["2", "1"], "outputs restored after the replug"
+    finally:
+        await board.stop()
+        if os.path.exists(fake.port):
+            fake.unplug()
+
+
+async def test_a_board_behind_a_socket_url_like_ser2net() -> None:
+    lines: asyncio.Queue[str] = asyncio.Queue()
+
+    async def board(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        writer.write(p.frame("H 1 esp-link 2.0") + p.frame("S 0 beer") + p.frame("E 1 0 0"))
+        writer.write(p.frame("T 0 305"))
+        await writer.drain()
+        while line := await reader.readline():
+            await lines.put(p.unframe(line.rstrip(b"\n")))
+
+    server = await asyncio.start_server(board, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    listener = Listener()
+    driver = SerialBoard("wifi", f"socket://127.0.0.1:{port}", RealClock(), listener, timing=QUICK)
+    await driver.start()
+    try:
+        await eventually(lambda: listener.readings, what="a reading over TCP")
+        assert listener.online[0].board == "esp-link"
+        assert listener.readings[0] == (0, 19.0625, None)
+        assert (await asyncio.wait_for(lines.get(), 5)).startswith("W ")
+    finally:
+        await driver.stop()
+        server.close()
