@@ -88,7 +88,6 @@ def card(page: Page, loop: str):
 
 
 def test_dashboard_shows_every_loop_live(stack: Stack, page: Page) -> None:
-    stack.need("demo", "controller")
     for loop in ("fermenter", "kettle"):
         expect(card(page, loop).locator(".metric.pv .big")).to_have_text(
             re.compile(r"\d+\.\d\d °C")
@@ -99,7 +98,6 @@ def test_dashboard_shows_every_loop_live(stack: Stack, page: Page) -> None:
 
 
 def test_configure_a_loop_and_watch_pv_move_on_the_dashboard(stack: Stack, page: Page) -> None:
-    stack.need("demo", "controller")
     go(page, "loops/fermenter")
     form = page.locator("form.loop-form")
     form.get_by_label("Mode").select_option("constant")
@@ -120,7 +118,6 @@ def test_configure_a_loop_and_watch_pv_move_on_the_dashboard(stack: Stack, page:
     expect(pv).not_to_have_text(first)  # the simulated beer cools towards 12 °C
     expect(fermenter.locator(".state-chip")).to_have_text(re.compile("Cooling|Waiting|Idle"))
 
-    stack.need("history")
     fermenter.get_by_label("Note on the chart").fill("pitched yeast")
     fermenter.get_by_role("button", name="Add note").click()
     expect(fermenter.locator(".notes")).to_contain_text("pitched yeast")
@@ -130,7 +127,6 @@ def test_configure_a_loop_and_watch_pv_move_on_the_dashboard(stack: Stack, page:
 
 
 def test_start_a_profile_and_see_its_position(stack: Stack, page: Page) -> None:
-    stack.need("demo", "controller")
     status, _ = stack.api(
         "PUT",
         "/api/profiles/ramp",
@@ -176,7 +172,6 @@ def test_start_a_profile_and_see_its_position(stack: Stack, page: Page) -> None:
 
 
 def test_create_a_profile_in_the_editor_and_see_its_curve(stack: Stack, page: Page) -> None:
-    stack.need("api")
     go(page, "profiles/new")
     page.get_by_label("Id", exact=True).fill("lager")
     page.get_by_label("Name", exact=True).fill("Lager")
@@ -236,12 +231,10 @@ def test_create_a_profile_in_the_editor_and_see_its_curve(stack: Stack, page: Pa
 
 
 def test_io_shows_live_readings_and_adds_a_tasmota_device(stack: Stack, page: Page) -> None:
-    stack.need("demo")
     go(page, "io")
     board = page.locator('article.device[data-device="sim-fermenter"]')
     expect(board).to_be_visible()
-    if "controller" not in stack.missing:
-        expect(board.locator(".reading").first).to_have_text(re.compile(r"\d+\.\d\d °C"))
+    expect(board.locator(".reading").first).to_have_text(re.compile(r"\d+\.\d\d °C"))
     save_screenshot(page, "io")
     page.get_by_label("Preset").select_option("tasmota")
     page.get_by_label("Id", exact=True).fill("fermfridge")
@@ -258,7 +251,6 @@ def test_io_shows_live_readings_and_adds_a_tasmota_device(stack: Stack, page: Pa
 
 
 def test_loops_tab_creates_a_loop_with_defaults_per_kind(stack: Stack, page: Page) -> None:
-    stack.need("demo")
     go(page, "loops/new")
     form = page.locator("form.loop-form")
     form.get_by_label("Id", exact=True).fill("kettle-2")
@@ -278,7 +270,6 @@ def test_loops_tab_creates_a_loop_with_defaults_per_kind(stack: Stack, page: Pag
 
 
 def test_settings_are_added_and_kept(stack: Stack, page: Page) -> None:
-    stack.need("api")
     go(page, "settings")
     page.get_by_label("New setting").fill("brewery_name")
     page.get_by_label("Value", exact=True).fill("Garage brewery")
@@ -294,7 +285,6 @@ def test_settings_are_added_and_kept(stack: Stack, page: Page) -> None:
 
 
 def test_generate_alarm_then_acknowledge_it_from_the_banner(stack: Stack, page: Page) -> None:
-    stack.need("api", "controller")
     go(page, "debugger")
     page.get_by_role("button", name="Generate Alarm").click()
     banner = page.locator("#alarm-banner .banner-alarm").filter(
@@ -327,7 +317,6 @@ def test_an_alarm_from_mosquitto_pub_appears_and_ack_alarms_clears_the_banner(
     item = page.locator('.alarm-item[data-alarm="pilot-light"]')
     expect(item).to_contain_text("Pilot light out")
     expect(item.locator(".sev")).to_have_text("high")
-    stack.need("api", "controller")
     go(page, "debugger")
     page.get_by_role("button", name="Ack Alarms").click()
     toast(page, "All alarms acknowledged")
@@ -337,7 +326,6 @@ def test_an_alarm_from_mosquitto_pub_appears_and_ack_alarms_clears_the_banner(
 
 
 def test_a_sensor_fault_turns_the_outputs_off_and_raises_an_alarm(stack: Stack, page: Page) -> None:
-    stack.need("demo", "controller")
     go(page, "debugger")
     page.get_by_label("Simulated board").select_option("sim-fermenter")
     page.get_by_label("Sensor", exact=True).select_option("beer")
@@ -397,7 +385,6 @@ def test_debugger_watches_publishes_and_calls_the_api(stack: Stack, page: Page) 
     page.get_by_role("button", name="Send").click()
     expect(page.locator(".response-status")).to_have_text("OK")
     expect(page.locator(".response")).to_contain_text('"broker"')
-    stack.need("demo")
     page.get_by_label("Method").select_option("POST")
     page.get_by_label("Path").fill("/api/loops/fermenter/setpoint")
     page.get_by_label("Body (JSON)").fill('{"value": 999}')
@@ -418,7 +405,7 @@ def test_every_tab_fits_a_phone_without_horizontal_scrolling(
         for tab in TABS:
             go(page, tab)
             expect(page.locator("#view h1")).to_be_visible()
-            if tab == "dashboard" and "demo" not in stack.missing:
+            if tab == "dashboard":
                 expect(card(page, "fermenter")).to_be_visible()
             overflow = page.evaluate(
                 "document.documentElement.scrollWidth - document.documentElement.clientWidth"
@@ -434,17 +421,16 @@ def test_screenshots_of_every_tab(stack: Stack, page: Page) -> None:
     for tab in TABS:
         go(page, tab)
         expect(page.locator("#view h1")).to_be_visible()
-        if tab == "dashboard" and "controller" not in stack.missing:
+        if tab == "dashboard":
             page.get_by_label("Chart range").select_option("3600")
-            if "history" not in stack.missing:
-                for loop in ("fermenter", "kettle"):
-                    chart = card(page, loop).locator(".chart")
-                    expect(chart).to_have_attribute("data-range", "3600")
+            for loop in ("fermenter", "kettle"):
+                chart = card(page, loop).locator(".chart")
+                expect(chart).to_have_attribute("data-range", "3600")
             expect(card(page, "kettle").locator(".chart")).to_have_attribute(
                 "data-points", re.compile(r"^[1-9]\d*$")
             )
         path = save_screenshot(page, tab)
-        if tab == "dashboard" and "controller" not in stack.missing:
+        if tab == "dashboard":
             publish_docs_screenshot(path)
 
 
@@ -464,9 +450,8 @@ def test_broker_restart_shows_disconnected_then_recovers_without_reload(
     expect(connection).to_have_attribute("data-state", "online", timeout=30_000)
     expect(connection).to_have_text("Connected")
     assert page.evaluate("window.__sameDocument") is True  # recovered without a reload
-    if "controller" not in stack.missing:
-        pv = card(page, "fermenter").locator(".metric.pv .big")
-        expect(pv).not_to_have_text(pv.inner_text(), timeout=30_000)  # live data flows again
+    pv = card(page, "fermenter").locator(".metric.pv .big")
+    expect(pv).not_to_have_text(pv.inner_text(), timeout=30_000)  # live data flows again
 
 
 def test_a_stopped_controller_is_announced(stack: Stack, page: Page) -> None:
@@ -475,7 +460,6 @@ def test_a_stopped_controller_is_announced(stack: Stack, page: Page) -> None:
     expect(warning).to_be_hidden()
     stack.services["controller"].stop()
     expect(warning).to_have_text("Controller offline")
-    if "controller" not in stack.missing:
-        stale = card(page, "fermenter").locator(".updated")
-        expect(stale).to_contain_text("is the controller running?", timeout=30_000)
+    stale = card(page, "fermenter").locator(".updated")
+    expect(stale).to_contain_text("is the controller running?", timeout=30_000)
     save_screenshot(page, "controller-offline")

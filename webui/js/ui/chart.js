@@ -11,6 +11,13 @@ const COLOURS = {
 };
 export { COLOURS };
 
+function tempRange(min, max) {
+  if (min === null || max === null) return [0, 1];
+  const mid = (min + max) / 2;
+  const half = Math.max(((max - min) / 2) * 1.1, 0.5);
+  return [mid - half, mid + half];
+}
+
 /**
  * series: [{label, colour, scale: "temp" | "pct", dash}].
  * options.time: x in Unix seconds (true) or plain numbers (false, xLabel names them).
@@ -37,7 +44,8 @@ export class Chart {
         scales: {
           // A live chart shows its whole window, however little data it has yet.
           x: { time, range: (u, min, max) => this.xRange(min, max) },
-          temp: { auto: true },
+          // At least 1 °C tall: a probe's 0.0625 °C steps should not fill the chart as a storm.
+          temp: { auto: true, range: (u, min, max) => tempRange(min, max) },
           ...(hasPct ? { pct: { auto: false, range: [0, 100] } } : {}),
         },
         series: [
