@@ -7,11 +7,6 @@ saying why.
 
 from __future__ import annotations
 
-import glob
-import os
-import shutil
-import subprocess
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -24,63 +19,16 @@ from services.api.history.models import MODELS, create_tables
 from services.api.history.writer import AlarmIn, Batch, EventIn, LogIn, SampleIn
 from services.common.schema.alarms import Alarm
 from tests.history.conftest import writer_for
-from tests.support.ports import free_port
+from tests.support.postgres import postgres_server
 
 T0 = 1_795_000_020.0
 DAY = 86_400.0
 
 
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    candidates = sorted(glob.glob(f"/usr/lib/postgresql/*/bin/{name}"))
-    return found or (candidates[-1] if candidates else None)
-
-
-def _as_postgres(cmd: list[str]) -> list[str]:
-    # PostgreSQL refuses to run as root.
-    return ["runuser", "-u", "postgres", "--", *cmd] if os.geteuid() == 0 else cmd
-
-
 @pytest.fixture(scope="module")
 def postgres_url() -> Iterator[str]:
-    pytest.importorskip("psycopg2", reason="psycopg2 is not installed")
-    url = os.environ.get("MAELSTROM_TEST_POSTGRES_URL")
-    if url:
+    with postgres_server() as url:
         yield url
-        return
-    initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-    if not (initdb and pg_ctl):
-        pytest.skip("no PostgreSQL: set MAELSTROM_TEST_POSTGRES_URL or install postgresql")
-    if os.geteuid() == 0 and not shutil.which("runuser"):
-        pytest.skip("no PostgreSQL: running as root without runuser")
-    workdir = Path(tempfile.mkdtemp(prefix="maelstrom-pg-"))
-    if os.geteuid() == 0:
-        shutil.chown(workdir, "postgres")
-    data, port = workdir / "data", free_port()
-    subprocess.run(
-        _as_postgres([initdb, "-D", str(data), "-U", "postgres", "--auth=trust", "-E", "UTF8"]),
-        check=True,
-        capture_output=True,
-        timeout=120,
-    )
-    options = f"-p {port} -k {workdir} -c listen_addresses=127.0.0.1 -c fsync=off"
-    subprocess.run(
-        _as_postgres(
-            [pg_ctl, "-D", str(data), "-w", "-o", options, "-l", str(workdir / "log"), "start"]
-        ),
-        check=True,
-        capture_output=True,
-        timeout=60,
-    )
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}/postgres"
-    finally:
-        subprocess.run(
-            _as_postgres([pg_ctl, "-D", str(data), "-m", "immediate", "stop"]),
-            capture_output=True,
-            timeout=60,
-        )
-        shutil.rmtree(workdir, ignore_errors=True)
 
 
 def _scenario(url: str) -> dict[str, Any]:
