@@ -123,8 +123,16 @@ class BoardDevice:
         """Apply a changed configuration in place when the link is unchanged."""
         if not self.same_link(device) or device.serial != self.device.serial:
             return False
-        kept = {a.id for a in device.actuators}
-        self._detach_actuators(only={a for a in self._attached if a not in kept})
+        # An actuator that keeps its id but moves (another channel, other polarity) lets
+        # go of its old output like a removed one: otherwise the old channel's last state
+        # would be refreshed to the board for ever.
+        wiring = {a.id: (a.channel, a.inverted) for a in device.actuators}
+        moved = {
+            a.id
+            for a in self.device.actuators
+            if a.id in self._attached and wiring.get(a.id) != (a.channel, a.inverted)
+        }
+        self._detach_actuators(only=moved)
         self.device = device
         self._attach_actuators()
         if self.board is not None and self.board.info is not None:
