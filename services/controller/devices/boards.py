@@ -14,6 +14,7 @@ import random
 from typing import TYPE_CHECKING
 
 from services.common.schema.config import Device, DigitalInput, Sensor, Severity
+from services.controller.devices.points import CELSIUS
 from services.controller.devices.serial_board import BoardInfo, SerialBoard
 from services.controller.sim.board import SimulatedBoard
 from services.controller.sim.physics import make_plant
@@ -240,9 +241,9 @@ class BoardDevice:
         if sensor is None:
             return
         point = self.registry.sensor(self.device.id, sensor.id)
-        point.unit = sensor.unit
+        point.unit = CELSIUS  # the protocol's unit, whatever the configuration says
         why = BOARD_ERRORS.get(error, error) if error else None
-        point.reading(celsius, why, self.registry.ctx.clock.now(), sensor.offset)
+        point.reading(celsius, why, self.registry.ctx.clock.now(), sensor.offset, ds18b20=True)
         self.registry.reading_changed(point)
 
     def board_input(self, channel: int, level: bool) -> None:
