@@ -67,7 +67,7 @@ async def test_tasmota_readings_drive_its_relays_and_silence_fails_safe(
                 heater=IoRef(device="fridge", id="heater"),
                 cooler=IoRef(device="fridge", id="cooler"),
                 setpoint=18.0,
-                compressor=CompressorProtection(min_off_s=0),
+                compressor=CompressorProtection(min_off_s=0, dead_time_s=0),  # at once
                 alarms=AlarmThresholds(stale_after_s=120),
             ),
         )
