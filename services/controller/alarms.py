@@ -28,6 +28,7 @@ from pydantic import ValidationError
 from services.common.clock import Clock
 from services.common.mqtt import Message, MqttClient, encode_payload
 from services.common.schema.alarms import Alarm, AlarmAck, AlarmState
+from services.common.schema.base import is_id
 from services.common.schema.config import Severity
 from services.controller.validation import why
 
@@ -121,6 +122,12 @@ class AlarmManager:
         if len(parts) != 2:
             return
         alarm_id = parts[1]
+        if not is_id(alarm_id):
+            log.warning(
+                "dropped alarm on %s: the id must be lowercase letters, digits, '-' or '_'",
+                message.topic,
+            )
+            return
         if message.payload in self._sent.get(alarm_id, ()):
             return  # our own publish, coming back
         if not message.payload:

@@ -158,7 +158,9 @@ def test_profile_temperature_follows_brewpi_rules() -> None:
     run = ProfileRun(profile="ale", started_at=0)
     assert profile_temperature(PROFILE, run, -5) == 18
     assert profile_temperature(PROFILE, run, 43200) == 19.0
-    assert profile_temperature(PROFILE, run, 86400 * 1.5) is None  # next point is "off"
+    # the controller's rule (docs/control.md): a null point is "off until the next point"
+    assert profile_temperature(PROFILE, run, 86400 * 1.5) == 20.0
+    assert profile_temperature(PROFILE, run, 86400 * 2) is None
     step = PROFILE.model_copy(update={"interpolation": "step"})
     assert profile_temperature(step, run, 43200) == 18
 
@@ -181,3 +183,35 @@ async def test_a_command_that_changes_nothing_is_still_echoed(
     mosquitto_pub(broker, "maelstrom/cmd/loops/fv1/mode", "constant")  # it already is
     msg = await wait_for(probe, "maelstrom/config/loops/fv1", since=mark)
     assert msg.json() == fermenter  # same config, same version: nothing was stored
+
+
+@pytest.mark.parametrize("mode", ["off", "manual"])
+def test_stopping_a_profile_leaves_an_off_or_manual_loop_alone(mode: str) -> None:
+    running = apply_command(LOOP, profile_cmd('{"action":"start","profile":"ale"}'), 0, find)
+    parked = running.model_copy(update={"mode": mode})
+    stopped = apply_command(parked, profile_cmd("stop"), 1000, find)
+    assert stopped.mode == mode and stopped.profile is None
+    assert stopped.setpoint == parked.setpoint
+
+
+def test_a_profile_with_dates_runs_at_its_dates() -> None:
+    dated = Profile.model_validate(
+        {
+            "id": "lager",
+            "points": [
+                {"at": "2030-01-01T00:00:00Z", "temperature": 10},
+                {"at": "2030-01-02T00:00:00Z", "temperature": 12},
+            ],
+        }
+    )
+    first = dated.points[0].at.timestamp()  # type: ignore[union-attr]
+    cmd = profile_cmd('{"action":"start","profile":"lager","offset":600}')
+    started = apply_command(LOOP, cmd, first - 5 * 86400, lambda _: dated)
+    assert started.profile == ProfileRun(profile="lager", started_at=first)
+    assert profile_temperature(dated, started.profile, first + 43200) == 11.0
+
+
+@pytest.mark.parametrize("offset", ["Infinity", "NaN", "1e300"])
+def test_an_offset_must_be_a_finite_time(offset: str) -> None:
+    with pytest.raises(CommandError, match="profile"):
+        parse_loop_command("profile", f'{{"action":"jump","offset":{offset}}}'.encode())

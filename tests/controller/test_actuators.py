@@ -147,3 +147,14 @@ def test_compressor_timing_is_never_violated(
     check_protection(trace.switches, protection, start=0.0)
     starts = sum(1 for _, name, on in trace.switches if name == "cool" and on)
     event(f"compressor starts: {'none' if not starts else '1-5' if starts < 6 else 'many'}")
+
+
+def test_dead_time_holds_after_a_restart() -> None:
+    """The compressor may have run until the old process died: no heating straight away."""
+    loop = fermenter_loop(compressor=CompressorProtection(dead_time_s=600.0, min_off_s=0.0))
+    control = LoopControl(loop, now=1000.0)
+    control.sample(1000.0, pv=10.0, setpoint=20.0)  # far too cold: full heat wanted
+    decision = control.update(1000.0)
+    assert not decision.heat and "dead time" in (decision.waiting_reason or "")
+    assert decision.next_at == 1600.0
+    assert control.update(1600.0).heat

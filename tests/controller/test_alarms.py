@@ -150,11 +150,13 @@ async def test_bad_payloads_and_unknown_acks_are_logged_and_dropped(
         probe.publish("maelstrom/alarms/broken", "not json")
         probe.publish("maelstrom/alarms/nameless", {"severity": "high"})
         probe.publish("maelstrom/alarms/nobody/ack", {"by": "brewer"})
+        probe.publish("maelstrom/alarms/BAD%20ID", {"message": "not an id"})
         probe.publish("maelstrom/alarms/sentinel", {"message": "sentinel"})
         await received(probe, "maelstrom/alarms/sentinel", record(lambda a: "raised_at" in a))
         await eventually(lambda: "unknown alarm 'nobody'" in caplog.text)
         assert "dropped alarm on maelstrom/alarms/broken" in caplog.text
         assert "dropped alarm on maelstrom/alarms/nameless: message" in caplog.text
+        assert "dropped alarm on maelstrom/alarms/BAD%20ID: the id" in caplog.text
         assert set(alarms.records) == {"sentinel"}
 
 

@@ -177,3 +177,25 @@ async def test_a_command_is_not_undone_by_unrelated_configuration(
         publish_config(probe, kettle_loop(mode="constant", setpoint=72.0))
         await eventually(lambda: run.loop("kettle").configured.setpoint == 72.0)
         assert run.loop("kettle").cfg.setpoint == 72.0
+
+
+async def test_moving_an_actuator_to_another_channel_switches_the_old_one_off(
+    config: Config, probe: MqttProbe
+) -> None:
+    async with sim_controller(config) as run:
+        publish_config(probe, kettle_device())
+        publish_config(probe, kettle_loop(mode="manual", manual_output=100.0))
+        await run.running("kettle")
+        sim = run.sim("sim-kettle")
+        await run.advance_until(lambda: sim.outputs[1], 30)
+        # the element is rewired to channel 2 (the kettle board has none: nothing to switch)
+        moved = kettle_device()
+        moved.actuators[0] = moved.actuators[0].model_copy(update={"channel": 2})
+        publish_config(probe, moved)
+        await eventually(lambda: run.ctl.registry.drivers["sim-kettle"].device == moved)
+        probe.publish("maelstrom/cmd/loops/kettle/mode", "off")
+        await eventually(lambda: run.loop("kettle").cfg.mode == "off")
+        await run.advance(10)  # several refreshes of the board's outputs
+        assert not sim.outputs[1]
+        board = run.ctl.registry.drivers["sim-kettle"].board
+        assert 1 not in board._desired

@@ -138,3 +138,31 @@ async def test_a_silent_board_is_stale_and_offline_then_recovers(
             state_is(lambda a: a["state"] == "cleared"),
             since=mark,
         )
+
+
+async def test_a_board_probe_is_checked_whatever_unit_is_configured(
+    config: Config, probe: MqttProbe
+) -> None:
+    """Boards always report °C: a free-text unit must not switch the DS18B20 checks off."""
+    probe.subscribe("maelstrom/#")
+    async with sim_controller(config) as run:
+        device = kettle_device()
+        device.sensors[0] = device.sensors[0].model_copy(update={"unit": "celsius"})
+        publish_config(probe, device)
+        publish_config(probe, kettle_loop(mode="constant", setpoint=72.0))
+        await run.running("kettle")
+        sim = run.sim("sim-kettle")
+        await run.advance_until(lambda: sim.outputs[ELEMENT], 30)
+        mark = probe.mark()
+        probe.publish(
+            "maelstrom/cmd/devices/sim-kettle/simulate", {"sensor": "water", "fault": "-127"}
+        )
+        await received(probe, "maelstrom/logs/controller", lambda m: b"simulation" in m.payload)
+        await run.advance(2 * run.ctl.options.timing.sim_interval_s)
+        assert not sim.outputs[ELEMENT]
+        state = await received(
+            probe, "maelstrom/data/kettle", state_is(lambda s: s["state"] == "fault"), since=mark
+        )
+        assert json.loads(state.payload)["pv"] is None
+        reading = await received(probe, "maelstrom/data/sensors/sim-kettle/water", since=mark)
+        assert json.loads(reading.payload)["unit"] == "°C"

@@ -67,7 +67,7 @@ async def test_tasmota_readings_drive_its_relays_and_silence_fails_safe(
                 heater=IoRef(device="fridge", id="heater"),
                 cooler=IoRef(device="fridge", id="cooler"),
                 setpoint=18.0,
-                compressor=CompressorProtection(min_off_s=0),
+                compressor=CompressorProtection(min_off_s=0, dead_time_s=0),  # at once
                 alarms=AlarmThresholds(stale_after_s=120),
             ),
         )
@@ -200,3 +200,52 @@ async def test_generic_json_topics_and_command_payloads(config: Config, probe: M
         probe.publish("home/brew/level", "ON")
         alarm = await received(probe, "maelstrom/alarms/esp-level", lambda m: bool(m.payload))
         assert json.loads(alarm.payload)["message"] == "Kettle too full"
+
+
+def thermometer(unit: str) -> Device:
+    return Device(
+        id="esp",
+        kind="mqtt",
+        mqtt=MqttLink(preset="generic"),
+        sensors=[Sensor(id="wort", topic="home/brew/wort", unit=unit)],
+        actuators=[Actuator(id="heat", role="heater", command_topic="home/brew/heat/set")],
+    )
+
+
+async def test_temperature_units_are_checked_and_fahrenheit_converted(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/#")
+    probe.subscribe("home/#")
+    async with sim_controller(config) as run:
+        publish_config(probe, thermometer("celsius"))
+        loop = fermenter_loop(
+            id="wort",
+            sensor=IoRef(device="esp", id="wort"),
+            heater=IoRef(device="esp", id="heat"),
+            cooler=None,
+            setpoint=30.0,
+        )
+        publish_config(probe, loop)
+        await eventually(lambda: "wort" in run.ctl.loops.loops)
+        assert await run.ctl.mqtt.wait_subscribed("home/brew/wort")
+        for raw, why in (("-127", "disconnected"), ("400", "implausible")):
+            mark = probe.mark()
+            probe.publish("home/brew/wort", raw)
+            reading = await received(probe, "maelstrom/data/sensors/esp/wort", since=mark)
+            assert value(reading) is None and why in json.loads(reading.payload)["error"]
+            state = await received(
+                probe, "maelstrom/data/wort", lambda m: json.loads(m.payload)["pv"] is None, mark
+            )
+            assert json.loads(state.payload)["output"]["heat"] == 0.0
+
+        # °F is converted: the loop (and everyone else) sees °C
+        publish_config(probe, thermometer("°F"))
+        await eventually(lambda: run.ctl.registry.drivers["esp"].device.sensors[0].unit == "°F")
+        assert await run.ctl.mqtt.wait_subscribed("home/brew/wort")
+        mark = probe.mark()
+        probe.publish("home/brew/wort", "68")
+        reading = await received(
+            probe, "maelstrom/data/sensors/esp/wort", lambda m: value(m) is not None, mark
+        )
+        assert value(reading) == 20.0 and json.loads(reading.payload)["unit"] == "°C"

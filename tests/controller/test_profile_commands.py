@@ -99,3 +99,32 @@ async def test_a_running_profile_survives_a_controller_restart(
             probe, "maelstrom/data/fermenter", state(lambda s: s["profile"] is not None), mark
         )
         assert json.loads(after.payload)["sp"] == pytest.approx(19.5, abs=0.05)
+
+
+async def test_stop_leaves_an_off_loop_off_and_bad_offsets_are_refused(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/data/fermenter")
+    probe.subscribe("maelstrom/logs/controller")
+    async with sim_controller(config, DAYS_OF_READINGS) as run:
+        publish_config(probe, fermenter_device())
+        publish_config(probe, ale_profile())
+        parked = ProfileRun(profile="ale", started_at=run.clock.now() - DAY)
+        publish_config(probe, fermenter_loop(mode="off", profile=parked, alarms=STALE))
+        await run.running("fermenter")
+
+        mark = probe.mark()
+        probe.publish(PROFILE, '{"action":"jump","offset":Infinity}')
+        await received(probe, "maelstrom/logs/controller", lambda m: b"finite" in m.payload, mark)
+        assert run.loop("fermenter").cfg.profile == parked
+
+        mark = probe.mark()
+        probe.publish(PROFILE, "stop")
+        stopped = await received(
+            probe, "maelstrom/data/fermenter", state(lambda s: s["profile"] is None), mark
+        )
+        assert json.loads(stopped.payload)["mode"] == "off"
+        await run.advance(HOUR)
+        assert run.loop("fermenter").cfg.mode == "off"
+        sim = run.sim("sim-fermenter")
+        assert not any(sim.outputs.values())

@@ -16,6 +16,11 @@ def _check_id(value: str) -> str:
     return value
 
 
+def is_id(value: str) -> bool:
+    """Whether `value` is a valid object id (see `Id`)."""
+    return bool(_ID.fullmatch(value))
+
+
 Id = Annotated[str, AfterValidator(_check_id)]
 """An object id that is also safe as an MQTT topic segment and a URL path segment."""
 

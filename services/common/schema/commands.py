@@ -23,6 +23,10 @@ HA_MODES = {
 """Home Assistant climate modes accepted as loop modes."""
 
 
+MAX_OFFSET_S = 10 * 366 * 86_400.0
+"""No profile is longer than ten years: a larger offset is a typo (or Infinity)."""
+
+
 class CommandError(ValueError):
     pass
 
@@ -46,7 +50,11 @@ class ProfileCommand(BaseModel):
         None, description="start: which profile (default: the loop's current one)"
     )
     offset: float | None = Field(
-        None, ge=0, description="start/jump: begin this many seconds into the profile"
+        None,
+        ge=0,
+        le=MAX_OFFSET_S,
+        allow_inf_nan=False,
+        description="start/jump: begin this many seconds into the profile",
     )
 
 

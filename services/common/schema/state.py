@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import math
 from enum import StrEnum
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_serializer
 
 from .config import LoopMode
 
@@ -23,6 +24,11 @@ class Output(BaseModel):
     cool: float = Field(0.0, ge=0, le=100, description="Cooler duty, %.")
 
 
+def finite(value: float | None) -> float | None:
+    """NaN and ±Infinity as null: JSON has no such numbers (the state must stay parseable)."""
+    return value if value is None or math.isfinite(value) else None
+
+
 class ProfileProgress(BaseModel):
     profile: str
     name: str = ""
@@ -35,9 +41,14 @@ class ProfileProgress(BaseModel):
     paused: bool = False
     finished: bool = False
 
+    _finite = field_serializer("elapsed_s", "remaining_s", "next_setpoint", "next_at")(
+        lambda self, value: finite(value)
+    )
+
 
 class LoopState(BaseModel):
-    """`<prefix>/data/<loop>`: published on change and at least every few seconds."""
+    """`<prefix>/data/<loop>`: published on change and at least every few seconds.
+    Serialised without non-finite numbers (they would make the JSON invalid)."""
 
     loop: str
     name: str = ""
@@ -52,6 +63,8 @@ class LoopState(BaseModel):
     profile: ProfileProgress | None = None
     alarms: list[str] = Field([], description="Ids of this loop's active alarms.")
     ts: float
+
+    _finite = field_serializer("pv", "sp", "ts")(lambda self, value: finite(value))
 
 
 class SensorReading(BaseModel):

@@ -12,7 +12,6 @@ Heating and cooling never run together, and one may not start until
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 from services.common.schema.config import Loop
@@ -56,8 +55,10 @@ class LoopControl:
         self.output = 0.0  # −100..100 %, what the loop asks for
         self.active = False  # False: off, or faulted: every output held off
         self.fault: str | None = None
-        self._heat_end = -math.inf  # when the heater last stopped (dead time)
-        self._cool_end = -math.inf
+        # When each last stopped (dead time). At start-up, as for the compressor's minimum
+        # off time, assume both just did: the old process may have run either until now.
+        self._heat_end = now
+        self._cool_end = now
 
     # configuration ---------------------------------------------------------------------------
     def configure(self, loop: Loop, now: float) -> None:

@@ -19,17 +19,9 @@ import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from pydantic import ValidationError
-
 from services.common.clock import Clock
-from services.common.schema.commands import (
-    CommandError,
-    LoopCommand,
-    ModeCommand,
-    OutputCommand,
-    ProfileCommand,
-    SetpointCommand,
-)
+from services.common.loop_commands import apply_loop_command
+from services.common.schema.commands import LoopCommand, ProfileCommand
 from services.common.schema.config import Loop, LoopMode, Profile, Severity
 from services.common.schema.state import LoopActivity, LoopState, Output, ProfileProgress
 from services.controller.alarms import AlarmManager
@@ -392,57 +384,15 @@ class LoopRuntime:
     # commands -------------------------------------------------------------------------------------
     def command(self, cmd: LoopCommand) -> None:
         """Apply a command now; raises CommandError saying why it cannot be."""
-        cfg, now = self.cfg, self.env.clock.now()
-        update: dict[str, object] = {}
-        match cmd:
-            case SetpointCommand(value=value):
-                if not cfg.setpoint_min <= value <= cfg.setpoint_max:
-                    raise CommandError(
-                        f"setpoint {value:g} is outside {cfg.setpoint_min:g}..{cfg.setpoint_max:g} °C"
-                    )
-                update["setpoint"] = value
-            case ModeCommand(value=mode):
-                if mode == LoopMode.profile and cfg.profile is None:
-                    raise CommandError("no profile to follow: start one with the profile command")
-                update["mode"] = mode
-            case OutputCommand(value=value):
-                if value > 0 and cfg.heater is None:
-                    raise CommandError("this loop has no heater: a positive output cannot heat")
-                if value < 0 and cfg.cooler is None:
-                    raise CommandError("this loop has no cooler: a negative output cannot cool")
-                update["manual_output"] = value
-            case ProfileCommand():
-                update = self._profile_command(cmd, now)
-        try:
-            loop = Loop.model_validate({**cfg.model_dump(), **update})
-        except ValidationError as exc:
-            raise CommandError(exc.errors()[0]["msg"]) from exc
+        old = self.cfg
+        loop = apply_loop_command(old, cmd, self.env.clock.now(), self.env.profiles.get)
+        if loop is old:
+            return
+        if isinstance(cmd, ProfileCommand) and cmd.action in ("start", "stop"):
+            if loop.profile is not None:
+                events.info("loop %s: profile %s started", self.id, loop.profile.profile)
+            elif loop.mode == LoopMode.constant and old.mode == LoopMode.profile:
+                events.info("loop %s: profile stopped; holding %.2f °C", self.id, loop.setpoint)
+            else:
+                events.info("loop %s: profile stopped", self.id)
         self._apply(loop)  # the API persists it and publishes it back as configuration
-
-    def _profile_command(self, cmd: ProfileCommand, now: float) -> dict[str, object]:
-        run = self.cfg.profile
-        if cmd.action == "start":
-            profile_id = cmd.profile or (run.profile if run else None)
-            if profile_id is None:
-                raise CommandError('which profile? send {"action": "start", "profile": "<id>"}')
-            profile = self.env.profiles.get(profile_id)
-            if profile is None:
-                raise CommandError(f"unknown profile {profile_id!r}")
-            new_run = profiles.Schedule.of(profile).start(now, cmd.offset or 0.0)
-            events.info("loop %s: profile %s started", self.id, profile_id)
-            return {"profile": new_run.model_dump(), "mode": LoopMode.profile}
-        if run is None:
-            raise CommandError("no profile is running")
-        if cmd.action == "pause":
-            return {"profile": profiles.pause(run, now).model_dump()}
-        if cmd.action == "resume":
-            return {"profile": profiles.resume(run, now).model_dump()}
-        if cmd.action == "jump":
-            return {"profile": profiles.jump(run, now, cmd.offset or 0.0).model_dump()}
-        if self.cfg.mode != LoopMode.profile:
-            return {"profile": None}
-        # stop: keep holding the temperature the profile had reached
-        sp = self.setpoint(now)
-        sp = self.cfg.setpoint if sp is None else round(sp, 2)
-        events.info("loop %s: profile stopped; holding %.2f °C", self.id, sp)
-        return {"profile": None, "mode": LoopMode.constant, "setpoint": sp}

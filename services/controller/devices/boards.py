@@ -14,6 +14,7 @@ import random
 from typing import TYPE_CHECKING
 
 from services.common.schema.config import Device, DigitalInput, Sensor, Severity
+from services.controller.devices.points import CELSIUS
 from services.controller.devices.serial_board import BoardInfo, SerialBoard
 from services.controller.sim.board import SimulatedBoard
 from services.controller.sim.physics import make_plant
@@ -123,8 +124,16 @@ class BoardDevice:
         """Apply a changed configuration in place when the link is unchanged."""
         if not self.same_link(device) or device.serial != self.device.serial:
             return False
-        kept = {a.id for a in device.actuators}
-        self._detach_actuators(only={a for a in self._attached if a not in kept})
+        # An actuator that keeps its id but moves (another channel, other polarity) lets
+        # go of its old output like a removed one: otherwise the old channel's last state
+        # would be refreshed to the board for ever.
+        wiring = {a.id: (a.channel, a.inverted) for a in device.actuators}
+        moved = {
+            a.id
+            for a in self.device.actuators
+            if a.id in self._attached and wiring.get(a.id) != (a.channel, a.inverted)
+        }
+        self._detach_actuators(only=moved)
         self.device = device
         self._attach_actuators()
         if self.board is not None and self.board.info is not None:
@@ -232,9 +241,9 @@ class BoardDevice:
         if sensor is None:
             return
         point = self.registry.sensor(self.device.id, sensor.id)
-        point.unit = sensor.unit
+        point.unit = CELSIUS  # the protocol's unit, whatever the configuration says
         why = BOARD_ERRORS.get(error, error) if error else None
-        point.reading(celsius, why, self.registry.ctx.clock.now(), sensor.offset)
+        point.reading(celsius, why, self.registry.ctx.clock.now(), sensor.offset, ds18b20=True)
         self.registry.reading_changed(point)
 
     def board_input(self, channel: int, level: bool) -> None:

@@ -27,6 +27,7 @@ from services.common.schema.config import (
 )
 from services.common.topics import NativeTopics
 from services.controller.devices.boards import address_key
+from services.controller.devices.points import CELSIUS, temperature_unit, to_celsius
 
 if TYPE_CHECKING:
     from services.controller.devices.registry import Registry
@@ -89,7 +90,8 @@ class MqttDevice:
         self._started_at = self.ctx.clock.now()
         for sensor in self.device.sensors:
             point = self.registry.sensor(self.device.id, sensor.id)
-            point.unit = self.unit(sensor)
+            unit = self.unit(sensor)
+            point.unit = CELSIUS if temperature_unit(unit) else unit  # °F arrives converted
         self.subscribe_sensors()
         for config in self.device.inputs:
             if config.topic:
@@ -172,7 +174,16 @@ class MqttDevice:
         self.heard(self.ctx.clock.now())
         self.registry.input_changed(self.device, config, LEVELS[text] == config.active_high)
 
-    def deliver(self, sensor: Sensor, value: float | None, error: str | None = None) -> None:
+    def deliver(
+        self,
+        sensor: Sensor,
+        value: float | None,
+        error: str | None = None,
+        unit: str | None = None,
+    ) -> None:
+        """A reading in `unit` (default: the sensor's); temperatures go on as °C."""
+        if value is not None:
+            value = to_celsius(value, self.unit(sensor) if unit is None else unit)
         now = self.ctx.clock.now()
         self.heard(now)
         point = self.registry.sensor(self.device.id, sensor.id)
@@ -279,9 +290,9 @@ class TasmotaDevice(MqttDevice):
             except PayloadError as exc:
                 log.warning("device %s: sensor %s: %s", self.device.id, sensor.id, exc)
                 continue
-            if fahrenheit and sensor.unit == "°C":
-                value = (value - 32.0) * 5.0 / 9.0
-            self.deliver(sensor, value)
+            # Tasmota says which unit it reports in; the configured one only says "temperature"
+            unit = ("°F" if fahrenheit else CELSIUS) if temperature_unit(sensor.unit) else ""
+            self.deliver(sensor, value, unit=unit)
 
     def _match(self, data: dict[str, Any]) -> list[tuple[Sensor, Any]]:
         """Each configured sensor and its raw value: by JSON path, by DS18B20 address, by

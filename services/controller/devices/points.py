@@ -9,6 +9,12 @@ Plausibility is judged here, once, for every kind of device: a DS18B20 reads
 −127 °C for a probe that did not answer. 85.0 is only believed when the previous
 reading was close to it — a kettle on its way to the boil passes through 85.0
 legitimately; a fermenter at 19 °C does not jump there.
+
+Boards (serial, simulated) always report °C from DS18B20s: those checks always
+apply, whatever unit text is configured. MQTT sensors in a temperature unit
+(°C, C, celsius, °F, F, fahrenheit — °F is converted to °C by the device) must be
+within `TEMPERATURE_RANGE`. Whatever the source, a loop never uses a value
+outside `TEMPERATURE_RANGE`.
 """
 
 from __future__ import annotations
@@ -22,6 +28,37 @@ NO_READING = "no reading yet"
 DS18B20_RANGE = (-55.0, 125.0)
 POWER_ON_C = 85.0
 DISCONNECTED_C = -127.0
+TEMPERATURE_RANGE = (-50.0, 150.0)
+"""What a loop will ever believe, °C: beyond it a probe is broken, not the brew."""
+
+CELSIUS = "°C"
+_CELSIUS_UNITS = {"°c", "c", "celsius", "degc", "deg c", "℃"}
+_FAHRENHEIT_UNITS = {"°f", "f", "fahrenheit", "degf", "deg f", "℉"}
+
+
+def temperature_unit(unit: str) -> str | None:
+    """"°C" or "°F" when `unit` (free text) names one of them, else None."""
+    text = unit.strip().lower()
+    if text in _CELSIUS_UNITS:
+        return CELSIUS
+    if text in _FAHRENHEIT_UNITS:
+        return "°F"
+    return None
+
+
+def to_celsius(value: float, unit: str) -> float:
+    """A reading in `unit` as °C (unchanged unless the unit is Fahrenheit)."""
+    return (value - 32.0) * 5.0 / 9.0 if temperature_unit(unit) == "°F" else value
+
+
+def out_of_range(celsius: float) -> str | None:
+    """Why a temperature (°C) cannot be true of any brew, or None."""
+    if celsius <= DISCONNECTED_C:
+        return "disconnected (-127)"
+    lo, hi = TEMPERATURE_RANGE
+    if not lo <= celsius <= hi:
+        return f"implausible ({celsius:g} °C)"
+    return None
 
 
 def implausible(raw: float, previous: float | None) -> str | None:
@@ -79,10 +116,19 @@ class SensorPoint:
         error: str | None,
         now: float,
         offset: float = 0.0,
+        *,
+        ds18b20: bool = False,
     ) -> None:
-        """A new reading from the device (raw, before calibration), or why there is none."""
-        if raw is not None and error is None and self.unit in ("°C", "C"):
-            error = implausible(raw, self._previous)
+        """A new reading from the device (raw, before calibration), or why there is none.
+
+        `ds18b20`: the reading is a DS18B20's, in °C (boards): its own checks apply.
+        Otherwise a point whose unit is °C gets the range check.
+        """
+        if raw is not None and error is None:
+            if ds18b20:
+                error = implausible(raw, self._previous)
+            elif self.unit == CELSIUS:
+                error = out_of_range(raw)
         if raw is None or error is not None:
             self.error = error or "no value"
             self.good_streak = 0
@@ -109,6 +155,10 @@ class SensorPoint:
         age = now - self.good_at
         if age > stale_after:
             return None, f"stale (no reading for {age:.0f} s)"
+        assert self.value is not None
+        why = out_of_range(self.value)  # a calibration offset or a mislabelled unit
+        if why is not None:
+            return None, why
         return self.value, None
 
 
