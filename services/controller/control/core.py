@@ -12,6 +12,7 @@ Heating and cooling never run together, and one may not start until
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from services.common.schema.config import Loop
@@ -55,9 +56,11 @@ class LoopControl:
         self.output = 0.0  # −100..100 %, what the loop asks for
         self.active = False  # False: off, or faulted: every output held off
         self.fault: str | None = None
-        # When each last stopped (dead time). At start-up, as for the compressor's minimum
-        # off time, assume both just did: the old process may have run either until now.
-        self._heat_end = now
+        # When each last stopped (dead time). At start-up the old process may have run the
+        # compressor until now, so heating waits out the dead time. Cooling after a heater
+        # only wastes a little energy, and the compressor's own minimum off time (also
+        # counted from start-up) already holds it for minutes, so it is not held longer.
+        self._heat_end = -math.inf
         self._cool_end = now
 
     # configuration ---------------------------------------------------------------------------
