@@ -216,6 +216,9 @@ def test_create_a_profile_in_the_editor_and_see_its_curve(stack: Stack, page: Pa
     toast(page, "Profile Copy of Lager saved")
     expect(page).to_have_url(re.compile("#/profiles/lager-copy$"))
     assert stack.api("GET", "/api/profiles/lager-copy")[0] == 200
+    # The new address re-mounts the tab; wait for that, or the file goes to the old form.
+    current = page.locator('ul.item-list a[aria-current="true"]')
+    expect(current).to_have_attribute("href", "#/profiles/lager-copy")
 
     page.get_by_label("BrewPi CSV file").set_input_files(
         files=[{"name": "cold-crash.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}]
