@@ -249,3 +249,52 @@ async def test_temperature_units_are_checked_and_fahrenheit_converted(
             probe, "maelstrom/data/sensors/esp/wort", lambda m: value(m) is not None, mark
         )
         assert value(reading) == 20.0 and json.loads(reading.payload)["unit"] == "°C"
+
+
+async def test_editing_a_device_does_not_short_cycle_its_compressor(
+    config: Config, probe: MqttProbe
+) -> None:
+    """Renaming a Tasmota (or any edit that leaves a relay's wiring alone) must not
+    switch a running compressor off and on again."""
+    probe.subscribe("maelstrom/#")
+    probe.subscribe("cmnd/fermfridge/#")
+    async with sim_controller(config) as run:
+        publish_config(probe, tasmota())
+        publish_config(
+            probe,
+            fermenter_loop(
+                sensor=IoRef(device="fridge", id="beer"),
+                heater=IoRef(device="fridge", id="heater"),
+                cooler=IoRef(device="fridge", id="cooler"),
+                setpoint=18.0,
+                compressor=CompressorProtection(min_off_s=0, dead_time_s=0),
+            ),
+        )
+        await eventually(lambda: "fermenter" in run.ctl.loops.loops)
+        assert await run.ctl.mqtt.wait_subscribed("tele/fermfridge/SENSOR")
+        probe.publish("tele/fermfridge/SENSOR", tele(beer=25.0, chamber=24.0))
+        await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"ON")
+
+        mark = probe.mark()
+        renamed = tasmota().model_copy(update={"name": "Fermentation fridge"})
+        publish_config(probe, renamed)
+        # the new wiring re-asserts the relay's state: ON again, never OFF in between
+        await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"ON", since=mark)
+        driver = run.ctl.registry.drivers["fridge"]
+        assert driver.device.name == "Fermentation fridge"
+        sent = [m.payload for m in probe.messages[mark:] if m.topic == "cmnd/fermfridge/POWER1"]
+        assert b"OFF" not in sent
+
+        # rewiring a relay to another channel does switch the old one off first
+        mark = probe.mark()
+        moved = tasmota().model_copy(
+            update={
+                "actuators": [
+                    Actuator(id="cooler", role="cooler", channel=3),
+                    Actuator(id="heater", role="heater", channel=2),
+                ]
+            }
+        )
+        publish_config(probe, moved)
+        await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"OFF", since=mark)
+        await received(probe, "cmnd/fermfridge/POWER3", lambda m: m.payload == b"ON", since=mark)

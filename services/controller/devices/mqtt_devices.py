@@ -88,6 +88,10 @@ class MqttDevice:
     # life cycle -------------------------------------------------------------------------------
     async def start(self) -> None:
         self._started_at = self.ctx.clock.now()
+        self._wire()
+
+    def _wire(self) -> None:
+        """Subscribe to the device's topics and attach its actuators to their points."""
         for sensor in self.device.sensors:
             point = self.registry.sensor(self.device.id, sensor.id)
             unit = self.unit(sensor)
@@ -125,7 +129,48 @@ class MqttDevice:
         self.ctx.alarms.forget_source(self.device.id)
 
     def reconfigure(self, device: Device) -> bool:
-        return False  # subscriptions are cheap to redo
+        """Apply an edit in place when the preset is unchanged.
+
+        Subscriptions are cheap to redo, but switching an unchanged actuator off and on
+        again is not: a compressor would short-cycle. So an actuator whose wiring (command
+        topic, payloads, polarity) is unchanged is handed over as it is; only removed or
+        rewired ones are switched off first.
+        """
+        if device.mqtt is None or device.mqtt.preset != self.link.preset:
+            return False
+        old_wiring = {a.id: (self._wiring(a), a) for a in self.device.actuators}
+        for topic, handler in self._subs:
+            self.ctx.mqtt.unsubscribe(topic, handler)
+        self._subs.clear()
+        self._echo.clear()
+        old_device, self.device, self.link = self.device, device, device.mqtt
+        kept = {a.id for a in device.actuators if a.id in old_wiring and old_wiring[a.id][0] == self._wiring(a)}
+        for actuator_id, (_, actuator) in old_wiring.items():
+            if actuator_id in kept:
+                continue
+            point = self.registry.actuator(old_device.id, actuator_id)
+            if point.sink is not None:
+                self._command_with(old_device, actuator, False)
+            point.detach()
+        now = self.ctx.clock.now()
+        sensor_ids = {sensor.id for sensor in device.sensors}
+        for sensor in old_device.sensors:
+            if sensor.id not in sensor_ids:
+                self.registry.sensor(device.id, sensor.id).lost("sensor removed", now)
+        self._wire()
+        return True
+
+    def _wiring(self, actuator: Actuator) -> tuple[object, ...]:
+        return (self.command_topic(actuator), actuator.payload_on, actuator.payload_off, actuator.inverted)
+
+    def _command_with(self, device: Device, actuator: Actuator, on: bool) -> None:
+        """Command an actuator as `device` (the configuration it was wired with) had it."""
+        current, current_link = self.device, self.link
+        self.device, self.link = device, device.mqtt  # type: ignore[assignment]
+        try:
+            self._command(actuator, on)
+        finally:
+            self.device, self.link = current, current_link
 
     def _subscribe(self, topic: str, handler: Any) -> None:
         self.ctx.mqtt.subscribe(topic, handler)
