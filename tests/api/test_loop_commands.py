@@ -10,7 +10,7 @@ from aiohttp.test_utils import TestClient
 
 from services.api.loop_commands import apply_command, profile_temperature
 from services.common.schema.commands import CommandError, ProfileCommand, parse_loop_command
-from services.common.schema.config import Loop, Profile, ProfileRun
+from services.common.schema.config import Loop, LoopMode, Profile, ProfileRun
 from tests.api.conftest import ALE, FERMENTER_LOOP, wait_for
 from tests.support.broker import Broker, mosquitto_client
 from tests.support.probe import MqttProbe
@@ -188,7 +188,7 @@ async def test_a_command_that_changes_nothing_is_still_echoed(
 @pytest.mark.parametrize("mode", ["off", "manual"])
 def test_stopping_a_profile_leaves_an_off_or_manual_loop_alone(mode: str) -> None:
     running = apply_command(LOOP, profile_cmd('{"action":"start","profile":"ale"}'), 0, find)
-    parked = running.model_copy(update={"mode": mode})
+    parked = running.model_copy(update={"mode": LoopMode(mode)})
     stopped = apply_command(parked, profile_cmd("stop"), 1000, find)
     assert stopped.mode == mode and stopped.profile is None
     assert stopped.setpoint == parked.setpoint
