@@ -6,7 +6,7 @@ set -u
 "${MOSQUITTO:-mosquitto}" -c broker/mosquitto.conf &
 broker=$!
 stopping=0
-stop() { stopping=1; sleep 1.5; kill -TERM "$broker" 2>/dev/null; }
+stop() { stopping=1; sleep 3; kill -TERM "$broker" 2>/dev/null; }
 trap stop TERM INT
 wait "$broker"; status=$?
 # `wait` returns early when a trapped signal arrives: wait for the broker itself.

@@ -86,6 +86,10 @@ class AlarmBook:
             first = exc.errors()[0]
             field = ".".join(str(p) for p in first["loc"])
             raise PayloadError(f"alarm {alarm_id!r}: {field}: {first['msg']}") from exc
+        if not alarm.raised_at and alarm_id in self._current:
+            # A client's raw raise or clear of an alarm the controller already keeps:
+            # the controller answers with the full record, which is what we keep.
+            return
         if not alarm.visible:
             self._forget(alarm_id, alarm)
             return

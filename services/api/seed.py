@@ -94,6 +94,9 @@ def demo_loops() -> list[Loop]:
             cooler=IoRef(device="sim-fermenter", id="cooler"),
             mode=LoopMode.constant,
             setpoint=19.0,
+            # A fermenter has no business at mash temperatures: refuse them up front.
+            setpoint_min=-2.0,
+            setpoint_max=35.0,
             alarms=AlarmThresholds(high=26.0, low=10.0),
         ),
         Loop(

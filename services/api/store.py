@@ -268,6 +268,7 @@ class ConfigStore:
         profile_ids = {p.id for p in incoming["profiles"]}
         for loop in incoming["loops"]:
             self.check_loop(loop, devices_by_id.get, profile_ids.__contains__)
+        self.check_outputs_unshared(incoming["loops"])
         with self.db.atomic():
             LoopRow.delete().execute()
             for kind in ("devices", "profiles"):
@@ -363,6 +364,8 @@ class ConfigStore:
                 lambda d: cast(Device | None, self.find("devices", d)),
                 self._profile_exists,
             )
+            others = [cast(Loop, o) for o in self.list("loops") if o.id != obj.id]
+            self.check_outputs_unshared([*others, obj])
         elif isinstance(obj, Device):
             stranded = []
             for loop_id in self._users("devices", obj.id):
@@ -384,6 +387,23 @@ class ConfigStore:
                     f"device {obj.id!r} would strand loops that use its IO",
                     {"field": "sensors/actuators", "used_by": stranded},
                 )
+
+    @staticmethod
+    def check_outputs_unshared(loops: list[Loop]) -> None:
+        """Two loops must never drive one heater or cooler: they would fight over the
+        relay, and neither could keep a compressor's minimum on/off times."""
+        owner: dict[tuple[str, str], str] = {}
+        for loop in loops:
+            for field, ref in (("heater", loop.heater), ("cooler", loop.cooler)):
+                if ref is None:
+                    continue
+                key = (ref.device, ref.id)
+                if key in owner and owner[key] != loop.id:
+                    raise Conflict(
+                        f"actuator {ref.device}/{ref.id} is already driven by loop {owner[key]!r}",
+                        {"field": f"{field}", "used_by": {"loops": [owner[key]]}},
+                    )
+                owner[key] = loop.id
 
     @staticmethod
     def check_loop(

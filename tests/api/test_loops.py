@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.api.conftest import FERMENTER_LOOP, create
+from tests.api.conftest import FERMENTER_DEVICE, FERMENTER_LOOP, create
 
 
 async def test_two_racing_updates_one_wins_the_other_gets_409(
@@ -177,6 +177,23 @@ async def test_put_with_a_different_id_in_the_body_is_refused(
 
 
 async def test_loops_list_in_id_order(api: TestClient, fermenter: dict[str, Any]) -> None:
-    await create(api, "loops", {**FERMENTER_LOOP, "id": "a-first"})
+    await create(api, "devices", {**FERMENTER_DEVICE, "id": "ferm2"})
+    loop = {**FERMENTER_LOOP, "id": "a-first"}
+    for io in ("sensor", "heater", "cooler"):
+        loop[io] = {**loop[io], "device": "ferm2"}
+    await create(api, "loops", loop)
     resp = await api.get("/api/loops")
     assert [loop["id"] for loop in await resp.json()] == ["a-first", "fv1"]
+
+
+async def test_a_second_loop_on_the_same_relay_is_refused(
+    api: TestClient, fermenter: dict[str, Any]
+) -> None:
+    """Two loops on one compressor would fight over it and break its minimum off time."""
+    second = {**FERMENTER_LOOP, "id": "fv2", "heater": None}  # the same cooler as fv1
+    resp = await api.post("/api/loops", json=second)
+    assert resp.status == 409
+    body = await resp.json()
+    assert "already driven by loop 'fv1'" in body["error"]
+    assert body["detail"]["used_by"] == {"loops": ["fv1"]}
+    assert (await api.get("/api/loops/fv2")).status == 404

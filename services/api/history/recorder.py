@@ -286,6 +286,10 @@ class Recorder:
         if not isinstance(data, dict):
             raise PayloadError("an alarm is a JSON object")
         alarm = _parse(Alarm, message, {**data, "id": alarm_id})
+        if not alarm.raised_at:
+            # A client's raw raise or clear: the controller, which owns every alarm's
+            # lifecycle, re-publishes it as a full record, and that is what history keeps.
+            return
         self._add(self._batch.alarms, AlarmIn(alarm_id, alarm, now))
 
     def _on_log(self, message: Message) -> None:
