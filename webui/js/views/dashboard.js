@@ -146,6 +146,7 @@ class LoopCard {
     this.spInput = numberInput("", { step: "0.1", required: true });
     this.outputInput = numberInput("", { step: "1", min: -100, max: 100 });
     this.profileSelect = select([], "");
+    this.stopBtn = h("button", { type: "button", onclick: () => this.send("profile", { action: "stop" }, "Profile stopped") }, "Stop profile");
     this.pauseBtn = h("button", { type: "button", onclick: () => this.send("profile", { action: this.state?.profile?.paused ? "resume" : "pause" }) }, "Pause");
     const spForm = h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); this.setSetpoint(); } },
       field("Setpoint °C", this.spInput), h("button", { type: "submit" }, "Set"));
@@ -170,8 +171,7 @@ class LoopCard {
         h("summary", {}, "Controls"),
         h("div", { class: "controls-grid" },
           field("Mode", this.modeSelect), spForm, this.manualForm, profileForm,
-          h("div", { class: "button-row" }, this.pauseBtn,
-            h("button", { type: "button", onclick: () => this.send("profile", { action: "stop" }, "Profile stopped") }, "Stop profile")),
+          h("div", { class: "button-row" }, this.pauseBtn, this.stopBtn),
           noteForm)),
       this.chartHost, this.notesList, n.updated);
     this.chart = new Chart(this.chartHost, [
@@ -242,6 +242,7 @@ class LoopCard {
       this.pauseBtn.textContent = "Pause profile";
     }
     this.pauseBtn.disabled = !p;
+    this.stopBtn.disabled = !p;  // nothing to stop: a stray click must not change the mode
     const alarmText = (id) => this.ctx.live.alarms.get(id)?.message ?? id;
     fill(n.alarms, s.alarms?.length ? `Alarm: ${s.alarms.map(alarmText).join("; ")}` : "");
     n.updated.textContent = s.ts ? `Updated ${new Date(s.ts * 1000).toLocaleTimeString()}` : "";
