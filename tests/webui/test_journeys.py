@@ -254,14 +254,23 @@ def test_io_shows_live_readings_and_adds_a_tasmota_device(stack: Stack, page: Pa
 
 
 def test_loops_tab_creates_a_loop_with_defaults_per_kind(stack: Stack, page: Page) -> None:
+    # A second kettle needs an element of its own: a heater drives one loop only.
+    board = {
+        "id": "kettle-2-board",
+        "kind": "simulated",
+        "simulation": "kettle",
+        "sensors": [{"id": "water"}],
+        "actuators": [{"id": "element", "role": "heater", "channel": 1}],
+    }
+    assert stack.api("POST", "/api/devices", board)[0] == 201
     go(page, "loops/new")
     form = page.locator("form.loop-form")
     form.get_by_label("Id", exact=True).fill("kettle-2")
     form.get_by_label("Kind", exact=True).select_option("kettle")
-    expect(form.get_by_label("Kp (% per °C)")).to_have_value("25")
+    expect(form.get_by_label("Kp (% per °C)")).to_have_value("80")
     expect(form.get_by_label("Kp (% per °C)")).to_be_disabled()
-    form.get_by_label("Sensor", exact=True).select_option(index=1)
-    form.get_by_label("Heater", exact=True).select_option(index=1)
+    form.get_by_label("Sensor", exact=True).select_option("kettle-2-board/water")
+    form.get_by_label("Heater", exact=True).select_option("kettle-2-board/element")
     form.get_by_label("Setpoint °C", exact=True).fill("66")
     save_screenshot(page, "loops")
     form.get_by_role("button", name="Create loop").click()
@@ -270,6 +279,7 @@ def test_loops_tab_creates_a_loop_with_defaults_per_kind(stack: Stack, page: Pag
     assert status == 200
     assert loop["kind"] == "kettle" and loop["pid"] is None and loop["setpoint"] == 66
     stack.api("DELETE", "/api/loops/kettle-2")
+    stack.api("DELETE", "/api/devices/kettle-2-board")
 
 
 def test_settings_are_added_and_kept(stack: Stack, page: Page) -> None:

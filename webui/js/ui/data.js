@@ -31,9 +31,10 @@ export const STATE_TEXT = {
   fault: "Fault — outputs off",
 };
 
-/** PID defaults per kind of loop (services/common/schema/config.py PID_DEFAULTS). */
+/** PID defaults per kind of loop: a copy of services/common/schema/config.py PID_DEFAULTS,
+ *  kept equal by tests/webui/test_pid_defaults.py. */
 export const PID_DEFAULTS = {
-  fermenter: { kp: 40, ki: 0.01, kd: 0 },
-  kettle: { kp: 25, ki: 0.02, kd: 0 },
+  fermenter: { kp: 80, ki: 0.01, kd: 0 },
+  kettle: { kp: 80, ki: 0.04, kd: 150 },
   other: { kp: 20, ki: 0.01, kd: 0 },
 };
