@@ -10,7 +10,6 @@ controller's control loops have landed.
 from __future__ import annotations
 
 import json
-import pkgutil
 import urllib.error
 import urllib.request
 from collections.abc import Iterator
@@ -18,10 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
 
-import services.controller
-from services.common.config import Config
 from tests.homeassistant.ha_rules import problems, render
 from tests.homeassistant.samples import FERMENTER
 from tests.support.broker import Broker
@@ -32,37 +28,6 @@ from tests.support.services import Service, service_env
 CLIMATE = "homeassistant/climate/maelstrom_loop_fermenter/climate/config"
 LOOP_CONFIG = "maelstrom/config/loops/fermenter"
 
-
-def _route_paths(app: web.Application, prefix: str = "") -> Iterator[str]:
-    for resource in app.router.resources():
-        yield prefix + resource.canonical
-        sub = getattr(resource, "_app", None)  # a mounted sub-application
-        if isinstance(sub, web.Application):
-            yield from _route_paths(sub, prefix + resource.canonical)
-
-
-def api_serves_loops() -> bool:
-    from services.api.app import create_app
-
-    try:
-        return "/api/loops" in set(_route_paths(create_app(Config())))
-    except Exception:
-        return False
-
-
-def controller_runs_loops() -> bool:
-    """The foundation's controller is a stub with only `__main__`; the real one has parts."""
-    return any(m.name != "__main__" for m in pkgutil.iter_modules(services.controller.__path__))
-
-
-needs_api = pytest.mark.skipif(
-    not api_serves_loops(),
-    reason="the Config API has no /api/loops yet; this round trip runs once it lands",
-)
-needs_controller = pytest.mark.skipif(
-    not controller_runs_loops(),
-    reason="the controller is still the foundation stub; the echo test runs once it lands",
-)
 
 DEVICE = {
     "id": "chamber",
@@ -140,7 +105,6 @@ def setpoint_of(config: Any) -> float:
     return float(config["setpoint"])
 
 
-@needs_api
 def test_setpoint_from_home_assistant_is_validated_persisted_and_republished(
     api: Api, probe: MqttProbe
 ) -> None:
@@ -172,8 +136,6 @@ def test_setpoint_from_home_assistant_is_validated_persisted_and_republished(
     assert setpoint_of(api.call("GET", "/api/loops/fermenter")) == 19.6
 
 
-@needs_api
-@needs_controller
 def test_setpoint_from_home_assistant_is_echoed_on_the_state_topic(
     api: Api, probe: MqttProbe, broker: Broker, tmp_path: Path
 ) -> None:
