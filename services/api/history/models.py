@@ -44,6 +44,11 @@ class Sample(_Base):
         table_name = "history_sample"
         primary_key = peewee.CompositeKey("series_id", "ts")
 
+    @classmethod
+    def in_range(cls, series_id: int, lo_ms: int, hi_ms: int) -> peewee.Expression:
+        """The series' samples with `lo_ms <= ts < hi_ms` (every range here is half-open)."""
+        return (cls.series_id == series_id) & (cls.ts >= lo_ms) & (cls.ts < hi_ms)
+
 
 class Rollup(_Base):
     """Rollup tier: one row per series per minute that had readings."""

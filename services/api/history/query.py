@@ -53,12 +53,7 @@ def _raw_buckets(series_id: int, lo_ms: int, hi_ms: int, grid: Grid) -> list[Buc
             fn.SUM(Sample.value),
             fn.COUNT(Sample.value),
         )
-        .where(
-            (Sample.series_id == series_id)
-            & (Sample.ts >= lo_ms)
-            & (Sample.ts < hi_ms)
-            & Sample.value.is_null(False)
-        )
+        .where(Sample.in_range(series_id, lo_ms, hi_ms) & Sample.value.is_null(False))
         .group_by(SQL("1"))
         .tuples()
     )
@@ -131,7 +126,7 @@ def _raw_samples(
 ) -> list[tuple[int, float | None]]:
     return list(
         Sample.select(Sample.ts, Sample.value)
-        .where((Sample.series_id == series_id) & (Sample.ts >= lo_ms) & (Sample.ts < hi_ms))
+        .where(Sample.in_range(series_id, lo_ms, hi_ms))
         .order_by(Sample.ts)
         .limit(limit)
         .tuples()

@@ -52,12 +52,7 @@ def roll_up(series_id: int, lo_ms: int, hi_ms: int) -> None:
             fn.MAX(Sample.value),
             fn.COUNT(Sample.value),
         )
-        .where(
-            (Sample.series_id == series_id)
-            & (Sample.ts >= lo_ms)
-            & (Sample.ts < hi_ms)
-            & Sample.value.is_null(False)
-        )
+        .where(Sample.in_range(series_id, lo_ms, hi_ms) & Sample.value.is_null(False))
         .group_by(Sample.series_id, minute)
     )
     Rollup.insert_from(
@@ -75,9 +70,7 @@ def first_rollup_ms(series_id: int) -> int | None:
 
 def delete_raw(series_id: int, lo_ms: int, hi_ms: int) -> int:
     """Delete raw samples in `[lo_ms, hi_ms)`; how many went."""
-    query = Sample.delete().where(
-        (Sample.series_id == series_id) & (Sample.ts >= lo_ms) & (Sample.ts < hi_ms)
-    )
+    query = Sample.delete().where(Sample.in_range(series_id, lo_ms, hi_ms))
     return _rowcount(query)
 
 
