@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -14,7 +13,6 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.api.app import create_app
 from services.common.config import Config
 from services.common.web import MQTT
-from tests.support.probe import MqttProbe, Received
 
 FERMENTER_DEVICE: dict[str, Any] = {
     "id": "ferm",
@@ -97,14 +95,3 @@ async def fermenter(api: TestClient) -> dict[str, Any]:
     await create(api, "devices", FERMENTER_DEVICE)
     await create(api, "profiles", ALE)
     return await create(api, "loops", FERMENTER_LOOP)
-
-
-async def wait_for(
-    probe: MqttProbe,
-    topic: str,
-    predicate: Callable[[Received], bool] = lambda m: True,
-    timeout: float = 10.0,
-    since: int = 0,
-) -> Received:
-    """`probe.wait_for` without blocking the event loop the API runs in."""
-    return await asyncio.to_thread(probe.wait_for, topic, predicate, timeout, since)

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.api.conftest import wait_for
-from tests.support.probe import MqttProbe
+from tests.support.probe import MqttProbe, received
 
 
 async def eventually(
@@ -64,7 +63,7 @@ async def test_ack_publishes_on_the_ack_topic(api: TestClient, probe: MqttProbe)
     body = await resp.json()
     assert resp.status == 202
     assert body == {"topics": ["maelstrom/alarms/fv1-high/ack"], "by": "brewer"}
-    msg = await wait_for(probe, "maelstrom/alarms/fv1-high/ack")
+    msg = await received(probe, "maelstrom/alarms/fv1-high/ack")
     assert msg.json() == {"by": "brewer"}
 
     resp = await api.post("/api/alarms/ack")
@@ -74,7 +73,7 @@ async def test_ack_publishes_on_the_ack_topic(api: TestClient, probe: MqttProbe)
         "maelstrom/alarms/fv1-high/ack",
         "maelstrom/alarms/fv1-low/ack",
     ]
-    await wait_for(probe, "maelstrom/alarms/fv1-low/ack", lambda m: m.json() == {"by": "api"})
+    await received(probe, "maelstrom/alarms/fv1-low/ack", lambda m: m.json() == {"by": "api"})
 
 
 async def test_anyone_may_raise_an_alarm_without_an_id(api: TestClient, probe: MqttProbe) -> None:
@@ -92,7 +91,7 @@ async def test_a_bad_alarm_record_is_logged_and_dropped(
 ) -> None:
     probe.subscribe("maelstrom/logs/api")
     probe.publish("maelstrom/alarms/bad", payload)
-    log = await wait_for(
+    log = await received(
         probe,
         "maelstrom/logs/api",
         lambda m: "alarms/bad" in m.json()["message"] or "'bad'" in m.json()["message"],

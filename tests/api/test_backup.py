@@ -6,8 +6,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
-from tests.api.conftest import wait_for
-from tests.support.probe import MqttProbe
+from tests.support.probe import MqttProbe, received
 
 
 async def test_backup_restore_round_trip(demo_api: TestClient, probe: MqttProbe) -> None:
@@ -43,9 +42,9 @@ async def test_backup_restore_round_trip(demo_api: TestClient, probe: MqttProbe)
         kettle["setpoint"] == 65 and kettle["version"] == 3
     )  # versions move on: old reads get 409
 
-    await wait_for(probe, "maelstrom/config/profiles/extra", lambda m: m.payload == b"")
-    await wait_for(probe, "maelstrom/config/loops/kettle", lambda m: m.json()["setpoint"] == 65)
-    await wait_for(probe, "maelstrom/config/settings/units", lambda m: m.json() == "C")
+    await received(probe, "maelstrom/config/profiles/extra", lambda m: m.payload == b"")
+    await received(probe, "maelstrom/config/loops/kettle", lambda m: m.json()["setpoint"] == 65)
+    await received(probe, "maelstrom/config/settings/units", lambda m: m.json() == "C")
 
 
 async def test_a_bad_backup_changes_nothing(demo_api: TestClient) -> None:

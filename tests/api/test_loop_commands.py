@@ -11,9 +11,9 @@ from aiohttp.test_utils import TestClient
 from services.api.loop_commands import apply_command, profile_temperature
 from services.common.schema.commands import CommandError, ProfileCommand, parse_loop_command
 from services.common.schema.config import Loop, LoopMode, Profile, ProfileRun
-from tests.api.conftest import ALE, FERMENTER_LOOP, wait_for
+from tests.api.conftest import ALE, FERMENTER_LOOP
 from tests.support.broker import Broker, mosquitto_client
-from tests.support.probe import MqttProbe
+from tests.support.probe import MqttProbe, received
 
 
 def mosquitto_pub(broker: Broker, topic: str, message: str) -> None:
@@ -40,7 +40,7 @@ async def test_a_setpoint_from_mosquitto_pub_is_persisted_and_republished(
     probe.subscribe("maelstrom/config/loops/fv1")
     mark = probe.mark()
     mosquitto_pub(broker, "maelstrom/cmd/loops/fv1/setpoint", "20.5")
-    msg = await wait_for(
+    msg = await received(
         probe, "maelstrom/config/loops/fv1", lambda m: m.json()["setpoint"] == 20.5, since=mark
     )
     assert msg.json()["version"] == fermenter["version"] + 1
@@ -51,7 +51,7 @@ async def test_a_setpoint_from_mosquitto_pub_is_persisted_and_republished(
     late = MqttProbe(broker.port)
     try:
         late.subscribe("maelstrom/config/loops/fv1")
-        retained = await wait_for(late, "maelstrom/config/loops/fv1")
+        retained = await received(late, "maelstrom/config/loops/fv1")
         assert retained.retain and retained.json()["setpoint"] == 20.5
     finally:
         late.close()
@@ -62,13 +62,13 @@ async def test_home_assistant_modes_and_json_payloads(
 ) -> None:
     probe.subscribe("maelstrom/config/loops/fv1")
     mosquitto_pub(broker, "maelstrom/cmd/loops/fv1/mode", "off")
-    await wait_for(probe, "maelstrom/config/loops/fv1", lambda m: m.json()["mode"] == "off")
+    await received(probe, "maelstrom/config/loops/fv1", lambda m: m.json()["mode"] == "off")
     mosquitto_pub(broker, "maelstrom/cmd/loops/fv1/mode", "heat")  # Home Assistant's word
-    await wait_for(probe, "maelstrom/config/loops/fv1", lambda m: m.json()["mode"] == "constant")
+    await received(probe, "maelstrom/config/loops/fv1", lambda m: m.json()["mode"] == "constant")
     mosquitto_pub(
         broker, "maelstrom/cmd/loops/fv1/profile", '{"action": "start", "profile": "ale"}'
     )
-    msg = await wait_for(
+    msg = await received(
         probe, "maelstrom/config/loops/fv1", lambda m: m.json()["mode"] == "profile"
     )
     assert msg.json()["profile"]["profile"] == "ale"
@@ -96,7 +96,7 @@ async def test_a_bad_command_is_logged_and_dropped(
     probe.subscribe("maelstrom/logs/api")
     mark = probe.mark()
     mosquitto_pub(broker, f"maelstrom/cmd/loops/fv1/{command}", payload)
-    log = await wait_for(
+    log = await received(
         probe,
         "maelstrom/logs/api",
         lambda m: f"cmd/loops/fv1/{command}" in m.json()["message"],
@@ -112,7 +112,7 @@ async def test_a_command_for_an_unknown_loop_is_logged(
 ) -> None:
     probe.subscribe("maelstrom/logs/api")
     mosquitto_pub(broker, "maelstrom/cmd/loops/ghost/setpoint", "20")
-    log = await wait_for(probe, "maelstrom/logs/api", lambda m: "ghost" in m.json()["message"])
+    log = await received(probe, "maelstrom/logs/api", lambda m: "ghost" in m.json()["message"])
     assert "no loop 'ghost'" in log.json()["message"]
 
 
@@ -178,10 +178,10 @@ async def test_a_command_that_changes_nothing_is_still_echoed(
     api: TestClient, fermenter: dict[str, Any], broker: Broker, probe: MqttProbe
 ) -> None:
     probe.subscribe("maelstrom/config/loops/fv1")
-    await wait_for(probe, "maelstrom/config/loops/fv1")
+    await received(probe, "maelstrom/config/loops/fv1")
     mark = probe.mark()
     mosquitto_pub(broker, "maelstrom/cmd/loops/fv1/mode", "constant")  # it already is
-    msg = await wait_for(probe, "maelstrom/config/loops/fv1", since=mark)
+    msg = await received(probe, "maelstrom/config/loops/fv1", since=mark)
     assert msg.json() == fermenter  # same config, same version: nothing was stored
 
 

@@ -5,8 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
-from tests.api.conftest import wait_for
-from tests.support.probe import MqttProbe
+from tests.support.probe import MqttProbe, received
 
 
 async def test_publish_any_body_and_say_where(api: TestClient, probe: MqttProbe) -> None:
@@ -15,12 +14,12 @@ async def test_publish_any_body_and_say_where(api: TestClient, probe: MqttProbe)
     body = await resp.json()
     assert resp.status == 202
     assert body == {"topic": "maelstrom/alarms/test", "retain": False, "qos": 1, "bytes": 30}
-    msg = await wait_for(probe, "maelstrom/alarms/test")
+    msg = await received(probe, "maelstrom/alarms/test")
     assert msg.json() == {"message": "pilot light out"}
 
     resp = await api.post("/api/publish/data/deep/sub/topic?retain=1", data="19.5")
     assert (await resp.json())["topic"] == "maelstrom/data/deep/sub/topic"
-    msg = await wait_for(probe, "maelstrom/data/deep/sub/topic")
+    msg = await received(probe, "maelstrom/data/deep/sub/topic")
     assert msg.text == "19.5"
 
     resp = await api.post("/api/publish/cmd/loops/fv1/setpoint?qos=0", data="20")
@@ -35,11 +34,11 @@ async def test_retained_and_cleared(api: TestClient, broker, probe: MqttProbe) -
     await api.post("/api/publish/data/kept?retain=1", data="1")
     await api.post("/api/publish/data/kept?retain=1")  # empty body clears
     await api.post("/api/publish/data/marker?retain=1", data="m")
-    await wait_for(probe, "maelstrom/data/marker")  # same connection: the clear came first
+    await received(probe, "maelstrom/data/marker")  # same connection: the clear came first
     late = MqttProbe(broker.port)
     try:
         late.subscribe("maelstrom/data/#")
-        await wait_for(late, "maelstrom/data/marker")
+        await received(late, "maelstrom/data/marker")
         assert not [m for m in late.messages if m.topic == "maelstrom/data/kept"]
     finally:
         late.close()

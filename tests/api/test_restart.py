@@ -8,10 +8,10 @@ from typing import Any
 
 import aiohttp
 
-from tests.api.conftest import ALE, FERMENTER_DEVICE, FERMENTER_LOOP, wait_for
+from tests.api.conftest import ALE, FERMENTER_DEVICE, FERMENTER_LOOP
 from tests.support.broker import Broker
 from tests.support.ports import free_port, wait_for_port
-from tests.support.probe import MqttProbe
+from tests.support.probe import MqttProbe, received
 from tests.support.services import Service, service_env
 
 
@@ -57,7 +57,7 @@ async def test_kill_and_restart_loses_nothing(
         ) as resp:
             assert resp.status == 200
         probe.publish("maelstrom/cmd/loops/fv1/setpoint", "21.5")
-        await wait_for(probe, "maelstrom/config/loops/fv1", lambda m: m.json()["setpoint"] == 21.5)
+        await received(probe, "maelstrom/config/loops/fv1", lambda m: m.json()["setpoint"] == 21.5)
         before = await snapshot(http, base)
 
         assert api.stop(signal.SIGKILL) == -signal.SIGKILL
@@ -68,7 +68,7 @@ async def test_kill_and_restart_loses_nothing(
             assert after == before
             loop = before["loops"][0]
             assert loop["mode"] == "profile" and loop["setpoint"] == 21.5
-            msg = await wait_for(probe, "maelstrom/config/loops/fv1", since=mark)
+            msg = await received(probe, "maelstrom/config/loops/fv1", since=mark)
             assert msg.json() == loop  # re-published on start
         finally:
             api.stop()

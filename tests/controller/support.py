@@ -24,7 +24,7 @@ from services.common.schema.config import (
 from services.controller.app import Controller, running_controller
 from services.controller.devices.serial_board import BoardTiming
 from services.controller.options import Options, Timing
-from tests.support.probe import MqttProbe, Received
+from tests.support.probe import MqttProbe
 
 DAY = 86_400.0
 HOUR = 3_600.0
@@ -129,17 +129,6 @@ async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, what: 
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
         await asyncio.sleep(0.005)
-
-
-async def received(
-    probe: MqttProbe,
-    topic: str,
-    predicate: Callable[[Received], bool] = lambda m: True,
-    since: int = 0,
-    timeout: float = 10.0,
-) -> Received:
-    """The probe's `wait_for`, without blocking the event loop the controller runs in."""
-    return await asyncio.to_thread(probe.wait_for, topic, predicate, timeout, since)
 
 
 class SimRun:

@@ -15,9 +15,9 @@ from services.common.config import Config
 from services.common.mqtt import MqttClient
 from services.common.schema.config import Severity
 from services.controller.alarms import AlarmManager
-from tests.controller.support import eventually, received
+from tests.controller.support import eventually
 from tests.support.broker import Broker
-from tests.support.probe import MqttProbe, Received
+from tests.support.probe import MqttProbe, Received, received
 
 
 @contextlib.asynccontextmanager

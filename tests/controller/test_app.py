@@ -15,10 +15,9 @@ from tests.controller.support import (
     kettle_device,
     kettle_loop,
     publish_config,
-    received,
     sim_controller,
 )
-from tests.support.probe import MqttProbe
+from tests.support.probe import MqttProbe, received
 
 
 def payload(predicate):  # type: ignore[no-untyped-def]

@@ -16,10 +16,9 @@ from tests.controller.support import (
     kettle_device,
     kettle_loop,
     publish_config,
-    received,
     sim_controller,
 )
-from tests.support.probe import MqttProbe
+from tests.support.probe import MqttProbe, received
 
 ELEMENT = 1  # the kettle board's element channel
 

@@ -20,10 +20,9 @@ from tests.controller.support import (
     eventually,
     fermenter_loop,
     publish_config,
-    received,
     sim_controller,
 )
-from tests.support.probe import MqttProbe
+from tests.support.probe import MqttProbe, received
 
 
 def tasmota() -> Device:

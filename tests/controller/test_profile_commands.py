@@ -17,10 +17,9 @@ from tests.controller.support import (
     fermenter_device,
     fermenter_loop,
     publish_config,
-    received,
     sim_controller,
 )
-from tests.support.probe import MqttProbe
+from tests.support.probe import MqttProbe, received
 
 PROFILE = "maelstrom/cmd/loops/fermenter/profile"
 STALE = AlarmThresholds(stale_after_s=300)

@@ -30,10 +30,9 @@ from tests.controller.support import (
     kettle_device,
     kettle_loop,
     publish_config,
-    received,
     sim_controller,
 )
-from tests.support.probe import MqttProbe
+from tests.support.probe import MqttProbe, received
 
 TOLERANCE_C = 0.5
 """Beer within this of the profile while it holds or ramps (measured: see docs/control.md)."""

@@ -22,7 +22,7 @@ from services.common.web import CONFIG, MQTT, setup_mqtt
 from tests.homeassistant.ha_rules import problems, render
 from tests.homeassistant.samples import CHAMBER, FERMENTER, ISPINDEL, loop_state
 from tests.support.broker import Broker
-from tests.support.probe import MqttProbe, Received
+from tests.support.probe import MqttProbe, Received, received
 from tests.support.services import Service, service_env
 
 HA = "homeassistant/#"
@@ -44,16 +44,6 @@ async def discovery(config: Config) -> AsyncIterator[HomeAssistantDiscovery]:
         assert await client.wait_subscribed(topic_filter)
     yield app[HOMEASSISTANT]
     await runner.cleanup()
-
-
-async def wait_for(
-    probe: MqttProbe,
-    topic: str,
-    predicate: Callable[[Received], bool] = lambda m: True,
-    since: int = 0,
-    timeout: float = 10.0,
-) -> Received:
-    return await asyncio.to_thread(probe.wait_for, topic, predicate, timeout, since)
 
 
 def configure(probe: MqttProbe, obj: Loop | Device) -> None:
@@ -81,7 +71,7 @@ async def wait_all(
 ) -> dict[str, Received]:
     got = {}
     for m in messages:
-        got[m.topic] = await wait_for(
+        got[m.topic] = await received(
             probe, m.topic, lambda r, m=m: bool(r.payload) and r.json() == m.payload, since
         )
     return got
@@ -101,8 +91,8 @@ async def test_every_loop_and_probe_is_discovered_retained(
     configure(probe, ISPINDEL)
     messages = expected(discovery, FERMENTER, CHAMBER, ISPINDEL)
     got = await wait_all(probe, messages)
-    for topic, received in got.items():
-        assert problems(topic, received.json()) == []
+    for topic, message in got.items():
+        assert problems(topic, message.json()) == []
     beer = got["homeassistant/sensor/maelstrom_device_chamber/beer/config"]
     assert b'"unit_of_measurement":"\xc2\xb0C"' in beer.payload  # UTF-8 degree sign, not \u00b0
 
@@ -111,8 +101,8 @@ async def test_every_loop_and_probe_is_discovered_retained(
     try:
         late.subscribe(HA)
         for m in messages:
-            received = await wait_for(late, m.topic)
-            assert received.retain and received.json() == m.payload
+            got_late = await received(late, m.topic)
+            assert got_late.retain and got_late.json() == m.payload
     finally:
         late.close()
 
@@ -129,7 +119,7 @@ async def test_commands_as_home_assistant_sends_them_reach_the_loop(
     # Home Assistant publishes the target temperature as a bare number.
     mark = probe.mark()
     probe.publish(climate["temperature_command_topic"], "19.5", qos=climate["qos"])
-    sent = await wait_for(probe, climate["temperature_command_topic"], since=mark)
+    sent = await received(probe, climate["temperature_command_topic"], since=mark)
     assert sent.topic == "maelstrom/cmd/loops/fermenter/setpoint"
     assert parse_loop_command("setpoint", sent.payload) == SetpointCommand(value=19.5)
 
@@ -137,13 +127,13 @@ async def test_commands_as_home_assistant_sends_them_reach_the_loop(
     for mode in climate["modes"]:
         mark = probe.mark()
         probe.publish(climate["mode_command_topic"], mode, qos=climate["qos"])
-        sent = await wait_for(probe, climate["mode_command_topic"], since=mark)
+        sent = await received(probe, climate["mode_command_topic"], since=mark)
         assert parse_loop_command("mode", sent.payload) == ModeCommand(value=meaning[mode])
 
     # The controller echoes the setpoint on the state topic Home Assistant reads.
     probe.subscribe(climate["temperature_state_topic"])
     probe.publish("maelstrom/data/fermenter", json.dumps(loop_state(sp=19.5)), retain=True)
-    echoed = await wait_for(probe, climate["temperature_state_topic"])
+    echoed = await received(probe, climate["temperature_state_topic"])
     assert render(climate["temperature_state_template"], echoed.text) == "19.5"
     assert render(climate["mode_state_template"], echoed.text) == "heat_cool"
 
@@ -172,7 +162,7 @@ async def test_deleting_a_loop_or_device_removes_its_entities(
     await wait_all(probe, loop_messages + expected(discovery, CHAMBER))
 
     def emptied(since: int) -> Callable[[Discovery], Any]:
-        return lambda m: wait_for(probe, m.topic, lambda r: r.payload == b"", since)
+        return lambda m: received(probe, m.topic, lambda r: r.payload == b"", since)
 
     mark = probe.mark()
     delete(probe, "loops", "fermenter")
@@ -182,7 +172,7 @@ async def test_deleting_a_loop_or_device_removes_its_entities(
     mark = probe.mark()
     fewer = CHAMBER.model_copy(update={"sensors": CHAMBER.sensors[:2]})
     configure(probe, fewer)
-    await wait_for(
+    await received(
         probe,
         "homeassistant/sensor/maelstrom_device_chamber/air/config",
         lambda r: r.payload == b"",
@@ -199,7 +189,7 @@ async def test_deleting_a_loop_or_device_removes_its_entities(
         fresh.subscribe(HA)
         fresh.subscribe("test/marker")
         probe.publish("test/marker", "after any retained message")
-        await wait_for(fresh, "test/marker")
+        await received(fresh, "test/marker")
         assert [m.topic for m in fresh.messages if m.topic.startswith("homeassistant/")] == []
     finally:
         fresh.close()
@@ -215,14 +205,14 @@ async def test_a_loop_that_loses_its_cooler_loses_cool_mode_and_output(
     mark = probe.mark()
     heater_only = FERMENTER.model_copy(update={"cooler": None})
     configure(probe, heater_only)
-    climate = await wait_for(
+    climate = await received(
         probe,
         "homeassistant/climate/maelstrom_loop_fermenter/climate/config",
         lambda r: r.json()["modes"] == ["off", "heat", "auto"],
         mark,
     )
     assert problems(climate.topic, climate.json()) == []
-    await wait_for(
+    await received(
         probe,
         "homeassistant/sensor/maelstrom_loop_fermenter/cool_output/config",
         lambda r: r.payload == b"",
@@ -236,24 +226,24 @@ async def test_bad_configuration_is_logged_and_dropped(
     probe.subscribe(HA)
     probe.subscribe("maelstrom/logs/#")
     probe.publish("maelstrom/config/loops/broken", b"{not json", retain=True)
-    warning = await wait_for(probe, "maelstrom/logs/api")
+    warning = await received(probe, "maelstrom/logs/api")
     assert warning.json()["level"] == "warning"
     assert "config/loops/broken" in warning.json()["message"]
 
     no_actuator = FERMENTER.model_dump(mode="json") | {"id": "bare", "heater": None, "cooler": None}
     mark = probe.mark()
     probe.publish("maelstrom/config/loops/bare", json.dumps(no_actuator), retain=True)
-    warning = await wait_for(probe, "maelstrom/logs/api", since=mark)
+    warning = await received(probe, "maelstrom/logs/api", since=mark)
     assert "heater" in warning.json()["message"]
 
     mark = probe.mark()
     probe.publish("maelstrom/config/loops/other", FERMENTER.model_dump_json(), retain=True)
-    warning = await wait_for(probe, "maelstrom/logs/api", since=mark)
+    warning = await received(probe, "maelstrom/logs/api", since=mark)
     assert "'fermenter'" in warning.json()["message"]
 
     mark = probe.mark()
     probe.publish("maelstrom/config/loops/Not an id", b"")
-    warning = await wait_for(probe, "maelstrom/logs/api", since=mark)
+    warning = await received(probe, "maelstrom/logs/api", since=mark)
     assert "bad id" in warning.json()["message"]
 
     # Still working.
@@ -280,12 +270,12 @@ async def test_availability_follows_the_controller(
         controller = Service("services.controller", env, tmp_path / f"controller-{how}.log")
         try:
             mark = probe.mark()
-            await wait_for(
+            await received(
                 probe, availability["topic"], is_(availability["payload_available"]), mark, 20
             )
             mark = probe.mark()
             await asyncio.to_thread(controller.stop, how)
-            await wait_for(
+            await received(
                 probe, availability["topic"], is_(availability["payload_not_available"]), mark
             )
         finally:

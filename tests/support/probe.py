@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import threading
 import time
@@ -107,3 +108,14 @@ class MqttProbe:
     def close(self) -> None:
         self.client.loop_stop()
         self.client.disconnect()
+
+
+async def received(
+    probe: MqttProbe,
+    topic: str,
+    predicate: Callable[[Received], bool] = lambda m: True,
+    since: int = 0,
+    timeout: float = 10.0,
+) -> Received:
+    """`probe.wait_for`, without blocking the event loop an in-process service runs in."""
+    return await asyncio.to_thread(probe.wait_for, topic, predicate, timeout, since)
