@@ -4,6 +4,7 @@ iSpindel and generic JSON topics. A device gone quiet is a lost sensor."""
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from services.common.config import Config
 from services.common.schema.config import (
@@ -48,6 +49,25 @@ def tele(beer: float, chamber: float) -> dict[str, object]:
     }
 
 
+async def fridge_loop(run: Any, probe: MqttProbe, **loop: Any) -> None:
+    """The Tasmota fridge and a fermenter loop on its probe and relays, at 18 °C,
+    with no compressor delays so a relay switches at once; wait until both run."""
+    publish_config(probe, tasmota())
+    publish_config(
+        probe,
+        fermenter_loop(
+            sensor=IoRef(device="fridge", id="beer"),
+            heater=IoRef(device="fridge", id="heater"),
+            cooler=IoRef(device="fridge", id="cooler"),
+            setpoint=18.0,
+            compressor=CompressorProtection(min_off_s=0, dead_time_s=0),
+            **loop,
+        ),
+    )
+    await eventually(lambda: "fermenter" in run.ctl.loops.loops)
+    assert await run.ctl.mqtt.wait_subscribed("tele/fermfridge/SENSOR")
+
+
 def value(m):  # type: ignore[no-untyped-def]
     return json.loads(m.payload)["value"]
 
@@ -58,20 +78,7 @@ async def test_tasmota_readings_drive_its_relays_and_silence_fails_safe(
     probe.subscribe("maelstrom/#")
     probe.subscribe("cmnd/fermfridge/#")
     async with sim_controller(config) as run:
-        publish_config(probe, tasmota())
-        publish_config(
-            probe,
-            fermenter_loop(
-                sensor=IoRef(device="fridge", id="beer"),
-                heater=IoRef(device="fridge", id="heater"),
-                cooler=IoRef(device="fridge", id="cooler"),
-                setpoint=18.0,
-                compressor=CompressorProtection(min_off_s=0, dead_time_s=0),  # at once
-                alarms=AlarmThresholds(stale_after_s=120),
-            ),
-        )
-        await eventually(lambda: "fermenter" in run.ctl.loops.loops)
-        assert await run.ctl.mqtt.wait_subscribed("tele/fermfridge/SENSOR")
+        await fridge_loop(run, probe, alarms=AlarmThresholds(stale_after_s=120))
         probe.publish("tele/fermfridge/SENSOR", tele(beer=25.0, chamber=24.0))
         beer = await received(
             probe, "maelstrom/data/sensors/fridge/beer", lambda m: value(m) == 25.0
@@ -258,19 +265,7 @@ async def test_editing_a_device_does_not_short_cycle_its_compressor(
     probe.subscribe("maelstrom/#")
     probe.subscribe("cmnd/fermfridge/#")
     async with sim_controller(config) as run:
-        publish_config(probe, tasmota())
-        publish_config(
-            probe,
-            fermenter_loop(
-                sensor=IoRef(device="fridge", id="beer"),
-                heater=IoRef(device="fridge", id="heater"),
-                cooler=IoRef(device="fridge", id="cooler"),
-                setpoint=18.0,
-                compressor=CompressorProtection(min_off_s=0, dead_time_s=0),
-            ),
-        )
-        await eventually(lambda: "fermenter" in run.ctl.loops.loops)
-        assert await run.ctl.mqtt.wait_subscribed("tele/fermfridge/SENSOR")
+        await fridge_loop(run, probe)
         probe.publish("tele/fermfridge/SENSOR", tele(beer=25.0, chamber=24.0))
         await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"ON")
 
