@@ -138,20 +138,24 @@ class MqttDevice:
         """
         if device.mqtt is None or device.mqtt.preset != self.link.preset:
             return False
-        old_wiring = {a.id: (self._wiring(a), a) for a in self.device.actuators}
+        rewired = make_mqtt_device(device, self.registry)  # no I/O: only to read its wiring
+        kept = {
+            a.id
+            for a in device.actuators
+            if any(o.id == a.id and self._wiring(o) == rewired._wiring(a) for o in self.device.actuators)
+        }
         for topic, handler in self._subs:
             self.ctx.mqtt.unsubscribe(topic, handler)
         self._subs.clear()
         self._echo.clear()
-        old_device, self.device, self.link = self.device, device, device.mqtt
-        kept = {a.id for a in device.actuators if a.id in old_wiring and old_wiring[a.id][0] == self._wiring(a)}
-        for actuator_id, (_, actuator) in old_wiring.items():
-            if actuator_id in kept:
+        for actuator in self.device.actuators:
+            if actuator.id in kept:
                 continue
-            point = self.registry.actuator(old_device.id, actuator_id)
+            point = self.registry.actuator(self.device.id, actuator.id)
             if point.sink is not None:
-                self._command_with(old_device, actuator, False)
+                self._command(actuator, False)  # as it was wired
             point.detach()
+        old_device, self.device, self.link = self.device, device, device.mqtt
         now = self.ctx.clock.now()
         sensor_ids = {sensor.id for sensor in device.sensors}
         for sensor in old_device.sensors:
@@ -163,14 +167,6 @@ class MqttDevice:
     def _wiring(self, actuator: Actuator) -> tuple[object, ...]:
         return (self.command_topic(actuator), actuator.payload_on, actuator.payload_off, actuator.inverted)
 
-    def _command_with(self, device: Device, actuator: Actuator, on: bool) -> None:
-        """Command an actuator as `device` (the configuration it was wired with) had it."""
-        current, current_link = self.device, self.link
-        self.device, self.link = device, device.mqtt  # type: ignore[assignment]
-        try:
-            self._command(actuator, on)
-        finally:
-            self.device, self.link = current, current_link
 
     def _subscribe(self, topic: str, handler: Any) -> None:
         self.ctx.mqtt.subscribe(topic, handler)
