@@ -11,6 +11,7 @@ from services.api.errors import error_middleware
 from services.api.history import setup as setup_history
 from services.api.homeassistant import setup_homeassistant
 from services.api.loop_commands import setup_loop_commands
+from services.api.notifications import setup_notifications
 from services.api.publisher import setup_publisher
 from services.api.routes import (
     alarms,
@@ -18,6 +19,7 @@ from services.api.routes import (
     devices,
     health,
     loops,
+    notifications,
     openapi,
     profiles,
     publish,
@@ -45,10 +47,23 @@ def create_app(config: Config) -> web.Application:
     setup_publisher(app)
     setup_loop_commands(app)
     setup_alarm_book(app)
+    # alerts: alarms and loop events → Apprise targets (after the alarms and the store)
+    setup_notifications(app)
     # browser socket
     setup_bridge(app)
     # REST
-    for resource in (health, settings, devices, profiles, loops, publish, alarms, backup, openapi):
+    for resource in (
+        health,
+        settings,
+        devices,
+        profiles,
+        loops,
+        publish,
+        alarms,
+        notifications,
+        backup,
+        openapi,
+    ):
         app.add_routes(resource.routes)
     # history: the recorder (MQTT → batched writes) and /api/history…, /api/logs
     setup_history(app)

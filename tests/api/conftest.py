@@ -11,8 +11,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.api.app import create_app
+from services.common.clock import Clock
 from services.common.config import Config
-from services.common.web import MQTT
+from services.common.web import CLOCK, MQTT
 
 FERMENTER_DEVICE: dict[str, Any] = {
     "id": "ferm",
@@ -46,8 +47,10 @@ ALE: dict[str, Any] = {
 }
 
 
-async def start_api(config: Config) -> TestClient:
+async def start_api(config: Config, clock: Clock | None = None) -> TestClient:
     app = create_app(config)
+    if clock is not None:
+        app[CLOCK] = clock  # the timed parts (notifications, streams) run on it
     client = TestClient(TestServer(app))
     await client.start_server()
     mqtt = app[MQTT]
