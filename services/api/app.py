@@ -18,6 +18,7 @@ from services.api.routes import (
     backup,
     devices,
     health,
+    ingest,
     loops,
     notifications,
     openapi,
@@ -61,6 +62,7 @@ def create_app(config: Config) -> web.Application:
         publish,
         alarms,
         notifications,
+        ingest,
         backup,
         openapi,
     ):
