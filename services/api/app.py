@@ -11,6 +11,7 @@ from services.api.errors import error_middleware
 from services.api.history import setup as setup_history
 from services.api.homeassistant import setup_homeassistant
 from services.api.loop_commands import setup_loop_commands
+from services.api.metrics import setup_metrics
 from services.api.notifications import setup_notifications
 from services.api.publisher import setup_publisher
 from services.api.routes import (
@@ -71,6 +72,8 @@ def create_app(config: Config) -> web.Application:
     setup_history(app)
     # Home Assistant discovery (from the retained config)
     setup_homeassistant(app)
+    # GET /metrics for Prometheus (read at scrape time from the parts above)
+    setup_metrics(app)
     # static UI last: it owns "/"
     webui.setup_webui(app)
     return app

@@ -89,6 +89,19 @@ def encode_payload(payload: bytes | str | dict[str, Any] | list[Any] | float | N
 
 
 @dataclass
+class MqttStats:
+    """Counters for `/metrics` (plain ints: the network thread only ever adds to them)."""
+
+    connects: int = 0
+    messages_in: int = 0
+    messages_out: int = 0
+
+    @property
+    def reconnects(self) -> int:
+        return max(0, self.connects - 1)
+
+
+@dataclass
 class _Subscription:
     filter: str
     qos: int
@@ -157,6 +170,7 @@ class MqttClient:
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
         self.disconnected.set()
+        self.stats = MqttStats()
 
     # lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -229,6 +243,7 @@ class MqttClient:
         retain: bool = False,
     ) -> None:
         """Send a message; QoS 1 messages wait in paho's queue while disconnected."""
+        self.stats.messages_out += 1
         self._client.publish(topic, encode_payload(payload), qos=qos, retain=retain)
 
     # subscribing ------------------------------------------------------------------
@@ -348,12 +363,14 @@ class MqttClient:
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         idents = getattr(msg.properties, "SubscriptionIdentifier", None) if msg.properties else None
         message = Message(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos)
+        self.stats.messages_in += 1
         if self._loop and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._queue.put_nowait, (message, idents))
 
     # event loop side ---------------------------------------------------------------------
     def _connected_in_loop(self) -> None:
         first = not self.connected.is_set()
+        self.stats.connects += 1
         self.connected.set()
         self.disconnected.clear()
         if first:
