@@ -10,6 +10,7 @@ from services.api.auth import token_middleware
 from services.api.errors import error_middleware
 from services.api.history import setup as setup_history
 from services.api.homeassistant import setup_homeassistant
+from services.api.live import setup_live
 from services.api.loop_commands import setup_loop_commands
 from services.api.metrics import setup_metrics
 from services.api.notifications import setup_notifications
@@ -26,8 +27,10 @@ from services.api.routes import (
     profiles,
     publish,
     settings,
+    streams,
 )
 from services.api.store import setup_store
+from services.api.streams import setup_streams
 from services.bridge import setup_bridge
 from services.common.config import Config
 from services.common.web import CONFIG, setup_mqtt
@@ -49,8 +52,12 @@ def create_app(config: Config) -> web.Application:
     setup_publisher(app)
     setup_loop_commands(app)
     setup_alarm_book(app)
+    # the live picture (retained loop states, readings, service status) for metrics and streams
+    setup_live(app)
     # alerts: alarms and loop events → Apprise targets (after the alarms and the store)
     setup_notifications(app)
+    # streams: readings to Brewfather, Brewer's Friend, webhooks (store and forward)
+    setup_streams(app)
     # browser socket
     setup_bridge(app)
     # REST
@@ -63,6 +70,7 @@ def create_app(config: Config) -> web.Application:
         publish,
         alarms,
         notifications,
+        streams,
         ingest,
         backup,
         openapi,

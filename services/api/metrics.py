@@ -1,7 +1,7 @@
 """`GET /metrics`: the brewery in Prometheus' text format (prometheus-client).
 
 Everything is read at scrape time from what the API already sees on the broker
-(retained loop states, sensor readings, service status) and from its own parts
+(the retained loop states, sensor readings and service status in `live`) and from its own parts
 (MQTT client, bridge, notifier, alarm book), through one custom collector on a
 registry of this app's own, so two apps in one process (tests) never share
 metrics and nothing is counted twice.
@@ -19,51 +19,14 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from services.api.alarm_book import ALARMS
+from services.api.live import LIVE, Live
 from services.api.models import NotificationRow
 from services.api.notifications import NOTIFIER
 from services.bridge.socket import HUB
 from services.common.clock import Clock
-from services.common.mqtt import Message, PayloadError
 from services.common.web import MQTT, app_clock
 
 LOOP_STATES = ("heating", "cooling", "idle", "waiting", "off", "fault")
-
-
-class Live:
-    """The last retained loop state, sensor reading and service status, as the broker has them."""
-
-    def __init__(self) -> None:
-        self.loops: dict[str, dict[str, Any]] = {}
-        self.sensors: dict[tuple[str, str], dict[str, Any]] = {}
-        self.services: dict[str, bool] = {}
-
-    def on_loop(self, message: Message) -> None:
-        loop_id = message.topic.rsplit("/", 1)[-1]
-        if not message.payload.strip():
-            self.loops.pop(loop_id, None)
-            return
-        data = message.json()
-        if not isinstance(data, dict):
-            raise PayloadError(f"loop state on {message.topic} is not a JSON object")
-        self.loops[loop_id] = data
-
-    def on_sensor(self, message: Message) -> None:
-        *_, device, sensor = message.topic.split("/")
-        if not message.payload.strip():
-            self.sensors.pop((device, sensor), None)
-            return
-        data = message.json()
-        if not isinstance(data, dict):
-            raise PayloadError(f"reading on {message.topic} is not a JSON object")
-        self.sensors[(device, sensor)] = data
-
-    def on_status(self, message: Message) -> None:
-        service = message.topic.rsplit("/", 1)[-1]
-        text = message.payload.decode("utf-8", "replace").strip().lower()
-        if not text:
-            self.services.pop(service, None)
-        else:
-            self.services[service] = text == "online"
 
 
 def _number(value: Any) -> float | None:
@@ -216,21 +179,11 @@ def setup_metrics(app: web.Application) -> None:
     """`GET /metrics` (open, like /api/health: Prometheus scrapes without a token)."""
 
     async def metrics_ctx(app: web.Application) -> AsyncIterator[None]:
-        mqtt = app[MQTT]
-        live = Live()
-        handlers = (
-            (mqtt.topics.all_loop_states, live.on_loop),
-            (mqtt.topics.all_sensor_readings, live.on_sensor),
-            (mqtt.topics.all_status, live.on_status),
-        )
-        for topic_filter, handler in handlers:
-            mqtt.subscribe(topic_filter, handler)
         registry = CollectorRegistry(auto_describe=False)
-        registry.register(BreweryCollector(app, live, app_clock(app)))  # type: ignore[arg-type]
+        collector = BreweryCollector(app, app[LIVE], app_clock(app))
+        registry.register(collector)  # type: ignore[arg-type]
         app[METRICS] = registry
         yield
-        for topic_filter, handler in handlers:
-            mqtt.unsubscribe(topic_filter, handler)
 
     app.cleanup_ctx.append(metrics_ctx)
     app.router.add_get("/metrics", metrics)

@@ -28,6 +28,8 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import peewee
+
 from services.api.models import AlarmNoticeRow, NotificationRow
 from services.api.notifications import messages
 from services.api.notifications.messages import Message, Where
@@ -103,12 +105,14 @@ class Notifier:
         self.sender = sender
         self.backoff = backoff
         self.alarms: dict[str, Alarm] = {}
+        self._deferred: list[tuple[str, Alarm | None]] = []
         self.loop_states: dict[str, dict[str, Any]] = {}
         self.delivered = 0
         self.failed = 0
         self._executor = ThreadPoolExecutor(max_workers=4, thread_name_prefix="apprise")
         self._wake = asyncio.Event()
         self._idle = asyncio.Event()
+        self._sleeper: asyncio.Future[None] | None = None
         self._stopping = False
         self._task: asyncio.Task[None] | None = None
 
@@ -139,19 +143,34 @@ class Notifier:
         while True:
             for _ in range(5):
                 await asyncio.sleep(0)
-            if self._idle.is_set() and not self._has_work(self.clock.now()):
+            if self._asleep():
                 return
             if loop.time() > deadline:
-                raise TimeoutError(
-                    f"the notifier did not settle (idle {self._idle.is_set()}, "
-                    f"work {self._has_work(self.clock.now())}, task {self._task})"
-                )
+                raise TimeoutError("the notifier did not settle")
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._idle.wait(), 0.05)
 
     # alarms ----------------------------------------------------------------------------------
     def on_alarm(self, alarm_id: str, alarm: Alarm | None) -> None:
-        """A record on the alarms channel (None: removed, i.e. cleared and acknowledged)."""
+        """A record on the alarms channel (None: removed, i.e. cleared and acknowledged).
+
+        Never lost to a busy database: a record that cannot be taken in now (SQLite
+        locked by the history writer past busy_timeout) is taken by the worker later.
+        """
+        try:
+            self._take_alarm(alarm_id, alarm)
+        except peewee.PeeweeException as exc:
+            log.warning("alarm %s: notification deferred (%s)", alarm_id, exc)
+            self._deferred.append((alarm_id, alarm))
+            self.wake()
+
+    def _take_deferred(self) -> None:
+        while self._deferred:
+            alarm_id, alarm = self._deferred[0]
+            self._take_alarm(alarm_id, alarm)  # raises again if the database is still busy
+            self._deferred.pop(0)
+
+    def _take_alarm(self, alarm_id: str, alarm: Alarm | None) -> None:
         now = self.clock.now()
         if alarm is None:
             gone = self.alarms.pop(alarm_id, None)
@@ -373,15 +392,6 @@ class Notifier:
                 notice.save()
 
     # delivery --------------------------------------------------------------------------------
-    def _has_work(self, now: float) -> bool:
-        pending = NotificationRow.select().where(
-            (NotificationRow.state == "pending") & (NotificationRow.due_at <= now)
-        )
-        if pending.exists():
-            return True
-        due, _ = self._escalation_plan(now)
-        return any(self.alarms.get(n.alarm_id) is not None for n, _, _ in due)
-
     def _next_due(self, now: float) -> float | None:
         row = (
             NotificationRow.select(NotificationRow.due_at)
@@ -399,6 +409,7 @@ class Notifier:
             self._wake.clear()
             now = self.clock.now()
             try:
+                self._take_deferred()
                 self._escalate(now)
                 await self._deliver_due(now)
                 next_at = self._next_due(now)
@@ -413,6 +424,12 @@ class Notifier:
             await self._wait(next_at)
         self._idle.set()
 
+    def _asleep(self) -> bool:
+        """Sleeping on the clock, with no wake-up already on its way."""
+        sleeper = self._sleeper
+        woken = self._wake.is_set() or (sleeper is not None and sleeper.done())
+        return self._idle.is_set() and not woken
+
     async def _sleep_until(self, at: float) -> None:
         # The delay is taken when the task starts, not when it was created: the
         # clock may have moved in between (a SimClock always can).
@@ -421,6 +438,7 @@ class Notifier:
     async def _wait(self, next_at: float | None) -> None:
         limit = self.clock.now() + MAX_WAIT_S
         sleeper = asyncio.ensure_future(self._sleep_until(min(next_at or limit, limit)))
+        self._sleeper = sleeper
         waker = asyncio.ensure_future(self._wake.wait())
         try:
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
