@@ -20,8 +20,9 @@ from prometheus_client.exposition import CONTENT_TYPE_LATEST
 
 from services.api.alarm_book import ALARMS
 from services.api.live import LIVE, Live
-from services.api.models import NotificationRow
+from services.api.models import NotificationRow, StreamPostRow
 from services.api.notifications import NOTIFIER
+from services.api.streams import STREAMER
 from services.bridge.socket import HUB
 from services.common.clock import Clock
 from services.common.web import MQTT, app_clock
@@ -152,6 +153,18 @@ class BreweryCollector:
             pending = NotificationRow.select().where(NotificationRow.state == "pending").count()
             yield GaugeMetricFamily(
                 "maelstrom_notification_pending", "Notifications waiting in the outbox.", pending
+            )
+        streamer = app.get(STREAMER)
+        if streamer is not None:
+            yield CounterMetricFamily(
+                "maelstrom_stream_posts", "Stream posts accepted by the service.", streamer.posts
+            )
+            yield CounterMetricFamily(
+                "maelstrom_stream_failures", "Stream posts that failed.", streamer.failures
+            )
+            buffered = StreamPostRow.select().where(StreamPostRow.state == "pending").count()
+            yield GaugeMetricFamily(
+                "maelstrom_stream_buffered", "Readings waiting to be posted.", buffered
             )
         book = app.get(ALARMS)
         if book is not None:

@@ -368,3 +368,37 @@ async def test_failing_target_is_retried_with_backoff_and_marked_failing(
     assert logged.json()["level"] == "warning"
     assert after["status"]["state"] == "ok"
     assert row["state"] == "sent" and row["attempts"] == 6
+
+
+# --- quiet hours -------------------------------------------------------------------------------
+
+
+def test_quiet_hours_window_across_midnight_and_within_a_day() -> None:
+    from services.api.notifications.notifier import in_quiet_hours
+    from services.api.notifications.schema import QuietHours
+
+    night = QuietHours.model_validate({"start": "22:00", "end": "07:00", "timezone": "UTC"})
+    ten_pm = T0 + 12 * 3600  # 22:00 UTC
+    assert in_quiet_hours(night, ten_pm) == T0 + 21 * 3600  # 07:00 next day
+    assert in_quiet_hours(night, T0 - 4 * 3600) == T0 - 3 * 3600  # 06:00 → 07:00
+    assert in_quiet_hours(night, T0) is None  # 10:00
+    lunch = QuietHours.model_validate({"start": "12:00", "end": "13:00", "timezone": "UTC"})
+    assert in_quiet_hours(lunch, T0 + 2.5 * 3600) == T0 + 3 * 3600
+    assert in_quiet_hours(lunch, T0) is None
+
+
+async def test_quiet_hours_hold_medium_alarms_never_high(
+    sim_api: TestClient, clock: SimClock, probe: MqttProbe, http: HttpReceiver
+) -> None:
+    api = sim_api
+    await put(api, "/api/notifications/targets/hook", {"url": f"json://127.0.0.1:{http.port}/h"})
+    quiet = {"start": "09:00", "end": "11:00", "timezone": "UTC"}  # T0 is 10:00 UTC
+    await put(api, "/api/notifications/rules/all", {"targets": ["hook"], "quiet_hours": quiet})
+    await publish_alarm(api, probe, alarm_record("fridge-door", T0, severity="medium"))
+    await publish_alarm(api, probe, alarm_record("fv1-high", T0, severity="high"))
+    await settle(api, clock)
+    assert [r.json()["title"].split(":")[0] for r in http.requests] == ["HIGH alarm"]
+    await settle(api, clock, 59 * 60)
+    assert len(http.requests) == 1
+    await settle(api, clock, 60)  # 11:00: the medium one goes out
+    assert "MEDIUM alarm" in http.requests[1].json()["title"]

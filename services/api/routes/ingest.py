@@ -139,7 +139,7 @@ def topics_for(device: Device, name: str, fields: dict[str, float | int | str]) 
     "Open even with MAELSTROM_API_TOKEN set: the device token guards it.",
     body=ISpindelPost,
     responses={200: Ingested},
-    errors=(401,),
+    errors=(401, 404),
     tag="ingest",
 )
 async def ingest_ispindel(request: web.Request) -> web.Response:

@@ -151,6 +151,7 @@ async def deliveries(request: web.Request) -> web.Response:
     "(`ok` false with the error when delivery failed). Recorded in the delivery log.",
     body=TestRequest,
     responses={200: TestResult},
+    errors=(404,),
     tag="notifications",
 )
 async def test_target(request: web.Request) -> web.Response:
