@@ -43,8 +43,9 @@ def mask_url(url: str) -> str:
     def hide(text: str) -> str:
         return text if len(text) < 6 else f"{text[:2]}****"
 
-    path = "/".join(hide(seg) if len(seg) >= 12 else seg for seg in parts.path.split("/"))
-    query = urlencode([(k, hide(v)) for k, v in parse_qsl(parts.query, keep_blank_values=True)])
+    path = "/".join(hide(seg) if len(seg) >= 8 else seg for seg in parts.path.split("/"))
+    pairs = [(k, hide(v)) for k, v in parse_qsl(parts.query, keep_blank_values=True)]
+    query = urlencode(pairs, safe="*")
     netloc = parts.netloc.rsplit("@", 1)[-1]
     if "@" in parts.netloc:
         netloc = "****@" + netloc
