@@ -54,7 +54,8 @@ async def start_api(config: Config) -> TestClient:
     assert await mqtt.wait_connected(10), "API did not reach the broker"
     topics = mqtt.topics
     for topic_filter in (
-        topics.all_loop_commands,
+        topics.all_loop_targets,
+        topics.replies(mqtt.client_id),
         topics.all_alarms,
         topics.all_config(),
         topics.status("controller"),

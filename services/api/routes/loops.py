@@ -17,11 +17,11 @@ from services.api.routes.collection import collection_routes, model_response
 from services.api.validation import path_id
 from services.common.schema.commands import ProfileCommand
 from services.common.schema.config import Loop, LoopMode
-from services.common.schema.target import TargetFields
+from services.common.schema.target import TARGET_FIELDS, TargetFields
 from services.common.topics import LOOP_COMMANDS as COMMAND_NAMES
 
 routes = web.RouteTableDef()
-collection_routes("loops", Loop, routes)
+collection_routes("loops", Loop, routes, commands=(*TARGET_FIELDS, "target_revision"))
 
 _VALUE_NUMBER = {
     "anyOf": [
