@@ -125,6 +125,13 @@ class LoopCommands:
 LOOP_COMMANDS = web.AppKey("loop_commands", LoopCommands)
 
 
+def principal_name(request: web.Request) -> str:
+    """Who sent a REST request, for the controller's record (`changed_by`)."""
+    principal = request.get("principal")
+    name = getattr(principal, "name", None) or (principal if isinstance(principal, str) else None)
+    return str(name) if name else "api"
+
+
 def setup_loop_commands(app: web.Application, timeout_s: float = COMMAND_TIMEOUT_S) -> None:
     async def commands_ctx(app: web.Application) -> AsyncIterator[None]:
         commands = LoopCommands(app[MQTT], app[STORE], timeout_s)

@@ -38,6 +38,7 @@ class Targets:
         self._targets: dict[str, LoopTarget] = {}
         self._provisional: set[str] = set()
         self._on_adopted: list[Adopted] = []
+        self._from_broker: dict[str, LoopTarget] = {}  # retained, for loops not yet running
 
     # disk --------------------------------------------------------------------------------------
     def restore(self, snapshot: Snapshot) -> None:
@@ -70,7 +71,7 @@ class Targets:
         if not message.retain or not message.payload.strip():
             return  # our own live publishes coming back
         loop_id = message.topic.rsplit("/", 1)[-1]
-        if loop_id not in self._provisional:
+        if loop_id in self._targets and loop_id not in self._provisional:
             return
         try:
             target = LoopTarget.model_validate_json(message.payload)
@@ -78,6 +79,9 @@ class Targets:
             log.warning("ignored the broker's target on %s: %s", message.topic, why(exc))
             return
         if target.loop != loop_id:
+            return
+        if loop_id not in self._targets:
+            self._from_broker[loop_id] = target  # its configuration has not come yet
             return
         log.info("loop %s: took the broker's target (revision %d)", loop_id, target.revision)
         self._provisional.discard(loop_id)
@@ -96,9 +100,8 @@ class Targets:
 
     def publish_all(self) -> None:
         """After every (re)connect: the broker's copies may be stale or gone."""
-        for loop_id, target in self._targets.items():
-            if loop_id not in self._provisional:
-                self.publish(target)
+        for target in self._targets.values():
+            self.publish(target)
 
     # the targets -------------------------------------------------------------------------------
     def get(self, loop_id: str) -> LoopTarget | None:
@@ -107,10 +110,18 @@ class Targets:
     def for_loop(self, loop: Loop) -> LoopTarget:
         """The loop's target; a new loop starts (provisionally) from its configuration."""
         target = self._targets.get(loop.id)
-        if target is None:
-            target = LoopTarget.of(loop, ts=self.clock.now())
-            self._targets[loop.id] = target
-            self._provisional.add(loop.id)
+        if target is not None:
+            return target
+        adopted = self._from_broker.pop(loop.id, None)
+        if adopted is not None:
+            log.info("loop %s: took the broker's target (revision %d)", loop.id, adopted.revision)
+            self._targets[loop.id] = adopted
+            self._save()
+            return adopted
+        target = LoopTarget.of(loop, ts=self.clock.now())
+        self._targets[loop.id] = target
+        self._provisional.add(loop.id)
+        self.publish(target)  # the target in force, for everyone to see
         return target
 
     def commit(self, target: LoopTarget) -> LoopTarget:
@@ -126,6 +137,7 @@ class Targets:
 
     def forget(self, loop_id: str) -> None:
         """The loop was deleted: its target goes too (a new loop of that id starts afresh)."""
+        self._from_broker.pop(loop_id, None)
         if self._targets.pop(loop_id, None) is not None:
             self._provisional.discard(loop_id)
             self._save()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import json
 import subprocess
+import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,7 +18,7 @@ from services.api.loop_commands import LOOP_COMMANDS
 from services.common.config import Config
 from services.controller.app import Controller, running_controller
 from services.controller.options import Options
-from tests.api.conftest import create
+from tests.api.conftest import ALE, create
 from tests.support.broker import Broker, mosquitto_client
 from tests.support.probe import MqttProbe, received
 from tests.support.waiting import eventually
@@ -237,3 +238,78 @@ async def test_a_config_edit_keeps_the_target_and_does_not_conflict_with_command
     resp = await api.patch("/api/loops/fv1", json={"setpoint": 5})
     assert resp.status == 422
     assert "POST /api/loops/fv1/setpoint" in json.dumps(await resp.json())
+
+
+async def test_rest_commands_match_mqtt_semantics(
+    api: TestClient, fermenter: Controller, probe: MqttProbe
+) -> None:
+    await loop_running(probe)
+    await create(api, "profiles", ALE)
+    resp = await api.post("/api/loops/fv1/setpoint", data="20.5")
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert body["setpoint"] == 20.5 and body["version"] == 1  # configuration unchanged
+    revision = body["target_revision"]
+
+    resp = await api.post("/api/loops/fv1/setpoint", json={"value": 21})
+    assert (await resp.json())["setpoint"] == 21
+
+    resp = await api.post("/api/loops/fv1/mode", data="off")
+    assert (await resp.json())["mode"] == "off"
+
+    before = time.time()
+    resp = await api.post(
+        "/api/loops/fv1/profile", json={"action": "start", "profile": "ale", "offset": 3600}
+    )
+    body = await resp.json()
+    assert resp.status == 200, body
+    assert body["mode"] == "profile" and body["profile"]["profile"] == "ale"
+    assert before - 3600 - 1 <= body["profile"]["started_at"] <= time.time() - 3600 + 1
+
+    resp = await api.post("/api/loops/fv1/profile", data="pause")
+    assert (await resp.json())["profile"]["paused_at"] is not None
+    resp = await api.post("/api/loops/fv1/profile", data="resume")
+    assert (await resp.json())["profile"]["paused_at"] is None
+
+    resp = await api.post("/api/loops/fv1/profile", data="stop")
+    body = await resp.json()
+    assert body["mode"] == "constant" and body["profile"] is None
+    assert 18.0 <= body["setpoint"] <= 18.2  # an hour into 18 → 20 over a day
+
+    assert body["target_revision"] == revision + 6  # one per command that changed something
+    resp = await api.get("/api/loops/fv1")
+    assert (await resp.json()) == body
+
+
+BAD_COMMANDS = [
+    # answered by the API (422): not a command at all
+    ("setpoint", "hot", 422),
+    ("setpoint", "NaN", 422),
+    ("setpoint", "", 422),
+    ("mode", "turbo", 422),
+    ("output", "150", 422),
+    ("profile", '{"action": "start", "profile": "ale", "offset": 1e400}', 422),
+    ("profile", '{"action": "warp"}', 422),
+    # refused by the controller (409, with its reason): a command this loop cannot take
+    ("setpoint", "99", 409),  # above setpoint_max 30
+    ("mode", "profile", 409),  # no profile started
+    ("profile", "pause", 409),  # nothing running
+    ("profile", '{"action": "start", "profile": "lager"}', 409),
+    ("profile", '{"action": "start"}', 409),
+]
+
+
+async def test_bad_rest_commands_are_refused_and_change_nothing(
+    api: TestClient, fermenter: Controller, probe: MqttProbe
+) -> None:
+    await loop_running(probe)
+    before = await (await api.get("/api/loops/fv1")).json()
+    for command, payload, status in BAD_COMMANDS:
+        resp = await api.post(f"/api/loops/fv1/{command}", data=payload.encode())
+        body = await resp.json()
+        assert resp.status == status, (command, payload, body)
+        if status == 422:
+            assert body["detail"]["field"] == command
+        else:
+            assert body["detail"]["message"], body
+    assert await (await api.get("/api/loops/fv1")).json() == before

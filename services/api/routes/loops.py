@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.api.loop_commands import LOOP_COMMANDS
+from services.api.loop_commands import LOOP_COMMANDS, principal_name
 from services.api.openapi import describe
 from services.api.routes.collection import collection_routes, model_response
 from services.api.validation import path_id
@@ -75,7 +75,9 @@ def _command_route(command: str) -> None:
     async def loop_command(request: web.Request) -> web.Response:
         loop_id = path_id(request)
         raw = await request.read()
-        loop = await request.app[LOOP_COMMANDS].execute(loop_id, command, raw)
+        loop = await request.app[LOOP_COMMANDS].execute(
+            loop_id, command, raw, principal_name(request)
+        )
         return model_response(loop)
 
 

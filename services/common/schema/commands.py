@@ -33,7 +33,7 @@ class CommandError(ValueError):
 
 
 class SetpointCommand(BaseModel):
-    value: float
+    value: float = Field(..., allow_inf_nan=False)
 
 
 class ModeCommand(BaseModel):
