@@ -9,7 +9,6 @@ from aiohttp.test_utils import TestClient
 
 from services.controller.app import Controller
 from tests.api.conftest import ALE, create
-from tests.support.probe import MqttProbe
 
 BREWPI_CSV = """date,temperature,days
 "2024-03-01T12:00:00","18.0","0.000"
