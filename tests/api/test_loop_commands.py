@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
-from services.api.loop_commands import LOOP_COMMANDS
+from services.api.commands import LOOP_COMMANDS
 from services.common.config import Config
 from services.controller.app import Controller, running_controller
 from services.controller.options import Options
