@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 POST_TIMEOUT_S = 20.0
 REPORT_SOURCE = "Maelstrom"
+VALUE_FIELDS = ("temp", "aux_temp", "ext_temp", "gravity", "battery")
+"""A post needs at least one of these (Brewfather: "at least one value field")."""
 HEAT_STATE = {"heating": "heating", "cooling": "cooling"}  # everything else is "off"
 
 
@@ -285,10 +287,13 @@ class Streamer:
         )
         if not waiting.exists() or self._last_failed.get(stream.id, False):
             values = snapshot(stream, self.live, self.loop_name(stream.loop), now)
-            StreamPostRow.create(
-                stream=stream.id, body=json.dumps(body_for(stream, values)), taken_at=now
-            )
-            self._trim(stream)
+            if any(values[k] is not None for k in VALUE_FIELDS):
+                StreamPostRow.create(
+                    stream=stream.id, body=json.dumps(body_for(stream, values)), taken_at=now
+                )
+                self._trim(stream)
+            else:  # nothing measured now (controller down?): the services refuse empty posts
+                log.info("stream %s: no reading of loop %s to send", stream.id, stream.loop)
         oldest = waiting.order_by(StreamPostRow.taken_at, StreamPostRow.id).first()
         if oldest is None:
             return
