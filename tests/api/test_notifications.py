@@ -402,3 +402,33 @@ async def test_quiet_hours_hold_medium_alarms_never_high(
     assert len(http.requests) == 1
     await settle(api, clock, 60)  # 11:00: the medium one goes out
     assert "MEDIUM alarm" in http.requests[1].json()["title"]
+
+
+# --- a silent controller -----------------------------------------------------------------------
+
+
+async def test_a_controller_offline_for_a_minute_is_a_critical_alarm_and_resolves(
+    sim_api: TestClient, clock: SimClock, probe: MqttProbe, http: HttpReceiver
+) -> None:
+    api = sim_api
+    await put(api, "/api/notifications/targets/hook", {"url": f"json://127.0.0.1:{http.port}/h"})
+    await put(api, "/api/notifications/rules/all", {"targets": ["hook"]})
+    probe.subscribe("maelstrom/alarms/#")
+    book = api.app[ALARMS]  # type: ignore[index]
+    seen: asyncio.Queue[Alarm | None] = asyncio.Queue()
+    book.add_listener(
+        lambda i, a: seen.put_nowait(a) if i == "service-controller-offline" else None
+    )
+    await asyncio.to_thread(probe.publish, "maelstrom/status/controller", "offline", True)
+    await settle(api, clock, 30)
+    assert book.get("service-controller-offline") is None  # a restart is not an alarm
+    await settle(api, clock, 31)
+    raised = await asyncio.wait_for(seen.get(), 10)
+    assert raised is not None and raised.severity == "critical" and raised.source == "controller"
+    await settle(api, clock)
+    assert "CRITICAL alarm: The controller is offline" in http.requests[0].json()["title"]
+    await asyncio.to_thread(probe.publish, "maelstrom/status/controller", "online", True)
+    cleared = await asyncio.wait_for(seen.get(), 10)
+    assert cleared is not None and cleared.state == "cleared"
+    await settle(api, clock)
+    assert http.requests[-1].json()["title"].startswith("Resolved: The controller is offline")

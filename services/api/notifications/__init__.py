@@ -15,6 +15,7 @@ from services.api.alarm_book import ALARMS
 from services.api.notifications.messages import Where
 from services.api.notifications.notifier import Context, Notifier
 from services.api.notifications.store import NotificationStore
+from services.api.notifications.watch import ServiceWatch
 from services.api.store import STORE, ConfigStore
 from services.common.mqtt import Message, PayloadError
 from services.common.schema.config import Device, Loop
@@ -87,7 +88,11 @@ def setup_notifications(app: web.Application) -> None:
         for alarm in book.visible():  # retained records the book heard before we listened
             notifier.on_alarm(alarm.id, alarm)
         notifier.start()
+        # A silent controller cannot raise its own alarm: the API does.
+        watch = ServiceWatch(mqtt, app_clock(app), book.get)
+        watch.start()
         yield
+        watch.stop()
         await notifier.stop()
         mqtt.unsubscribe(mqtt.topics.all_loop_states, on_loop_state)
 
