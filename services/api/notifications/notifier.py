@@ -157,6 +157,10 @@ class Notifier:
         Never lost to a busy database: a record that cannot be taken in now (SQLite
         locked by the history writer past busy_timeout) is taken by the worker later.
         """
+        if self._deferred:  # keep the order: behind the ones still waiting
+            self._deferred.append((alarm_id, alarm))
+            self.wake()
+            return
         try:
             self._take_alarm(alarm_id, alarm)
         except peewee.PeeweeException as exc:
