@@ -11,7 +11,6 @@ DELETE /api/<kind>/{id}         `?version=` optional; 409 while a loop uses it
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
@@ -45,9 +44,9 @@ def model_response(
     )
 
 
-def list_response(objs: Sequence[BaseModel]) -> web.Response:
-    body = "[" + ",".join(o.model_dump_json() for o in objs) + "]"
-    return web.Response(text=body, content_type="application/json")
+def json_body(body: bytes) -> web.Response:
+    """A response of JSON that is already serialized (the store's cached bodies)."""
+    return web.Response(body=body, content_type="application/json")
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -84,7 +83,7 @@ def collection_routes(kind: str, model: type[Obj], routes: web.RouteTableDef) ->
     @routes.get(base)
     @describe(f"List {kind}", responses={200: list[model]})  # type: ignore[valid-type]
     async def list_objects(request: web.Request) -> web.Response:
-        return list_response(request.app[STORE].list(kind))
+        return json_body(request.app[STORE].list_body(kind))
 
     @routes.post(base)
     @describe(f"Create a {what}", body=model, responses={201: model}, errors=(409,))
@@ -96,7 +95,7 @@ def collection_routes(kind: str, model: type[Obj], routes: web.RouteTableDef) ->
     @routes.get(item)
     @describe(f"Read a {what}", responses={200: model})
     async def get_object(request: web.Request) -> web.Response:
-        return model_response(request.app[STORE].get(kind, path_id(request)))
+        return json_body(request.app[STORE].body(kind, path_id(request)))
 
     @routes.put(item)
     @describe(
