@@ -7,8 +7,9 @@ One real stack, as `make run-all` starts it: a Mosquitto on a free port, the API
 Throughput: a load generator in another process (wrk when it is installed —
 `scripts/install-system-deps.sh --bench` — else a small multi-process aiohttp
 client) hits `GET /api/loops/{id}`, `GET /api/loops` and `GET /api/openapi.json`,
-each right after `GET /api/health` on the same server, so the ratio compares two
-handlers under the same machine load. `/api/health` is the floor a handler cannot
+each in slices alternating with `GET /api/health` on the same server, so the ratio
+compares two handlers under the same machine load (`BENCH_API_LOAD=python` forces
+the Python client). `/api/health` is the floor a handler cannot
 beat: routing, middleware and a one-line JSON body.
 
 Latency: "command sent → `maelstrom/data/<loop>` shows the new sp", over MQTT
@@ -50,6 +51,7 @@ LOOP = "fermenter"
 PATHS = (f"/api/loops/{LOOP}", "/api/loops", "/api/openapi.json")
 BASELINE = "/api/health"
 DURATION_S = float(os.environ.get("BENCH_API_SECONDS", "4"))
+ROUNDS = 3
 CONNECTIONS = 16
 COMMANDS = int(os.environ.get("BENCH_API_COMMANDS", "40"))
 ECHO_TIMEOUT_S = 5.0
@@ -249,6 +251,28 @@ def load_python(url: str, path: str, seconds: float) -> Load:
     return Load(path, len(latencies) / seconds, _pct(latencies, 50), _pct(latencies, 99), errors)
 
 
+def side_by_side(load: Callable[[str, str, float], Load], url: str, path: str) -> tuple[Load, Load]:
+    """`/api/health` and `path` in alternating slices: on a machine whose other load
+    comes and goes, both sides see the same mix of it."""
+    health: list[Load] = []
+    other: list[Load] = []
+    for _ in range(ROUNDS):
+        health.append(load(url, BASELINE, DURATION_S / ROUNDS))
+        other.append(load(url, path, DURATION_S / ROUNDS))
+    return _combine(health), _combine(other)
+
+
+def _combine(slices: list[Load]) -> Load:
+    """Throughput over all slices; the latency percentiles are the slices' median."""
+    return Load(
+        slices[0].path,
+        statistics.fmean(s.requests_per_s for s in slices),
+        statistics.median(s.p50_ms for s in slices),
+        statistics.median(s.p99_ms for s in slices),
+        sum(s.errors for s in slices),
+    )
+
+
 def _pct(sorted_values: list[float], p: float) -> float:
     if not sorted_values:
         return float("nan")
@@ -387,11 +411,14 @@ def _machine() -> str:
 
 
 def main() -> None:
-    use_wrk = shutil.which("wrk") is not None
+    use_wrk = shutil.which("wrk") is not None and os.environ.get("BENCH_API_LOAD") != "python"
     load = load_wrk if use_wrk else load_python
     generator = "wrk" if use_wrk else "aiohttp client (install wrk: install-system-deps --bench)"
     print(time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()), "·", _machine())
-    print(f"load: {generator}, {CONNECTIONS} connections, {DURATION_S:g} s per path")
+    print(
+        f"load: {generator}, {CONNECTIONS} connections, {DURATION_S:g} s per path "
+        f"in {ROUNDS} slices alternating with /api/health"
+    )
     with (
         tempfile.TemporaryDirectory(prefix="maelstrom-bench-api-") as tmp,
         running_stack(Path(tmp)) as (url, broker_port),
@@ -401,9 +428,7 @@ def main() -> None:
         try:
             _wait("the controller's loop state", lambda: watch.states > 0)
             load(url, BASELINE, 1.0)  # warm-up: imports, first connections, caches
-            rows: list[tuple[Load, Load]] = []
-            for path in PATHS:
-                rows.append((load(url, BASELINE, DURATION_S), load(url, path, DURATION_S)))
+            rows = [side_by_side(load, url, path) for path in PATHS]
             latencies = [echo_mqtt(watch, COMMANDS), echo_rest(watch, url, COMMANDS)]
         finally:
             watch.close()
@@ -412,7 +437,7 @@ def main() -> None:
 
 
 def print_throughput(rows: list[tuple[Load, Load]]) -> None:
-    print("\nThroughput (each path right after /api/health on the same server):\n")
+    print("\nThroughput (each path against /api/health on the same server, interleaved):\n")
     print(
         f"{'path':<24}{'req/s':>9}{'p50 ms':>9}{'p99 ms':>9}"
         f"{'health req/s':>14}{'ratio':>8}{'errors':>8}"
