@@ -50,7 +50,7 @@ from tests.support.services import service_env
 LOOP = "fermenter"
 PATHS = (f"/api/loops/{LOOP}", "/api/loops", "/api/openapi.json")
 BASELINE = "/api/health"
-DURATION_S = float(os.environ.get("BENCH_API_SECONDS", "4"))
+DURATION_S = float(os.environ.get("BENCH_API_SECONDS", "6"))
 ROUNDS = 3
 CONNECTIONS = 16
 COMMANDS = int(os.environ.get("BENCH_API_COMMANDS", "40"))
@@ -256,9 +256,10 @@ def side_by_side(load: Callable[[str, str, float], Load], url: str, path: str) -
     comes and goes, both sides see the same mix of it."""
     health: list[Load] = []
     other: list[Load] = []
+    slice_s = max(1, round(DURATION_S / ROUNDS))  # wrk takes whole seconds
     for _ in range(ROUNDS):
-        health.append(load(url, BASELINE, DURATION_S / ROUNDS))
-        other.append(load(url, path, DURATION_S / ROUNDS))
+        health.append(load(url, BASELINE, slice_s))
+        other.append(load(url, path, slice_s))
     return _combine(health), _combine(other)
 
 
