@@ -83,7 +83,11 @@ def status_of(exc: ApiError) -> int:
 
 
 def error_response(exc: ApiError) -> web.Response:
-    return json_error(status_of(exc), exc.error, exc.detail)
+    status = status_of(exc)
+    response = json_error(status, exc.error, exc.detail)
+    if status == 503:  # something we depend on is down (the broker): worth a retry
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
 
 
 def database_unavailable(request: web.Request, exc: Exception) -> web.Response:

@@ -313,7 +313,8 @@ class ConfigStore:
         return obj.model_copy(update=_target_of(current))
 
     def _changed(self, kind: str, object_id: str) -> None:
-        """Hook for a change that is not published (a mirrored target)."""
+        """A change that is not published (a mirrored target): only the cache hears of it."""
+        self.invalidate(kind)
 
     # settings ---------------------------------------------------------------------------
     def settings(self) -> list[Setting]:

@@ -13,6 +13,7 @@ from services.api.routes.openapi import DOCUMENT
 from services.api.store import STORE
 from services.common.config import Config
 from services.common.schema.config import Loop, Setting
+from services.common.schema.target import LoopTarget
 from tests.api.conftest import FERMENTER_DEVICE, FERMENTER_LOOP, start_api
 
 
@@ -65,6 +66,19 @@ async def test_a_write_through_the_store_is_visible_at_once(
     assert await get(api, "/api/loops") == []
     assert await get(api, "/api/devices") == []
     assert await get(api, "/api/settings") == []
+
+
+async def test_a_mirrored_target_is_visible_at_once(
+    api: TestClient, fermenter: dict[str, Any]
+) -> None:
+    """The controller's target reaches the database without a config publish; the
+    cache must hear of it all the same."""
+    store = api.app[STORE]  # type: ignore[index]
+    assert (await get(api, "/api/loops/fv1"))["setpoint"] == 19.0
+    store.set_target("fv1", LoopTarget(loop="fv1", revision=1, mode="constant", setpoint=21.5))
+    loop = await get(api, "/api/loops/fv1")
+    assert loop["setpoint"] == 21.5 and loop["version"] == fermenter["version"]
+    assert (await get(api, "/api/loops"))[0]["setpoint"] == 21.5
 
 
 async def test_a_rolled_back_write_is_never_served(

@@ -11,6 +11,7 @@ DELETE /api/<kind>/{id}         `?version=` optional; 409 while a loop uses it
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 from aiohttp import web
