@@ -3,15 +3,19 @@ cannot answer is a 503 with Retry-After on every route, never a 500."""
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
 
 from services.api.database import DATABASE
 from services.api.errors import ApiError, Conflict, Invalid, NotFound, status_of
+from services.common.web import MQTT
+from tests.support.broker import Broker
 
 
 def test_domain_errors_map_to_one_status_each() -> None:
@@ -58,3 +62,17 @@ async def test_the_write_goes_through_once_the_database_is_back(api: TestClient)
     resp = await api.put("/api/settings/units", json={"value": "F"})
     assert resp.status == 201
     assert (await (await api.get("/api/settings/units")).json())["value"] == "F"
+
+
+async def test_a_broker_that_is_gone_is_a_503_with_retry_after(
+    api: TestClient, fermenter: dict[str, Any], broker: Broker
+) -> None:
+    broker.stop()
+    mqtt = api.app[MQTT]  # type: ignore[index]
+    await asyncio.wait_for(mqtt.disconnected.wait(), 10)
+    resp = await api.get("/api/health")
+    assert resp.status == 503 and resp.headers["Retry-After"] == "2"
+    assert (await resp.json())["status"] == "degraded"
+    resp = await api.post("/api/loops/fv1/setpoint", data="20.5")
+    assert resp.status == 503 and resp.headers["Retry-After"] == "2"
+    assert (await resp.json())["error"] == "broker unavailable"
