@@ -25,3 +25,15 @@ async def eventually(
         if time.monotonic() > deadline:
             raise TimeoutError(f"not within {timeout:g} s: {what or condition}")
         await asyncio.sleep(POLL_S)
+
+
+def until(condition: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
+    """`eventually` for synchronous tests."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"not within {timeout:g} s: {what or condition}")
+        time.sleep(POLL_S)
