@@ -1,4 +1,5 @@
-"""The API's errors: one JSON shape, `{"error": "...", "detail": ...}`, always 4xx/503.
+"""The API's errors: one JSON shape, `{"error": "...", "detail": ...}`, a 4xx status
+(503/504 when something the API depends on is down or does not answer).
 
 Parts of the API raise `ApiError` subclasses that say what went wrong in the
 domain's terms (not found, a conflict, invalid input) and know nothing of HTTP;
