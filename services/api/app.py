@@ -7,10 +7,10 @@ from aiohttp import web
 from services.api import database, webui
 from services.api.alarm_book import setup_alarm_book
 from services.api.auth import token_middleware
+from services.api.commands import setup_loop_commands
 from services.api.errors import error_middleware
 from services.api.history import setup as setup_history
 from services.api.homeassistant import setup_homeassistant
-from services.api.loop_commands import setup_loop_commands
 from services.api.publisher import setup_publisher
 from services.api.routes import (
     alarms,

@@ -1,7 +1,8 @@
 """Every MQTT topic Maelstrom uses is built here, and nowhere else.
 
 The contract (docs/topics.md) fixes the first level under the prefix: `data`,
-`logs`, `alarms`, `cmd`, `config`, `status`. Keeping the strings in one place
+`logs`, `alarms`, `cmd`, `config`, `status`; the second wave adds `target` (each
+loop's target, published by its controller) and `replies` (answers to commands). Keeping the strings in one place
 means a prefix change or a new channel is one edit, and code reads in brewing
 terms (`topics.loop_state("fermenter")`) instead of string formatting.
 """
