@@ -75,9 +75,9 @@ def create_app(config: Config) -> web.Application:
         streams,
         ingest,
         backup,
-        openapi,
     ):
         app.add_routes(resource.routes)
+    openapi.setup_openapi(app)  # built once, from every route (history's too)
     # history: the recorder (MQTT → batched writes) and /api/history…, /api/logs
     setup_history(app)
     # Home Assistant discovery (from the retained config)
