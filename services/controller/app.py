@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from services.common.clock import WallStepDetector
 from services.common.config import Config
 from services.common.logs import MqttLogHandler, attach_mqtt_logging, detach_mqtt_logging
 from services.common.mqtt import Message, MqttClient
@@ -78,9 +79,14 @@ class Controller:
 
     async def supervise(self) -> None:
         clock, every = self.options.clock, self.options.timing.supervise_s
+        wall = WallStepDetector(clock)
         while True:
             await clock.sleep(every)
-            now = clock.now()
+            now = clock.monotonic()
+            step = wall.check()
+            if step is not None:
+                # Nothing else moves: every protection timer is monotonic (docs/safety.md).
+                events.warning("wall clock stepped by %+.0f s; protection timers unaffected", step)
             try:
                 self.registry.supervise(now)
                 self.loops.supervise(now)

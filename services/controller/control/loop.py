@@ -59,7 +59,7 @@ class LoopRuntime:
         self.cfg = loop
         self.configured = loop  # the configuration as last published (commands change cfg only)
         self.env = env
-        now = env.clock.now()
+        now = env.clock.monotonic()
         self.started_at = now
         self.control = LoopControl(loop, now)
         self.point: SensorPoint = env.registry.sensor(loop.sensor.device, loop.sensor.id)
@@ -116,7 +116,7 @@ class LoopRuntime:
 
     def _apply(self, loop: Loop) -> None:
         old, self.cfg = self.cfg, loop
-        now = self.env.clock.now()
+        now = self.env.clock.monotonic()
         if (loop.sensor.device, loop.sensor.id) != (old.sensor.device, old.sensor.id):
             self.point.unsubscribe(self._on_reading)
             self.point = self.env.registry.sensor(loop.sensor.device, loop.sensor.id)
@@ -151,7 +151,7 @@ class LoopRuntime:
         self.decide(sample=False)
 
     def supervise(self, now: float) -> None:
-        """Periodic: notice a sensor gone stale; keep the published state fresh."""
+        """Periodic (`now`: monotonic): notice a sensor gone stale; keep the state fresh."""
         _, why = self.point.status(now, self.cfg.alarms.stale_after_s)
         waiting_alarm = self.fault is not None and not self.env.alarms.is_active(self.sensor_alarm)
         if (why is not None and self.fault is None) or waiting_alarm:
@@ -161,7 +161,8 @@ class LoopRuntime:
 
     # the decision ------------------------------------------------------------------------------
     def decide(self, sample: bool) -> None:
-        now = self.env.clock.now()
+        # Durations on the monotonic clock; wall time only for the profile's dates.
+        now = self.env.clock.monotonic()
         cfg, control = self.cfg, self.control
         pv, why = self.point.status(now, cfg.alarms.stale_after_s)
         if (
@@ -171,7 +172,7 @@ class LoopRuntime:
         ):
             why = self.fault  # sane again, but not for long enough yet
         self.pv = pv if why is None else None
-        sp = self.setpoint(now)
+        sp = self.setpoint(self.env.clock.now())
         self.sp = sp if cfg.mode in (LoopMode.constant, LoopMode.profile) else None
         if why is not None:
             self._set_fault(now, why)
@@ -196,6 +197,7 @@ class LoopRuntime:
         self.publish(now)
 
     def setpoint(self, now: float) -> float | None:
+        """The setpoint at wall time `now` (a profile runs by date)."""
         cfg = self.cfg
         if cfg.mode != LoopMode.profile:
             return cfg.setpoint
@@ -329,6 +331,7 @@ class LoopRuntime:
 
     # state --------------------------------------------------------------------------------------
     def state(self, now: float) -> LoopState:
+        """The live state at wall time `now`."""
         decision = self.decision
         control = self.control
         activity = decision.activity if decision else LoopActivity.off
@@ -361,7 +364,9 @@ class LoopRuntime:
         return bisect.bisect_right(self._schedule.offsets, profiles.elapsed_in(run, now))
 
     def publish(self, now: float, force: bool = False) -> None:
-        """Publish the state if anything a brewer would see changed (or when forced)."""
+        """Publish the state if anything a brewer would see changed (or when forced);
+        `now` is monotonic."""
+        wall = self.env.clock.now()
         d, c = self.decision, self.control
         key = (
             None if self.pv is None else round(self.pv, 2),
@@ -372,14 +377,14 @@ class LoopRuntime:
             d.activity if d else None,
             self.fault or (d.waiting_reason if d else None),
             self.cfg.profile,
-            self._profile_point(now),
+            self._profile_point(wall),
             self.env.alarms.active_for(self.id),
         )
         if not force and key == self._published_key:
             return
         self._published_key = key
         self._published_at = now
-        self.env.publish(self.id, self.state(now))
+        self.env.publish(self.id, self.state(wall))
 
     # commands -------------------------------------------------------------------------------------
     def command(self, cmd: LoopCommand) -> None:

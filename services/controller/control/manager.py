@@ -46,7 +46,7 @@ class LoopManager:
 
     def reconcile(self) -> None:
         """Start, reconfigure or stop loops to match the configuration."""
-        now = self.env.clock.now()
+        now = self.env.clock.monotonic()
         for loop_id in list(self.loops):
             loop = self._configured.get(loop_id)
             if loop is None or not self.owns(loop, now):
@@ -86,7 +86,7 @@ class LoopManager:
         """An alarm of `source` changed: its loop's state lists its active alarms."""
         runtime = self.loops.get(source)
         if runtime is not None:
-            runtime.publish(self.env.clock.now())
+            runtime.publish(self.env.clock.monotonic())
 
     def supervise(self, now: float) -> None:
         if any(loop_id not in self.loops for loop_id in self._configured):

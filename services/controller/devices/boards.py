@@ -115,7 +115,7 @@ class BoardDevice:
         self._detach_actuators()
         if self.board is not None:
             await self.board.stop()
-        now = self.registry.ctx.clock.now()
+        now = self.registry.ctx.clock.monotonic()
         for sensor in self.device.sensors:
             self.registry.sensor(self.device.id, sensor.id).lost("device removed", now)
         self.registry.ctx.alarms.forget_source(self.device.id)
@@ -206,7 +206,7 @@ class BoardDevice:
                     ", ".join(info.sensors.values()) or "no sensors",
                 )
                 point = self.registry.sensor(self.device.id, sensor.id)
-                point.lost("not found on the board", self.registry.ctx.clock.now())
+                point.lost("not found on the board", self.registry.ctx.clock.monotonic())
                 self.registry.reading_changed(point)
         for actuator in self.device.actuators:
             if actuator.channel is not None and actuator.channel not in info.actuators:
@@ -222,7 +222,7 @@ class BoardDevice:
 
     def board_offline(self, reason: str) -> None:
         ctx = self.registry.ctx
-        now = ctx.clock.now()
+        now = ctx.clock.monotonic()
         for sensor in self.device.sensors:
             point = self.registry.sensor(self.device.id, sensor.id)
             point.lost("board offline", now)
@@ -243,7 +243,7 @@ class BoardDevice:
         point = self.registry.sensor(self.device.id, sensor.id)
         point.unit = CELSIUS  # the protocol's unit, whatever the configuration says
         why = BOARD_ERRORS.get(error, error) if error else None
-        point.reading(celsius, why, self.registry.ctx.clock.now(), sensor.offset, ds18b20=True)
+        point.reading(celsius, why, self.registry.ctx.clock.monotonic(), sensor.offset, ds18b20=True)
         self.registry.reading_changed(point)
 
     def board_input(self, channel: int, level: bool) -> None:

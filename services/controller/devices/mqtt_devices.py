@@ -87,7 +87,7 @@ class MqttDevice:
 
     # life cycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._started_at = self.ctx.clock.now()
+        self._started_at = self.ctx.clock.monotonic()
         self._wire()
 
     def _wire(self) -> None:
@@ -123,7 +123,7 @@ class MqttDevice:
             if point.sink is not None:
                 self._command(actuator, False)
             point.detach()
-        now = self.ctx.clock.now()
+        now = self.ctx.clock.monotonic()
         for sensor in self.device.sensors:
             self.registry.sensor(self.device.id, sensor.id).lost("device removed", now)
         self.ctx.alarms.forget_source(self.device.id)
@@ -156,7 +156,7 @@ class MqttDevice:
                 self._command(actuator, False)  # as it was wired
             point.detach()
         old_device, self.device, self.link = self.device, device, device.mqtt
-        now = self.ctx.clock.now()
+        now = self.ctx.clock.monotonic()
         sensor_ids = {sensor.id for sensor in device.sensors}
         for sensor in old_device.sensors:
             if sensor.id not in sensor_ids:
@@ -212,7 +212,7 @@ class MqttDevice:
                 text[:40],
             )
             return
-        self.heard(self.ctx.clock.now())
+        self.heard(self.ctx.clock.monotonic())
         self.registry.input_changed(self.device, config, LEVELS[text] == config.active_high)
 
     def deliver(
@@ -225,7 +225,7 @@ class MqttDevice:
         """A reading in `unit` (default: the sensor's); temperatures go on as °C."""
         if value is not None:
             value = to_celsius(value, self.unit(sensor) if unit is None else unit)
-        now = self.ctx.clock.now()
+        now = self.ctx.clock.monotonic()
         self.heard(now)
         point = self.registry.sensor(self.device.id, sensor.id)
         point.reading(value, error, now, sensor.offset if value is not None else 0.0)
@@ -253,7 +253,7 @@ class MqttDevice:
                 self._command(actuator, point.desired)
 
     def went_quiet(self, reason: str) -> None:
-        now = self.ctx.clock.now()
+        now = self.ctx.clock.monotonic()
         self._stale = True
         for sensor in self.device.sensors:
             point = self.registry.sensor(self.device.id, sensor.id)
@@ -276,7 +276,7 @@ class MqttDevice:
         if actuator.inverted:
             on = not on
         payload = actuator.payload_on if on else actuator.payload_off
-        self._sent_at[actuator.id] = self.ctx.clock.now()
+        self._sent_at[actuator.id] = self.ctx.clock.monotonic()
         self.ctx.mqtt.publish(topic, payload, qos=1)
 
     def _on_echo(self, message: Message) -> None:
@@ -372,7 +372,7 @@ class TasmotaDevice(MqttDevice):
         if text == "Offline":
             self.went_quiet("Tasmota reports Offline (last will)")
         elif text == "Online":
-            self.heard(self.ctx.clock.now())
+            self.heard(self.ctx.clock.monotonic())
 
 
 ISPINDEL_FIELDS = ("temperature", "gravity", "angle", "battery", "RSSI", "tilt")

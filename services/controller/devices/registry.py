@@ -114,7 +114,7 @@ class Registry:
     # publishing -------------------------------------------------------------------------------------
     def reading_changed(self, point: SensorPoint, now: float | None = None) -> None:
         """Publish a sensor's reading if it changed or the last one is getting old."""
-        now = self.ctx.clock.now() if now is None else now
+        now = self.ctx.clock.monotonic() if now is None else now
         shown = (None if point.error else point.value, point.error)
         if shown == point.published and now - point.published_at < self.ctx.timing.publish_every_s:
             return
@@ -126,7 +126,7 @@ class Registry:
             {
                 "value": None if value is None else round(value, 4),
                 "unit": point.unit,
-                "ts": point.ts if point.ts is not None else now,
+                "ts": self.ctx.clock.now(),  # wall time: point times are monotonic
                 "error": point.error,
             },
             qos=0,  # high rate, each one supersedes the last; retained for late subscribers
@@ -137,7 +137,7 @@ class Registry:
         """A digital input's level: published as a 0/1 reading; raises its alarm while active."""
         point = self.sensor(device.id, config.id)
         point.unit = ""
-        point.reading(1.0 if active else 0.0, None, self.ctx.clock.now())
+        point.reading(1.0 if active else 0.0, None, self.ctx.clock.monotonic())
         self.reading_changed(point)
         if config.alarm_text:
             self.ctx.alarms.condition(

@@ -183,7 +183,7 @@ class SerialBoard:
         self.stats.rx_bytes = self.stats.tx_bytes = 0
         self.stats.connects += 1
         self._lost = asyncio.get_running_loop().create_future()
-        self._last_rx = self.clock.now()
+        self._last_rx = self.clock.monotonic()
         try:
             self._fd = ser.fileno()
         except Exception:  # rfc2217://, loop:// … have no descriptor to watch
@@ -216,10 +216,10 @@ class SerialBoard:
     async def _session(self) -> str:
         """Talk to an open port until the board is lost; returns why."""
         assert self._lost is not None
-        opened = self.clock.now()
+        opened = self.clock.monotonic()
         next_hello = opened + self.timing.hello_timeout_s
         while not self._lost.done():
-            now = self.clock.now()
+            now = self.clock.monotonic()
             if now - self._last_rx > self.timing.lost_after_s:
                 return f"no line from {self.port} for {self.timing.lost_after_s:g} s"
             if self.online:
@@ -277,7 +277,7 @@ class SerialBoard:
 
     def _receive(self, data: bytes) -> None:
         self.stats.rx_bytes += len(data)
-        self._last_rx = self.clock.now()
+        self._last_rx = self.clock.monotonic()
         overflows = self._splitter.overflows
         for line in self._splitter.feed(data):
             self._line(line)
@@ -359,7 +359,7 @@ class SerialBoard:
     def _garbage(self, why: str) -> None:
         self.stats.garbage += 1
         self._garbage_unlogged += 1
-        now = self.clock.now()
+        now = self.clock.monotonic()
         if now - self._garbage_logged_at >= GARBAGE_LOG_EVERY_S:
             log.warning(
                 "board %s: dropped %d garbage line(s) (last: %s); %d in total",
@@ -377,7 +377,7 @@ class SerialBoard:
         return self._seq
 
     def _refresh(self) -> None:
-        now = self.clock.now()
+        now = self.clock.monotonic()
         stale = [s for s, t in self._pending_acks.items() if now - t > 2 * self.timing.refresh_s]
         for seq in stale:
             del self._pending_acks[seq]
@@ -395,7 +395,7 @@ class SerialBoard:
             asyncio.get_running_loop().call_soon(self._flush)
         self._outbox += p.encode_host(cmd)
         if len(self._pending_acks) < 256:
-            self._pending_acks[cmd.seq] = self.clock.now()
+            self._pending_acks[cmd.seq] = self.clock.monotonic()
 
     def _flush(self) -> None:
         if self._ser is None or not self._outbox:

@@ -69,8 +69,8 @@ class SimulatedBoard:
         self._master: int | None = None
         self._port = ""
         self._attached = False
-        self._last_rx = clock.now()
-        self._t = clock.now()
+        self._last_rx = clock.monotonic()
+        self._t = clock.monotonic()
         self._power_on = False  # next reading of each sensor is the DS18B20's 85.0
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -164,7 +164,7 @@ class SimulatedBoard:
                 self._advance()
                 return
         self._advance()
-        now = self.clock.now()
+        now = self.clock.monotonic()
         if any(self.outputs.values()) and now - self._last_rx > self.watchdog_s:
             self._all_off()
             self.watchdog_trips += 1
@@ -194,7 +194,7 @@ class SimulatedBoard:
         return p.Temperature(index, p.to_raw(value))
 
     def _advance(self) -> None:
-        now = self.clock.now()
+        now = self.clock.monotonic()
         dt = now - self._t
         if dt > 0:
             on = {name: self.outputs[ch] for ch, name in self.plant.channels.items()}
@@ -206,14 +206,14 @@ class SimulatedBoard:
         for ch, on in self.outputs.items():
             if on:
                 self.outputs[ch] = False
-                self.switches.append((self.clock.now(), ch, False))
+                self.switches.append((self.clock.monotonic(), ch, False))
 
     def _reset(self, power_on: bool = False) -> None:
         """What an Arduino does when DTR resets it (or power blips)."""
         self.resets += 1
         self._all_off()
         self.watchdog_s = DEFAULT_WATCHDOG_S
-        self._last_rx = self.clock.now()
+        self._last_rx = self.clock.monotonic()
         self._splitter.clear()
         self._power_on = power_on
         self._send_hello()
@@ -235,7 +235,7 @@ class SimulatedBoard:
             why = "arg" if fields[0] in ("?", "O", "P", "W", "X") else "cmd"
             self._send(p.frame(f"N {seq} {why}"))
             return
-        self._last_rx = self.clock.now()
+        self._last_rx = self.clock.monotonic()
         match cmd:
             case p.SetOutput(seq, channel, on):
                 if channel not in self.outputs:
@@ -244,7 +244,7 @@ class SimulatedBoard:
                 if self.outputs[channel] != on:
                     self._advance()
                     self.outputs[channel] = on
-                    self.switches.append((self.clock.now(), channel, on))
+                    self.switches.append((self.clock.monotonic(), channel, on))
                 self._send(p.encode_board(p.Ack(seq)))
             case p.Ping(seq):
                 self._send(p.encode_board(p.Ack(seq)))
