@@ -68,6 +68,11 @@ class Controller:
             sim = driver.sim
             if cmd.sensor is not None and cmd.fault is not None:
                 sim.set_sensor_fault(cmd.sensor, cmd.fault)
+            if cmd.output is not None and cmd.fault is not None:
+                channel = driver.channel_of(cmd.output)
+                if channel is None:
+                    raise ValueError(f"no actuator {cmd.output!r} with a channel")
+                sim.set_output_fault(channel, cmd.fault)
             if cmd.board is not None:
                 sim.set_mode(cmd.board)
             if cmd.input is not None and cmd.level is not None:

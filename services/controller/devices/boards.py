@@ -270,6 +270,13 @@ class SimulatedDevice(BoardDevice):
     def port(self) -> str:
         return self.sim.port
 
+    def channel_of(self, actuator_id: str) -> int | None:
+        """The board channel a configured actuator is wired to."""
+        for actuator in self.device.actuators:
+            if actuator.id == actuator_id:
+                return actuator.channel
+        return None
+
     async def start(self) -> None:
         await self.sim.start()
         await super().start()
