@@ -15,6 +15,7 @@ from services.common.schema.config import (
     DigitalInput,
     IoRef,
     MqttLink,
+    Protections,
     Sensor,
 )
 from tests.controller.support import (
@@ -61,6 +62,7 @@ async def fridge_loop(run: Any, probe: MqttProbe, **loop: Any) -> None:
             cooler=IoRef(device="fridge", id="cooler"),
             setpoint=18.0,
             compressor=CompressorProtection(min_off_s=0, dead_time_s=0),
+            protections=Protections(fault_free_s=0),
             **loop,
         ),
     )
@@ -88,6 +90,7 @@ async def test_tasmota_readings_drive_its_relays_and_silence_fails_safe(
         # 7 °C too warm: the compressor relay (POWER1) goes on
         await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"ON")
         probe.publish("stat/fermfridge/POWER1", "ON")
+        probe.publish("stat/fermfridge/POWER2", "OFF")  # a Tasmota answers every command
         point = run.ctl.registry.actuator("fridge", "cooler")
         await eventually(lambda: point.confirmed is True, what="echo")
 

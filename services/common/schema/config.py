@@ -256,6 +256,57 @@ class AlarmThresholds(Strict):
     )
 
 
+class Protections(Strict):
+    """Independent protections outside the PID (docs/safety.md). null: the loop kind's
+    default (`PROTECTION_DEFAULTS`); 0 switches a check off (never for a kettle's cutout)."""
+
+    cutout_c: Celsius | None = Field(
+        None, description="High-limit cutout: at or above this every output goes off, latched."
+    )
+    no_rise_s: Seconds | None = Field(
+        None, description="Heating at ≥ 80 % for this long must raise the PV (dry fire, probe in air)."
+    )
+    min_rise_c: float | None = Field(
+        None, ge=0, le=50, description="…by at least this much, °C (default: from element_w and volume_l)."
+    )
+    element_w: float | None = Field(None, gt=0, le=100_000, description="Heater power, W.")
+    volume_l: float | None = Field(None, gt=0, le=100_000, description="Liquid volume, litres.")
+    runaway_c: float | None = Field(
+        None,
+        ge=0,
+        le=50,
+        description="A rise (heater off) or fall (cooler off) this large within runaway_s trips: a stuck relay.",
+    )
+    runaway_s: Seconds | None = None
+    glitch_s: Seconds | None = Field(
+        None, description="A running compressor rides through bad readings for this long."
+    )
+    fault_free_s: Seconds | None = Field(
+        None, description="After a fault the compressor waits this long without one (and its min off)."
+    )
+    max_starts_per_hour: int | None = Field(None, ge=0, le=60)
+
+
+PROTECTION_DEFAULTS: dict[LoopKind, Protections] = {
+    # Water cannot pass 100 °C: the kettle's cutout catches a probe reading dry fire, and
+    # "no rise" a probe out of the water (3.5 kW into 30 L: 16 °C in 10 min; 1 °C asked).
+    LoopKind.kettle: Protections(
+        cutout_c=105.0, no_rise_s=600.0, min_rise_c=1.0, runaway_c=2.0, runaway_s=600.0,
+        glitch_s=0.0, fault_free_s=0.0, max_starts_per_hour=0,
+    ),
+    # A fermenter's 60 W mat barely moves 20 L in minutes: no rise check by default; a
+    # welded compressor pulls the beer down ≈ 2 °C/h while the heater fights it.
+    LoopKind.fermenter: Protections(
+        cutout_c=40.0, no_rise_s=0.0, min_rise_c=0.0, runaway_c=2.0, runaway_s=3600.0,
+        glitch_s=30.0, fault_free_s=300.0, max_starts_per_hour=6,
+    ),
+    LoopKind.other: Protections(
+        cutout_c=105.0, no_rise_s=0.0, min_rise_c=0.0, runaway_c=0.0, runaway_s=600.0,
+        glitch_s=30.0, fault_free_s=300.0, max_starts_per_hour=6,
+    ),
+}
+
+
 class ProfileRun(Strict):
     profile: Id
     started_at: float = Field(..., description="Unix time the profile's offset 0 corresponds to.")
@@ -285,6 +336,7 @@ class Loop(Strict):
     )
     compressor: CompressorProtection = CompressorProtection()
     alarms: AlarmThresholds = AlarmThresholds()
+    protections: Protections = Protections()
     version: int = 0
 
     @model_validator(mode="after")
@@ -302,6 +354,19 @@ class Loop(Strict):
     @property
     def pid_settings(self) -> PidSettings:
         return self.pid or PID_DEFAULTS[self.kind]
+
+    @property
+    def protection_settings(self) -> Protections:
+        """Every protection setting, the kind's default where none is set."""
+        defaults = PROTECTION_DEFAULTS[self.kind]
+        own = self.protections.model_dump(exclude_none=True)
+        merged = Protections(**{**defaults.model_dump(), **own})
+        p = merged
+        if self.protections.min_rise_c is None and p.element_w and p.volume_l and p.no_rise_s:
+            # a quarter of what every joule would give: losses, lag, a partly-on window
+            expected = p.element_w * p.no_rise_s / (p.volume_l * 4186.0)
+            merged = merged.model_copy(update={"min_rise_c": min(10.0, 0.25 * expected)})
+        return merged
 
 
 # --- app settings -------------------------------------------------------------------------

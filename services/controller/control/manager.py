@@ -86,6 +86,7 @@ class LoopManager:
         """An alarm of `source` changed: its loop's state lists its active alarms."""
         runtime = self.loops.get(source)
         if runtime is not None:
+            runtime.alarm_changed()
             runtime.publish(self.env.clock.monotonic())
 
     def supervise(self, now: float) -> None:

@@ -14,7 +14,7 @@ import random
 from typing import TYPE_CHECKING
 
 from services.common.schema.config import Device, DigitalInput, Sensor, Severity
-from services.controller.devices.points import CELSIUS
+from services.controller.devices.points import CELSIUS, ActuatorPoint
 from services.controller.devices.serial_board import BoardInfo, SerialBoard
 from services.controller.sim.board import SimulatedBoard
 from services.controller.sim.physics import make_plant
@@ -219,6 +219,23 @@ class BoardDevice:
         self._inputs = {i.channel: i for i in self.device.inputs if i.channel is not None}
         for channel, level in info.inputs.items():
             self.board_input(channel, level)
+
+    def _points_on(self, channel: int) -> list[ActuatorPoint]:
+        return [
+            self.registry.actuator(self.device.id, a.id)
+            for a in self.device.actuators
+            if a.channel == channel and a.id in self._attached
+        ]
+
+    def board_reset(self, info: BoardInfo) -> None:
+        now = self.registry.ctx.clock.monotonic()
+        for actuator in self.device.actuators:
+            if actuator.id in self._attached:
+                self.registry.actuator(self.device.id, actuator.id).forced_off(now)
+
+    def board_output_trouble(self, channel: int, why: str | None) -> None:
+        for point in self._points_on(channel):
+            point.trouble = why
 
     def board_offline(self, reason: str) -> None:
         ctx = self.registry.ctx

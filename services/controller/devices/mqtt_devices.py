@@ -83,6 +83,7 @@ class MqttDevice:
         self._last_heard: float | None = None
         self._stale = False
         self._sent_at: dict[str, float] = {}
+        self._unconfirmed_since: dict[str, float] = {}  # actuator id → first unconfirmed send
         self._echo: dict[str, Actuator] = {}
 
     # life cycle -------------------------------------------------------------------------------
@@ -248,6 +249,15 @@ class MqttDevice:
                 continue
             confirmed = point.confirmed == point.desired
             has_echo = self.state_topic(actuator) is not None
+            # A device that has gone quiet is lost (its readings go stale), not disobeying.
+            if has_echo and not confirmed and not self._stale:
+                since = self._unconfirmed_since.setdefault(actuator.id, now)
+                if now - since > 3 * self.ctx.timing.board.refresh_s and point.trouble is None:
+                    point.trouble = f"{'ON' if point.desired else 'OFF'} not confirmed for {now - since:.0f} s"
+                    log.warning("device %s: %s: %s", self.device.id, actuator.id, point.trouble)
+            else:
+                self._unconfirmed_since.pop(actuator.id, None)
+                point.trouble = None
             every = self.ctx.timing.board.refresh_s if has_echo and not confirmed else RESEND_S
             if now - self._sent_at.get(actuator.id, -math.inf) >= every:
                 self._command(actuator, point.desired)

@@ -63,6 +63,14 @@ class BoardListener(Protocol):
 
     def board_input(self, channel: int, level: bool) -> None: ...
 
+    def board_reset(self, info: BoardInfo) -> None:
+        """An unsolicited hello: every output of the board went off just now."""
+        ...
+
+    def board_output_trouble(self, channel: int, why: str | None) -> None:
+        """The board is not doing (or not confirming) what it is told for `channel`."""
+        ...
+
 
 @dataclass
 class LinkStats:
@@ -100,6 +108,9 @@ class SerialBoard:
         self._splitter = p.LineSplitter()
         self._pending_hello: BoardInfo | None = None
         self._pending_acks: dict[int, float] = {}
+        self._seq_channel: dict[int, int] = {}  # seq of an output command → its channel
+        self._unacked_since: dict[int, float] = {}  # channel → oldest unanswered command
+        self._trouble: dict[int, str] = {}  # channel → why control of it is lost
         self._outbox = bytearray()
         self._seq = 0
         self._last_rx = 0.0
@@ -180,6 +191,10 @@ class SerialBoard:
         self._outbox.clear()
         self._pending_hello = None
         self._pending_acks.clear()
+        self._seq_channel.clear()
+        self._unacked_since.clear()
+        for channel in list(self._trouble):
+            self._set_trouble(channel, None)  # a new session: judged afresh
         self.stats.rx_bytes = self.stats.tx_bytes = 0
         self.stats.connects += 1
         self._lost = asyncio.get_running_loop().create_future()
@@ -300,6 +315,10 @@ class SerialBoard:
                     self.listener.board_input(channel, level)
             case p.Ack(seq):
                 self._pending_acks.pop(seq, None)
+                channel = self._seq_channel.pop(seq, None)
+                if channel is not None:
+                    self._unacked_since.pop(channel, None)
+                    self._set_trouble(channel, None)
             case p.Hello(proto, board, firmware):
                 if proto != p.PROTOCOL_VERSION:
                     log.warning(
@@ -329,7 +348,11 @@ class SerialBoard:
             case p.Nak(seq, reason):
                 self.stats.naks += 1
                 self._pending_acks.pop(seq, None)
-                log.warning("board %s refused command %d: %s", self.name, seq, reason)
+                channel = self._seq_channel.pop(seq, None)
+                if channel is not None:
+                    self._set_trouble(channel, f"the board refused output {channel} ({reason})")
+                else:
+                    log.warning("board %s refused command %d: %s", self.name, seq, reason)
             case p.BoardLog(text):
                 level = logging.WARNING if "watchdog" in text else logging.INFO
                 log.log(level, "board %s: %s", self.name, text)
@@ -351,7 +374,13 @@ class SerialBoard:
                 sorted(info.actuators),
             )
         else:
-            log.warning("board %s said hello again (it reset); restoring outputs", self.name)
+            # A reset switched every output off at this moment. Restoring them at once
+            # would restart a compressor seconds after it stopped: the loops decide again,
+            # with their minimum off times counted from now (docs/safety.md).
+            log.warning("board %s said hello again (it reset); its outputs are off", self.name)
+            for channel in self._desired:
+                self._desired[channel] = False
+            self.listener.board_reset(info)
         self._send(p.SetWatchdog(self._next_seq(), int(self.timing.watchdog_s)))
         self._refresh()
         self.listener.board_online(info)
@@ -382,10 +411,32 @@ class SerialBoard:
         for seq in stale:
             del self._pending_acks[seq]
         self.stats.acks_missed += len(stale)
+        for seq in stale:
+            self._seq_channel.pop(seq, None)
+        # Only a board that is talking can be said to ignore us; one that has gone quiet
+        # altogether is lost (`lost_after_s`), and its readings go stale.
+        talking = now - self._last_rx < self.timing.refresh_s
+        for channel, since in self._unacked_since.items():
+            if talking and now - since > 2 * self.timing.refresh_s and channel not in self._trouble:
+                self._set_trouble(
+                    channel, f"no acknowledgement from the board for {now - since:.0f} s"
+                )
         if not self._desired:
             self._send(p.Ping(self._next_seq()))
         for channel, on in self._desired.items():
             self._send(p.SetOutput(self._next_seq(), channel, on))
+
+    def _set_trouble(self, channel: int, why: str | None) -> None:
+        if self._trouble.get(channel) == why:
+            return
+        if why is None:
+            del self._trouble[channel]
+            log.info("board %s: output %d is obeying again", self.name, channel)
+        else:
+            if channel not in self._trouble:
+                log.warning("board %s: output %d: %s", self.name, channel, why)
+            self._trouble[channel] = why
+        self.listener.board_output_trouble(channel, why)
 
     def _send(self, cmd: p.HostCommand) -> None:
         """Queue a command; everything queued in one event-loop turn goes in one write."""
@@ -394,8 +445,12 @@ class SerialBoard:
         if not self._outbox:
             asyncio.get_running_loop().call_soon(self._flush)
         self._outbox += p.encode_host(cmd)
+        now = self.clock.monotonic()
         if len(self._pending_acks) < 256:
-            self._pending_acks[cmd.seq] = self.clock.monotonic()
+            self._pending_acks[cmd.seq] = now
+        if isinstance(cmd, p.SetOutput) and len(self._seq_channel) < 1024:
+            self._seq_channel[cmd.seq] = cmd.channel
+            self._unacked_since.setdefault(cmd.channel, now)
 
     def _flush(self) -> None:
         if self._ser is None or not self._outbox:

@@ -214,7 +214,9 @@ class SimulatedBoard:
             out += p.encode_board(p.InputLevel(channel, level))
         if self.mode == "garbage":
             noise = bytes(self._rng.randrange(256) for _ in range(self._rng.randrange(5, 40)))
-            out = bytearray(noise) + b"\n" + out + b"T 0 12*00\n" + noise[:7]
+            # The burst ends at a line break: noise locked to the reading burst would
+            # otherwise eat every acknowledgement that follows it, which real noise doesn't.
+            out = bytearray(noise) + b"\n" + out + b"T 0 12*00\n" + noise[:7] + b"\n"
         self._power_on = False
         self._send(bytes(out))
 
