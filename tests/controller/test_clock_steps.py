@@ -40,7 +40,9 @@ async def test_a_backward_step_does_not_stretch_a_relay_window(
         assert run.clock.monotonic() - on_at <= 3.0 + 1.0, "the 3 s pulse must end on time"
         # and the next window starts on time too: 10 s after the last one
         await run.advance_until(lambda: sim.outputs[ELEMENT], 12, step=0.25)
-        await received(probe, "maelstrom/logs/controller", lambda m: b"wall clock stepped" in m.payload)
+        await received(
+            probe, "maelstrom/logs/controller", lambda m: b"wall clock stepped" in m.payload
+        )
 
 
 async def test_a_dead_probe_stays_stale_after_a_backward_step(

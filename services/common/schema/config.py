@@ -264,10 +264,14 @@ class Protections(Strict):
         None, description="High-limit cutout: at or above this every output goes off, latched."
     )
     no_rise_s: Seconds | None = Field(
-        None, description="Heating at ≥ 80 % for this long must raise the PV (dry fire, probe in air)."
+        None,
+        description="Heating at ≥ 80 % for this long must raise the PV (dry fire, probe in air).",
     )
     min_rise_c: float | None = Field(
-        None, ge=0, le=50, description="…by at least this much, °C (default: from element_w and volume_l)."
+        None,
+        ge=0,
+        le=50,
+        description="…by at least this much, °C (default: from element_w and volume_l).",
     )
     element_w: float | None = Field(None, gt=0, le=100_000, description="Heater power, W.")
     volume_l: float | None = Field(None, gt=0, le=100_000, description="Liquid volume, litres.")
@@ -282,7 +286,8 @@ class Protections(Strict):
         None, description="A running compressor rides through bad readings for this long."
     )
     fault_free_s: Seconds | None = Field(
-        None, description="After a fault the compressor waits this long without one (and its min off)."
+        None,
+        description="After a fault the compressor waits this long without one (and its min off).",
     )
     max_starts_per_hour: int | None = Field(None, ge=0, le=60)
 
@@ -291,18 +296,36 @@ PROTECTION_DEFAULTS: dict[LoopKind, Protections] = {
     # Water cannot pass 100 °C: the kettle's cutout catches a probe reading dry fire, and
     # "no rise" a probe out of the water (3.5 kW into 30 L: 16 °C in 10 min; 1 °C asked).
     LoopKind.kettle: Protections(
-        cutout_c=105.0, no_rise_s=600.0, min_rise_c=1.0, runaway_c=2.0, runaway_s=600.0,
-        glitch_s=0.0, fault_free_s=0.0, max_starts_per_hour=0,
+        cutout_c=105.0,
+        no_rise_s=600.0,
+        min_rise_c=1.0,
+        runaway_c=2.0,
+        runaway_s=600.0,
+        glitch_s=0.0,
+        fault_free_s=0.0,
+        max_starts_per_hour=0,
     ),
     # A fermenter's 60 W mat barely moves 20 L in minutes: no rise check by default; a
     # welded compressor pulls the beer down ≈ 2 °C/h while the heater fights it.
     LoopKind.fermenter: Protections(
-        cutout_c=40.0, no_rise_s=0.0, min_rise_c=0.0, runaway_c=2.0, runaway_s=3600.0,
-        glitch_s=30.0, fault_free_s=300.0, max_starts_per_hour=6,
+        cutout_c=40.0,
+        no_rise_s=0.0,
+        min_rise_c=0.0,
+        runaway_c=2.0,
+        runaway_s=3600.0,
+        glitch_s=30.0,
+        fault_free_s=300.0,
+        max_starts_per_hour=6,
     ),
     LoopKind.other: Protections(
-        cutout_c=105.0, no_rise_s=0.0, min_rise_c=0.0, runaway_c=0.0, runaway_s=600.0,
-        glitch_s=30.0, fault_free_s=300.0, max_starts_per_hour=6,
+        cutout_c=105.0,
+        no_rise_s=0.0,
+        min_rise_c=0.0,
+        runaway_c=0.0,
+        runaway_s=600.0,
+        glitch_s=30.0,
+        fault_free_s=300.0,
+        max_starts_per_hour=6,
     ),
 }
 

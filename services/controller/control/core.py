@@ -129,7 +129,10 @@ class LoopControl:
         self.fault = fault
         self.output = 0.0
         riding = (
-            ride_until is not None and now < ride_until and self.cooler is not None and self.cooler.on
+            ride_until is not None
+            and now < ride_until
+            and self.cooler is not None
+            and self.cooler.on
         )
         self.riding_until = ride_until if riding else None
         for out in (self.heater, self.cooler):

@@ -223,12 +223,14 @@ class LoopRuntime:
         now = self.env.clock.monotonic()
         cfg, control = self.cfg, self.control
         pv, why = self.point.status(now, cfg.alarms.stale_after_s)
+        recovering = False
         if (
             why is None
             and self.fault not in (None, NO_READING)
             and self.point.good_streak < RECOVER_AFTER
         ):
             why = self.fault  # sane again, but not for long enough yet
+            recovering = True
         self.pv = pv if why is None else None
         sp = self.setpoint(self.env.clock.now())
         self.sp = sp if cfg.mode in (LoopMode.constant, LoopMode.profile) else None
@@ -238,7 +240,7 @@ class LoopRuntime:
             self._set_fault(now, why)
             glitch = self.guard.settings.glitch_s or 0.0
             # Only a bad reading is a glitch to ride through; a lost or stale probe is not.
-            glitching = self.point.error is not None and self.point.glitch
+            glitching = recovering or (self.point.error is not None and self.point.glitch)
             ride = self._fault_since + glitch if glitching and glitch else None
             control.hold_off(now, why, ride, cooldown=why != NO_READING)
         else:

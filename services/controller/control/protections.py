@@ -109,7 +109,9 @@ class LoopGuard:
             self._window.clear()
             return None
         if s.cutout_c and pv >= s.cutout_c:
-            return self._trip("cutout", f"{pv:.1f} °C reached the high-limit cutout {s.cutout_c:g} °C")
+            return self._trip(
+                "cutout", f"{pv:.1f} °C reached the high-limit cutout {s.cutout_c:g} °C"
+            )
         # heating without rise
         if s.no_rise_s and heater is not None and heat_duty >= HEATING_DUTY and pv < BOIL_C:
             if self._heating_since is None:
@@ -199,7 +201,9 @@ class LoopGuard:
         )
 
     # reset -----------------------------------------------------------------------------------
-    def acknowledged(self, pv: float | None, heater: ActuatorPoint | None, cooler: ActuatorPoint | None) -> None:
+    def acknowledged(
+        self, pv: float | None, heater: ActuatorPoint | None, cooler: ActuatorPoint | None
+    ) -> None:
         """The brewer acknowledged the protection's alarm: reset if the cause is gone."""
         if self.tripped is None:
             return

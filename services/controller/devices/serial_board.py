@@ -417,7 +417,9 @@ class SerialBoard:
         # altogether is lost (`lost_after_s`), and its readings go stale.
         talking = now - self._last_rx < self.timing.refresh_s
         for channel, since in self._unacked_since.items():
-            if talking and now - since > 2 * self.timing.refresh_s and channel not in self._trouble:
+            # ≥ 1.5 refreshes: the second refresh after an unanswered command (one ack lost
+            # to line noise is answered by the next refresh's)
+            if talking and now - since >= 1.5 * self.timing.refresh_s and channel not in self._trouble:
                 self._set_trouble(
                     channel, f"no acknowledgement from the board for {now - since:.0f} s"
                 )
