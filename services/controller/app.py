@@ -20,6 +20,7 @@ from services.common.config import Config
 from services.common.logs import MqttLogHandler, attach_mqtt_logging, detach_mqtt_logging
 from services.common.mqtt import Message, MqttClient
 from services.common.schema.commands import CommandError, parse_simulate_command
+from services.common.schema.config import Severity
 from services.common.schema.state import LoopState
 from services.controller.alarms import AlarmManager
 from services.controller.config_store import ConfigStore
@@ -149,7 +150,7 @@ async def running_controller(
     # alarms first: retained alarms rebuild their state before loops evaluate theirs
     alarms = AlarmManager(mqtt, clock)
     alarms.start()
-    store = ConfigStore(mqtt)
+    store = ConfigStore(mqtt, on_invalid=lambda *refused: config_refused(alarms, *refused))
     registry = Registry(
         DeviceContext(
             clock=clock,
@@ -193,6 +194,19 @@ async def running_controller(
         events.removeHandler(events_handler)
         detach_mqtt_logging(log_handler)
         await mqtt.stop()
+
+
+def config_refused(alarms: AlarmManager, kind: str, object_id: str, reason: str | None) -> None:
+    """A configuration that breaks a rule is refused (the last valid one stays) with an
+    alarm, since it arrives on a topic anyone may publish on (docs/safety.md)."""
+    alarms.condition(
+        f"{object_id}-config",
+        reason is not None,
+        f"Refused the configuration of {kind[:-1]} {object_id}: {reason}",
+        kind="config",
+        severity=Severity.high,
+        source=object_id,
+    )
 
 
 def publish_state(mqtt: MqttClient, loop_id: str, state: LoopState | None) -> None:

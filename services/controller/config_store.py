@@ -23,11 +23,14 @@ log = logging.getLogger(__name__)
 
 ChangeHandler = Callable[[str, str, Any], Awaitable[None] | None]
 """(kind, id, new object or None when deleted)."""
+InvalidHandler = Callable[[str, str, str | None], None]
+"""(kind, id, why it was refused — or None once a valid one arrived)."""
 
 
 class ConfigStore:
-    def __init__(self, mqtt: MqttClient) -> None:
+    def __init__(self, mqtt: MqttClient, on_invalid: InvalidHandler | None = None) -> None:
         self.mqtt = mqtt
+        self._on_invalid = on_invalid or (lambda kind, object_id, reason: None)
         self.devices: dict[str, Device] = {}
         self.profiles: dict[str, Profile] = {}
         self.loops: dict[str, Loop] = {}
@@ -64,7 +67,9 @@ class ConfigStore:
             value = self.parse(kind, object_id, message)
         except (ValueError, ValidationError) as exc:
             log.warning("dropped configuration on %s: %s", message.topic, why(exc))
+            self._on_invalid(kind, object_id, why(exc))  # configuration is on an open topic
             return
+        self._on_invalid(kind, object_id, None)
         if table.get(object_id) == value:
             return  # the API re-publishing what we have: nothing to do
         table[object_id] = value

@@ -224,3 +224,23 @@ async def test_a_failing_decision_switches_the_outputs_off_with_an_alarm(
         assert not sim.outputs[ELEMENT]
         alarm = await received(probe, "maelstrom/alarms/kettle-error", active)
         assert "ZeroDivisionError" in json.loads(alarm.payload)["message"]
+
+
+async def test_the_controller_refuses_an_unsafe_configuration_with_an_alarm(
+    config: Config, probe: MqttProbe
+) -> None:
+    """Configuration arrives on an open topic: the controller re-validates it."""
+    probe.subscribe("maelstrom/#")
+    async with sim_controller(config) as run:
+        publish_config(probe, fermenter_device())
+        publish_config(probe, fermenter_loop())
+        await run.running("fermenter")
+        bad = {
+            **fermenter_loop().model_dump(mode="json"),
+            "heater": {"device": "sim-fermenter", "id": "cooler"},
+        }
+        probe.publish("maelstrom/config/loops/fermenter", bad, retain=True)
+        alarm = await received(probe, "maelstrom/alarms/fermenter-config", active)
+        assert "heater and the cooler must be different" in json.loads(alarm.payload)["message"]
+        assert run.loop("fermenter").cfg.heater is not None
+        assert run.loop("fermenter").cfg.heater.id == "heater"  # the last valid one stays

@@ -139,6 +139,11 @@ class Device(Strict):
             ids = [i.id for i in items]
             if len(ids) != len(set(ids)):
                 raise ValueError(f"{kind} ids must be unique within a device")
+        # Two actuators on one channel: switching one switches the other (a heater and a
+        # cooler on one relay heat while the loop says it cools).
+        channels = [a.channel for a in self.actuators if a.channel is not None]
+        if len(channels) != len(set(channels)):
+            raise ValueError("each actuator needs its own channel")
         return self
 
 
@@ -338,6 +343,21 @@ class ProfileRun(Strict):
     )
 
 
+MIN_WINDOW_S = 1.0
+"""A relay window shorter than this switches faster than a relay (or a zero-cross SSR
+on 50 Hz mains) can follow."""
+MIN_COMPRESSOR_WINDOW_S = 60.0
+MAX_COMPRESSOR_HOLD_S = 3600.0
+"""Minimum on/off longer than an hour: a typo, and a compressor that cannot be stopped."""
+MAX_DEAD_TIME_S = 4 * 3600.0
+SETPOINT_LIMITS: dict[LoopKind, tuple[float, float]] = {
+    LoopKind.fermenter: (-10.0, 40.0),  # above 40 °C yeast dies and fermenters soften
+    LoopKind.kettle: (-5.0, 105.0),
+    LoopKind.other: (-50.0, 150.0),
+}
+"""The setpoint range each kind of loop may be configured for, °C."""
+
+
 class Loop(Strict):
     id: Id
     name: str = ""
@@ -362,10 +382,38 @@ class Loop(Strict):
     protections: Protections = Protections()
     version: int = 0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: object) -> object:
+        # A fermenter's default ceiling is its kind's, not the kettle's boil.
+        if isinstance(data, dict) and "setpoint_max" not in data:
+            kind = data.get("kind", LoopKind.fermenter)
+            if kind in SETPOINT_LIMITS:
+                data = {**data, "setpoint_max": min(105.0, SETPOINT_LIMITS[LoopKind(kind)][1])}
+        return data
+
     @model_validator(mode="after")
     def _coherent(self) -> Loop:
         if self.heater is None and self.cooler is None:
             raise ValueError("a loop needs a heater, a cooler, or both")
+        if self.heater is not None and self.heater == self.cooler:
+            raise ValueError("the heater and the cooler must be different actuators")
+        lo, hi = SETPOINT_LIMITS[self.kind]
+        if self.setpoint_max > hi or self.setpoint_min < lo:
+            raise ValueError(f"a {self.kind} loop's setpoints must stay within {lo:g}..{hi:g} °C")
+        if self.window_s < MIN_WINDOW_S:
+            raise ValueError(f"window_s must be at least {MIN_WINDOW_S:g} s")
+        c = self.compressor
+        if c.window_s < MIN_COMPRESSOR_WINDOW_S:
+            raise ValueError(f"compressor.window_s must be at least {MIN_COMPRESSOR_WINDOW_S:g} s")
+        if max(c.min_on_s, c.min_off_s) > MAX_COMPRESSOR_HOLD_S:
+            raise ValueError(
+                f"compressor min_on_s and min_off_s must be at most {MAX_COMPRESSOR_HOLD_S:g} s"
+            )
+        if c.dead_time_s > MAX_DEAD_TIME_S:
+            raise ValueError(f"compressor.dead_time_s must be at most {MAX_DEAD_TIME_S:g} s")
+        if self.kind == LoopKind.kettle and self.protections.cutout_c == 0:
+            raise ValueError("a kettle's high-limit cutout cannot be switched off")
         if self.setpoint_min >= self.setpoint_max:
             raise ValueError("setpoint_min must be below setpoint_max")
         if not self.setpoint_min <= self.setpoint <= self.setpoint_max:

@@ -211,9 +211,8 @@ class LoopGuard:
         if self._kind == "cutout" and self.settings.cutout_c:
             if pv is None or pv > self.settings.cutout_c - CUTOUT_RESET_BELOW_C:
                 still = "still too hot (or no reading)"
-        elif self._kind == "control":
-            if any(p is not None and p.trouble for p in (heater, cooler)):
-                still = "the device still does not obey"
+        elif self._kind == "control" and any(p is not None and p.trouble for p in (heater, cooler)):
+            still = "the device still does not obey"
         if still is not None:
             log.warning("loop %s: protection not reset: %s", self.loop.id, still)
             self.alarms.condition(self.alarm_id, False)
