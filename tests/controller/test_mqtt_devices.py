@@ -295,3 +295,39 @@ async def test_editing_a_device_does_not_short_cycle_its_compressor(
         publish_config(probe, moved)
         await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"OFF", since=mark)
         await received(probe, "cmnd/fermfridge/POWER3", lambda m: m.payload == b"ON", since=mark)
+
+
+async def test_a_tasmota_ds18b20_reading_85_after_a_power_blip_is_not_believed(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/#")
+    async with sim_controller(config) as run:
+        await fridge_loop(run, probe)
+        probe.publish("tele/fermfridge/SENSOR", tele(beer=19.0, chamber=18.0))
+        await received(probe, "maelstrom/data/sensors/fridge/beer", lambda m: value(m) == 19.0)
+        probe.publish("tele/fermfridge/SENSOR", tele(beer=85.0, chamber=18.0))
+        lost = await received(
+            probe, "maelstrom/data/sensors/fridge/beer", lambda m: value(m) is None
+        )
+        assert "85.0" in json.loads(lost.payload)["error"]
+
+
+async def test_a_relay_that_never_confirms_is_loss_of_control(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/#")
+    probe.subscribe("cmnd/fermfridge/#")
+    async with sim_controller(config) as run:
+        await fridge_loop(run, probe)
+        loop = run.loop("fermenter")
+        probe.publish("tele/fermfridge/SENSOR", tele(beer=25.0, chamber=24.0))
+        await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"ON")
+        # nobody answers on stat/fermfridge/POWER1: the relay may not have switched
+        for _ in range(4):
+            probe.publish("tele/fermfridge/SENSOR", tele(beer=25.0, chamber=24.0))
+            await run.advance(3)
+        alarm = await received(
+            probe, "maelstrom/alarms/fermenter-protection", lambda m: b"active" in m.payload
+        )
+        assert "not confirmed" in json.loads(alarm.payload)["message"]
+        assert loop.state(run.clock.now()).state == "fault"

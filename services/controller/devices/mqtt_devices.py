@@ -143,7 +143,10 @@ class MqttDevice:
         kept = {
             a.id
             for a in device.actuators
-            if any(o.id == a.id and self._wiring(o) == rewired._wiring(a) for o in self.device.actuators)
+            if any(
+                o.id == a.id and self._wiring(o) == rewired._wiring(a)
+                for o in self.device.actuators
+            )
         }
         for topic, handler in self._subs:
             self.ctx.mqtt.unsubscribe(topic, handler)
@@ -166,8 +169,12 @@ class MqttDevice:
         return True
 
     def _wiring(self, actuator: Actuator) -> tuple[object, ...]:
-        return (self.command_topic(actuator), actuator.payload_on, actuator.payload_off, actuator.inverted)
-
+        return (
+            self.command_topic(actuator),
+            actuator.payload_on,
+            actuator.payload_off,
+            actuator.inverted,
+        )
 
     def _subscribe(self, topic: str, handler: Any) -> None:
         self.ctx.mqtt.subscribe(topic, handler)
@@ -222,6 +229,8 @@ class MqttDevice:
         value: float | None,
         error: str | None = None,
         unit: str | None = None,
+        *,
+        ds18b20: bool = False,
     ) -> None:
         """A reading in `unit` (default: the sensor's); temperatures go on as °C."""
         if value is not None:
@@ -229,7 +238,8 @@ class MqttDevice:
         now = self.ctx.clock.monotonic()
         self.heard(now)
         point = self.registry.sensor(self.device.id, sensor.id)
-        point.reading(value, error, now, sensor.offset if value is not None else 0.0)
+        offset = sensor.offset if value is not None else 0.0
+        point.reading(value, error, now, offset, ds18b20=ds18b20)
         self.registry.reading_changed(point)
 
     def heard(self, now: float) -> None:
@@ -253,7 +263,9 @@ class MqttDevice:
             if has_echo and not confirmed and not self._stale:
                 since = self._unconfirmed_since.setdefault(actuator.id, now)
                 if now - since > 3 * self.ctx.timing.board.refresh_s and point.trouble is None:
-                    point.trouble = f"{'ON' if point.desired else 'OFF'} not confirmed for {now - since:.0f} s"
+                    point.trouble = (
+                        f"{'ON' if point.desired else 'OFF'} not confirmed for {now - since:.0f} s"
+                    )
                     log.warning("device %s: %s: %s", self.device.id, actuator.id, point.trouble)
             else:
                 self._unconfirmed_since.pop(actuator.id, None)
@@ -332,6 +344,7 @@ class TasmotaDevice(MqttDevice):
             log.warning("device %s: dropped %s: %s", self.device.id, message.topic, exc)
             return
         fahrenheit = str(data.get("TempUnit", "C")).upper() == "F"
+        ds18b20 = any(str(key).upper().startswith("DS18B20") for key in data)
         for sensor, raw in self._match(data):
             if raw is None:
                 self.deliver(sensor, None, "missing from the Tasmota report")
@@ -343,12 +356,17 @@ class TasmotaDevice(MqttDevice):
                 continue
             # Tasmota says which unit it reports in; the configured one only says "temperature"
             unit = ("°F" if fahrenheit else CELSIUS) if temperature_unit(sensor.unit) else ""
-            self.deliver(sensor, value, unit=unit)
+            # A DS18B20 on a Tasmota reads 85.0 after a power blip and −127 when lost,
+            # as on a board: the same checks (on °C; a °F report is converted first).
+            probe = ds18b20 and unit == CELSIUS
+            self.deliver(sensor, value, unit=unit, ds18b20=probe)
 
     def _match(self, data: dict[str, Any]) -> list[tuple[Sensor, Any]]:
         """Each configured sensor and its raw value: by JSON path, by DS18B20 address, by
         key (`ds18b20-2`), and the rest in order among the probes nobody claimed."""
-        probes = sorted((k, v) for k, v in data.items() if isinstance(v, dict) and "Temperature" in v)
+        probes = sorted(
+            (k, v) for k, v in data.items() if isinstance(v, dict) and "Temperature" in v
+        )
         claimed: set[str] = set()
         found: dict[str, Any] = {}
         for sensor in self.device.sensors:

@@ -1,0 +1,17 @@
+"""The short randomised fault campaign (the long one: `make bench BENCH=safety`)."""
+
+from __future__ import annotations
+
+from services.common.config import Config
+from tests.controller.campaign import run_campaign
+from tests.controller.support import publish_config
+from tests.support.probe import MqttProbe
+
+
+async def test_a_short_fault_campaign_breaks_no_invariant(config: Config, probe: MqttProbe) -> None:
+    figures = await run_campaign(
+        config, hours=6.0, seed=12, publish=lambda o: publish_config(probe, o)
+    )
+    print(figures)
+    assert figures.injected >= 10, figures
+    assert figures.violations == [], figures.violations
