@@ -233,3 +233,26 @@ def test_stack_stays_small(simavr_board: Start) -> None:
     report = board.close()
     used, free = int(report.split()[1]), int(report.split()[3])
     assert used < free / 4, report
+
+
+def test_hello_requests_do_not_feed_the_watchdog(simavr_board: Start) -> None:
+    """A host that only reconnects (ser2net, ESP-Link: `?` after `?`) has decided
+    nothing: the outputs go off at the watchdog time all the same."""
+    board = simavr_board()
+    board.hello()
+    board.send("W 1 1")
+    board.expect("K 1")
+    mark = board.events.mark()
+    board.send("O 2 2 1")
+    board.expect("K 2")
+    board.pin(COOLER_PIN, 1, start=mark)
+    # keep asking hello until the watchdog fires, or fail after far more than its 1 s
+    heard = board.board.mark()
+    for seq in range(3, 200):
+        board.send(f"? {seq}")
+        board.expect(f"K {seq}")
+        if "L watchdog: outputs off" in board.board.since(heard):
+            break
+    else:
+        raise AssertionError("hello requests kept the outputs on")
+    board.pin(COOLER_PIN, 0, start=mark)

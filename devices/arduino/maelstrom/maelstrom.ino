@@ -198,14 +198,19 @@ uint8_t splitFields(char *body, char *fields[], uint8_t max) {
   }
 }
 
+// Only output commands and the keep-alive `P` feed the watchdog: a host that is only
+// reconnecting (sending `?` behind ser2net or ESP-Link) has not decided anything, and
+// must not keep an element on.
+void feedWatchdog() {
+  lastValidLineMs = millis();
+  watchdogTripped = false;
+}
+
 void handleCommand(char *body) {
   char *f[4];
   uint8_t n = splitFields(body, f, 4);
   uint32_t seq;
   if (n < 2 || !parseNumber(f[1], 65535, seq)) return;  // no sequence number: cannot answer
-  // Any checksummed line with a sequence number proves the host is alive.
-  lastValidLineMs = millis();
-  watchdogTripped = false;
   if (f[0][1] != '\0') return sendNak(seq, PSTR("cmd"));
   uint32_t channel, value;
   switch (f[0][0]) {
@@ -213,11 +218,13 @@ void handleCommand(char *body) {
       if (n != 2) return sendNak(seq, PSTR("arg"));
       sendHello();
       return sendAck(seq);
-    case 'P':
+    case 'P':  // the explicit keep-alive
       if (n != 2) return sendNak(seq, PSTR("arg"));
+      feedWatchdog();
       return sendAck(seq);
     case 'X':
       if (n != 2) return sendNak(seq, PSTR("arg"));
+      feedWatchdog();
       allOutputsOff();
       return sendAck(seq);
     case 'W':
@@ -232,6 +239,7 @@ void handleCommand(char *body) {
       }
       int8_t i = outputIndex(channel);
       if (i < 0) return sendNak(seq, PSTR("ch"));
+      feedWatchdog();
       setOutput(i, value == 1);
       return sendAck(seq);
     }

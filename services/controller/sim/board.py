@@ -280,12 +280,16 @@ class SimulatedBoard:
             why = "arg" if fields[0] in ("?", "O", "P", "W", "X") else "cmd"
             self._send(p.frame(f"N {seq} {why}"))
             return
-        self._last_rx = self.clock.monotonic()
+        # Only output commands and the keep-alive feed the watchdog (as the firmware):
+        # hello requests from a host that is only reconnecting do not.
+        if isinstance(cmd, p.Ping | p.AllOff):
+            self._last_rx = self.clock.monotonic()
         match cmd:
             case p.SetOutput(seq, channel, on):
                 if channel not in self.outputs or self.output_faults.get(channel) == "refused":
                     self._send(p.encode_board(p.Nak(seq, "ch")))
                     return
+                self._last_rx = self.clock.monotonic()
                 if self.outputs[channel] != on:
                     self._advance()
                     self.outputs[channel] = on
