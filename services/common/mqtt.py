@@ -227,9 +227,19 @@ class MqttClient:
         *,
         qos: int = 1,
         retain: bool = False,
+        expiry_s: float | None = None,
     ) -> None:
-        """Send a message; QoS 1 messages wait in paho's queue while disconnected."""
-        self._client.publish(topic, encode_payload(payload), qos=qos, retain=retain)
+        """Send a message; QoS 1 messages wait in paho's queue while disconnected.
+
+        `expiry_s`: MQTT 5 message expiry — the broker drops the message (and a retained
+        copy) once it is that old, so a stale `ON` or lease is never delivered late."""
+        properties = None
+        if expiry_s is not None:
+            properties = Properties(PacketTypes.PUBLISH)
+            properties.MessageExpiryInterval = max(1, int(expiry_s))
+        self._client.publish(
+            topic, encode_payload(payload), qos=qos, retain=retain, properties=properties
+        )
 
     # subscribing ------------------------------------------------------------------
     def subscribe(

@@ -210,6 +210,14 @@ class Topics:
     def all_config(self, kind: str | None = None) -> str:
         return self._t("config", kind, "+") if kind else self._t("config", "#")
 
+    # device leases (docs/safety.md): which controller instance drives a device ----
+    def lease(self, device_id: str) -> str:
+        return self._t("lease", check_segment(device_id, "device id"))
+
+    @property
+    def all_leases(self) -> str:
+        return self._t("lease", "+")
+
     # service status ---------------------------------------------------------
     def status(self, service: str) -> str:
         return self._t("status", check_segment(service, "service name"))

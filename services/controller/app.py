@@ -27,6 +27,7 @@ from services.controller.config_store import ConfigStore
 from services.controller.control.loop import LoopEnv
 from services.controller.control.manager import LoopManager
 from services.controller.devices.boards import SimulatedDevice
+from services.controller.devices.leases import Leases, new_instance_id
 from services.controller.devices.registry import DeviceContext, Registry
 from services.controller.events import events
 from services.controller.options import Options
@@ -151,6 +152,17 @@ async def running_controller(
     alarms = AlarmManager(mqtt, clock)
     alarms.start()
     store = ConfigStore(mqtt, on_invalid=lambda *refused: config_refused(alarms, *refused))
+    registry: Registry | None = None
+    leases = Leases(
+        mqtt,
+        clock,
+        alarms,
+        new_instance_id(config.controller_id),
+        config.controller_id,
+        options.timing.lease_renew_s,
+        on_lost=lambda device_id: registry.lease_lost(device_id) if registry else None,
+    )
+    leases.start()  # before the configuration: retained leases arrive first
     registry = Registry(
         DeviceContext(
             clock=clock,
@@ -159,6 +171,7 @@ async def running_controller(
             timing=options.timing,
             controller_id=config.controller_id,
             sim_seed=options.sim_seed,
+            leases=leases,
         )
     )
     loops = LoopManager(

@@ -37,6 +37,8 @@ class LoopManager:
         self._seen_at: dict[str, float] = {}
 
     def owns(self, loop: Loop, now: float) -> bool:
+        if loop.sensor.device in self.env.registry.waiting:
+            return False  # another controller holds its device's lease: the loop is theirs
         device = self._devices.get(loop.sensor.device)
         if device is not None:
             return device.controller_id == self._controller_id
@@ -90,8 +92,11 @@ class LoopManager:
             runtime.publish(self.env.clock.monotonic())
 
     def supervise(self, now: float) -> None:
-        if any(loop_id not in self.loops for loop_id in self._configured):
-            self.reconcile()  # an orphan's grace may have run out
+        waiting = self.env.registry.waiting
+        if any(loop_id not in self.loops for loop_id in self._configured) or any(
+            r.cfg.sensor.device in waiting for r in self.loops.values()
+        ):
+            self.reconcile()  # an orphan's grace may have run out, or a lease changed hands
         for runtime in self.loops.values():
             runtime.supervise(now)
 

@@ -79,6 +79,7 @@ class MqttDevice:
         self.registry = registry
         self.ctx = registry.ctx
         self._subs: list[tuple[str, Any]] = []
+        self.quiet = False  # True: stopping must not command anything (lease lost)
         self._started_at = 0.0
         self._last_heard: float | None = None
         self._stale = False
@@ -299,7 +300,11 @@ class MqttDevice:
             on = not on
         payload = actuator.payload_on if on else actuator.payload_off
         self._sent_at[actuator.id] = self.ctx.clock.monotonic()
-        self.ctx.mqtt.publish(topic, payload, qos=1)
+        if self.quiet:
+            return  # let go without a word: another controller holds this device's lease
+        # Expires when the next resend is due: a broker never replays a stale ON to a
+        # relay that reconnects an hour later.
+        self.ctx.mqtt.publish(topic, payload, qos=1, expiry_s=RESEND_S)
 
     def _on_echo(self, message: Message) -> None:
         actuator = self._echo.get(message.topic)
