@@ -47,6 +47,8 @@ def main() -> None:
                     f"{time.monotonic() - started:.0f} s, {figures.injected} faults "
                     f"{json.dumps(figures.faults, sort_keys=True)}, {figures.clock_steps} clock "
                     f"steps, {figures.edits} edits, trips {json.dumps(figures.trips, sort_keys=True)}, "
+                    f"{figures.uncontrolled_heat_s / 60:.0f} min energised above the cutout "
+                    f"though told off (welded, deaf, refusing), "
                     f"{len(figures.violations)} violations",
                     flush=True,
                 )

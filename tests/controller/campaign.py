@@ -7,8 +7,10 @@ silent boards, wall-clock steps, setpoint edits), held for a random time and
 healed; a simulated brewer acknowledges protection alarms a while after. At every
 step the invariants of docs/safety.md are checked:
 
-1. no heat while above the cutout (the heater is commanded off whenever the
-   loop's PV is at or above its cutout);
+1. no heat while above the cutout: the controller never asks for heat while the
+   loop's PV is at or above its cutout (a welded relay, or a board that refuses or
+   does not hear the "off", still heats: that time is counted as a figure,
+   `uncontrolled_heat_s`, not a violation — only hardware can stop it);
 2. the compressor's minimum off time is never shortened (over the board's own
    record of its relay, board resets and watchdog trips included);
 3. outputs off within the documented bound after a sensor fault or a silent board;
@@ -79,6 +81,7 @@ class Figures:
     trips: dict[str, int] = field(default_factory=dict)
     clock_steps: int = 0
     edits: int = 0
+    uncontrolled_heat_s: float = 0.0  # energised above the cutout though told off
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -200,8 +203,11 @@ def _check(run: SimRun, rig: Rig, figures: Figures, now: float) -> None:
     loop = run.loop(rig.loop)
     cutout = loop.guard.settings.cutout_c
     # 1. no heat above the cutout
-    if cutout and loop.pv is not None and loop.pv >= cutout and sim.outputs[rig.heater]:
-        figures.violations.append(f"{now:.0f}: {rig.loop} heating at {loop.pv:.1f} ≥ {cutout}")
+    if cutout and loop.pv is not None and loop.pv >= cutout:
+        if loop.heater is not None and loop.heater.desired:
+            figures.violations.append(f"{now:.0f}: {rig.loop} heating at {loop.pv:.1f} ≥ {cutout}")
+        elif sim.energised(rig.heater):
+            figures.uncontrolled_heat_s += STEP_S
     if rig.fault is None or rig.checked:
         return
     what, target, fault = rig.fault

@@ -8,10 +8,10 @@ import json
 import time
 
 from services.common.config import Config
+from services.common.schema.config import IoRef
 from tests.controller.support import eventually, fermenter_loop, publish_config, sim_controller
 from tests.controller.test_mqtt_devices import tasmota, tele
 from tests.support.probe import MqttProbe, received
-from services.common.schema.config import IoRef
 
 
 def fridge() -> object:
