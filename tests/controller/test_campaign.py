@@ -9,9 +9,10 @@ from tests.support.probe import MqttProbe
 
 
 async def test_a_short_fault_campaign_breaks_no_invariant(config: Config, probe: MqttProbe) -> None:
+    # seed 3 puts a board reset on a running compressor in its first hour: the reset
+    # short-cycle of FMEA row 9 shows up here as a min-off violation if it comes back
     figures = await run_campaign(
-        config, hours=6.0, seed=12, publish=lambda o: publish_config(probe, o)
+        config, hours=8.0, seed=3, publish=lambda o: publish_config(probe, o)
     )
-    print(figures)
     assert figures.injected >= 10, figures
     assert figures.violations == [], figures.violations

@@ -38,7 +38,7 @@ async def test_opening_the_port_resets_the_board_and_the_watchdog_turns_outputs_
         await clock.advance(1.0)
         await eventually(lambda: board.attached)
         assert board.resets == 1
-        host.port.write(p.frame("O 1 2 1"))
+        host.port.write(p.frame("W 0 10") + p.frame("O 1 2 1"))  # W arms the outputs
         await eventually(lambda: board.outputs[2], what="cooler on")
         await clock.advance(5.0)
         assert board.outputs[2]  # fed recently: still on
@@ -92,7 +92,7 @@ async def test_the_watchdog_runs_after_the_host_closes_the_port() -> None:
     try:
         await clock.advance(1.0)
         await eventually(lambda: board.attached)
-        host.port.write(p.frame("O 1 2 1"))
+        host.port.write(p.frame("W 0 10") + p.frame("O 1 2 1"))  # W arms the outputs
         await eventually(lambda: board.outputs[2], what="cooler on")
         host.port.close()
         await clock.advance(1.0)
@@ -117,7 +117,7 @@ async def test_simulated_faults_act_through_the_physics() -> None:
         board.set_output_fault(2, "stuck_on")
         assert board.energised(2) and not board.outputs[2]
         board.set_output_fault(1, "refused")
-        host.port.write(p.frame("O 3 1 1"))
+        host.port.write(p.frame("W 0 10") + p.frame("O 3 1 1"))
         await host.until("N 3 ch")
         assert not board.outputs[1]
         board.set_sensor_fault("beer", "stuck")

@@ -72,6 +72,10 @@ uint32_t inputChangedAt[INPUT_COUNT];
 uint32_t lastValidLineMs = 0;
 uint32_t watchdogMs = DEFAULT_WATCHDOG_S * 1000UL;
 bool watchdogTripped = false;
+// After a reset nothing may switch on until the host has set the watchdog (`W`), which
+// it does only once it has read our hello: an `O … 1` already in flight when we reset
+// would otherwise restart a compressor that the reset has just stopped.
+bool armed = false;
 bool busShorted = false;
 uint16_t garbageReported = 0;
 uint32_t garbageLoggedMs = 0;
@@ -232,6 +236,7 @@ void handleCommand(char *body) {
         return sendNak(seq, PSTR("arg"));
       }
       watchdogMs = value * 1000UL;
+      armed = true;
       return sendAck(seq);
     case 'O': {
       if (n != 4 || !parseNumber(f[2], 255, channel) || !parseNumber(f[3], 1, value)) {
@@ -239,6 +244,7 @@ void handleCommand(char *body) {
       }
       int8_t i = outputIndex(channel);
       if (i < 0) return sendNak(seq, PSTR("ch"));
+      if (value == 1 && !armed) return sendNak(seq, PSTR("reset"));
       feedWatchdog();
       setOutput(i, value == 1);
       return sendAck(seq);

@@ -349,7 +349,10 @@ class SerialBoard:
                 self.stats.naks += 1
                 self._pending_acks.pop(seq, None)
                 channel = self._seq_channel.pop(seq, None)
-                if channel is not None:
+                if reason == "reset":
+                    # sent before we read its hello: the hello handling decides again
+                    log.info("board %s: output %s refused while it reset", self.name, channel)
+                elif channel is not None:
                     self._set_trouble(channel, f"the board refused output {channel} ({reason})")
                 else:
                     log.warning("board %s refused command %d: %s", self.name, seq, reason)

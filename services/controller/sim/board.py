@@ -81,6 +81,7 @@ class SimulatedBoard:
         self._last_rx = clock.monotonic()
         self._t = clock.monotonic()
         self._power_on = False  # next reading of each sensor is the DS18B20's 85.0
+        self._armed = False  # outputs may switch on only after the host's W
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -256,6 +257,7 @@ class SimulatedBoard:
     def _reset(self, power_on: bool = False) -> None:
         """What an Arduino does when DTR resets it (or power blips)."""
         self.resets += 1
+        self._armed = False
         self._all_off()
         self.watchdog_s = DEFAULT_WATCHDOG_S
         self._last_rx = self.clock.monotonic()
@@ -289,6 +291,11 @@ class SimulatedBoard:
                 if channel not in self.outputs or self.output_faults.get(channel) == "refused":
                     self._send(p.encode_board(p.Nak(seq, "ch")))
                     return
+                if on and not self._armed:
+                    # after a reset nothing switches on before the host's `W` (it has
+                    # read our hello): a command in flight must not restart a compressor
+                    self._send(p.encode_board(p.Nak(seq, "reset")))
+                    return
                 self._last_rx = self.clock.monotonic()
                 if self.outputs[channel] != on:
                     self._advance()
@@ -302,6 +309,7 @@ class SimulatedBoard:
                 self._send(p.encode_board(p.Ack(seq)))
             case p.SetWatchdog(seq, seconds):
                 self.watchdog_s = seconds
+                self._armed = True
                 self._send(p.encode_board(p.Ack(seq)))
             case p.AllOff(seq):
                 self._all_off()
