@@ -12,6 +12,7 @@ from typing import Any
 from services.common.config import Config
 from services.common.schema.config import Protections
 from tests.controller.support import (
+    eventually,
     fermenter_device,
     fermenter_loop,
     kettle_device,
@@ -194,12 +195,11 @@ async def test_the_high_limit_cutout_latches_until_acknowledged_below_it(
         await run.advance(5)
         assert loop.guard.tripped and not sim.outputs[ELEMENT]
         # the brewer raises the limit (mashing out) and acknowledges: the element returns
-        mark = probe.mark()
         publish_config(
             probe,
             kettle_loop(mode="manual", manual_output=100.0, protections=Protections(cutout_c=80.0)),
         )
-        await received(probe, "maelstrom/data/kettle", lambda m: True, since=mark)
+        await eventually(lambda: loop.guard.settings.cutout_c == 80.0, what="new limit")
         await run.advance(1)
         probe.publish("maelstrom/alarms/kettle-protection/ack", {"by": "brewer"})
         await run.advance_until(lambda: sim.outputs[ELEMENT], 30, step=0.5)
