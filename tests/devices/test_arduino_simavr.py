@@ -262,3 +262,10 @@ def test_hello_requests_do_not_feed_the_watchdog(simavr_board: Start) -> None:
     else:
         raise AssertionError("hello requests kept the outputs on")
     board.pin(COOLER_PIN, 0, start=mark)
+
+
+def test_the_hello_is_followed_by_the_reset_cause(simavr_board: Start) -> None:
+    board = simavr_board()
+    board.hello()
+    cause = board.expect_prefix("L reset cause: ")
+    assert cause.split(": ")[1] in ("power-on", "external", "brown-out", "watchdog", "unknown")

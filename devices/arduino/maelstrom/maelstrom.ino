@@ -319,7 +319,20 @@ void serviceGarbageLog(uint32_t now) {
   line.begin('L').space().textP(PSTR("rx garbage:")).number(garbageReported).send();
 }
 
+// Why the board (re)started, from MCUSR, told after the hello: a brown-out under a
+// compressor's inrush, or the AVR watchdog, is worth a brewer's attention. (A bootloader
+// that clears MCUSR itself leaves "unknown".)
+void sendResetCause(uint8_t mcusr) {
+  PGM_P cause = PSTR("unknown");
+  if (mcusr & _BV(WDRF)) cause = PSTR("watchdog");
+  else if (mcusr & _BV(BORF)) cause = PSTR("brown-out");
+  else if (mcusr & _BV(EXTRF)) cause = PSTR("external");
+  else if (mcusr & _BV(PORF)) cause = PSTR("power-on");
+  line.begin('L').space().textP(PSTR("reset cause:")).space().textP(cause).send();
+}
+
 void setup() {
+  uint8_t mcusr = MCUSR;
   MCUSR = 0;
   wdt_disable();
   setupPins();
@@ -328,6 +341,7 @@ void setup() {
   busShorted = probes.shorted();
   lastValidLineMs = millis();
   sendHello();
+  sendResetCause(mcusr);
 #if USE_HW_WATCHDOG
   wdt_enable(WDTO_2S);
 #endif

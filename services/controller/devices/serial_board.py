@@ -357,6 +357,9 @@ class SerialBoard:
                 else:
                     log.warning("board %s refused command %d: %s", self.name, seq, reason)
             case p.BoardLog(text):
+                if text.startswith("reset cause:"):
+                    events.info("board %s: %s", self.name, text)  # a brown-out is news
+                    return
                 level = logging.WARNING if "watchdog" in text else logging.INFO
                 log.log(level, "board %s: %s", self.name, text)
             case _:

@@ -264,6 +264,8 @@ class SimulatedBoard:
         self._splitter.clear()
         self._power_on = power_on
         self._send_hello()
+        cause = "power-on" if power_on else "external"  # a blip, or DTR from the host
+        self._send(p.encode_board(p.BoardLog(f"reset cause: {cause}")))
 
     def _send_hello(self) -> None:
         lines = [p.Hello(p.PROTOCOL_VERSION, self.name, FIRMWARE)]
