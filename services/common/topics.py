@@ -290,6 +290,16 @@ class NativeTopics:
         return f"tele/{check_segment(name, 'Tasmota topic')}/SENSOR"
 
     @staticmethod
+    def tasmota_command(name: str, command: str) -> str:
+        """`cmnd/<topic>/<Command>`, e.g. `PulseTime1`, `PowerOnState`."""
+        return f"cmnd/{check_segment(name, 'Tasmota topic')}/{check_segment(command, 'command')}"
+
+    @staticmethod
+    def tasmota_result(name: str) -> str:
+        """`stat/<topic>/RESULT`: Tasmota's answer to every command."""
+        return f"stat/{check_segment(name, 'Tasmota topic')}/RESULT"
+
+    @staticmethod
     def tasmota_lwt(name: str) -> str:
         return f"tele/{check_segment(name, 'Tasmota topic')}/LWT"
 

@@ -68,6 +68,18 @@ async def fridge_loop(run: Any, probe: MqttProbe, **loop: Any) -> None:
     )
     await eventually(lambda: "fermenter" in run.ctl.loops.loops)
     assert await run.ctl.mqtt.wait_subscribed("tele/fermfridge/SENSOR")
+    assert await run.ctl.mqtt.wait_subscribed("stat/fermfridge/RESULT")
+    confirm_failsafe(probe)
+
+
+def confirm_failsafe(probe: MqttProbe) -> None:
+    """What a Tasmota answers to the controller's PulseTime<n> 160 and PowerOnState 0."""
+    for answer in (
+        {"PulseTime1": {"Set": 160, "Remaining": 0}},
+        {"PulseTime2": {"Set": 160, "Remaining": 0}},
+        {"PowerOnState": 0},
+    ):
+        probe.publish("stat/fermfridge/RESULT", answer)
 
 
 def value(m):  # type: ignore[no-untyped-def]
@@ -331,3 +343,35 @@ async def test_a_relay_that_never_confirms_is_loss_of_control(
         )
         assert "not confirmed" in json.loads(alarm.payload)["message"]
         assert loop.state(run.clock.now()).state == "fault"
+
+
+async def test_the_controller_sets_the_tasmota_failsafe_and_refuses_a_relay_without_it(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/#")
+    probe.subscribe("cmnd/fermfridge/#")
+    async with sim_controller(config) as run:
+        publish_config(probe, tasmota())
+        publish_config(
+            probe,
+            fermenter_loop(
+                sensor=IoRef(device="fridge", id="beer"),
+                heater=IoRef(device="fridge", id="heater"),
+                cooler=IoRef(device="fridge", id="cooler"),
+                setpoint=18.0,
+            ),
+        )
+        pulse = await received(probe, "cmnd/fermfridge/PulseTime1")
+        assert pulse.payload == b"160"  # 60 s: longer than the 30 s resend
+        await received(probe, "cmnd/fermfridge/PulseTime2")
+        power_on = await received(probe, "cmnd/fermfridge/PowerOnState")
+        assert power_on.payload == b"0"
+        # this Tasmota never answers: its relays are not driven
+        for _ in range(4):
+            probe.publish("tele/fermfridge/SENSOR", tele(beer=25.0, chamber=24.0))
+            await run.advance(3)
+        alarm = await received(
+            probe, "maelstrom/alarms/fermenter-protection", lambda m: b"active" in m.payload
+        )
+        assert "did not confirm" in json.loads(alarm.payload)["message"]
+        assert run.loop("fermenter").state(run.clock.now()).state == "fault"

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from services.common.mqtt import Message
 from services.common.schema.config import (
     Actuator,
+    ActuatorRole,
     Device,
     DigitalInput,
     MqttPreset,
@@ -39,6 +40,8 @@ LEVELS = {"on": True, "1": True, "true": True, "off": False, "0": False, "false"
 
 RESEND_S = 30.0
 """Actuator commands are repeated this often even when confirmed."""
+PULSE_TIME = 100 + int(2 * RESEND_S)
+"""Tasmota's PulseTime (values above 111 mean value − 100 seconds): 60 s, twice our resend."""
 
 
 class ReadingError(ValueError):
@@ -260,20 +263,25 @@ class MqttDevice:
                 continue
             confirmed = point.confirmed == point.desired
             has_echo = self.state_topic(actuator) is not None
+            trouble = self.setup_trouble(actuator, now)
             # A device that has gone quiet is lost (its readings go stale), not disobeying.
             if has_echo and not confirmed and not self._stale:
                 since = self._unconfirmed_since.setdefault(actuator.id, now)
-                if now - since > 3 * self.ctx.timing.board.refresh_s and point.trouble is None:
-                    point.trouble = (
-                        f"{'ON' if point.desired else 'OFF'} not confirmed for {now - since:.0f} s"
-                    )
-                    log.warning("device %s: %s: %s", self.device.id, actuator.id, point.trouble)
+                if now - since > 3 * self.ctx.timing.board.refresh_s:
+                    state = "ON" if point.desired else "OFF"
+                    trouble = trouble or f"{state} not confirmed for {now - since:.0f} s"
             else:
                 self._unconfirmed_since.pop(actuator.id, None)
-                point.trouble = None
+            if trouble != point.trouble and trouble is not None:
+                log.warning("device %s: %s: %s", self.device.id, actuator.id, trouble)
+            point.trouble = trouble
             every = self.ctx.timing.board.refresh_s if has_echo and not confirmed else RESEND_S
             if now - self._sent_at.get(actuator.id, -math.inf) >= every:
                 self._command(actuator, point.desired)
+
+    def setup_trouble(self, actuator: Actuator, now: float) -> str | None:
+        """Why the device's own failsafe settings for `actuator` are not confirmed."""
+        return None
 
     def went_quiet(self, reason: str) -> None:
         now = self.ctx.clock.monotonic()
@@ -323,6 +331,11 @@ class MqttDevice:
 class TasmotaDevice(MqttDevice):
     """A Tasmota: DS18B20 readings in `tele/<topic>/SENSOR`, relays via `cmnd/<topic>/POWER<n>`."""
 
+    def __init__(self, device: Device, registry: Registry) -> None:
+        super().__init__(device, registry)
+        self._confirmed_setup: set[str] = set()  # "PulseTime1", "PowerOnState" read back
+        self._setup_sent_at = 0.0
+
     @property
     def name(self) -> str:
         return self.link.name or self.device.id
@@ -331,6 +344,55 @@ class TasmotaDevice(MqttDevice):
         if self.device.sensors:
             self._subscribe(NativeTopics.tasmota_sensor(self.name), self._on_sensor)
         self._subscribe(NativeTopics.tasmota_lwt(self.name), self._on_lwt)
+        self._subscribe(NativeTopics.tasmota_result(self.name), self._on_result)
+        self._send_setup()
+
+    # Tasmota's own failsafe: PulseTime switches a relay off by itself unless the ON is
+    # repeated in time (Tasmota re-arms it on every ON: our resends), and PowerOnState 0
+    # keeps it off after a mains blip. Set and read back on every (re)connect; a heater
+    # or cooler whose Tasmota does not confirm both is not driven (loss of control).
+    def _guarded(self) -> list[Actuator]:
+        roles = (ActuatorRole.heater, ActuatorRole.cooler)
+        return [a for a in self.device.actuators if a.role in roles]
+
+    def _send_setup(self) -> None:
+        self._setup_sent_at = self.ctx.clock.monotonic()
+        guarded = self._guarded()
+        for actuator in guarded:
+            command = f"PulseTime{actuator.channel or 1}"
+            self.ctx.mqtt.publish(
+                NativeTopics.tasmota_command(self.name, command), str(PULSE_TIME), qos=1
+            )
+        if guarded:
+            self.ctx.mqtt.publish(
+                NativeTopics.tasmota_command(self.name, "PowerOnState"), "0", qos=1
+            )
+
+    def _on_result(self, message: Message) -> None:
+        try:
+            data = message.json()
+        except ValueError:
+            return
+        if not isinstance(data, dict):
+            return
+        for key, value in data.items():
+            if isinstance(value, dict):
+                value = value.get("Set")
+            if (key.startswith("PulseTime") and value == PULSE_TIME) or (key == "PowerOnState" and value == 0):
+                self._confirmed_setup.add(key)
+
+    def setup_trouble(self, actuator: Actuator, now: float) -> str | None:
+        if actuator not in self._guarded() or self._stale:
+            return None
+        wanted = {f"PulseTime{actuator.channel or 1}", "PowerOnState"}
+        missing = wanted - self._confirmed_setup
+        if not missing:
+            return None
+        if now - self._setup_sent_at < 3 * self.ctx.timing.board.refresh_s:
+            return None  # give it time to answer
+        if now - self._setup_sent_at > RESEND_S:
+            self._send_setup()  # ask again; still not driven meanwhile
+        return f"the Tasmota did not confirm {' and '.join(sorted(missing))} (its own failsafe)"
 
     def command_topic(self, actuator: Actuator) -> str | None:
         return actuator.command_topic or NativeTopics.tasmota_power_command(
@@ -406,6 +468,8 @@ class TasmotaDevice(MqttDevice):
             self.went_quiet("Tasmota reports Offline (last will)")
         elif text == "Online":
             self.heard(self.ctx.clock.monotonic())
+            self._confirmed_setup = set()  # it restarted: settings confirmed afresh
+            self._send_setup()
 
 
 ISPINDEL_FIELDS = ("temperature", "gravity", "angle", "battery", "RSSI", "tilt")
@@ -413,6 +477,11 @@ ISPINDEL_FIELDS = ("temperature", "gravity", "angle", "battery", "RSSI", "tilt")
 
 class ISpindelDevice(MqttDevice):
     """An iSpindel: `ispindel/<name>/temperature`, `…/gravity` (plain numbers)."""
+
+    def __init__(self, device: Device, registry: Registry) -> None:
+        super().__init__(device, registry)
+        self._confirmed_setup: set[str] = set()  # "PulseTime1", "PowerOnState" read back
+        self._setup_sent_at = 0.0
 
     @property
     def name(self) -> str:
