@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from services.api.errors import BadRequest, Invalid, UnsupportedMediaType, invalid
+from services.common import jsontext
 from services.common.schema.base import Id
 
 M = TypeVar("M", bound=BaseModel)
@@ -42,7 +43,7 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise BadRequest("malformed JSON", {"field": "body", "message": "not UTF-8"}) from exc
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = jsontext.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             "malformed JSON",

@@ -15,6 +15,15 @@ BAD_REQUESTS: list[tuple[str, str, str, bytes, dict[str, str], int, str]] = [
     ("malformed JSON", "POST", "/api/devices", b'{"id": ', JSON, 400, "malformed JSON"),
     ("trailing garbage", "POST", "/api/devices", b'{"id": "a"} x', JSON, 400, "malformed JSON"),
     (
+        "nested too deeply",
+        "POST",
+        "/api/devices",
+        b"[" * 100_000 + b"]" * 100_000,
+        JSON,
+        400,
+        "malformed JSON",
+    ),
+    (
         "NaN",
         "POST",
         "/api/profiles",

@@ -8,10 +8,11 @@ previous settings kept.
 
 from __future__ import annotations
 
-import json
 from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from services.common import jsontext
 
 KEY = "history"
 
@@ -54,7 +55,7 @@ def parse_settings(payload: bytes) -> HistorySettings:
     if not payload.strip():
         return HistorySettings()
     try:
-        value = json.loads(payload)
+        value = jsontext.loads(payload)
     except ValueError:
         raise ValueError("the history setting is not JSON") from None
     if isinstance(value, dict) and set(value) == {"value"}:

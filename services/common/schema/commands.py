@@ -7,11 +7,11 @@ end up here, so a command means the same thing whichever way it arrives.
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from .. import jsontext
 from .config import LoopMode
 
 HA_MODES = {
@@ -66,7 +66,7 @@ def _scalar(raw: bytes) -> Any:
     if not text:
         raise CommandError("empty payload")
     try:
-        value = json.loads(text)
+        value = jsontext.loads(text)
     except ValueError:
         return text
     if isinstance(value, dict) and "value" in value and len(value) == 1:

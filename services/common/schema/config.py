@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, JsonValue, model_validator
 
-from .base import Celsius, Id, Seconds, Strict
+from .base import Celsius, Id, MqttTopic, Seconds, Strict, TopicSegment
 
 # --- io configuration: boards and their physical IO ---------------------------------
 
@@ -37,7 +37,7 @@ class Sensor(Strict):
     )
     unit: str = "°C"
     # For MQTT devices: where the reading comes from.
-    topic: str | None = Field(None, description="MQTT devices: topic carrying the reading.")
+    topic: MqttTopic | None = Field(None, description="MQTT devices: topic carrying the reading.")
     json_path: str | None = Field(
         None,
         description="MQTT devices: dotted path into a JSON payload, e.g. 'DS18B20.Temperature'.",
@@ -53,10 +53,10 @@ class Actuator(Strict):
         False, description="Relay energised when the output is off (active-low boards)."
     )
     # For MQTT devices: how to switch it.
-    command_topic: str | None = None
+    command_topic: MqttTopic | None = None
     payload_on: str = "ON"
     payload_off: str = "OFF"
-    state_topic: str | None = Field(
+    state_topic: MqttTopic | None = Field(
         None, description="MQTT devices: where the device echoes its state."
     )
 
@@ -77,7 +77,7 @@ class DigitalInput(Strict):
         "", description="Raised as an alarm while active, e.g. 'pilot light out'."
     )
     severity: Severity = Severity.high
-    topic: str | None = None
+    topic: MqttTopic | None = None
 
 
 class SerialLink(Strict):
@@ -97,7 +97,9 @@ class MqttPreset(StrEnum):
 
 class MqttLink(Strict):
     preset: MqttPreset = MqttPreset.generic
-    name: str | None = Field(None, description="Tasmota topic / iSpindel name, e.g. 'fermfridge'.")
+    name: TopicSegment | None = Field(
+        None, description="Tasmota topic / iSpindel name, e.g. 'fermfridge'."
+    )
     stale_after_s: Seconds = Field(
         300.0, description="No reading for this long means the device is lost."
     )
