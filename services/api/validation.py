@@ -110,16 +110,27 @@ def path_id(request: web.Request, name: str = "id") -> str:
         ) from exc
 
 
+FLAG_TRUE = ("1", "true", "yes", "on")
+FLAG_FALSE = ("0", "false", "no", "off")
+FLAG_SCHEMA: dict[str, Any] = {"type": "string", "enum": [*FLAG_TRUE, *FLAG_FALSE]}
+"""A yes/no query parameter, as the OpenAPI document states it: exactly what `query_flag` takes."""
+
+
 def query_flag(request: web.Request, name: str) -> bool:
     raw = request.query.get(name)
     if raw is None:
         return False
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on", ""):
+    if raw in FLAG_TRUE:
         return True
-    if value in ("0", "false", "no", "off"):
+    if raw in FLAG_FALSE:
         return False
-    raise BadRequest(f"bad {name}", {"field": name, "message": f"expected 1 or 0, not {raw!r}"})
+    raise BadRequest(
+        f"bad {name}", {"field": name, "message": f"expected 1 or 0, not {raw[:40]!r}"}
+    )
+
+
+SQLITE_MAX_INT = 2**63 - 1
+"""The largest integer SQLite stores; a larger one in a query overflows inside the driver."""
 
 
 def query_int(request: web.Request, name: str) -> int | None:
@@ -134,4 +145,6 @@ def query_int(request: web.Request, name: str) -> int | None:
         ) from exc
     if value < 0:
         raise BadRequest(f"bad {name}", {"field": name, "message": "must not be negative"})
+    if value > SQLITE_MAX_INT:
+        raise BadRequest(f"bad {name}", {"field": name, "message": f"at most {SQLITE_MAX_INT}"})
     return value

@@ -13,7 +13,7 @@ from pydantic import BaseModel
 
 from services.api.errors import BadRequest
 from services.api.openapi import Param, describe
-from services.api.validation import query_flag, query_int
+from services.api.validation import FLAG_SCHEMA, query_flag, query_int
 from services.common.topics import TopicError
 from services.common.web import MQTT
 
@@ -36,7 +36,7 @@ SUBTOPIC_SCHEMA = {
     "description": "The rest of the topic; may contain '/'.",
 }
 QUERY = (
-    Param("retain", {"type": "string", "enum": ["0", "1"]}, "Publish retained."),
+    Param("retain", FLAG_SCHEMA, "Publish retained."),
     Param("qos", {"type": "integer", "minimum": 0, "maximum": 2}, "QoS (default 1)."),
 )
 BODY = {"application/json": {}, "text/plain": {"type": "string"}}

@@ -12,7 +12,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Literal
 
-from pydantic import Field, JsonValue, model_validator
+from pydantic import Field, JsonValue, field_validator, model_validator
 
 from .base import Celsius, Id, MqttTopic, Seconds, Strict, TopicSegment
 
@@ -152,9 +152,30 @@ class Interpolation(StrEnum):
     step = "step"
 
 
+MAX_PROFILE_SECONDS = 10 * 366 * 86400.0
+"""Ten years: longer than any brew, and far from where date arithmetic overflows."""
+
+FIRST_YEAR, LAST_YEAR = 1970, 9000
+"""Dates a profile point may carry (`datetime` ends at 9999; a profile runs past its points)."""
+
+
 class ProfilePoint(Strict):
-    offset: Seconds | None = Field(None, description="Seconds after the profile's start.")
-    at: datetime | None = Field(None, description="An absolute date-time (timezone-aware).")
+    offset: Seconds | None = Field(
+        None, le=MAX_PROFILE_SECONDS, description="Seconds after the profile's start."
+    )
+    at: datetime | None = Field(
+        None,
+        description="An absolute date-time (timezone-aware), between 1970 and 9000.",
+    )
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at_is_text(cls, value: object) -> object:
+        # pydantic would read a number as seconds since 1970; the schema says a date-time string.
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("'at' is a date-time string like 2026-11-24T18:00:00+00:00")
+        return value
+
     temperature: Celsius | None = Field(
         ..., description="°C; null means control off for this segment."
     )
@@ -167,6 +188,8 @@ class ProfilePoint(Strict):
             )
         if self.at is not None and self.at.tzinfo is None:
             raise ValueError("'at' needs a timezone, e.g. 2026-11-24T18:00:00+00:00")
+        if self.at is not None and not FIRST_YEAR <= self.at.year <= LAST_YEAR:
+            raise ValueError(f"'at' must fall between {FIRST_YEAR} and {LAST_YEAR}")
         return self
 
 
