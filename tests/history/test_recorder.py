@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from tests.history.conftest import Api, loop_state, reading, wait_until
@@ -155,3 +156,25 @@ async def test_retention_settings_follow_the_history_setting(api: Api, probe: Mq
         assert settings()["raw_days"] == 30  # the previous settings stay
     probe.publish(topic, b"", retain=True)  # deleted: the defaults
     await wait_until(lambda: settings()["raw_days"] == 14 and settings()["heartbeat_s"] == 60)
+
+
+async def test_a_flood_of_log_lines_is_stored_as_a_burst_and_a_count(
+    api: Api, probe: MqttProbe
+) -> None:
+    """Anyone allowed to publish on logs/… must not be able to fill the disk."""
+    for i in range(2_000):
+        probe.client.publish(
+            "maelstrom/logs/ui", json.dumps({"level": "error", "message": f"x{i}"})
+        )
+    before = api.recorder.received
+    probe.publish("maelstrom/logs/sentinel", {"level": "error", "message": "after the flood"})
+    await api.recorder.flush()
+    # Same connection, same subscription: the sentinel comes after the whole flood.
+    status, body = await api.get("/api/logs", source="sentinel")
+    while not body["logs"]:
+        await wait_until(lambda: api.recorder.received > before, 10)
+        await api.recorder.flush()
+        status, body = await api.get("/api/logs", source="sentinel")
+    status, body = await api.get("/api/logs", source="ui", limit=5000)
+    assert status == 200, body
+    assert [r["message"] for r in body["logs"]][::-1] == [f"x{i}" for i in range(20)]

@@ -24,6 +24,7 @@ import peewee
 from pydantic import BaseModel, ValidationError
 
 from services.common.clock import Clock
+from services.common.logs import Line, LogThrottle
 from services.common.mqtt import Message, MqttClient, PayloadError
 from services.common.schema.alarms import Alarm
 from services.common.schema.logs import LogLevel, LogRecord
@@ -90,6 +91,9 @@ class Recorder:
         self.settings = HistorySettings()
         self.writer = HistoryWriter(db, lambda: self.settings)
         self._batch = Batch()
+        # Whoever may publish on logs/… could otherwise fill the disk: per source, a
+        # burst of distinct lines per window, repeats stored once with their count.
+        self._log_throttle = LogThrottle()
         self._full = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="history-writer")
         self._task: asyncio.Task[None] | None = None
@@ -178,6 +182,7 @@ class Recorder:
 
     async def flush(self, final: bool = False) -> None:
         """Write what has arrived, in one transaction; on failure keep it for the next try."""
+        self._store_logs(self._log_throttle.flush(self._clock.now()))
         batch, self._batch = self._batch, Batch()
         self._flushed_at = self.received
         if not batch and not final:
@@ -295,15 +300,25 @@ class Recorder:
     def _on_log(self, message: Message) -> None:
         parts = self._topics.parts(message.topic)
         record = _parse(LogRecord, message)
-        self._add(
-            self._batch.logs,
-            LogIn(
-                ts=record.ts or self._clock.now(),
-                level=int(LogLevel.parse(record.level)),
-                source=record.source or "/".join(parts[1:]),
-                message=record.message,
-            ),
+        line = Line(
+            record.source or "/".join(parts[1:]),
+            record.level,
+            record.message,
+            record.ts or self._clock.now(),
         )
+        self._store_logs(self._log_throttle.offer(line, line.message, self._clock.now()))
+
+    def _store_logs(self, lines: list[Line]) -> None:
+        for line in lines:
+            self._add(
+                self._batch.logs,
+                LogIn(
+                    ts=line.ts or self._clock.now(),
+                    level=int(LogLevel.parse(line.level)),
+                    source=line.source,
+                    message=line.message,
+                ),
+            )
 
     def _on_setting(self, message: Message) -> None:
         if self._topics.parts(message.topic)[-1] != SETTINGS_KEY:

@@ -25,6 +25,9 @@ class HistorySettings(BaseModel):
         0.0, ge=0, description="Keep 1-minute min/avg/max this many days; 0 keeps them forever."
     )
     log_days: float = Field(365.0, ge=0, description="Keep log records this long; 0 = forever.")
+    log_rows: int = Field(
+        100_000, ge=0, description="Keep at most this many log records, the newest; 0 = no limit."
+    )
     heartbeat_s: float = Field(
         60.0, ge=1, le=3600, description="Store a value that holds at least this often."
     )
