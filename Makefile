@@ -37,7 +37,8 @@ endif
 run-all: setup
 	@mkdir -p data/mosquitto
 	@if [ "$$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then chown -R mosquitto: data/mosquitto; fi
-	MOSQUITTO=$(MOSQUITTO) PYTHON=$(PYTHON) $(VENV)/bin/honcho start -f Procfile
+	MOSQUITTO=$(MOSQUITTO) PYTHON=$(PYTHON) MAELSTROM_RUN_DIR=$(CURDIR)/data \
+		$(VENV)/bin/supervisord -c deploy/supervisord.conf
 
 test: setup browser-deps firmware-deps
 	$(PYTHON) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)

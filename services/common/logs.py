@@ -221,7 +221,7 @@ class MqttLogHandler(logging.Handler):
 
 
 def setup_logging(level: str = "INFO") -> None:
-    """Plain stderr logging (honcho prefixes each line with the service name)."""
+    """Plain stderr logging (the logger name says which part of which service spoke)."""
     logging.basicConfig(level=getattr(logging, level, logging.INFO), format=_FORMAT)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
 
