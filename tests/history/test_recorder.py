@@ -178,3 +178,19 @@ async def test_a_flood_of_log_lines_is_stored_as_a_burst_and_a_count(
     status, body = await api.get("/api/logs", source="ui", limit=5000)
     assert status == 200, body
     assert [r["message"] for r in body["logs"]][::-1] == [f"x{i}" for i in range(20)]
+
+
+async def test_an_impossible_time_is_refused_and_recording_goes_on(
+    api: Api, probe: MqttProbe
+) -> None:
+    """`"ts": 1e308` cannot become milliseconds: kept in a batch it failed every write."""
+    t0 = round(time.time())
+    probe.publish("maelstrom/data/sensors/sim/beer", {"value": 20.0, "ts": 1e308})
+    probe.publish("maelstrom/data/sensors/sim/beer", {"value": 20.0, "ts": -1})
+    probe.publish("maelstrom/logs/ui", {"level": "error", "message": "late", "ts": 1e308})
+    probe.publish("maelstrom/data/sensors/sim/beer", reading(20.5, t0))
+    await api.received(1)
+    series = await api.series()
+    assert series["sensor/sim/beer"]["count"] == 1
+    status, body = await api.get("/api/history/status")
+    assert body["write_failures"] == 0 and body["dropped"] == 0, body
