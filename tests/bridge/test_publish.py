@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import aiohttp
 import pytest
 
+from services.common.config import Config
+from services.controller.app import running_controller
+from services.controller.options import Options
 from tests.bridge.browser import Browser
-from tests.bridge.conftest import RunningBridge, StartBridge
+from tests.bridge.conftest import RunningBridge, StartBridge, eventually
+from tests.controller.support import kettle_device, kettle_loop, publish_config
 from tests.support.broker import Broker
 from tests.support.probe import MqttProbe
 
@@ -121,3 +126,19 @@ async def test_a_topic_the_broker_refuses_gets_an_error_and_the_bridge_stays_con
     await browser.send(op="publish", topic="maelstrom/cmd/loops/f/mode", payload="off")
     await asyncio.to_thread(probe.wait_for, "maelstrom/cmd/loops/f/mode")
     assert bridge.hub.mqtt.connected.is_set() and not drops
+
+
+async def test_a_command_the_controller_refuses_comes_back_as_an_error_frame(
+    browser: Browser, config: Config, tmp_path: Path, probe: MqttProbe
+) -> None:
+    for obj in (kettle_device(), kettle_loop(mode="constant", setpoint=20.0)):
+        publish_config(probe, obj)
+    options = Options(state_path=str(tmp_path / "controller-state.json"))
+    async with running_controller(config, options) as controller:
+        await eventually(lambda: "kettle" in controller.loops.loops)
+        await browser.send(op="publish", topic="maelstrom/cmd/loops/kettle/setpoint", payload="500")
+        frame = await browser.wait_for(is_error("refused"))
+        assert frame["loop"] == "kettle" and "outside" in frame["error"], frame
+        # an accepted one is answered by the new target alone, as every browser sees it
+        await browser.send(op="publish", topic="maelstrom/cmd/loops/kettle/setpoint", payload="66")
+        await eventually(lambda: controller.targets.get("kettle").setpoint == 66)  # type: ignore[union-attr]

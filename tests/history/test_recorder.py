@@ -144,6 +144,7 @@ async def test_retention_settings_follow_the_history_setting(api: Api, probe: Mq
     await wait_until(lambda: settings()["raw_days"] == 30 and settings()["heartbeat_s"] == 120)
     status, body = await api.get("/api/history/status")
     assert status == 200
+    assert status == 200
     assert body["subscribed"] and body["settings"]["rollup_days"] == 0
 
     probe.subscribe("maelstrom/logs/api")
@@ -193,4 +194,5 @@ async def test_an_impossible_time_is_refused_and_recording_goes_on(
     series = await api.series()
     assert series["sensor/sim/beer"]["count"] == 1
     status, body = await api.get("/api/history/status")
+    assert status == 200
     assert body["write_failures"] == 0 and body["dropped"] == 0, body
