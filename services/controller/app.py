@@ -32,7 +32,7 @@ from services.controller.configuration import RunningConfig
 from services.controller.control.loop import LoopEnv
 from services.controller.control.manager import LoopManager
 from services.controller.devices.boards import SimulatedDevice
-from services.controller.devices.leases import Leases, new_instance_id
+from services.controller.devices.leases import Leases, instance_id
 from services.controller.devices.registry import DeviceContext, Registry
 from services.controller.events import events
 from services.controller.options import Options
@@ -174,7 +174,7 @@ async def running_controller(
         mqtt,
         clock,
         alarms,
-        new_instance_id(config.controller_id),
+        instance_id(config.controller_id, options.state_path),
         config.controller_id,
         options.timing.lease_renew_s,
         on_lost=lambda device_id: registry.lease_lost(device_id) if registry else None,
