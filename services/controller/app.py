@@ -32,7 +32,7 @@ from services.controller.configuration import RunningConfig
 from services.controller.control.loop import LoopEnv
 from services.controller.control.manager import LoopManager
 from services.controller.devices.boards import SimulatedDevice
-from services.controller.devices.leases import Leases, instance_id
+from services.controller.devices.leases import Leases, new_instance_id
 from services.controller.devices.registry import DeviceContext, Registry
 from services.controller.events import events
 from services.controller.options import Options
@@ -169,12 +169,15 @@ async def running_controller(
     targets.restore(snapshot)
     if restored:
         log.info("started from %d configuration objects on disk", restored)
+    if snapshot.instance is None:
+        snapshot.instance = new_instance_id(config.controller_id)
+        save()
     registry: Registry | None = None
     leases = Leases(
         mqtt,
         clock,
         alarms,
-        instance_id(config.controller_id, options.state_path),
+        snapshot.instance,
         config.controller_id,
         options.timing.lease_renew_s,
         on_lost=lambda device_id: registry.lease_lost(device_id) if registry else None,

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import logging
 import uuid
-from pathlib import Path
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -50,28 +49,6 @@ class _Held:
 
 def new_instance_id(controller_id: str | None) -> str:
     return f"{controller_id or 'controller'}-{uuid.uuid4().hex[:8]}"
-
-
-def instance_id(controller_id: str | None, state_path: str | None) -> str:
-    """This controller's instance id: kept next to its disk state, so that a controller
-    restarting after a crash takes its own leases back at once (another machine has
-    another disk, hence another id); a fresh one per process without a disk."""
-    if state_path is None:
-        return new_instance_id(controller_id)
-    path = Path(f"{state_path}.instance")
-    try:
-        text = path.read_text().strip()
-        if text:
-            return text
-    except OSError:
-        pass
-    instance = new_instance_id(controller_id)
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(instance + "\n")
-    except OSError as exc:
-        log.warning("cannot keep the controller instance id in %s: %s", path, exc)
-    return instance
 
 
 class Leases:
