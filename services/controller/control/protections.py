@@ -65,6 +65,7 @@ class LoopGuard:
         self._window: deque[tuple[float, float]] = deque()  # (t, pv) while a runaway is judged
         self._starts: deque[float] = deque()
         self._cooler_starts = 0
+        self._starts_alarmed = False
 
     @property
     def alarm_id(self) -> str:
@@ -173,9 +174,13 @@ class LoopGuard:
         self._cooler_starts = cooler_starts
         while self._starts and now - self._starts[0] > 3600.0:
             self._starts.popleft()
+        over = bool(limit) and len(self._starts) > (limit or 0)
+        if over == self._starts_alarmed:
+            return  # nothing new to say (this runs on every decision)
+        self._starts_alarmed = over
         self.alarms.condition(
             f"{self.loop.id}-starts",
-            bool(limit) and len(self._starts) > (limit or 0),
+            over,
             f"{self.title}: compressor started {len(self._starts)} times in the last hour "
             f"(limit {limit})",
             kind="compressor_starts",

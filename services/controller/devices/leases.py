@@ -147,7 +147,7 @@ class Leases:
             log.warning("dropped lease on %s: %s", message.topic, exc.errors()[0]["msg"])
             return
         if lease.instance == self.instance:
-            return  # our own, coming back
+            return  # our own: coming back, or left by our previous run (ours to renew)
         self._others[device_id] = _Held(lease, self.clock.monotonic())
         mine = self.mine.get(device_id)
         if mine is not None and (lease.claimed_at, lease.instance) < (
