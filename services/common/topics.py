@@ -18,8 +18,9 @@ CHANNELS = ("data", "logs", "alarms", "cmd", "config", "status")
 """First-level channels under the prefix. `POST /api/publish/{channel}` accepts these."""
 
 CONFIG_KINDS = ("settings", "devices", "profiles", "loops")
-LOOP_COMMANDS = ("setpoint", "mode", "profile", "output", "target")
-"""`target` sets the whole target at once (a restore); the others change one part."""
+LOOP_COMMANDS = ("setpoint", "mode", "profile", "output", "target", "ack")
+"""`target` sets the whole target at once (a restore); `ack` acknowledges the loop's
+alarms; the others change one part."""
 
 
 class TopicError(ValueError):

@@ -38,12 +38,36 @@ class ProfileProgress(BaseModel):
     remaining_s: float
     next_setpoint: float | None = None
     next_at: float | None = Field(None, description="Unix time of the next point.")
+    ends_at: float | None = Field(
+        None, description="Unix time the profile ends, to the minute; null while paused."
+    )
     paused: bool = False
     finished: bool = False
 
-    _finite = field_serializer("elapsed_s", "remaining_s", "next_setpoint", "next_at")(
+    _finite = field_serializer("elapsed_s", "remaining_s", "next_setpoint", "next_at", "ends_at")(
         lambda self, value: finite(value)
     )
+
+
+class RefusedCommand(BaseModel):
+    """The last command the controller refused for a loop, and why (until one is applied)."""
+
+    command: str
+    message: str
+    by: str = "mqtt"
+    ts: float
+
+
+class AlarmDetail(BaseModel):
+    """One of a loop's alarms that still needs attention: active, or cleared but not
+    yet acknowledged (what Home Assistant's problem sensor shows)."""
+
+    id: str
+    message: str = ""
+    severity: str = "medium"
+    active: bool = True
+    raised_at: float = 0.0
+    acknowledged: bool = False
 
 
 class LoopState(BaseModel):
@@ -59,9 +83,25 @@ class LoopState(BaseModel):
     output: Output = Output()
     mode: LoopMode
     state: LoopActivity
-    waiting_reason: str | None = None
+    waiting_reason: str | None = Field(
+        None, description="Why a waiting loop waits; stable text (no countdown)."
+    )
+    waiting_until: float | None = Field(
+        None, description="Unix time the wait ends (when a timer is what holds the loop)."
+    )
     profile: ProfileProgress | None = None
     alarms: list[str] = Field([], description="Ids of this loop's active alarms.")
+    alarm_details: list[AlarmDetail] = Field(
+        [], description="This loop's active and cleared-unacknowledged alarms."
+    )
+    relays: dict[str, bool | None] = Field(
+        {},
+        description="heater/cooler: what the device last said its relay is doing "
+        "(null: not confirmed yet).",
+    )
+    last_error: RefusedCommand | None = Field(
+        None, description="The last refused command, until a later one is applied."
+    )
     revision: int = Field(
         0, description="The target's revision (maelstrom/target/<loop>): new command, new number."
     )

@@ -23,7 +23,14 @@ from services.common.clock import Clock
 from services.common.loop_commands import apply_loop_command
 from services.common.schema.commands import LoopCommand, ProfileCommand
 from services.common.schema.config import Loop, LoopMode, Profile, ProfileRun, Severity
-from services.common.schema.state import LoopActivity, LoopState, Output, ProfileProgress
+from services.common.schema.state import (
+    AlarmDetail,
+    LoopActivity,
+    LoopState,
+    Output,
+    ProfileProgress,
+    RefusedCommand,
+)
 from services.common.schema.target import LoopTarget
 from services.controller.alarms import AlarmManager
 from services.controller.control import profile as profiles
@@ -81,6 +88,7 @@ class LoopRuntime:
         self._last_sp: float | None = None
         self._sp_changed_at = now
         self._settled = False
+        self.last_error: RefusedCommand | None = None  # the last refused command
         self._published_key: tuple[object, ...] | None = None
         self._published_at = -math.inf
 
@@ -179,6 +187,8 @@ class LoopRuntime:
             self.decide(sample=False)
         elif now - self._published_at >= self.env.publish_every_s:
             self.publish(now, force=True)
+        else:
+            self.publish(now)  # a relay's acknowledgement may have arrived
 
     # the decision ------------------------------------------------------------------------------
     def decide(self, sample: bool) -> None:
@@ -369,11 +379,46 @@ class LoopRuntime:
             mode=self.cfg.mode,
             state=activity,
             waiting_reason=self.fault or (decision.waiting_reason if decision else None),
+            waiting_until=None if self.fault or not decision else decision.waiting_until,
             profile=progress,
             alarms=list(self.env.alarms.active_for(self.id)),
+            alarm_details=[
+                AlarmDetail(
+                    id=a.id,
+                    message=a.message,
+                    severity=a.severity.value,
+                    active=a.state == "active",
+                    raised_at=a.raised_at,
+                    acknowledged=a.acknowledged,
+                )
+                for a in self.env.alarms.visible_for(self.id)
+            ],
+            relays=self.relays(),
+            last_error=self.last_error,
             revision=self.target.revision,
             ts=now,
         )
+
+    def relays(self) -> dict[str, bool | None]:
+        """What each relay's device last confirmed (a board's ack, a Tasmota echo)."""
+        return {
+            role: point.confirmed
+            for role, point in (("heater", self.heater), ("cooler", self.cooler))
+            if point is not None
+        }
+
+    def refused(self, command: str, message: str, by: str) -> None:
+        """A command was refused: say so on the state (Home Assistant shows it)."""
+        self.last_error = RefusedCommand(
+            command=command, message=message, by=by, ts=round(self.env.clock.now())
+        )
+        self.publish(self.env.clock.now())
+
+    def accepted(self) -> None:
+        """A command was applied: an earlier refusal is no longer the news."""
+        if self.last_error is not None:
+            self.last_error = None
+            self.publish(self.env.clock.now())
 
     def _profile_point(self, now: float) -> int | None:
         """Which profile point the run has passed (a change is worth publishing)."""
@@ -393,9 +438,16 @@ class LoopRuntime:
             self.cfg.mode,
             d.activity if d else None,
             self.fault or (d.waiting_reason if d else None),
+            None if d is None else d.waiting_until,
             self.cfg.profile,
             self._profile_point(now),
             self.env.alarms.active_for(self.id),
+            tuple(
+                (a.id, a.state, a.acknowledged, a.message, a.severity)
+                for a in self.env.alarms.visible_for(self.id)
+            ),
+            tuple(self.relays().items()),
+            self.last_error,
             self.target.revision,
         )
         if not force and key == self._published_key:

@@ -223,6 +223,9 @@ class BoardDevice:
     def board_offline(self, reason: str) -> None:
         ctx = self.registry.ctx
         now = ctx.clock.now()
+        for actuator in self.device.actuators:
+            if actuator.id in self._attached:  # nobody knows what an offline board does
+                self.registry.actuator(self.device.id, actuator.id).confirmed = None
         for sensor in self.device.sensors:
             point = self.registry.sensor(self.device.id, sensor.id)
             point.lost("board offline", now)
@@ -250,6 +253,13 @@ class BoardDevice:
         config = self._inputs.get(channel)
         if config is not None:
             self.registry.input_changed(self.device, config, level == config.active_high)
+
+
+    def board_output(self, channel: int, on: bool) -> None:
+        for actuator in self.device.actuators:
+            if actuator.channel == channel and actuator.id in self._attached:
+                point = self.registry.actuator(self.device.id, actuator.id)
+                point.confirmed = on != actuator.inverted
 
 
 class SimulatedDevice(BoardDevice):

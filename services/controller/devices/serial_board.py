@@ -63,6 +63,9 @@ class BoardListener(Protocol):
 
     def board_input(self, channel: int, level: bool) -> None: ...
 
+    def board_output(self, channel: int, on: bool) -> None:
+        """The board acknowledged switching output `channel` (its real state now)."""
+
 
 @dataclass
 class LinkStats:
@@ -100,6 +103,7 @@ class SerialBoard:
         self._splitter = p.LineSplitter()
         self._pending_hello: BoardInfo | None = None
         self._pending_acks: dict[int, float] = {}
+        self._pending_outputs: dict[int, tuple[int, bool]] = {}  # seq → what SetOutput asked
         self._outbox = bytearray()
         self._seq = 0
         self._last_rx = 0.0
@@ -180,6 +184,7 @@ class SerialBoard:
         self._outbox.clear()
         self._pending_hello = None
         self._pending_acks.clear()
+        self._pending_outputs.clear()
         self.stats.rx_bytes = self.stats.tx_bytes = 0
         self.stats.connects += 1
         self._lost = asyncio.get_running_loop().create_future()
@@ -300,6 +305,9 @@ class SerialBoard:
                     self.listener.board_input(channel, level)
             case p.Ack(seq):
                 self._pending_acks.pop(seq, None)
+                output = self._pending_outputs.pop(seq, None)
+                if output is not None and self.online:
+                    self.listener.board_output(*output)
             case p.Hello(proto, board, firmware):
                 if proto != p.PROTOCOL_VERSION:
                     log.warning(
@@ -381,6 +389,7 @@ class SerialBoard:
         stale = [s for s, t in self._pending_acks.items() if now - t > 2 * self.timing.refresh_s]
         for seq in stale:
             del self._pending_acks[seq]
+            self._pending_outputs.pop(seq, None)
         self.stats.acks_missed += len(stale)
         if not self._desired:
             self._send(p.Ping(self._next_seq()))
@@ -396,6 +405,8 @@ class SerialBoard:
         self._outbox += p.encode_host(cmd)
         if len(self._pending_acks) < 256:
             self._pending_acks[cmd.seq] = self.clock.now()
+            if isinstance(cmd, p.SetOutput):
+                self._pending_outputs[cmd.seq] = (cmd.channel, cmd.on)
 
     def _flush(self) -> None:
         if self._ser is None or not self._outbox:
