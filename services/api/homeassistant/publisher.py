@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from services.common.mqtt import Handler, Message, MqttClient, encode_payload
-from services.common.schema.config import Device, Loop
+from services.common.schema.config import Device, Loop, Profile
 from services.common.topics import DISCOVERY_ID
 from services.common.web import CONFIG, MQTT
 
@@ -30,6 +30,7 @@ from .discovery import (
     device_discovery,
     loop_discovery,
     loop_topics,
+    system_discovery,
 )
 
 log = logging.getLogger(__name__)
@@ -42,14 +43,18 @@ class HomeAssistantDiscovery:
         self._mqtt = mqtt
         self.settings = settings
         self._published: dict[Owner, dict[str, bytes]] = {}
+        self._loops: dict[str, Loop] = {}
+        self.profiles: dict[str, Profile] = {}  # what each loop's profile select offers
         topics = settings.topics
         self._subscriptions: list[tuple[str, Handler]] = [
             (topics.all_config("loops"), self._on_loop),
             (topics.all_config("devices"), self._on_device),
+            (topics.all_config("profiles"), self._on_profile),
             (settings.discovery.status, self._on_homeassistant_status),
         ]
 
     def start(self) -> None:
+        self._announce(Owner("system", "system"), system_discovery(self.settings))
         for topic_filter, handler in self._subscriptions:
             self._mqtt.subscribe(topic_filter, handler)
         # A broker that restarted without its retained messages has forgotten ours too.
@@ -67,7 +72,29 @@ class HomeAssistantDiscovery:
 
     # configuration --------------------------------------------------------------------------
     def _on_loop(self, message: Message) -> None:
-        self._on_config(message, "loop", Loop, loop_discovery)
+        self._on_config(message, "loop", Loop, self._loop_discovery)
+
+    def _loop_discovery(self, loop: Loop, settings: DiscoverySettings) -> list[Discovery]:
+        self._loops[loop.id] = loop
+        return loop_discovery(loop, settings, self.profiles)
+
+    def _on_profile(self, message: Message) -> None:
+        """A profile added, renamed or deleted: every loop's profile select changes."""
+        profile_id = message.topic.rsplit("/", 1)[-1]
+        if not message.payload:
+            changed = self.profiles.pop(profile_id, None) is not None
+        else:
+            try:
+                profile = Profile.model_validate_json(message.payload)
+            except ValidationError as exc:
+                log.warning("Home Assistant: ignored profile on %s: %s", message.topic, _why(exc))
+                return
+            old = self.profiles.get(profile_id)
+            self.profiles[profile_id] = profile
+            changed = old is None or old.name != profile.name  # points do not show
+        if changed:
+            for loop in self._loops.values():
+                self._announce(Owner("loop", loop.id), self._loop_discovery(loop, self.settings))
 
     def _on_device(self, message: Message) -> None:
         self._on_config(message, "device", Device, device_discovery)
@@ -114,6 +141,8 @@ class HomeAssistantDiscovery:
         self._published[owner] = after
 
     def _withdraw(self, owner: Owner) -> None:
+        if owner.kind == "loop":
+            self._loops.pop(owner.id, None)
         topics = set(self._published.pop(owner, {}))
         if owner.kind == "loop":
             # Also what a loop deleted before this process saw it may have left behind.
