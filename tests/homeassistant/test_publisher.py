@@ -20,7 +20,7 @@ from services.common.schema.commands import ModeCommand, SetpointCommand, parse_
 from services.common.schema.config import Device, Loop, LoopMode
 from services.common.web import CONFIG, MQTT, setup_mqtt
 from tests.homeassistant.ha_rules import problems, render
-from tests.homeassistant.samples import CHAMBER, FERMENTER, ISPINDEL, loop_state
+from tests.homeassistant.samples import CHAMBER, FERMENTER, ISPINDEL, loop_state, loop_target
 from tests.support.broker import Broker
 from tests.support.probe import MqttProbe, Received, received
 from tests.support.services import Service, service_env
@@ -130,12 +130,16 @@ async def test_commands_as_home_assistant_sends_them_reach_the_loop(
         sent = await received(probe, climate["mode_command_topic"], since=mark)
         assert parse_loop_command("mode", sent.payload) == ModeCommand(value=meaning[mode])
 
-    # The controller echoes the setpoint on the state topic Home Assistant reads.
+    # The controller echoes the setpoint on the target and the mode on the state, the
+    # topics Home Assistant reads.
     probe.subscribe(climate["temperature_state_topic"])
+    probe.subscribe(climate["mode_state_topic"])
+    probe.publish("maelstrom/target/fermenter", json.dumps(loop_target(setpoint=19.5)), retain=True)
     probe.publish("maelstrom/data/fermenter", json.dumps(loop_state(sp=19.5)), retain=True)
     echoed = await received(probe, climate["temperature_state_topic"])
     assert render(climate["temperature_state_template"], echoed.text) == "19.5"
-    assert render(climate["mode_state_template"], echoed.text) == "heat_cool"
+    state = await received(probe, climate["mode_state_topic"])
+    assert render(climate["mode_state_template"], state.text) == "heat_cool"
 
 
 async def test_home_assistant_coming_online_gets_every_config_again(
@@ -190,7 +194,8 @@ async def test_deleting_a_loop_or_device_removes_its_entities(
         fresh.subscribe("test/marker")
         probe.publish("test/marker", "after any retained message")
         await received(fresh, "test/marker")
-        assert [m.topic for m in fresh.messages if m.topic.startswith("homeassistant/")] == []
+        left = [m.topic for m in fresh.messages if m.topic.startswith("homeassistant/")]
+        assert [t for t in left if "/maelstrom_system_system/" not in t] == []
     finally:
         fresh.close()
 

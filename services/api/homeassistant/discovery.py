@@ -191,11 +191,12 @@ PROFILE_STEP = (
     "{% if p %}{{ p.step + 1 }} of {{ p.steps }}{% else %}None{% endif %}"
 )
 PROFILE_ATTRIBUTES = (
-    "{% set p = value_json.profile or {} %}"
-    "{{ {'profile': p.profile, 'name': p.name, 'step': p.step, 'steps': p.steps,"
+    "{% set p = value_json.profile %}"
+    "{% if p %}{{ {'profile': p.profile, 'name': p.name, 'step': p.step, 'steps': p.steps,"
     " 'next_setpoint': p.next_setpoint, 'next_at': p.next_at, 'ends_at': p.ends_at,"
-    " 'paused': p.paused, 'finished': p.finished} | tojson }}"
+    " 'paused': p.paused, 'finished': p.finished} | tojson }}{% else %}{}{% endif %}"
 )
+"""Not elapsed_s / remaining_s: they change every second."""
 LAST_ERROR = (
     "{% set e = value_json.last_error %}{{ (e.command ~ ': ' ~ e.message)[:255] if e else 'none' }}"
 )
