@@ -160,7 +160,12 @@ def _iso(expr: str) -> str:
 
 
 VALUE = "{{ value_json.value }}"
-PV = "{{ value_json.pv | round(1) if value_json.pv is not none else None }}"
+PV = (
+    "{% set pv = value_json.pv_display if value_json.pv_display is defined else value_json.pv %}"
+    "{{ pv | round(1) if pv is not none else None }}"
+)
+"""`pv_display`: the reading held until it really moves, so a flickering last digit does
+not write a row a second (an older controller's state has only `pv`)."""
 TARGET_SETPOINT = "{{ value_json.setpoint }}"
 """From the target: the setpoint a loop holds in constant mode, shown in every mode."""
 ALARM = "{{ 'ON' if value_json.alarm_details or value_json.alarms else 'OFF' }}"

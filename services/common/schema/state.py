@@ -19,6 +19,20 @@ class LoopActivity(StrEnum):
     fault = "fault"  # outputs forced off: sensor stale, missing or implausible
 
 
+DISPLAY_BAND_C = 0.2
+"""A probe's last digit flickers (DS18B20 steps of 1/16 °C, noise): `pv_display` holds its
+value until the reading has really moved by this much."""
+
+
+def displayed(pv: float | None, shown: float | None) -> float | None:
+    """The next `pv_display` after reading `pv` (None when unusable)."""
+    if pv is None:
+        return None
+    if shown is None or abs(pv - shown) >= DISPLAY_BAND_C:
+        return round(pv, 1)
+    return shown
+
+
 class Output(BaseModel):
     heat: float = Field(0.0, ge=0, le=100, description="Heater duty, %.")
     cool: float = Field(0.0, ge=0, le=100, description="Cooler duty, %.")
@@ -79,6 +93,11 @@ class LoopState(BaseModel):
     pv: float | None = Field(
         None, description="Process value: the sensor's reading, °C; null when unusable."
     )
+    pv_display: float | None = Field(
+        None,
+        description="pv to 0.1 °C, moved only when pv has moved by DISPLAY_BAND_C: for "
+        "displays that record every change (Home Assistant), not for control.",
+    )
     sp: float | None = Field(None, description="Setpoint in force, °C; null when off or manual.")
     output: Output = Output()
     mode: LoopMode
@@ -107,7 +126,7 @@ class LoopState(BaseModel):
     )
     ts: float
 
-    _finite = field_serializer("pv", "sp", "ts")(lambda self, value: finite(value))
+    _finite = field_serializer("pv", "pv_display", "sp", "ts")(lambda self, value: finite(value))
 
 
 class SensorReading(BaseModel):

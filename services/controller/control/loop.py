@@ -30,6 +30,7 @@ from services.common.schema.state import (
     Output,
     ProfileProgress,
     RefusedCommand,
+    displayed,
 )
 from services.common.schema.target import LoopTarget
 from services.controller.alarms import AlarmManager
@@ -80,6 +81,7 @@ class LoopRuntime:
         self.timer = Timer(env.clock, self._on_timer, name=f"loop-{loop.id}")
         self.fault: str | None = None
         self.pv: float | None = None
+        self.pv_display: float | None = None
         self.sp: float | None = None
         self.decision: Decision | None = None
         self._schedule: profiles.Schedule | None = None
@@ -202,6 +204,7 @@ class LoopRuntime:
         ):
             why = self.fault  # sane again, but not for long enough yet
         self.pv = pv if why is None else None
+        self.pv_display = displayed(self.pv, self.pv_display)
         sp = self.setpoint(now)
         self.sp = sp if cfg.mode in (LoopMode.constant, LoopMode.profile) else None
         if why is not None:
@@ -372,6 +375,7 @@ class LoopRuntime:
             loop=self.id,
             name=self.cfg.name,
             pv=None if self.pv is None else round(self.pv, 3),
+            pv_display=self.pv_display,
             sp=None if self.sp is None else round(self.sp, 3),
             output=Output(
                 heat=round(control.heat_duty * 100, 1), cool=round(control.cool_duty * 100, 1)
