@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 from tests.homeassistant.ha_rules import TEMPLATES
-from tests.homeassistant.test_round_trip import DEVICE, Api
+from tests.homeassistant.test_controls_round_trip import DEVICE
+from tests.homeassistant.test_round_trip import Api
 from tests.support.broker import Broker
 from tests.support.probe import MqttProbe
 from tests.support.services import Service
@@ -117,6 +118,10 @@ def test_entities_write_few_state_rows_idle_waiting_and_running_a_profile(
         timeout=SIM_MINUTES * 60 / SPEED * 3 + 10,
     )
     messages = probe.messages[start:]
+    last = {m.topic: m.json() for m in messages if m.topic.startswith("maelstrom/data/")}
+    assert last["maelstrom/data/waiting"]["state"] == "waiting"
+    assert last["maelstrom/data/waiting"]["relays"] == {"heater": False, "cooler": False}
+    assert last["maelstrom/data/profile"]["mode"] == "profile"
 
     configs = {
         m.topic: m.json()
@@ -157,6 +162,10 @@ def test_entities_write_few_state_rows_idle_waiting_and_running_a_profile(
             f"  {loop_id}: worst {worst} {rows[worst]:.0f}/h; "
             + ", ".join(f"{k} {v:.0f}" for k, v in sorted(rows.items()))
         )
+    for loop_id in sorted(report):
+        stamps = [m.json()["ts"] for m in messages if m.topic == f"maelstrom/data/{loop_id}"]
+        rate = len(stamps) / ((stamps[-1] - stamps[0]) / 3600)
+        print(f"  {loop_id}: {rate:.0f} messages per hour on maelstrom/data/{loop_id}")
     for loop_id, rows in report.items():
         for key, per_hour in rows.items():
             assert per_hour <= BOUND_PER_HOUR[loop_id], (loop_id, key, per_hour, rows)

@@ -14,12 +14,23 @@ import pytest
 
 from tests.homeassistant.ha_rules import TEMPLATES, problems, render
 from tests.homeassistant.samples import FERMENTER
-from tests.homeassistant.test_round_trip import DEVICE, Api
+from tests.homeassistant.test_round_trip import DEVICE as UNWIRED
+from tests.homeassistant.test_round_trip import Api
 from tests.support.broker import Broker
 from tests.support.probe import MqttProbe, Received
 from tests.support.services import Service
 
 NODE = "maelstrom_loop_fermenter"
+DEVICE = UNWIRED | {
+    "actuators": [
+        {"id": "heater", "role": "heater", "channel": 1},
+        {"id": "cooler", "role": "cooler", "channel": 2},
+    ]
+}
+"""The simulated fermenter's heater and cooler on the channels its plant listens to."""
+LOOP = FERMENTER.model_dump(mode="json", exclude={"version"}) | {
+    "compressor": {"dead_time_s": 0}  # heat at once after the controller starts
+}
 ALE = {
     "id": "ale",
     "name": "Ale",
@@ -37,7 +48,7 @@ def running(broker: Broker, tmp_path: Path, probe: MqttProbe) -> Iterator[Api]:
         probe.subscribe("maelstrom/target/fermenter")
         api.call("POST", "/api/profiles", ALE)
         api.call("POST", "/api/devices", DEVICE)
-        api.call("POST", "/api/loops", FERMENTER.model_dump(mode="json", exclude={"version"}))
+        api.call("POST", "/api/loops", LOOP)
         yield api
     finally:
         controller.stop()
@@ -85,6 +96,7 @@ def test_every_control_round_trips_through_api_and_controller(
     ends = entity(probe, "sensor", "profile_ends")
     last_error = entity(probe, "sensor", "last_error")
     alarm = entity(probe, "binary_sensor", "alarm")
+    heater_relay = entity(probe, "binary_sensor", "heater_relay")
     probe.wait_for("maelstrom/target/fermenter", timeout=15)  # the controller runs the loop
 
     # Select a program: the select shows it, the thermostat follows it (auto).
@@ -128,14 +140,19 @@ def test_every_control_round_trips_through_api_and_controller(
 
     # Manual output, then manual mode; an accepted command clears the refusal.
     mark = probe.mark()
-    probe.publish(number["command_topic"], "-40", qos=number["qos"])
-    shown(probe, number, "-40.0", mark)
+    probe.publish(number["command_topic"], "60", qos=number["qos"])
+    shown(probe, number, "60.0", mark)
     shown(probe, last_error, "none", mark)
     mark = press(probe, buttons["manual_mode"])
-    state = probe.wait_for(
+    probe.wait_for(
         "maelstrom/data/fermenter", lambda m: m.json()["mode"] == "manual", since=mark, timeout=15
     )
-    assert render(climate["temperature_state_template"], json.dumps({"setpoint": 19.0})) == "19.0"
+    # The heater's relay as the board acknowledged it, not the PID's wish.
+    shown(probe, heater_relay, "ON", mark)
+    target = probe.wait_for("maelstrom/target/fermenter", since=mark, timeout=5)
+    # Manual mode has no setpoint in force, yet the card shows the one it will hold: the
+    # 18 °C the stopped profile had reached.
+    assert render(climate["temperature_state_template"], target.text) == "18.0"
 
     # An alarm that clears by itself stays a problem until someone acknowledges it.
     mark = probe.mark()
