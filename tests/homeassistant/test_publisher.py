@@ -285,3 +285,43 @@ async def test_availability_follows_the_controller(
             )
         finally:
             controller.stop()
+
+
+async def test_alarms_about_no_loop_get_their_own_entities_while_they_exist(
+    discovery: HomeAssistantDiscovery, probe: MqttProbe
+) -> None:
+    probe.subscribe(HA)
+    configure(probe, FERMENTER)
+    configure(probe, CHAMBER)
+    await wait_all(probe, expected(discovery, FERMENTER, CHAMBER))
+    pilot = "homeassistant/binary_sensor/maelstrom_alarm_pilot-light/problem/config"
+    board = "homeassistant/binary_sensor/maelstrom_alarm_chamber-offline/problem/config"
+    record = {"message": "Pilot light out", "severity": "high", "state": "active", "raised_at": 1.0, "ts": 1.0}  # fmt: skip
+    mark = probe.mark()
+    probe.publish("maelstrom/alarms/fermenter-high", json.dumps(record | {"source": "fermenter"}))
+    probe.publish("maelstrom/alarms/pilot-light", json.dumps(record))
+    probe.publish(
+        "maelstrom/alarms/chamber-offline",
+        json.dumps(record | {"message": "Board offline", "source": "chamber"}),
+    )
+    found = await received(probe, pilot, lambda r: bool(r.payload), mark)
+    on_board = await received(probe, board, lambda r: bool(r.payload), mark)
+    assert problems(found.topic, found.json()) == []
+    assert found.json()["device"]["name"] == "Maelstrom"
+    assert on_board.json()["device"]["name"] == "Chamber board"
+    ack = await received(probe, pilot.replace("binary_sensor", "button").replace("problem", "ack"))
+    assert problems(ack.topic, ack.json()) == []
+    assert ack.json()["command_topic"] == "maelstrom/alarms/pilot-light/ack"
+    template = found.json()["value_template"]
+    assert render(template, json.dumps(record)) == "ON"
+    cleared = record | {"state": "cleared"}
+    assert render(template, json.dumps(cleared)) == "ON"  # until acknowledged
+    assert render(template, json.dumps(cleared | {"acknowledged": True})) == "OFF"
+    attributes = json.loads(render(found.json()["json_attributes_template"], json.dumps(record)))
+    assert attributes["message"] == "Pilot light out" and attributes["severity"] == "high"
+    # A loop's alarm is on the loop's own problem sensor: no entity of its own.
+    assert not any("maelstrom_alarm_fermenter-high" in m.topic for m in probe.messages[mark:])
+
+    mark = probe.mark()
+    probe.publish("maelstrom/alarms/pilot-light", b"")  # cleared and acknowledged: gone
+    await received(probe, pilot, lambda r: r.payload == b"", mark)

@@ -26,7 +26,7 @@ from services.common.schema.state import LoopActivity
 from services.common.topics import DiscoveryTopics, Topics
 
 Payload = dict[str, Any]
-OwnerKind = Literal["loop", "device", "system"]
+OwnerKind = Literal["loop", "device", "system", "alarm"]
 
 MANUFACTURER = "Maelstrom"
 CONTROLLER_SERVICE = "controller"
@@ -743,3 +743,59 @@ def device_discovery(device: Device, settings: DiscoverySettings) -> list[Discov
             )
         )
     return messages
+
+
+# --- alarms about no loop: a board's, an input's, anyone's --------------------------------------
+
+ALARM_PROBLEM = (
+    "{{ 'ON' if value_json.state == 'active' or not value_json.acknowledged else 'OFF' }}"
+)
+"""On while active, and after it cleared until someone acknowledged it."""
+ALARM_RECORD_ATTRIBUTES = (
+    "{% set a = value_json %}"
+    "{{ {'message': a.get('message'), 'severity': a.get('severity'), 'state': a.get('state'),"
+    " 'source': a.get('source'), 'raised_at': a.get('raised_at'),"
+    " 'acknowledged': a.get('acknowledged', false),"
+    " 'acknowledged_by': a.get('acknowledged_by')} | tojson }}"
+)
+ALARM_ENTITY_KEYS = (("binary_sensor", "problem"), ("button", "ack"))
+
+
+def alarm_discovery(
+    alarm_id: str, device: Device | None, settings: DiscoverySettings
+) -> list[Discovery]:
+    """A problem sensor and an acknowledge button for one alarm that belongs to no loop,
+    on its board's device (`device`) or the system's. They live as long as the alarm's
+    retained record: removed once it is cleared and acknowledged."""
+    owner = Owner("alarm", alarm_id)
+    block = board_device(device, settings) if device is not None else system_device(settings)
+    topic = settings.topics.alarm(alarm_id)
+    problem = _entity(
+        owner,
+        "binary_sensor",
+        "problem",
+        f"Alarm {alarm_id}",
+        block,
+        settings,
+        {
+            "state_topic": topic,
+            "value_template": ALARM_PROBLEM,
+            "device_class": "problem",
+            "json_attributes_topic": topic,
+            "json_attributes_template": ALARM_RECORD_ATTRIBUTES,
+        },
+    )
+    ack = _entity(
+        owner,
+        "button",
+        "ack",
+        f"Acknowledge {alarm_id}",
+        block,
+        settings,
+        {
+            "command_topic": settings.topics.alarm_ack(alarm_id),
+            "payload_press": json.dumps({"by": "homeassistant"}),
+            "icon": "mdi:bell-check",
+        },
+    )
+    return [problem, ack]
