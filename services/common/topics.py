@@ -238,6 +238,14 @@ class Topics:
     def all_status(self) -> str:
         return self._t("status", "+")
 
+    def device_status(self, device_id: str) -> str:
+        """A board's link as its controller sees it (retained): online, firmware."""
+        return self._t("status", "devices", check_segment(device_id, "device id"))
+
+    @property
+    def all_device_status(self) -> str:
+        return self._t("status", "devices", "+")
+
     # parsing ----------------------------------------------------------------
     def parts(self, topic: str) -> list[str]:
         """The levels of a topic below the prefix; [] when it is not ours."""

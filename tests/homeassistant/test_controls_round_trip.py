@@ -173,3 +173,33 @@ def test_every_control_round_trips_through_api_and_controller(
     assert "above the high limit" in detail["message"]
     mark = press(probe, buttons["ack"])
     shown(probe, alarm, "OFF", mark)
+
+
+def test_the_board_shows_connected_with_its_firmware_and_the_services_their_status(
+    running: Api, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/status/#")
+    link = probe.wait_for(
+        "homeassistant/binary_sensor/maelstrom_device_chamber/_connected/config",
+        lambda m: bool(m.payload) and bool(m.json()["device"].get("sw_version")),
+        timeout=20,
+    ).json()
+    assert (
+        problems("homeassistant/binary_sensor/maelstrom_device_chamber/_connected/config", link)
+        == []
+    )
+    status = probe.wait_for(link["state_topic"], lambda m: bool(m.payload), timeout=10)
+    assert render(link["value_template"], status.text) == "ON"
+    assert status.json()["firmware"] == link["device"]["sw_version"]
+    for service in ("controller", "api"):
+        sensor = entity_of(
+            probe, f"homeassistant/binary_sensor/maelstrom_system_system/{service}_online/config"
+        )
+        seen = probe.wait_for(sensor["state_topic"], lambda m: bool(m.payload), timeout=10)
+        assert seen.text == sensor["payload_on"]
+
+
+def entity_of(probe: MqttProbe, topic: str) -> dict[str, Any]:
+    found = probe.wait_for(topic, lambda m: bool(m.payload), timeout=20)
+    assert problems(found.topic, found.json()) == []
+    return found.json()

@@ -78,8 +78,12 @@ def test_every_message_follows_home_assistants_rules(settings: DiscoverySettings
     # Per loop: thermostat, alarm, 5 sensors (profile progress, remaining, ends at, step,
     # last refused), 7 buttons, the profile select, the manual output, and per actuator
     # (fermenter 2, kettle 1, lager 1) a demand sensor and a relay; the system's two
-    # connectivity sensors; per board: one sensor per probe.
-    assert len(messages) == 3 * (2 + 5 + 7 + 2) + 2 * (2 + 1 + 1) + 2 + len(CHAMBER.sensors) + 2 + 2
+    # connectivity sensors; per board: one sensor per probe, and for the two on a serial
+    # line (real or simulated) whether it is connected and its firmware.
+    assert (
+        len(messages)
+        == 3 * (2 + 5 + 7 + 2) + 2 * (2 + 1 + 1) + 2 + len(CHAMBER.sensors) + 2 + 2 + 2 * 2
+    )
     for message in messages:
         assert problems(message.topic, message.payload, prefix) == [], message.topic
         # It survives the trip as JSON, degree sign and all.
@@ -255,6 +259,8 @@ def test_thermostat_reads_and_sets_our_own_topics() -> None:
     assert climate["name"] is None and climate["device"]["name"] == "Fermenter"
     # Rounded as the card shows it: a reading's last digits do not make a new state row.
     assert render(climate["current_temperature_template"], state(pv=18.94)) == "18.9"
+    held = state(pv=18.94, pv_display=19.1)  # the last digit flickers: the shown one holds
+    assert render(climate["current_temperature_template"], held) == "19.1"
     for mode in ("off", "manual", "constant", "profile"):
         held = target(mode=mode, setpoint=19.5)
         assert render(climate["temperature_state_template"], held) == "19.5"
@@ -412,7 +418,21 @@ def test_a_probe_is_unavailable_while_it_reads_nothing() -> None:
 
 def test_entity_names_do_not_repeat_the_device_name() -> None:
     names = {m.payload["unique_id"].rsplit(":", 1)[-1]: m.payload["name"] for m in device_discovery(CHAMBER, SETTINGS)}  # fmt: skip
-    assert names == {"beer": "Beer", "mash": "mash probe", "air": "air"}
+    assert names == {"beer": "Beer", "mash": "mash probe", "air": "air", "_connected": "Connected", "_firmware": "Firmware"}  # fmt: skip
+
+
+def test_a_board_shows_its_link_and_firmware_from_its_status() -> None:
+    messages = device_discovery(CHAMBER, SETTINGS, firmware="2.1.0")
+    link = one(messages, "/_connected/config")
+    firmware = one(messages, "/_firmware/config")
+    assert link["state_topic"] == "maelstrom/status/devices/chamber"
+    assert (link["device_class"], link["entity_category"]) == ("connectivity", "diagnostic")
+    status = {"device": "chamber", "online": True, "board": "nano", "firmware": "2.1.0", "ts": 1.0}
+    assert render(link["value_template"], status) == "ON"
+    assert render(link["value_template"], status | {"online": False, "reason": "silent"}) == "OFF"
+    assert render(firmware["value_template"], status) == "2.1.0"
+    assert link["device"]["sw_version"] == "2.1.0"
+    assert not any("_connected" in m.topic for m in device_discovery(ISPINDEL, SETTINGS))
 
 
 # --- profile controls, manual output, relays, refusals ----------------------------------------

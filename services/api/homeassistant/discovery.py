@@ -161,7 +161,8 @@ def _iso(expr: str) -> str:
 
 VALUE = "{{ value_json.value }}"
 PV = (
-    "{% set pv = value_json.pv_display if value_json.pv_display is defined else value_json.pv %}"
+    "{% set pv = value_json.get('pv_display') %}"
+    "{% if pv is none %}{% set pv = value_json.pv %}{% endif %}"
     "{{ pv | round(1) if pv is not none else None }}"
 )
 """`pv_display`: the reading held until it really moves, so a flickering last digit does
@@ -683,15 +684,29 @@ def _board_model(device: Device) -> str:
     return "Serial board"
 
 
-def board_device(device: Device, settings: DiscoverySettings) -> Payload:
-    return {
+def board_device(
+    device: Device, settings: DiscoverySettings, firmware: str | None = None
+) -> Payload:
+    block: Payload = {
         "identifiers": [device_identifier(Owner("device", device.id), settings)],
         "name": device.name or device.id,
         "manufacturer": MANUFACTURER,
         "model": _board_model(device),
-        # The board's firmware is not published on MQTT, so no sw_version here.
+        # Not our version: the board runs its own firmware (known once it said hello).
         **_device_extras(settings, Owner("system", SYSTEM), ours=False),
     }
+    if firmware:
+        block["sw_version"] = firmware
+    return block
+
+
+LINK_KEY, FIRMWARE_KEY = "_connected", "_firmware"
+"""A probe's id starts with a letter or digit: these can never be one."""
+
+
+def has_link_status(device: Device) -> bool:
+    """Boards on a serial line (real or simulated) report their link and firmware."""
+    return device.kind in (DeviceKind.serial, DeviceKind.simulated)
 
 
 DIAGNOSTIC_SENSORS = {"battery", "rssi", "signal", "angle", "tilt", "firmware"}
@@ -722,11 +737,50 @@ def _sensor_fields(sensor: Sensor, state_topic: str) -> Payload:
     return fields
 
 
-def device_discovery(device: Device, settings: DiscoverySettings) -> list[Discovery]:
-    """One sensor per probe on a board; it is unavailable while the probe reads nothing."""
+def device_discovery(
+    device: Device, settings: DiscoverySettings, firmware: str | None = None
+) -> list[Discovery]:
+    """One sensor per probe on a board; it is unavailable while the probe reads nothing.
+    A serial board also shows whether it is connected, and its firmware."""
     owner = Owner("device", device.id)
-    block = board_device(device, settings)
+    block = board_device(device, settings, firmware)
     messages = []
+    if has_link_status(device):
+        status = settings.topics.device_status(device.id)
+        messages.append(
+            _entity(
+                owner,
+                "binary_sensor",
+                LINK_KEY,
+                "Connected",
+                block,
+                settings,
+                {
+                    "state_topic": status,
+                    "value_template": "{{ 'ON' if value_json.online else 'OFF' }}",
+                    "device_class": "connectivity",
+                    "json_attributes_topic": status,
+                    "json_attributes_template": "{{ {'reason': value_json.reason} | tojson }}",
+                },
+                diagnostic=True,
+            )
+        )
+        messages.append(
+            _entity(
+                owner,
+                "sensor",
+                FIRMWARE_KEY,
+                "Firmware",
+                block,
+                settings,
+                {
+                    "state_topic": status,
+                    "value_template": "{{ value_json.firmware or None }}",
+                    "icon": "mdi:chip",
+                },
+                diagnostic=True,
+            )
+        )
     for sensor in device.sensors:
         reading = settings.topics.sensor_reading(device.id, sensor.id)
         messages.append(

@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from services.common.mqtt import Handler, Message, MqttClient, encode_payload
 from services.common.schema.alarms import Alarm
 from services.common.schema.config import Device, Loop, Profile
+from services.common.schema.state import DeviceStatus
 from services.common.topics import DISCOVERY_ID
 from services.common.web import CONFIG, MQTT
 
@@ -47,6 +48,7 @@ class HomeAssistantDiscovery:
         self._published: dict[Owner, dict[str, bytes]] = {}
         self._loops: dict[str, Loop] = {}
         self._devices: dict[str, Device] = {}
+        self._firmware: dict[str, str] = {}  # device id → what its board reported
         self._alarm_sources: dict[str, str] = {}  # alarm id → source, for alarms with entities
         self.profiles: dict[str, Profile] = {}  # what each loop's profile select offers
         topics = settings.topics
@@ -55,6 +57,7 @@ class HomeAssistantDiscovery:
             (topics.all_config("devices"), self._on_device),
             (topics.all_config("profiles"), self._on_profile),
             (topics.all_alarms, self._on_alarm),
+            (topics.all_device_status, self._on_device_status),
             (settings.discovery.status, self._on_homeassistant_status),
         ]
 
@@ -89,7 +92,26 @@ class HomeAssistantDiscovery:
 
     def _device_discovery(self, device: Device, settings: DiscoverySettings) -> list[Discovery]:
         self._devices[device.id] = device
-        return device_discovery(device, settings)
+        return device_discovery(device, settings, self._firmware.get(device.id))
+
+    def _on_device_status(self, message: Message) -> None:
+        """A board said hello: its firmware becomes its device's sw_version."""
+        device_id = message.topic.rsplit("/", 1)[-1]
+        if not message.payload:
+            return
+        try:
+            status = DeviceStatus.model_validate_json(message.payload)
+        except ValidationError as exc:
+            log.warning("Home Assistant: ignored status on %s: %s", message.topic, _why(exc))
+            return
+        if not status.firmware or self._firmware.get(device_id) == status.firmware:
+            return
+        self._firmware[device_id] = status.firmware
+        device = self._devices.get(device_id)
+        if device is not None:
+            self._announce(
+                Owner("device", device_id), self._device_discovery(device, self.settings)
+            )
 
     # alarms about no loop --------------------------------------------------------------------
     def _on_alarm(self, message: Message) -> None:

@@ -138,3 +138,16 @@ class SensorReading(BaseModel):
     error: str | None = Field(
         None, description="Why value is null: 'disconnected', 'power-on reset (85.0)', ..."
     )
+
+
+class DeviceStatus(BaseModel):
+    """`<prefix>/status/devices/<device>` (retained): a board's link, from its controller."""
+
+    device: str
+    online: bool
+    board: str = Field("", description="What the board says it is (its hello).")
+    firmware: str = Field("", description="The firmware version the board reported.")
+    reason: str | None = Field(None, description="Why it is offline.")
+    ts: float
+
+    _finite = field_serializer("ts")(lambda self, value: finite(value))
