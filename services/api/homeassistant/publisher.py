@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from services.common.mqtt import Handler, Message, MqttClient, encode_payload
+from services.common.problems import first_problem
 from services.common.schema.alarms import Alarm
 from services.common.schema.config import Device, Loop, Profile
 from services.common.schema.state import DeviceStatus
@@ -102,7 +103,9 @@ class HomeAssistantDiscovery:
         try:
             status = DeviceStatus.model_validate_json(message.payload)
         except ValidationError as exc:
-            log.warning("Home Assistant: ignored status on %s: %s", message.topic, _why(exc))
+            log.warning(
+                "Home Assistant: ignored status on %s: %s", message.topic, first_problem(exc)
+            )
             return
         if not status.firmware or self._firmware.get(device_id) == status.firmware:
             return
@@ -129,7 +132,9 @@ class HomeAssistantDiscovery:
                 raise ValueError("an alarm is a JSON object")
             alarm = Alarm.model_validate(data | {"id": alarm_id})  # the topic names it
         except ValidationError as exc:
-            log.warning("Home Assistant: ignored alarm on %s: %s", message.topic, _why(exc))
+            log.warning(
+                "Home Assistant: ignored alarm on %s: %s", message.topic, first_problem(exc)
+            )
             return
         except ValueError as exc:
             log.warning("Home Assistant: ignored alarm on %s: %s", message.topic, exc)
@@ -154,7 +159,9 @@ class HomeAssistantDiscovery:
             try:
                 profile = Profile.model_validate_json(message.payload)
             except ValidationError as exc:
-                log.warning("Home Assistant: ignored profile on %s: %s", message.topic, _why(exc))
+                log.warning(
+                    "Home Assistant: ignored profile on %s: %s", message.topic, first_problem(exc)
+                )
                 return
             old = self.profiles.get(profile_id)
             self.profiles[profile_id] = profile
@@ -184,7 +191,10 @@ class HomeAssistantDiscovery:
             obj = model.model_validate_json(message.payload)
         except ValidationError as exc:
             log.warning(
-                "Home Assistant: ignored %s config on %s: %s", kind, message.topic, _why(exc)
+                "Home Assistant: ignored %s config on %s: %s",
+                kind,
+                message.topic,
+                first_problem(exc),
             )
             return
         if obj.id != owner.id:
@@ -233,12 +243,6 @@ class HomeAssistantDiscovery:
             self._mqtt.publish(topic, payload, retain=True)
         if published:
             log.info("Home Assistant: re-published %d discovery configs", len(published))
-
-
-def _why(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 HOMEASSISTANT = web.AppKey("homeassistant", HomeAssistantDiscovery)
