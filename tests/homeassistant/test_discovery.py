@@ -75,14 +75,14 @@ def state(**fields: Any) -> dict[str, Any]:
 def test_every_message_follows_home_assistants_rules(settings: DiscoverySettings) -> None:
     prefix = settings.discovery.prefix
     messages = everything(settings)
-    # Per loop: thermostat, alarm, 5 sensors (profile progress, remaining, ends at, step,
-    # last refused), 7 buttons, the profile select, the manual output, and per actuator
+    # Per loop: thermostat, alarm, 6 sensors (profile progress, remaining, ends at, step,
+    # step ends at, last refused), 7 buttons, the profile select, the manual output, and per actuator
     # (fermenter 2, kettle 1, lager 1) a demand sensor and a relay; the system's two
     # connectivity sensors; per board: one sensor per probe, and for the two on a serial
     # line (real or simulated) whether it is connected and its firmware.
     assert (
         len(messages)
-        == 3 * (2 + 5 + 7 + 2) + 2 * (2 + 1 + 1) + 2 + len(CHAMBER.sensors) + 2 + 2 + 2 * 2
+        == 3 * (2 + 6 + 7 + 2) + 2 * (2 + 1 + 1) + 2 + len(CHAMBER.sensors) + 2 + 2 + 2 * 2
     )
     for message in messages:
         assert problems(message.topic, message.payload, prefix) == [], message.topic
@@ -346,8 +346,12 @@ def test_profile_progress_and_time_remaining() -> None:
     running["profile"]["ends_at"] = 1796464800.0
     assert render(ends["value_template"], running) == "2026-12-05T10:00:00+00:00"
     assert render(step["value_template"], running) == "2 of 5"
+    step_ends = one(messages, "/step_ends/config")
+    assert step_ends["device_class"] == "timestamp"
+    assert render(step_ends["value_template"], running) == "2026-11-27T17:20:00+00:00"
     running["profile"] |= {"ends_at": None, "paused": True}
     assert render(ends["value_template"], running) == "None"
+    assert render(step_ends["value_template"], running) == "None"
     assert remaining["device_class"] == "duration" and remaining["unit_of_measurement"] == "h"
     attributes = json.loads(render(progress["json_attributes_template"], running))
     assert attributes["name"] == "Ale 10 days" and attributes["next_setpoint"] == 21.0

@@ -192,6 +192,12 @@ PROFILE_ENDS = (
     "{% set p = value_json.profile %}"
     "{% if p and p.ends_at %}{{ " + _iso("p.ends_at") + " }}{% else %}None{% endif %}"
 )
+STEP_ENDS = (
+    "{% set p = value_json.profile %}"
+    "{% if p and p.next_at and not p.paused %}{{ " + _iso("p.next_at | round(0)") + " }}"
+    "{% else %}None{% endif %}"
+)
+"""When the run reaches its next point: unknown while paused and after the last one."""
 PROFILE_STEP = (
     "{% set p = value_json.profile %}"
     "{% if p %}{{ p.step + 1 }} of {{ p.steps }}{% else %}None{% endif %}"
@@ -264,6 +270,9 @@ LOOP_SENSORS = (
         device_class="timestamp",
     ),
     LoopSensor("profile_step", "Current step", PROFILE_STEP, "mdi:stairs"),
+    LoopSensor(
+        "step_ends", "Step ends at", STEP_ENDS, "mdi:timer-outline", device_class="timestamp"
+    ),
     LoopSensor(
         "last_error",
         "Last refused command",
