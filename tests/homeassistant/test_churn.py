@@ -27,7 +27,7 @@ from tests.support.services import Service
 
 DEBUG = False
 SPEED = 60
-SIM_MINUTES = 20
+SIM_MINUTES = 15
 PAIRS = (
     ("state_topic", "value_template"),
     ("json_attributes_topic", "json_attributes_template"),
