@@ -221,9 +221,8 @@ class LoopRuntime:
         if (why is not None and self.fault is None) or waiting_alarm or trouble:
             self.decide(sample=False)
         elif now - self._published_at >= self.env.publish_every_s:
+            # Also where a relay's acknowledgement shows when no reading came since.
             self.publish(now, force=True)
-        else:
-            self.publish(now)  # a relay's acknowledgement may have arrived
 
     # the decision ------------------------------------------------------------------------------
     def decide(self, sample: bool) -> None:
