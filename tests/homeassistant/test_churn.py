@@ -78,7 +78,7 @@ def brewery(broker: Broker, tmp_path: Path, probe: MqttProbe) -> Iterator[Api]:
         api.call(
             "POST",
             "/api/loops",
-            loop("waiting", "waiting-board", mode="constant", setpoint=2.0, compressor={"min_off_s": 7200, "min_on_s": 180}),
+            loop("waiting", "waiting-board", mode="constant", setpoint=2.0, compressor={"min_off_s": 3600, "min_on_s": 180}),
         )  # fmt: skip
         api.call(
             "POST", "/api/loops", loop("profile", "profile-board", mode="constant", setpoint=18.0)
