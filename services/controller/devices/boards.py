@@ -287,14 +287,15 @@ class BoardDevice:
         point = self.registry.sensor(self.device.id, sensor.id)
         point.unit = CELSIUS  # the protocol's unit, whatever the configuration says
         why = BOARD_ERRORS.get(error, error) if error else None
-        point.reading(celsius, why, self.registry.ctx.clock.monotonic(), sensor.offset, ds18b20=True)
+        point.reading(
+            celsius, why, self.registry.ctx.clock.monotonic(), sensor.offset, ds18b20=True
+        )
         self.registry.reading_changed(point)
 
     def board_input(self, channel: int, level: bool) -> None:
         config = self._inputs.get(channel)
         if config is not None:
             self.registry.input_changed(self.device, config, level == config.active_high)
-
 
     def board_output(self, channel: int, on: bool) -> None:
         for actuator in self.device.actuators:

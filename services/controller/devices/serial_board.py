@@ -436,7 +436,11 @@ class SerialBoard:
         for channel, since in self._unacked_since.items():
             # ≥ 1.5 refreshes: the second refresh after an unanswered command (one ack lost
             # to line noise is answered by the next refresh's)
-            if talking and now - since >= 1.5 * self.timing.refresh_s and channel not in self._trouble:
+            if (
+                talking
+                and now - since >= 1.5 * self.timing.refresh_s
+                and channel not in self._trouble
+            ):
                 self._set_trouble(
                     channel, f"no acknowledgement from the board for {now - since:.0f} s"
                 )
