@@ -7,6 +7,7 @@ process or a dozen on different hosts agree on where the broker and database are
 from __future__ import annotations
 
 import os
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from urllib.parse import unquote, urlparse
@@ -71,7 +72,8 @@ class Config:
     ws_publish_acl: tuple[str, ...] | None = None
     """Filters browsers may publish to over `/ws`; None = the default (see services/bridge)."""
     public_url: str | None = None
-    """Where brewers reach the web UI (links in notifications); a `public_url` setting wins."""
+    """Where brewers reach the web UI (`MAELSTROM_PUBLIC_URL`; default http://<hostname>:<port>):
+    links in notifications (a `public_url` setting wins) and Home Assistant's device links."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -102,7 +104,9 @@ class Config:
             log_level=get("MAELSTROM_LOG_LEVEL", "INFO").upper(),
             demo=get("MAELSTROM_DEMO", "0").lower() in ("1", "true", "yes", "on"),
             ws_publish_acl=parse_publish_acl(env.get("MAELSTROM_WS_PUBLISH_ACL", "")),
-            public_url=(env.get("MAELSTROM_PUBLIC_URL") or "").strip().rstrip("/") or None,
+            public_url=get("MAELSTROM_PUBLIC_URL", f"http://{socket.gethostname()}:{http_port}")
+            .strip()
+            .rstrip("/"),
         )
 
 

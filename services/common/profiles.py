@@ -85,6 +85,10 @@ class Schedule:
             remaining_s=max(0.0, self.duration - elapsed),
             next_setpoint=self.temperatures[nxt] if nxt is not None else None,
             next_at=run.started_at + self.offsets[nxt] if nxt is not None else None,
+            # To the minute: a sensor showing it must not change with every publish.
+            ends_at=None
+            if run.paused_at is not None
+            else round((run.started_at + self.duration) / 60.0) * 60.0,
             paused=run.paused_at is not None,
             finished=elapsed >= self.duration,
         )

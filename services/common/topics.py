@@ -18,8 +18,9 @@ CHANNELS = ("data", "logs", "alarms", "cmd", "config", "status")
 """First-level channels under the prefix. `POST /api/publish/{channel}` accepts these."""
 
 CONFIG_KINDS = ("settings", "devices", "profiles", "loops")
-LOOP_COMMANDS = ("setpoint", "mode", "profile", "output", "target")
-"""`target` sets the whole target at once (a restore); the others change one part."""
+LOOP_COMMANDS = ("setpoint", "mode", "profile", "output", "target", "ack")
+"""`target` sets the whole target at once (a restore); `ack` acknowledges the loop's
+alarms; the others change one part."""
 
 
 class TopicError(ValueError):
@@ -267,6 +268,14 @@ class Topics:
     @property
     def all_status(self) -> str:
         return self._t("status", "+")
+
+    def device_status(self, device_id: str) -> str:
+        """A board's link as its controller sees it (retained): online, firmware."""
+        return self._t("status", "devices", check_segment(device_id, "device id"))
+
+    @property
+    def all_device_status(self) -> str:
+        return self._t("status", "devices", "+")
 
     # parsing ----------------------------------------------------------------
     def parts(self, topic: str) -> list[str]:

@@ -64,6 +64,21 @@ class AlarmManager:
         """Ids of the active alarms about `source` (a loop or device); cheap, kept indexed."""
         return self._active_by_source.get(source, ())
 
+    def visible_for(self, source: str) -> list[Alarm]:
+        """The alarms about `source` that still need attention: active, or cleared and
+        not yet acknowledged (oldest first)."""
+        return sorted(
+            (a for a in self.records.values() if a.source == source and a.visible),
+            key=lambda a: (a.raised_at, a.id),
+        )
+
+    def acknowledge_source(self, source: str, by: str) -> int:
+        """Acknowledge every alarm about `source`; how many needed it."""
+        pending = [a for a in self.visible_for(source) if not a.acknowledged]
+        for alarm in pending:
+            self.acknowledge(alarm.id, by)
+        return len(pending)
+
     # the controller's own conditions ------------------------------------------------------------
     def condition(
         self,

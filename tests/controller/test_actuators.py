@@ -158,3 +158,21 @@ def test_dead_time_holds_after_a_restart() -> None:
     assert not decision.heat and "dead time" in (decision.waiting_reason or "")
     assert decision.next_at == 1600.0
     assert control.update(1600.0).heat
+
+
+def test_a_wait_is_stable_text_with_an_end_time_not_a_countdown() -> None:
+    """A reason that changed every second made every state different (Home Assistant
+    wrote a row a second); the end of the wait is a fixed time instead."""
+    loop = fermenter_loop(compressor=CompressorProtection(dead_time_s=600.0, min_off_s=0.0))
+    control = LoopControl(loop, now=1000.0)
+    control.sample(1000.0, pv=10.0, setpoint=20.0)
+    seen = {
+        (d.waiting_reason, d.waiting_until) for d in map(control.update, (1000.0, 1001.0, 1300.5))
+    }
+    assert seen == {("heater: dead time between heating and cooling", 1600)}
+    cooler = TimeProportionedOutput(OutputTiming(window_s=600.0, min_off_s=300.0), now=0.0)
+    for now in (10.0, 11.0, 200.0):
+        cooler.update(now, 0.5)
+        assert (cooler.waiting, cooler.waiting_until) == ("minimum off time", 300.0)
+    cooler.update(300.0, 0.5)
+    assert cooler.on and cooler.waiting_until is None

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from services.common.schema.config import AlarmThresholds
 from tests.controller.support import kettle_device, kettle_loop, publish_config
 from tests.support.broker import Broker, mosquitto_client
 from tests.support.probe import MqttProbe, Received
@@ -83,3 +84,43 @@ def test_a_command_that_cannot_be_used_is_logged_and_dropped(
         "maelstrom/data/kettle", state(lambda s: s["sp"] == 16.0), timeout=5, since=mark
     )
     assert alive.retain is False
+
+
+def test_a_refusal_shows_on_the_state_and_ack_acknowledges_the_loops_alarms_as_its_sender(
+    controller: Service, broker: Broker, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/#")
+    probe.wait_for("maelstrom/data/kettle", state(lambda s: s["pv"] is not None), timeout=20)
+    mosquitto_pub(broker, "maelstrom/cmd/loops/kettle/output", "-50")  # no cooler
+    refused = probe.wait_for("maelstrom/data/kettle", state(lambda s: s["last_error"]), timeout=5)
+    error = json.loads(refused.payload)["last_error"]
+    assert (error["command"], error["by"]) == ("output", "mqtt")
+    assert "no cooler" in error["message"]
+    mosquitto_pub(broker, "maelstrom/cmd/loops/kettle/setpoint", "16")  # applied: news over
+    probe.wait_for("maelstrom/data/kettle", state(lambda s: not s["last_error"]), timeout=5)
+
+    # Water at 20 °C above a 0 °C high limit: the loop's alarm, acknowledged by name.
+    publish_config(probe, kettle_loop(mode="constant", setpoint=15.0, alarms=AlarmThresholds(high=0.0, stale_after_s=30.0)))  # fmt: skip
+    probe.wait_for("maelstrom/alarms/kettle-high", lambda m: bool(m.payload), timeout=10)
+    mark = probe.mark()
+    subprocess.run(
+        [mosquitto_client("mosquitto_pub"), "-p", str(broker.port), "-V", "mqttv5",
+         "-t", "maelstrom/cmd/loops/kettle/ack", "-m", "PRESS",
+         "-D", "publish", "user-property", "by", "brewer"],
+        check=True,
+        timeout=10,
+    )  # fmt: skip
+    acked = probe.wait_for(
+        "maelstrom/alarms/kettle-high",
+        lambda m: bool(m.payload) and json.loads(m.payload)["acknowledged"],
+        since=mark,
+        timeout=5,
+    )
+    assert json.loads(acked.payload)["acknowledged_by"] == "brewer"
+    shown = probe.wait_for(
+        "maelstrom/data/kettle",
+        state(lambda s: s["alarm_details"] and s["alarm_details"][0]["acknowledged"]),
+        since=mark,
+        timeout=5,
+    )
+    assert json.loads(shown.payload)["alarms"] == ["kettle-high"]  # still active

@@ -27,6 +27,7 @@ class Listener:
         self.offline: list[str] = []
         self.readings: list[tuple[int, float | None, str | None]] = []
         self.inputs: list[tuple[int, bool]] = []
+        self.outputs: list[tuple[int, bool]] = []
 
     def board_online(self, info: BoardInfo) -> None:
         self.online.append(info)
@@ -39,6 +40,9 @@ class Listener:
 
     def board_input(self, channel: int, level: bool) -> None:
         self.inputs.append((channel, level))
+
+    def board_output(self, channel: int, on: bool) -> None:
+        self.outputs.append((channel, on))
 
 
 async def connected(port: str) -> tuple[SerialBoard, Listener]:

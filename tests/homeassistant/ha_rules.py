@@ -2,8 +2,10 @@
 
 Sources: home-assistant.io/integrations/mqtt (discovery topic, device, origin,
 availability), /integrations/climate.mqtt, /integrations/sensor.mqtt,
-/integrations/binary_sensor.mqtt, and the schemas in
-homeassistant/components/mqtt/{discovery,schemas,climate,sensor,binary_sensor}.py.
+/integrations/binary_sensor.mqtt, /integrations/select.mqtt, /integrations/button.mqtt,
+/integrations/number.mqtt, /docs/configuration/templating (timestamp_custom), and the
+schemas in homeassistant/components/mqtt/{discovery,schemas,climate,sensor,
+binary_sensor,select,button,number}.py.
 `problems()` returns what Home Assistant would refuse or warn about; an empty
 list means the message is one Home Assistant accepts as documented.
 """
@@ -12,6 +14,7 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import UTC, datetime
 from typing import Any
 
 from jinja2.exceptions import TemplateSyntaxError
@@ -68,6 +71,16 @@ COMPONENT_KEYS = {
         "device_class", "expire_after", "force_update", "off_delay", "payload_off",
         "payload_on", "state_topic", "value_template",
     },
+    "select": {
+        "command_template", "command_topic", "optimistic", "options", "retain",
+        "state_topic", "value_template",
+    },
+    "button": {"command_template", "command_topic", "device_class", "payload_press", "retain"},
+    "number": {
+        "command_template", "command_topic", "device_class", "max", "min", "mode",
+        "optimistic", "payload_reset", "retain", "state_topic", "step",
+        "unit_of_measurement", "value_template",
+    },
 }  # fmt: skip
 
 REQUIRED_KEYS = {
@@ -81,6 +94,9 @@ REQUIRED_KEYS = {
         "mode_state_topic", "mode_command_topic", "modes", "action_topic",
         "min_temp", "max_temp", "temp_step", "precision", "temperature_unit",
     },
+    "select": {"command_topic", "options"},
+    "button": {"command_topic"},
+    "number": {"command_topic"},
 }  # fmt: skip
 DISCOVERY_REQUIRED_KEYS = {"unique_id", "device", "origin"}
 """A device is only registered for an entity with a unique_id; origin names who published it."""
@@ -111,7 +127,15 @@ SENSOR_UNITS = {
     "temperature": {DEGREE_CELSIUS, "\u00b0F", "K"},
     "duration": {"d", "h", "min", "s", "ms", "\u00b5s"},
 }
-SENSOR_DEVICE_CLASSES = set(SENSOR_UNITS)  # the ones we use; others exist
+NON_NUMERIC_SENSOR_DEVICE_CLASSES = {"date", "enum", "timestamp"}
+"""No unit, no state class, no display precision: the state is text (ISO 8601 for timestamp)."""
+SENSOR_DEVICE_CLASSES = set(SENSOR_UNITS) | NON_NUMERIC_SENSOR_DEVICE_CLASSES
+ENTITY_CATEGORIES = {"config", "diagnostic"}
+READ_ONLY_COMPONENTS = {"sensor", "binary_sensor"}
+"""Home Assistant refuses `entity_category: config` on these (nothing to configure)."""
+BUTTON_DEVICE_CLASSES = {"identify", "restart", "update"}
+NUMBER_MODES = {"auto", "box", "slider"}
+NUMBER_MIN_STEP = 0.001
 STATE_CLASSES = {"measurement", "measurement_angle", "total", "total_increasing"}
 BINARY_SENSOR_DEVICE_CLASSES = {
     "battery", "battery_charging", "carbon_monoxide", "cold", "connectivity", "door",
@@ -122,6 +146,21 @@ BINARY_SENSOR_DEVICE_CLASSES = {
 
 TEMPLATES = ImmutableSandboxedEnvironment()
 """Home Assistant renders templates in Jinja's immutable sandbox."""
+
+
+def _timestamp_custom(
+    value: Any, format_string: str = "%Y-%m-%d %H:%M:%S", local: bool = True
+) -> Any:
+    """Home Assistant's `timestamp_custom` filter (UTC when `local` is false); a value that is
+    not a number comes back unchanged, as in Home Assistant."""
+    try:
+        moment = datetime.fromtimestamp(float(value), tz=None if local else UTC)
+    except (TypeError, ValueError):
+        return value
+    return moment.strftime(format_string)
+
+
+TEMPLATES.filters["timestamp_custom"] = _timestamp_custom
 
 
 def render(template: str, payload: Any) -> str:
@@ -176,6 +215,11 @@ def problems(topic: str, payload: dict[str, Any], prefix: str = "homeassistant")
         found.append("unique_id must be a non-empty string")
     if payload.get("qos", 0) not in QOS:
         found.append(f"qos {payload['qos']!r} is not 0, 1 or 2")
+    category = payload.get("entity_category")
+    if category is not None and category not in ENTITY_CATEGORIES:
+        found.append(f"entity_category {category!r} is not config or diagnostic")
+    if category == "config" and component in READ_ONLY_COMPONENTS:
+        found.append(f"entity_category config is not allowed for a {component}")
     found += _device_problems(payload.get("device"))
     found += _origin_problems(payload.get("origin"))
     found += _availability_problems(payload)
@@ -183,6 +227,9 @@ def problems(topic: str, payload: dict[str, Any], prefix: str = "homeassistant")
         "climate": _climate_problems,
         "sensor": _sensor_problems,
         "binary_sensor": _binary_sensor_problems,
+        "select": _select_problems,
+        "button": _button_problems,
+        "number": _number_problems,
     }[component](payload)
     return found
 
@@ -256,7 +303,13 @@ def _sensor_problems(payload: dict[str, Any]) -> list[str]:
     found = []
     device_class = payload.get("device_class")
     unit = payload.get("unit_of_measurement")
-    if device_class is not None:
+    if device_class in NON_NUMERIC_SENSOR_DEVICE_CLASSES:
+        for key in ("unit_of_measurement", "state_class", "suggested_display_precision"):
+            if key in payload:
+                found.append(
+                    f"{key} makes no sense for the non-numeric device_class {device_class}"
+                )
+    elif device_class is not None:
         if device_class not in SENSOR_DEVICE_CLASSES:
             found.append(f"sensor device_class {device_class!r} has no rules written here")
         elif unit not in SENSOR_UNITS[device_class]:
@@ -276,3 +329,37 @@ def _binary_sensor_problems(payload: dict[str, Any]) -> list[str]:
     if device_class is not None and device_class not in BINARY_SENSOR_DEVICE_CLASSES:
         return [f"binary_sensor device_class {device_class!r} is not a device class"]
     return []
+
+
+def _select_problems(payload: dict[str, Any]) -> list[str]:
+    options = payload.get("options")
+    if not isinstance(options, list) or not options:
+        return ["options must be a non-empty list"]
+    found = []
+    if not all(isinstance(o, str) and o for o in options):
+        found.append("options must be non-empty strings")
+    if len(set(options)) != len(options):
+        found.append("options repeat")
+    return found
+
+
+def _button_problems(payload: dict[str, Any]) -> list[str]:
+    device_class = payload.get("device_class")
+    if device_class is not None and device_class not in BUTTON_DEVICE_CLASSES:
+        return [f"button device_class {device_class!r} is not identify, restart or update"]
+    return []
+
+
+def _number_problems(payload: dict[str, Any]) -> list[str]:
+    found = []
+    low, high = payload.get("min", 1), payload.get("max", 100)
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (low, high)):
+        return ["min and max must be numbers"]
+    if low >= high:
+        found.append("min must be below max")  # Home Assistant: "max must be > min"
+    step = payload.get("step", 1)
+    if not isinstance(step, (int, float)) or step < NUMBER_MIN_STEP:
+        found.append(f"step must be a number of at least {NUMBER_MIN_STEP}")
+    if payload.get("mode", "auto") not in NUMBER_MODES:
+        found.append(f"mode {payload['mode']!r} is not auto, box or slider")
+    return found

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from services.common.schema.config import Device, Loop
+from services.common.schema.config import Device, Loop, Profile
 
 FERMENTER = Loop.model_validate(
     {
@@ -105,3 +105,28 @@ def loop_state(loop: str = "fermenter", **fields: Any) -> dict[str, Any]:
         "ts": 1795550647.1,
     }
     return state | fields
+
+
+PROFILES = {
+    p.id: p
+    for p in (
+        Profile.model_validate({"id": "ale", "name": "Ale 10 days", "points": [{"offset": 0, "temperature": 18}]}),
+        Profile.model_validate({"id": "lager", "name": "Lager", "points": [{"offset": 0, "temperature": 10}]}),
+        Profile.model_validate({"id": "crash", "points": [{"offset": 0, "temperature": 2}]}),
+    )
+}  # fmt: skip
+
+
+def loop_target(loop: str = "fermenter", **fields: Any) -> dict[str, Any]:
+    """A LoopTarget payload as the controller publishes it on maelstrom/target/<loop>."""
+    target = {
+        "loop": loop,
+        "revision": 3,
+        "mode": "constant",
+        "setpoint": 19.0,
+        "manual_output": 0.0,
+        "profile": None,
+        "changed_by": "mqtt",
+        "ts": 1795550600.0,
+    }
+    return target | fields

@@ -14,10 +14,17 @@ from services.api.homeassistant.discovery import (
     device_discovery,
     loop_discovery,
     loop_topics,
+    profile_options,
+    system_discovery,
 )
 from services.common.config import Config
-from services.common.schema.commands import ModeCommand, SetpointCommand, parse_loop_command
-from services.common.schema.config import Device, Loop, LoopMode
+from services.common.schema.commands import (
+    AckCommand,
+    ModeCommand,
+    SetpointCommand,
+    parse_loop_command,
+)
+from services.common.schema.config import Device, Loop, LoopMode, Profile
 from services.common.schema.state import LoopActivity, LoopState, SensorReading
 from services.common.topics import DiscoveryTopics, TopicError
 from tests.homeassistant import ha_rules
@@ -30,7 +37,9 @@ from tests.homeassistant.samples import (
     KETTLE,
     LAGER,
     LOOPS,
+    PROFILES,
     loop_state,
+    loop_target,
 )
 
 SETTINGS = DiscoverySettings.from_config(Config())
@@ -40,8 +49,13 @@ CUSTOM = DiscoverySettings.from_config(
 
 
 def everything(settings: DiscoverySettings = SETTINGS) -> list[Discovery]:
-    messages = [m for loop in LOOPS for m in loop_discovery(loop, settings)]
+    messages = [m for loop in LOOPS for m in loop_discovery(loop, settings, PROFILES)]
+    messages += system_discovery(settings)
     return messages + [m for device in DEVICES for m in device_discovery(device, settings)]
+
+
+def target(**fields: Any) -> dict[str, Any]:
+    return loop_target(**fields)
 
 
 def one(messages: list[Discovery], suffix: str) -> dict[str, Any]:
@@ -61,9 +75,15 @@ def state(**fields: Any) -> dict[str, Any]:
 def test_every_message_follows_home_assistants_rules(settings: DiscoverySettings) -> None:
     prefix = settings.discovery.prefix
     messages = everything(settings)
-    # Per loop: thermostat, alarm, profile progress and time remaining, one output per
-    # actuator (fermenter 2, kettle 1, lager 1); per board: one sensor per probe.
-    assert len(messages) == 3 * 4 + 2 + 1 + 1 + len(CHAMBER.sensors) + 2 + 2
+    # Per loop: thermostat, alarm, 6 sensors (profile progress, remaining, ends at, step,
+    # step ends at, last refused), 7 buttons, the profile select, the manual output, and per actuator
+    # (fermenter 2, kettle 1, lager 1) a demand sensor and a relay; the system's two
+    # connectivity sensors; per board: one sensor per probe, and for the two on a serial
+    # line (real or simulated) whether it is connected and its firmware.
+    assert (
+        len(messages)
+        == 3 * (2 + 6 + 7 + 2) + 2 * (2 + 1 + 1) + 2 + len(CHAMBER.sensors) + 2 + 2 + 2 * 2
+    )
     for message in messages:
         assert problems(message.topic, message.payload, prefix) == [], message.topic
         # It survives the trip as JSON, degree sign and all.
@@ -102,11 +122,38 @@ def test_no_deprecated_object_id_anywhere() -> None:
 
 def test_the_rules_catch_what_home_assistant_refuses() -> None:
     """The checker must not be vacuous: each broken message is caught."""
-    climate = one(loop_discovery(FERMENTER, SETTINGS), "/climate/config")
+    messages = loop_discovery(FERMENTER, SETTINGS, PROFILES)
+    climate = one(messages, "/climate/config")
     sensor = one(device_discovery(CHAMBER, SETTINGS), "/beer/config")
     good_topic = "homeassistant/climate/maelstrom_loop_fermenter/climate/config"
     sensor_topic = "homeassistant/sensor/maelstrom_device_chamber/beer/config"
+    select, select_topic = _with_topic(messages, "/select/")
+    button, button_topic = _with_topic(messages, "/profile_pause/")
+    number, number_topic = _with_topic(messages, "/manual_output/")
+    ends, ends_topic = _with_topic(messages, "/profile_ends/")
+    demand, demand_topic = _with_topic(messages, "/cool_output/")
+    relay, relay_topic = _with_topic(messages, "/cooler_relay/")
+    assert [problems(t, p) for t, p in ((select_topic, select), (button_topic, button), (number_topic, number), (ends_topic, ends), (demand_topic, demand), (relay_topic, relay))] == [[]] * 6  # fmt: skip
+    without = lambda payload, key: {k: v for k, v in payload.items() if k != key}  # noqa: E731
     broken = [
+        (select_topic, without(select, "options"), "options"),
+        (select_topic, select | {"options": []}, "options"),
+        (select_topic, select | {"options": ["none", "none"]}, "repeat"),
+        (select_topic, without(select, "command_topic"), "command_topic"),
+        (select_topic, select | {"min": 0}, "documented"),
+        (button_topic, without(button, "command_topic"), "command_topic"),
+        (button_topic, button | {"device_class": "restart_now"}, "device_class"),
+        (button_topic, button | {"state_topic": "a/b"}, "documented"),
+        (number_topic, number | {"min": 100, "max": -100}, "min"),
+        (number_topic, number | {"step": 0}, "step"),
+        (number_topic, number | {"mode": "dial"}, "mode"),
+        (number_topic, without(number, "command_topic"), "command_topic"),
+        (number_topic, number | {"options": ["a"]}, "documented"),
+        (ends_topic, ends | {"unit_of_measurement": "s"}, "non-numeric"),
+        (ends_topic, ends | {"state_class": "measurement"}, "non-numeric"),
+        (demand_topic, demand | {"entity_category": "config"}, "config"),
+        (demand_topic, demand | {"entity_category": "diagnostics"}, "entity_category"),
+        (relay_topic, relay | {"device_class": "relay"}, "device_class"),
         (good_topic, climate | {"object_id": "fermenter"}, "deprecated"),
         (good_topic, climate | {"precision": 0.2}, "precision"),
         (good_topic, climate | {"modes": ["off", "warm"]}, "HVAC mode"),
@@ -129,6 +176,11 @@ def test_the_rules_catch_what_home_assistant_refuses() -> None:
     for topic, payload, why in broken:
         found = problems(topic, payload)
         assert any(why in p for p in found), (why, found)
+
+
+def _with_topic(messages: list[Discovery], part: str) -> tuple[dict[str, Any], str]:
+    [found] = [m for m in messages if part in m.topic]
+    return found.payload, found.topic
 
 
 # --- the thermostat ----------------------------------------------------------------------------------
@@ -193,7 +245,8 @@ def test_every_activity_has_an_action() -> None:
 def test_thermostat_reads_and_sets_our_own_topics() -> None:
     climate = one(loop_discovery(FERMENTER, SETTINGS), "/climate/config")
     assert climate["current_temperature_topic"] == "maelstrom/data/fermenter"
-    assert climate["temperature_state_topic"] == "maelstrom/data/fermenter"
+    # The target (owned by the controller), so the setpoint shows in every mode.
+    assert climate["temperature_state_topic"] == "maelstrom/target/fermenter"
     assert climate["temperature_command_topic"] == "maelstrom/cmd/loops/fermenter/setpoint"
     assert climate["mode_command_topic"] == "maelstrom/cmd/loops/fermenter/mode"
     assert climate["availability"][0]["topic"] == "maelstrom/status/controller"
@@ -204,9 +257,13 @@ def test_thermostat_reads_and_sets_our_own_topics() -> None:
         "C",
     )
     assert climate["name"] is None and climate["device"]["name"] == "Fermenter"
-    reading = state(pv=18.94, sp=19.5)
-    assert render(climate["current_temperature_template"], reading) == "18.94"
-    assert render(climate["temperature_state_template"], reading) == "19.5"
+    # Rounded as the card shows it: a reading's last digits do not make a new state row.
+    assert render(climate["current_temperature_template"], state(pv=18.94)) == "18.9"
+    held = state(pv=18.94, pv_display=19.1)  # the last digit flickers: the shown one holds
+    assert render(climate["current_temperature_template"], held) == "19.1"
+    for mode in ("off", "manual", "constant", "profile"):
+        held = target(mode=mode, setpoint=19.5)
+        assert render(climate["temperature_state_template"], held) == "19.5"
     # Home Assistant sends the target as a bare number; that is a setpoint to us.
     assert parse_loop_command("setpoint", b"19.5") == SetpointCommand(value=19.5)
 
@@ -216,32 +273,52 @@ def test_unusable_reading_and_no_setpoint_show_as_unknown() -> None:
     climate = one(loop_discovery(FERMENTER, SETTINGS), "/climate/config")
     blank = state(pv=None, sp=None, mode="off", state="fault")
     assert render(climate["current_temperature_template"], blank) == "None"
-    assert render(climate["temperature_state_template"], blank) == "None"
 
 
 def test_loop_attributes_carry_our_own_mode_and_state() -> None:
     climate = one(loop_discovery(FERMENTER, SETTINGS), "/climate/config")
     rendered = render(
         climate["json_attributes_template"],
-        state(mode="constant", state="waiting", waiting_reason="compressor off for 140 s more"),
+        state(
+            mode="constant",
+            state="waiting",
+            waiting_reason="cooler: minimum off time",
+            waiting_until=1795550800,
+        ),
     )
     assert json.loads(rendered) == {
         "mode": "constant",
         "state": "waiting",
-        "waiting_reason": "compressor off for 140 s more",
+        "waiting_reason": "cooler: minimum off time",
+        "waiting_until": 1795550800,
     }
 
 
 # --- alarms, profile, outputs ----------------------------------------------------------------------
 
 
-def test_alarm_is_a_problem_while_any_alarm_of_the_loop_is_active() -> None:
+def test_alarm_is_a_problem_while_any_alarm_is_active_or_cleared_unacknowledged() -> None:
     alarm = one(loop_discovery(FERMENTER, SETTINGS), "/alarm/config")
     assert alarm["device_class"] == "problem"
+    detail = {
+        "id": "fermenter-sensor",
+        "message": "Fermenter: sensor chamber/beer stale; outputs off",
+        "severity": "high",
+        "active": True,
+        "raised_at": 1795550000.0,
+        "acknowledged": False,
+    }
     assert render(alarm["value_template"], state(alarms=[])) == "OFF"
-    assert render(alarm["value_template"], state(alarms=["fermenter-sensor"])) == "ON"
-    attributes = render(alarm["json_attributes_template"], state(alarms=["fermenter-sensor"]))
-    assert json.loads(attributes) == {"alarms": ["fermenter-sensor"]}
+    active = state(alarms=["fermenter-sensor"], alarm_details=[detail])
+    assert render(alarm["value_template"], active) == "ON"
+    # The probe came back at 3 am: cleared, but nobody has seen it yet.
+    cleared = state(alarms=[], alarm_details=[detail | {"active": False}])
+    assert render(alarm["value_template"], cleared) == "ON"
+    attributes = json.loads(render(alarm["json_attributes_template"], cleared))
+    assert attributes["alarms"] == [detail | {"active": False}]
+    assert attributes["alarms"][0]["message"].startswith("Fermenter: sensor")
+    ack = one(loop_discovery(FERMENTER, SETTINGS), "/ack/config")
+    assert ack["command_topic"] == "maelstrom/cmd/loops/fermenter/ack"
 
 
 def test_profile_progress_and_time_remaining() -> None:
@@ -263,12 +340,26 @@ def test_profile_progress_and_time_remaining() -> None:
     )
     assert render(progress["value_template"], running) == "10.0"
     assert render(remaining["value_template"], running) == "216.0"
+    ends = one(messages, "/profile_ends/config")
+    step = one(messages, "/profile_step/config")
+    assert ends["device_class"] == "timestamp"
+    running["profile"]["ends_at"] = 1796464800.0
+    assert render(ends["value_template"], running) == "2026-12-05T10:00:00+00:00"
+    assert render(step["value_template"], running) == "2 of 5"
+    step_ends = one(messages, "/step_ends/config")
+    assert step_ends["device_class"] == "timestamp"
+    assert render(step_ends["value_template"], running) == "2026-11-27T17:20:00+00:00"
+    running["profile"] |= {"ends_at": None, "paused": True}
+    assert render(ends["value_template"], running) == "None"
+    assert render(step_ends["value_template"], running) == "None"
     assert remaining["device_class"] == "duration" and remaining["unit_of_measurement"] == "h"
     attributes = json.loads(render(progress["json_attributes_template"], running))
     assert attributes["name"] == "Ale 10 days" and attributes["next_setpoint"] == 21.0
     idle = state(profile=None)
     assert render(progress["value_template"], idle) == "None"
     assert render(remaining["value_template"], idle) == "None"
+    assert render(ends["value_template"], idle) == "None"
+    assert render(step["value_template"], idle) == "None"
     assert json.loads(render(progress["json_attributes_template"], idle)) == {}
 
 
@@ -278,7 +369,8 @@ def test_outputs_only_for_the_actuators_a_loop_has() -> None:
     keys = {m.topic.split("/")[-2] for m in loop_discovery(LAGER, SETTINGS)}
     assert "cool_output" in keys and "heat_output" not in keys
     heat = one(loop_discovery(FERMENTER, SETTINGS), "/heat_output/config")
-    assert render(heat["value_template"], state(output={"heat": 42.5, "cool": 0})) == "42.5"
+    assert heat["name"] == "Heating demand" and heat["entity_category"] == "diagnostic"
+    assert render(heat["value_template"], state(output={"heat": 42.4, "cool": 0})) == "42.0"
 
 
 def test_deleting_a_loop_clears_every_entity_it_could_have() -> None:
@@ -330,4 +422,128 @@ def test_a_probe_is_unavailable_while_it_reads_nothing() -> None:
 
 def test_entity_names_do_not_repeat_the_device_name() -> None:
     names = {m.payload["unique_id"].rsplit(":", 1)[-1]: m.payload["name"] for m in device_discovery(CHAMBER, SETTINGS)}  # fmt: skip
-    assert names == {"beer": "Beer", "mash": "mash probe", "air": "air"}
+    assert names == {"beer": "Beer", "mash": "mash probe", "air": "air", "_connected": "Connected", "_firmware": "Firmware"}  # fmt: skip
+
+
+def test_a_board_shows_its_link_and_firmware_from_its_status() -> None:
+    messages = device_discovery(CHAMBER, SETTINGS, firmware="2.1.0")
+    link = one(messages, "/_connected/config")
+    firmware = one(messages, "/_firmware/config")
+    assert link["state_topic"] == "maelstrom/status/devices/chamber"
+    assert (link["device_class"], link["entity_category"]) == ("connectivity", "diagnostic")
+    status = {"device": "chamber", "online": True, "board": "nano", "firmware": "2.1.0", "ts": 1.0}
+    assert render(link["value_template"], status) == "ON"
+    assert render(link["value_template"], status | {"online": False, "reason": "silent"}) == "OFF"
+    assert render(firmware["value_template"], status) == "2.1.0"
+    assert link["device"]["sw_version"] == "2.1.0"
+    assert not any("_connected" in m.topic for m in device_discovery(ISPINDEL, SETTINGS))
+
+
+# --- profile controls, manual output, relays, refusals ----------------------------------------
+
+
+def test_profile_select_offers_every_profile_and_none_and_sends_start_or_stop() -> None:
+    select = one(
+        loop_discovery(FERMENTER, SETTINGS, PROFILES),
+        "/select/maelstrom_loop_fermenter/profile/config",
+    )
+    assert select["options"] == ["none", "Ale 10 days", "crash", "Lager"]
+    assert select["state_topic"] == "maelstrom/target/fermenter"
+    assert select["command_topic"] == "maelstrom/cmd/loops/fermenter/profile"
+    run = {"profile": "ale", "started_at": 1795550000.0}
+    assert render(select["value_template"], target(mode="profile", profile=run)) == "Ale 10 days"
+    assert render(select["value_template"], target(profile=None)) == "none"
+    # A run of a profile that is gone shows as none, never as an option HA does not know.
+    gone = target(mode="profile", profile=run | {"profile": "deleted"})
+    assert render(select["value_template"], gone) == "none"
+    for option, profile_id in profile_options(PROFILES).items():
+        sent = _render_command(select["command_template"], option)
+        assert json.loads(sent) == {"action": "start", "profile": profile_id}
+        assert parse_loop_command("profile", sent.encode()).profile == profile_id
+    assert parse_loop_command("profile", _render_command(select["command_template"], "none").encode()).action == "stop"  # fmt: skip
+
+
+def test_profile_options_stay_distinct_when_names_clash() -> None:
+    clash = {
+        pid: Profile.model_validate({"id": pid, "name": name, "points": [{"offset": 0, "temperature": 1}]})
+        for pid, name in (("a", "Same"), ("b", "Same"), ("c", "None"), ("d", ""))
+    }  # fmt: skip
+    options = profile_options(clash)
+    assert sorted(options) == ["a", "b", "c", "d"]  # the ids: names would collide or say none
+
+
+def test_buttons_send_what_the_controller_understands() -> None:
+    messages = loop_discovery(FERMENTER, SETTINGS, PROFILES)
+    for key, action in (("profile_start", "start"), ("profile_pause", "pause"), ("profile_resume", "resume"), ("profile_stop", "stop")):  # fmt: skip
+        button = one(messages, f"/{key}/config")
+        assert button["command_topic"] == "maelstrom/cmd/loops/fermenter/profile"
+        assert parse_loop_command("profile", button["payload_press"].encode()).action == action
+    confirm = one(messages, "/confirm_step/config")
+    assert json.loads(confirm["payload_press"]) == {"action": "confirm"}
+    manual = one(messages, "/manual_mode/config")
+    assert manual["command_topic"].endswith("/mode")
+    assert parse_loop_command("mode", manual["payload_press"].encode()).value == LoopMode.manual
+    ack = one(messages, "/ack/config")
+    assert isinstance(parse_loop_command("ack", ack["payload_press"].encode()), AckCommand)
+
+
+def test_manual_output_number_spans_only_what_the_loop_can_drive() -> None:
+    for loop, span in ((FERMENTER, (-100, 100)), (KETTLE, (0, 100)), (LAGER, (-100, 0))):
+        number = one(loop_discovery(loop, SETTINGS), "/manual_output/config")
+        assert (number["min"], number["max"]) == span
+        assert number["command_topic"] == f"maelstrom/cmd/loops/{loop.id}/output"
+        assert render(number["value_template"], target(manual_output=-40.0)) == "-40.0"
+        assert parse_loop_command("output", b"-40").value == -40
+
+
+def test_relays_show_what_the_device_confirmed() -> None:
+    relay = one(loop_discovery(FERMENTER, SETTINGS), "/cooler_relay/config")
+    assert relay["device_class"] == "running"
+    assert render(relay["value_template"], state(relays={"cooler": True})) == "ON"
+    assert render(relay["value_template"], state(relays={"cooler": False})) == "OFF"
+    assert render(relay["value_template"], state(relays={"cooler": None})) == "None"
+    assert render(relay["value_template"], state(relays={})) == "None"
+    keys = {m.topic.split("/")[-2] for m in loop_discovery(KETTLE, SETTINGS)}
+    assert "heater_relay" in keys and "cooler_relay" not in keys
+
+
+def test_last_refused_command_is_readable() -> None:
+    sensor = one(loop_discovery(FERMENTER, SETTINGS), "/last_error/config")
+    refused = {"command": "mode", "message": "mode profile: start a profile first", "by": "homeassistant", "ts": 1795550600}  # fmt: skip
+    shown = render(sensor["value_template"], state(last_error=refused))
+    assert shown == "mode: mode profile: start a profile first"
+    assert (
+        json.loads(render(sensor["json_attributes_template"], state(last_error=refused))) == refused
+    )
+    assert render(sensor["value_template"], state(last_error=None)) == "none"
+    long = refused | {"message": "x" * 400}
+    assert len(render(sensor["value_template"], state(last_error=long))) == 255
+
+
+def test_devices_link_to_the_ui_and_through_board_to_controller() -> None:
+    settings = DiscoverySettings.from_config(Config.from_env({"MAELSTROM_PUBLIC_URL": "http://brewery.local:8888/"}))  # fmt: skip
+    loop = one(loop_discovery(FERMENTER, settings), "/climate/config")["device"]
+    board = one(device_discovery(CHAMBER, settings), "/beer/config")["device"]
+    [system, *_] = [m.payload["device"] for m in system_discovery(settings)]
+    assert loop["configuration_url"] == "http://brewery.local:8888/"
+    assert loop["via_device"] == board["identifiers"][0]
+    assert board["via_device"] == system["identifiers"][0]
+    assert "sw_version" not in board  # a board runs its own firmware, not ours
+    assert loop["suggested_area"] == "Brewery"
+    assert Config.from_env({}).public_url.endswith(":8888/")
+
+
+def test_connectivity_stays_readable_when_the_service_is_gone() -> None:
+    for message in system_discovery(SETTINGS):
+        payload = message.payload
+        assert payload["device_class"] == "connectivity"
+        assert payload["entity_category"] == "diagnostic"
+        assert "availability" not in payload
+        assert (payload["payload_on"], payload["payload_off"]) == ("online", "offline")
+    topics = [m.payload["state_topic"] for m in system_discovery(SETTINGS)]
+    assert topics == ["maelstrom/status/controller", "maelstrom/status/api"]
+
+
+def _render_command(template: str, value: str) -> str:
+    """A command_template as Home Assistant renders it: `value` is what was chosen."""
+    return ha_rules.TEMPLATES.from_string(template).render(value=value).strip()

@@ -20,7 +20,7 @@ from services.common.schema.commands import ModeCommand, SetpointCommand, parse_
 from services.common.schema.config import Device, Loop, LoopMode
 from services.common.web import CONFIG, MQTT, setup_mqtt
 from tests.homeassistant.ha_rules import problems, render
-from tests.homeassistant.samples import CHAMBER, FERMENTER, ISPINDEL, loop_state
+from tests.homeassistant.samples import CHAMBER, FERMENTER, ISPINDEL, loop_state, loop_target
 from tests.support.broker import Broker
 from tests.support.probe import MqttProbe, Received, received
 from tests.support.services import Service, service_env
@@ -130,12 +130,16 @@ async def test_commands_as_home_assistant_sends_them_reach_the_loop(
         sent = await received(probe, climate["mode_command_topic"], since=mark)
         assert parse_loop_command("mode", sent.payload) == ModeCommand(value=meaning[mode])
 
-    # The controller echoes the setpoint on the state topic Home Assistant reads.
+    # The controller echoes the setpoint on the target and the mode on the state, the
+    # topics Home Assistant reads.
     probe.subscribe(climate["temperature_state_topic"])
+    probe.subscribe(climate["mode_state_topic"])
+    probe.publish("maelstrom/target/fermenter", json.dumps(loop_target(setpoint=19.5)), retain=True)
     probe.publish("maelstrom/data/fermenter", json.dumps(loop_state(sp=19.5)), retain=True)
     echoed = await received(probe, climate["temperature_state_topic"])
     assert render(climate["temperature_state_template"], echoed.text) == "19.5"
-    assert render(climate["mode_state_template"], echoed.text) == "heat_cool"
+    state = await received(probe, climate["mode_state_topic"])
+    assert render(climate["mode_state_template"], state.text) == "heat_cool"
 
 
 async def test_home_assistant_coming_online_gets_every_config_again(
@@ -190,7 +194,8 @@ async def test_deleting_a_loop_or_device_removes_its_entities(
         fresh.subscribe("test/marker")
         probe.publish("test/marker", "after any retained message")
         await received(fresh, "test/marker")
-        assert [m.topic for m in fresh.messages if m.topic.startswith("homeassistant/")] == []
+        left = [m.topic for m in fresh.messages if m.topic.startswith("homeassistant/")]
+        assert [t for t in left if "/maelstrom_system_system/" not in t] == []
     finally:
         fresh.close()
 
@@ -280,3 +285,43 @@ async def test_availability_follows_the_controller(
             )
         finally:
             controller.stop()
+
+
+async def test_alarms_about_no_loop_get_their_own_entities_while_they_exist(
+    discovery: HomeAssistantDiscovery, probe: MqttProbe
+) -> None:
+    probe.subscribe(HA)
+    configure(probe, FERMENTER)
+    configure(probe, CHAMBER)
+    await wait_all(probe, expected(discovery, FERMENTER, CHAMBER))
+    pilot = "homeassistant/binary_sensor/maelstrom_alarm_pilot-light/problem/config"
+    board = "homeassistant/binary_sensor/maelstrom_alarm_chamber-offline/problem/config"
+    record = {"message": "Pilot light out", "severity": "high", "state": "active", "raised_at": 1.0, "ts": 1.0}  # fmt: skip
+    mark = probe.mark()
+    probe.publish("maelstrom/alarms/fermenter-high", json.dumps(record | {"source": "fermenter"}))
+    probe.publish("maelstrom/alarms/pilot-light", json.dumps(record))
+    probe.publish(
+        "maelstrom/alarms/chamber-offline",
+        json.dumps(record | {"message": "Board offline", "source": "chamber"}),
+    )
+    found = await received(probe, pilot, lambda r: bool(r.payload), mark)
+    on_board = await received(probe, board, lambda r: bool(r.payload), mark)
+    assert problems(found.topic, found.json()) == []
+    assert found.json()["device"]["name"] == "Maelstrom"
+    assert on_board.json()["device"]["name"] == "Chamber board"
+    ack = await received(probe, pilot.replace("binary_sensor", "button").replace("problem", "ack"))
+    assert problems(ack.topic, ack.json()) == []
+    assert ack.json()["command_topic"] == "maelstrom/alarms/pilot-light/ack"
+    template = found.json()["value_template"]
+    assert render(template, json.dumps(record)) == "ON"
+    cleared = record | {"state": "cleared"}
+    assert render(template, json.dumps(cleared)) == "ON"  # until acknowledged
+    assert render(template, json.dumps(cleared | {"acknowledged": True})) == "OFF"
+    attributes = json.loads(render(found.json()["json_attributes_template"], json.dumps(record)))
+    assert attributes["message"] == "Pilot light out" and attributes["severity"] == "high"
+    # A loop's alarm is on the loop's own problem sensor: no entity of its own.
+    assert not any("maelstrom_alarm_fermenter-high" in m.topic for m in probe.messages[mark:])
+
+    mark = probe.mark()
+    probe.publish("maelstrom/alarms/pilot-light", b"")  # cleared and acknowledged: gone
+    await received(probe, pilot, lambda r: r.payload == b"", mark)

@@ -152,19 +152,25 @@ def test_setpoint_from_home_assistant_is_echoed_on_the_state_topic(
         probe.subscribe("homeassistant/#")
         configure_fermenter(api)
         climate = discovered_climate(probe)
-        probe.subscribe(climate["temperature_state_topic"])
-        probe.wait_for(climate["temperature_state_topic"], timeout=15)  # the loop runs
+        probe.subscribe(climate["temperature_state_topic"])  # the target
+        probe.subscribe(climate["mode_state_topic"])  # the state
+        probe.wait_for(climate["mode_state_topic"], timeout=15)  # the loop runs
 
         mark = probe.mark()
         probe.publish(climate["mode_command_topic"], "heat_cool", qos=climate["qos"])
         probe.publish(climate["temperature_command_topic"], "19.5", qos=climate["qos"])
-        state = probe.wait_for(
+        probe.wait_for(
             climate["temperature_state_topic"],
             lambda m: render(climate["temperature_state_template"], m.text) == "19.5",
             since=mark,
             timeout=15,
         )
-        assert render(climate["mode_state_template"], state.text) == "heat_cool"
+        probe.wait_for(
+            climate["mode_state_topic"],
+            lambda m: render(climate["mode_state_template"], m.text) == "heat_cool",
+            since=mark,
+            timeout=15,
+        )
 
         mark = probe.mark()
         probe.publish(climate["mode_command_topic"], "off", qos=climate["qos"])

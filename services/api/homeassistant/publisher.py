@@ -19,7 +19,9 @@ from pydantic import ValidationError
 
 from services.common.mqtt import Handler, Message, MqttClient, encode_payload
 from services.common.problems import first_problem
-from services.common.schema.config import Device, Loop
+from services.common.schema.alarms import Alarm
+from services.common.schema.config import Device, Loop, Profile
+from services.common.schema.state import DeviceStatus
 from services.common.topics import DISCOVERY_ID
 from services.common.web import CONFIG, MQTT
 
@@ -28,9 +30,11 @@ from .discovery import (
     DiscoverySettings,
     Owner,
     OwnerKind,
+    alarm_discovery,
     device_discovery,
     loop_discovery,
     loop_topics,
+    system_discovery,
 )
 
 log = logging.getLogger(__name__)
@@ -43,14 +47,23 @@ class HomeAssistantDiscovery:
         self._mqtt = mqtt
         self.settings = settings
         self._published: dict[Owner, dict[str, bytes]] = {}
+        self._loops: dict[str, Loop] = {}
+        self._devices: dict[str, Device] = {}
+        self._firmware: dict[str, str] = {}  # device id → what its board reported
+        self._alarm_sources: dict[str, str] = {}  # alarm id → source, for alarms with entities
+        self.profiles: dict[str, Profile] = {}  # what each loop's profile select offers
         topics = settings.topics
         self._subscriptions: list[tuple[str, Handler]] = [
             (topics.all_config("loops"), self._on_loop),
             (topics.all_config("devices"), self._on_device),
+            (topics.all_config("profiles"), self._on_profile),
+            (topics.all_alarms, self._on_alarm),
+            (topics.all_device_status, self._on_device_status),
             (settings.discovery.status, self._on_homeassistant_status),
         ]
 
     def start(self) -> None:
+        self._announce(Owner("system", "system"), system_discovery(self.settings))
         for topic_filter, handler in self._subscriptions:
             self._mqtt.subscribe(topic_filter, handler)
         # A broker that restarted without its retained messages has forgotten ours too.
@@ -68,10 +81,97 @@ class HomeAssistantDiscovery:
 
     # configuration --------------------------------------------------------------------------
     def _on_loop(self, message: Message) -> None:
-        self._on_config(message, "loop", Loop, loop_discovery)
+        self._on_config(message, "loop", Loop, self._loop_discovery)
+
+    def _loop_discovery(self, loop: Loop, settings: DiscoverySettings) -> list[Discovery]:
+        self._loops[loop.id] = loop
+        # Its alarms show on the loop's own problem sensor from now on.
+        for alarm_id, source in list(self._alarm_sources.items()):
+            if source == loop.id:
+                self._withdraw_alarm(alarm_id)
+        return loop_discovery(loop, settings, self.profiles)
+
+    def _device_discovery(self, device: Device, settings: DiscoverySettings) -> list[Discovery]:
+        self._devices[device.id] = device
+        return device_discovery(device, settings, self._firmware.get(device.id))
+
+    def _on_device_status(self, message: Message) -> None:
+        """A board said hello: its firmware becomes its device's sw_version."""
+        device_id = message.topic.rsplit("/", 1)[-1]
+        if not message.payload:
+            return
+        try:
+            status = DeviceStatus.model_validate_json(message.payload)
+        except ValidationError as exc:
+            log.warning(
+                "Home Assistant: ignored status on %s: %s", message.topic, first_problem(exc)
+            )
+            return
+        if not status.firmware or self._firmware.get(device_id) == status.firmware:
+            return
+        self._firmware[device_id] = status.firmware
+        device = self._devices.get(device_id)
+        if device is not None:
+            self._announce(
+                Owner("device", device_id), self._device_discovery(device, self.settings)
+            )
+
+    # alarms about no loop --------------------------------------------------------------------
+    def _on_alarm(self, message: Message) -> None:
+        """An alarm record (the controller's, retained): one that belongs to no loop gets
+        its own entities while it exists; its removal (empty payload) removes them."""
+        alarm_id = message.topic.rsplit("/", 1)[-1]
+        if not DISCOVERY_ID.fullmatch(alarm_id):
+            return
+        if not message.payload:
+            self._withdraw_alarm(alarm_id)
+            return
+        try:
+            data = message.json()
+            if not isinstance(data, dict):
+                raise ValueError("an alarm is a JSON object")
+            alarm = Alarm.model_validate(data | {"id": alarm_id})  # the topic names it
+        except ValidationError as exc:
+            log.warning(
+                "Home Assistant: ignored alarm on %s: %s", message.topic, first_problem(exc)
+            )
+            return
+        except ValueError as exc:
+            log.warning("Home Assistant: ignored alarm on %s: %s", message.topic, exc)
+            return
+        if alarm.source in self._loops:
+            return  # the loop's problem sensor shows it
+        self._alarm_sources[alarm_id] = alarm.source
+        device = self._devices.get(alarm.source)
+        self._announce(Owner("alarm", alarm_id), alarm_discovery(alarm_id, device, self.settings))
+
+    def _withdraw_alarm(self, alarm_id: str) -> None:
+        self._alarm_sources.pop(alarm_id, None)
+        for topic in self._published.pop(Owner("alarm", alarm_id), {}):
+            self._mqtt.publish(topic, None, retain=True)
+
+    def _on_profile(self, message: Message) -> None:
+        """A profile added, renamed or deleted: every loop's profile select changes."""
+        profile_id = message.topic.rsplit("/", 1)[-1]
+        if not message.payload:
+            changed = self.profiles.pop(profile_id, None) is not None
+        else:
+            try:
+                profile = Profile.model_validate_json(message.payload)
+            except ValidationError as exc:
+                log.warning(
+                    "Home Assistant: ignored profile on %s: %s", message.topic, first_problem(exc)
+                )
+                return
+            old = self.profiles.get(profile_id)
+            self.profiles[profile_id] = profile
+            changed = old is None or old.name != profile.name  # points do not show
+        if changed:
+            for loop in self._loops.values():
+                self._announce(Owner("loop", loop.id), self._loop_discovery(loop, self.settings))
 
     def _on_device(self, message: Message) -> None:
-        self._on_config(message, "device", Device, device_discovery)
+        self._on_config(message, "device", Device, self._device_discovery)
 
     def _on_config(
         self,
@@ -118,6 +218,10 @@ class HomeAssistantDiscovery:
         self._published[owner] = after
 
     def _withdraw(self, owner: Owner) -> None:
+        if owner.kind == "loop":
+            self._loops.pop(owner.id, None)
+        if owner.kind == "device":
+            self._devices.pop(owner.id, None)
         topics = set(self._published.pop(owner, {}))
         if owner.kind == "loop":
             # Also what a loop deleted before this process saw it may have left behind.

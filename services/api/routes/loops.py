@@ -45,6 +45,7 @@ COMMAND_BODIES: dict[str, Any] = {
         ]
     },
     "target": TargetFields,
+    "ack": {"type": "string", "description": "Ignored (e.g. PRESS)."},
 }
 COMMAND_TEXT = {
     "setpoint": "Set the setpoint (°C), within the loop's setpoint_min..setpoint_max.",
@@ -52,6 +53,7 @@ COMMAND_TEXT = {
     "output": "Set the manual output, % (+ heats, − cools).",
     "profile": "Start, pause, resume, stop or jump within a temperature profile.",
     "target": "Set the whole target at once: mode, setpoint, manual_output, profile (a restore).",
+    "ack": "Acknowledge every alarm of the loop (active or cleared); the target is unchanged.",
 }
 
 

@@ -66,6 +66,12 @@ class TargetCommand(BaseModel):
     value: TargetFields
 
 
+class AckCommand(BaseModel):
+    """`ack`: acknowledge every alarm of the loop (the payload is ignored; Home
+    Assistant's button sends `PRESS`). Not a target change: the alarms are the
+    controller's, the target stays as it is."""
+
+
 LoopCommand = SetpointCommand | ModeCommand | OutputCommand | ProfileCommand | TargetCommand
 
 
@@ -84,8 +90,10 @@ def _scalar(raw: bytes) -> Any:
     return value
 
 
-def parse_loop_command(command: str, raw: bytes) -> LoopCommand:
+def parse_loop_command(command: str, raw: bytes) -> LoopCommand | AckCommand:
     """Parse the payload of `cmd/loops/<loop>/<command>`; raises CommandError saying why."""
+    if command == "ack":
+        return AckCommand()
     try:
         if command == "setpoint":
             return SetpointCommand(value=_scalar(raw))

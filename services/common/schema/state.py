@@ -19,6 +19,20 @@ class LoopActivity(StrEnum):
     fault = "fault"  # outputs forced off: sensor stale, missing or implausible
 
 
+DISPLAY_BAND_C = 0.2
+"""A probe's last digit flickers (DS18B20 steps of 1/16 °C, noise): `pv_display` holds its
+value until the reading has really moved by this much."""
+
+
+def displayed(pv: float | None, shown: float | None) -> float | None:
+    """The next `pv_display` after reading `pv` (None when unusable)."""
+    if pv is None:
+        return None
+    if shown is None or abs(pv - shown) >= DISPLAY_BAND_C:
+        return round(pv, 1)
+    return shown
+
+
 class Output(BaseModel):
     heat: float = Field(0.0, ge=0, le=100, description="Heater duty, %.")
     cool: float = Field(0.0, ge=0, le=100, description="Cooler duty, %.")
@@ -38,12 +52,36 @@ class ProfileProgress(BaseModel):
     remaining_s: float
     next_setpoint: float | None = None
     next_at: float | None = Field(None, description="Unix time of the next point.")
+    ends_at: float | None = Field(
+        None, description="Unix time the profile ends, to the minute; null while paused."
+    )
     paused: bool = False
     finished: bool = False
 
-    _finite = field_serializer("elapsed_s", "remaining_s", "next_setpoint", "next_at")(
+    _finite = field_serializer("elapsed_s", "remaining_s", "next_setpoint", "next_at", "ends_at")(
         lambda self, value: finite(value)
     )
+
+
+class RefusedCommand(BaseModel):
+    """The last command the controller refused for a loop, and why (until one is applied)."""
+
+    command: str
+    message: str
+    by: str = "mqtt"
+    ts: float
+
+
+class AlarmDetail(BaseModel):
+    """One of a loop's alarms that still needs attention: active, or cleared but not
+    yet acknowledged (what Home Assistant's problem sensor shows)."""
+
+    id: str
+    message: str = ""
+    severity: str = "medium"
+    active: bool = True
+    raised_at: float = 0.0
+    acknowledged: bool = False
 
 
 class LoopState(BaseModel):
@@ -55,19 +93,40 @@ class LoopState(BaseModel):
     pv: float | None = Field(
         None, description="Process value: the sensor's reading, °C; null when unusable."
     )
+    pv_display: float | None = Field(
+        None,
+        description="pv to 0.1 °C, moved only when pv has moved by DISPLAY_BAND_C: for "
+        "displays that record every change (Home Assistant), not for control.",
+    )
     sp: float | None = Field(None, description="Setpoint in force, °C; null when off or manual.")
     output: Output = Output()
     mode: LoopMode
     state: LoopActivity
-    waiting_reason: str | None = None
+    waiting_reason: str | None = Field(
+        None, description="Why a waiting loop waits; stable text (no countdown)."
+    )
+    waiting_until: float | None = Field(
+        None, description="Unix time the wait ends (when a timer is what holds the loop)."
+    )
     profile: ProfileProgress | None = None
     alarms: list[str] = Field([], description="Ids of this loop's active alarms.")
+    alarm_details: list[AlarmDetail] = Field(
+        [], description="This loop's active and cleared-unacknowledged alarms."
+    )
+    relays: dict[str, bool | None] = Field(
+        {},
+        description="heater/cooler: what the device last said its relay is doing "
+        "(null: not confirmed yet).",
+    )
+    last_error: RefusedCommand | None = Field(
+        None, description="The last refused command, until a later one is applied."
+    )
     revision: int = Field(
         0, description="The target's revision (maelstrom/target/<loop>): new command, new number."
     )
     ts: float
 
-    _finite = field_serializer("pv", "sp", "ts")(lambda self, value: finite(value))
+    _finite = field_serializer("pv", "pv_display", "sp", "ts")(lambda self, value: finite(value))
 
 
 class SensorReading(BaseModel):
@@ -79,3 +138,16 @@ class SensorReading(BaseModel):
     error: str | None = Field(
         None, description="Why value is null: 'disconnected', 'power-on reset (85.0)', ..."
     )
+
+
+class DeviceStatus(BaseModel):
+    """`<prefix>/status/devices/<device>` (retained): a board's link, from its controller."""
+
+    device: str
+    online: bool
+    board: str = Field("", description="What the board says it is (its hello).")
+    firmware: str = Field("", description="The firmware version the board reported.")
+    reason: str | None = Field(None, description="Why it is offline.")
+    ts: float
+
+    _finite = field_serializer("ts")(lambda self, value: finite(value))

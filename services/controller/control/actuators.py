@@ -37,7 +37,8 @@ class TimeProportionedOutput:
         self.window_end: float | None = None  # while the rest of a window is off
         self.duty = 0.0
         self.starts = 0
-        self.waiting: str | None = None
+        self.waiting: str | None = None  # why it is held off: stable text, no countdown
+        self.waiting_until: float | None = None  # when that hold ends, if a timer is it
 
     def plan(self, duty: float) -> tuple[float, float]:
         """(on-time, window length) for `duty`, stretched for the minimum times."""
@@ -63,6 +64,7 @@ class TimeProportionedOutput:
         """
         self.duty = duty
         self.waiting = None
+        self.waiting_until = None
         t = self.timing
         on_time, length = self.plan(duty)
         if self.on:
@@ -86,7 +88,10 @@ class TimeProportionedOutput:
             self.waiting = "dead time between heating and cooling"
             return None
         if now < earliest_on:
-            self.waiting = f"minimum off time ({earliest_on - now:.0f} s left)"
+            # The countdown is `waiting_until`: text that changed every second would
+            # make every state different (one database row a second in Home Assistant).
+            self.waiting = "minimum off time"
+            self.waiting_until = earliest_on
             return earliest_on
         self.window_start = now
         self._switch(True, now)
@@ -96,6 +101,7 @@ class TimeProportionedOutput:
         """Off now, minimum on time or not (failsafe, mode off). Minimum off still applies."""
         self.duty = 0.0
         self.waiting = None
+        self.waiting_until = None
         self.window_start = None
         self.window_end = None
         if self.on:

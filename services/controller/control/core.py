@@ -34,6 +34,7 @@ class Decision:
     activity: LoopActivity
     waiting_reason: str | None
     next_at: float | None  # when to call `update` again (a relay may need switching)
+    waiting_until: float | None = None  # when the timer behind `waiting_reason` runs out
 
 
 def heater_timing(loop: Loop) -> OutputTiming:
@@ -171,6 +172,7 @@ class LoopControl:
                     deadlines.append(nxt)
         self._note_ends(now)
         reason = None
+        until: float | None = None
         for out, duty, other, other_end, name in (
             (self.heater, heat_duty, self.cooler, self._cool_end, "heater"),
             (self.cooler, cool_duty, self.heater, self._heat_end, "cooler"),
@@ -189,9 +191,11 @@ class LoopControl:
                 deadlines.append(nxt)
             if duty > 0 and not out.on and not allowed and not other_on:
                 deadlines.append(free_at)
-                out.waiting = f"{why_held} ({free_at - now:.0f} s left)"
+                out.waiting = why_held
+                out.waiting_until = free_at
             if duty > 0 and out.waiting:
                 reason = f"{name}: {out.waiting}"
+                until = out.waiting_until
         self._note_ends(now)
         heat = bool(self.heater and self.heater.on)
         cool = bool(self.cooler and self.cooler.on)
@@ -204,7 +208,14 @@ class LoopControl:
         else:
             activity = LoopActivity.idle
         future = [d for d in deadlines if d > now]
-        return Decision(heat, cool, activity, reason, min(future) if future else None)
+        return Decision(
+            heat,
+            cool,
+            activity,
+            reason,
+            min(future) if future else None,
+            None if until is None or reason is None else round(until),
+        )
 
     def _note_ends(self, now: float) -> None:
         if self.heater is not None and self.heater.on:

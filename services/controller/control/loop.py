@@ -23,7 +23,15 @@ from services.common.clock import Clock
 from services.common.loop_commands import apply_loop_command
 from services.common.schema.commands import LoopCommand, ProfileCommand
 from services.common.schema.config import Loop, LoopMode, Profile, ProfileRun, Severity
-from services.common.schema.state import LoopActivity, LoopState, Output, ProfileProgress
+from services.common.schema.state import (
+    AlarmDetail,
+    LoopActivity,
+    LoopState,
+    Output,
+    ProfileProgress,
+    RefusedCommand,
+    displayed,
+)
 from services.common.schema.target import LoopTarget
 from services.controller.alarms import AlarmManager
 from services.controller.control import profile as profiles
@@ -79,6 +87,7 @@ class LoopRuntime:
         self.fault: str | None = None
         self._fault_since = now
         self.pv: float | None = None
+        self.pv_display: float | None = None
         self.sp: float | None = None
         self.decision: Decision | None = None
         self._schedule: profiles.Schedule | None = None
@@ -87,6 +96,7 @@ class LoopRuntime:
         self._last_sp: float | None = None
         self._sp_changed_at = now
         self._settled = False
+        self.last_error: RefusedCommand | None = None  # the last refused command
         self._published_key: tuple[object, ...] | None = None
         self._published_at = -math.inf
 
@@ -211,6 +221,7 @@ class LoopRuntime:
         if (why is not None and self.fault is None) or waiting_alarm or trouble:
             self.decide(sample=False)
         elif now - self._published_at >= self.env.publish_every_s:
+            # Also where a relay's acknowledgement shows when no reading came since.
             self.publish(now, force=True)
 
     # the decision ------------------------------------------------------------------------------
@@ -253,6 +264,7 @@ class LoopRuntime:
             why = self.fault  # sane again, but not for long enough yet
             recovering = True
         self.pv = pv if why is None else None
+        self.pv_display = displayed(self.pv, self.pv_display)
         sp = self.setpoint(self.env.clock.now())
         self.sp = sp if cfg.mode in (LoopMode.constant, LoopMode.profile) else None
         if why is not None:
@@ -447,6 +459,7 @@ class LoopRuntime:
             loop=self.id,
             name=self.cfg.name,
             pv=None if self.pv is None else round(self.pv, 3),
+            pv_display=self.pv_display,
             sp=None if self.sp is None else round(self.sp, 3),
             output=Output(
                 heat=round(control.heat_duty * 100, 1), cool=round(control.cool_duty * 100, 1)
@@ -456,11 +469,55 @@ class LoopRuntime:
             waiting_reason=self.fault
             or self.guard.tripped
             or (decision.waiting_reason if decision else None),
+            waiting_until=self._waiting_until(),
             profile=progress,
             alarms=list(self.env.alarms.active_for(self.id)),
+            alarm_details=[
+                AlarmDetail(
+                    id=a.id,
+                    message=a.message,
+                    severity=a.severity.value,
+                    active=a.state == "active",
+                    raised_at=a.raised_at,
+                    acknowledged=a.acknowledged,
+                )
+                for a in self.env.alarms.visible_for(self.id)
+            ],
+            relays=self.relays(),
+            last_error=self.last_error,
             revision=self.target.revision,
             ts=now,
         )
+
+    def relays(self) -> dict[str, bool | None]:
+        """What each relay's device last confirmed (a board's ack, a Tasmota echo)."""
+        return {
+            role: point.confirmed
+            for role, point in (("heater", self.heater), ("cooler", self.cooler))
+            if point is not None
+        }
+
+    def refused(self, command: str, message: str, by: str) -> None:
+        """A command was refused: say so on the state (Home Assistant shows it)."""
+        self.last_error = RefusedCommand(
+            command=command, message=message, by=by, ts=round(self.env.clock.now())
+        )
+        self.publish(self.env.clock.monotonic())
+
+    def accepted(self) -> None:
+        """A command was applied: an earlier refusal is no longer the news."""
+        if self.last_error is not None:
+            self.last_error = None
+            self.publish(self.env.clock.monotonic())
+
+    def _waiting_until(self) -> float | None:
+        """When the timer behind `waiting_reason` runs out, in wall time (Unix s, to the
+        second): control counts on the monotonic clock."""
+        d = self.decision
+        if self.fault or self.guard.tripped or d is None or d.waiting_until is None:
+            return None
+        clock = self.env.clock
+        return float(round(clock.now() + d.waiting_until - clock.monotonic()))
 
     def _profile_point(self, now: float) -> int | None:
         """Which profile point the run has passed (a change is worth publishing)."""
@@ -482,9 +539,16 @@ class LoopRuntime:
             self.cfg.mode,
             d.activity if d else None,
             self.fault or self.guard.tripped or (d.waiting_reason if d else None),
+            None if d is None else d.waiting_until,
             self.cfg.profile,
             self._profile_point(wall),
             self.env.alarms.active_for(self.id),
+            tuple(
+                (a.id, a.state, a.acknowledged, a.message, a.severity)
+                for a in self.env.alarms.visible_for(self.id)
+            ),
+            tuple(self.relays().items()),
+            self.last_error,
             self.target.revision,
         )
         if not force and key == self._published_key:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Mapping
 
 from services.common.mqtt import Message, MqttClient, PayloadError
-from services.common.schema.commands import CommandError, parse_loop_command
+from services.common.schema.commands import AckCommand, CommandError, parse_loop_command
 from services.common.schema.config import Device, Loop
 from services.common.schema.target import CommandReply, LoopTarget
 from services.controller.control.loop import LoopEnv, LoopRuntime
@@ -141,9 +141,16 @@ class LoopManager:
             return  # another controller's loop: it answers
         by = message.user_property("by") or "mqtt"
         try:
-            target = runtime.command(parse_loop_command(command, message.payload), by)
+            parsed = parse_loop_command(command, message.payload)
+            if isinstance(parsed, AckCommand):
+                count = self.env.alarms.acknowledge_source(loop_id, by)
+                log.info("loop %s: %d alarms acknowledged by %s", loop_id, count, by)
+                target = runtime.target
+            else:
+                target = runtime.command(parsed, by)
         except (CommandError, PayloadError) as exc:
             log.warning("loop %s: %s command from %s refused: %s", loop_id, command, by, exc)
+            runtime.refused(command, str(exc), by)
             _reply(
                 mqtt,
                 message,
@@ -152,6 +159,7 @@ class LoopManager:
                 ),
             )
             return
+        runtime.accepted()
         _reply(mqtt, message, CommandReply(ok=True, loop=loop_id, command=command, target=target))
 
 

@@ -14,6 +14,7 @@ import random
 from typing import TYPE_CHECKING
 
 from services.common.schema.config import Device, DigitalInput, Sensor, Severity
+from services.common.schema.state import DeviceStatus
 from services.controller.devices.points import CELSIUS, ActuatorPoint
 from services.controller.devices.serial_board import BoardInfo, SerialBoard
 from services.controller.sim.board import SimulatedBoard
@@ -82,6 +83,7 @@ class BoardDevice:
         self._sensors: dict[int, Sensor] = {}
         self._inputs: dict[int, DigitalInput] = {}
         self._attached: list[str] = []
+        self._info: BoardInfo | None = None  # the last hello
 
     @property
     def offline_alarm(self) -> str:
@@ -119,6 +121,7 @@ class BoardDevice:
         for sensor in self.device.sensors:
             self.registry.sensor(self.device.id, sensor.id).lost("device removed", now)
         self.registry.ctx.alarms.forget_source(self.device.id)
+        self._publish_status(None)  # not ours to report any more
 
     def reconfigure(self, device: Device) -> bool:
         """Apply a changed configuration in place when the link is unchanged."""
@@ -192,7 +195,27 @@ class BoardDevice:
     # BoardListener ----------------------------------------------------------------------------
     def board_online(self, info: BoardInfo) -> None:
         self._map(info)
+        self._info = info
         self.registry.ctx.alarms.condition(self.offline_alarm, False)
+        self._publish_status(True)
+
+    def _publish_status(self, online: bool | None, reason: str | None = None) -> None:
+        """`status/devices/<id>`: the board's link and firmware (Home Assistant shows both)."""
+        ctx = self.registry.ctx
+        topic = ctx.mqtt.topics.device_status(self.device.id)
+        if online is None:
+            ctx.mqtt.publish(topic, None, qos=1, retain=True)
+            return
+        info = self._info
+        status = DeviceStatus(
+            device=self.device.id,
+            online=online,
+            board=info.board if info else "",
+            firmware=info.firmware if info else "",
+            reason=reason,
+            ts=ctx.clock.now(),
+        )
+        ctx.mqtt.publish(topic, status.model_dump_json().encode(), qos=1, retain=True)
 
     def _map(self, info: BoardInfo) -> None:
         self._sensors = match_sensors(self.device.sensors, info)
@@ -240,6 +263,9 @@ class BoardDevice:
     def board_offline(self, reason: str) -> None:
         ctx = self.registry.ctx
         now = ctx.clock.monotonic()
+        for actuator in self.device.actuators:
+            if actuator.id in self._attached:  # nobody knows what an offline board does
+                self.registry.actuator(self.device.id, actuator.id).confirmed = None
         for sensor in self.device.sensors:
             point = self.registry.sensor(self.device.id, sensor.id)
             point.lost("board offline", now)
@@ -252,6 +278,7 @@ class BoardDevice:
             severity=Severity.high,
             source=self.device.id,
         )
+        self._publish_status(False, reason)
 
     def board_temperature(self, index: int, celsius: float | None, error: str | None) -> None:
         sensor = self._sensors.get(index)
@@ -260,13 +287,21 @@ class BoardDevice:
         point = self.registry.sensor(self.device.id, sensor.id)
         point.unit = CELSIUS  # the protocol's unit, whatever the configuration says
         why = BOARD_ERRORS.get(error, error) if error else None
-        point.reading(celsius, why, self.registry.ctx.clock.monotonic(), sensor.offset, ds18b20=True)
+        point.reading(
+            celsius, why, self.registry.ctx.clock.monotonic(), sensor.offset, ds18b20=True
+        )
         self.registry.reading_changed(point)
 
     def board_input(self, channel: int, level: bool) -> None:
         config = self._inputs.get(channel)
         if config is not None:
             self.registry.input_changed(self.device, config, level == config.active_high)
+
+    def board_output(self, channel: int, on: bool) -> None:
+        for actuator in self.device.actuators:
+            if actuator.channel == channel and actuator.id in self._attached:
+                point = self.registry.actuator(self.device.id, actuator.id)
+                point.confirmed = on != actuator.inverted
 
 
 class SimulatedDevice(BoardDevice):

@@ -71,6 +71,10 @@ class BoardListener(Protocol):
         """The board is not doing (or not confirming) what it is told for `channel`."""
         ...
 
+    def board_output(self, channel: int, on: bool) -> None:
+        """The board acknowledged switching output `channel` (its real state now)."""
+        ...
+
 
 @dataclass
 class LinkStats:
@@ -111,6 +115,7 @@ class SerialBoard:
         self._seq_channel: dict[int, int] = {}  # seq of an output command → its channel
         self._unacked_since: dict[int, float] = {}  # channel → oldest unanswered command
         self._trouble: dict[int, str] = {}  # channel → why control of it is lost
+        self._pending_outputs: dict[int, tuple[int, bool]] = {}  # seq → what SetOutput asked
         self._outbox = bytearray()
         self._seq = 0
         self._last_rx = 0.0
@@ -191,6 +196,7 @@ class SerialBoard:
         self._outbox.clear()
         self._pending_hello = None
         self._pending_acks.clear()
+        self._pending_outputs.clear()
         self._seq_channel.clear()
         self._unacked_since.clear()
         for channel in list(self._trouble):
@@ -319,6 +325,9 @@ class SerialBoard:
                 if channel is not None:
                     self._unacked_since.pop(channel, None)
                     self._set_trouble(channel, None)
+                output = self._pending_outputs.pop(seq, None)
+                if output is not None and self.online:
+                    self.listener.board_output(*output)
             case p.Hello(proto, board, firmware):
                 if proto != p.PROTOCOL_VERSION:
                     log.warning(
@@ -348,6 +357,7 @@ class SerialBoard:
             case p.Nak(seq, reason):
                 self.stats.naks += 1
                 self._pending_acks.pop(seq, None)
+                self._pending_outputs.pop(seq, None)
                 channel = self._seq_channel.pop(seq, None)
                 if reason == "reset":
                     # sent before we read its hello: the hello handling decides again
@@ -416,6 +426,7 @@ class SerialBoard:
         stale = [s for s, t in self._pending_acks.items() if now - t > 2 * self.timing.refresh_s]
         for seq in stale:
             del self._pending_acks[seq]
+            self._pending_outputs.pop(seq, None)
         self.stats.acks_missed += len(stale)
         for seq in stale:
             self._seq_channel.pop(seq, None)
@@ -425,7 +436,11 @@ class SerialBoard:
         for channel, since in self._unacked_since.items():
             # ≥ 1.5 refreshes: the second refresh after an unanswered command (one ack lost
             # to line noise is answered by the next refresh's)
-            if talking and now - since >= 1.5 * self.timing.refresh_s and channel not in self._trouble:
+            if (
+                talking
+                and now - since >= 1.5 * self.timing.refresh_s
+                and channel not in self._trouble
+            ):
                 self._set_trouble(
                     channel, f"no acknowledgement from the board for {now - since:.0f} s"
                 )
@@ -459,6 +474,7 @@ class SerialBoard:
         if isinstance(cmd, p.SetOutput) and len(self._seq_channel) < 1024:
             self._seq_channel[cmd.seq] = cmd.channel
             self._unacked_since.setdefault(cmd.channel, now)
+            self._pending_outputs[cmd.seq] = (cmd.channel, cmd.on)
 
     def _flush(self) -> None:
         if self._ser is None or not self._outbox:

@@ -222,7 +222,9 @@ class LoopCard {
     n.coolText.textContent = percent(s.output?.cool);
     n.mode.textContent = `Mode: ${MODES.find((m) => m.value === s.mode)?.label ?? s.mode}`;
     const text = STATE_TEXT[s.state] ?? s.state;
-    n.state.textContent = s.state === "waiting" && s.waiting_reason ? `${text}: ${s.waiting_reason}` : text;
+    // The reason is stable text; the countdown comes from waiting_until (the state's clock).
+    const left = s.waiting_until != null && s.ts != null ? ` (${Math.max(0, Math.round(s.waiting_until - s.ts))} s left)` : "";
+    n.state.textContent = s.state === "waiting" && s.waiting_reason ? `${text}: ${s.waiting_reason}${left}` : text;
     n.state.dataset.state = s.state;
     if (document.activeElement !== this.modeSelect) this.modeSelect.value = s.mode;
     this.manualForm.hidden = s.mode !== "manual";
