@@ -1,6 +1,7 @@
 // A thin wrapper around uPlot: responsive width, live appends, a window of time.
 import uPlot from "/node_modules/uplot/dist/uPlot.esm.js";
 import { h } from "./dom.js";
+import { unitLabel } from "./units.js";
 
 const COLOURS = {
   pv: "#1f77b4",
@@ -34,7 +35,7 @@ export class Chart {
     const hasPct = series.some((s) => s.scale === "pct");
     const axes = [
       { label: xLabel || undefined, stroke: "#555", grid: { stroke: "#eee" } },
-      { scale: "temp", label: "°C", stroke: "#555", grid: { stroke: "#eee" }, size: 48 },
+      { scale: "temp", label: unitLabel(), stroke: "#555", grid: { stroke: "#eee" }, size: 48 },
     ];
     if (hasPct) axes.push({ scale: "pct", side: 1, label: "%", stroke: "#555", grid: { show: false }, size: 40 });
     this.plot = new uPlot(
