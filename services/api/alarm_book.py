@@ -46,6 +46,9 @@ class AlarmBook:
     def visible(self) -> list[Alarm]:
         return sorted(self._current.values(), key=alarm_order)
 
+    def __contains__(self, alarm_id: str) -> bool:
+        return alarm_id in self._current
+
     def get(self, alarm_id: str) -> Alarm | None:
         return self._current.get(alarm_id)
 
