@@ -7,6 +7,7 @@ Playwright's expect() waits for what a brewer would see; nothing sleeps.
 
 from __future__ import annotations
 
+import csv
 import re
 from collections.abc import Iterator
 from pathlib import Path
@@ -405,6 +406,196 @@ def test_debugger_watches_publishes_and_calls_the_api(stack: Stack, page: Page) 
     expect(page.locator(".response-status")).to_have_text(re.compile("^HTTP 422"))
     expect(page.locator(".response")).to_contain_text("outside")
     save_screenshot(page, "debugger")
+
+
+# --- second pass: units, alarm history, compact dashboard, chart, export, editor --------------
+
+
+def use_fahrenheit(page: Page, name: str = "") -> None:
+    go(page, "settings")
+    page.get_by_label("Temperature unit").select_option("F")
+    if name:
+        page.get_by_label("Your name").fill(name)
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_label("Temperature unit")).to_have_value("F")  # after the reload
+
+
+def test_a_fahrenheit_brewer_sets_152_on_the_kettle(stack: Stack, page: Page) -> None:
+    use_fahrenheit(page)
+    go(page, "dashboard")
+    kettle = card(page, "kettle")
+    expect(kettle.locator(".metric.pv .big")).to_have_text(re.compile(r"\d+\.\d\d °F"))
+    kettle.get_by_label("Setpoint °F").fill("152")
+    kettle.get_by_role("button", name="Set", exact=True).click()
+    toast(page, "Mash kettle: setpoint 152.0 °F")
+    status, loop = stack.api("GET", "/api/loops/kettle")
+    assert status == 200 and round(loop["setpoint"], 1) == 66.7  # the API stays in °C
+
+    # A decimal comma is a decimal point, not a thousand times more.
+    fermenter = card(page, "fermenter")
+    fermenter.get_by_label("Setpoint °F").fill("64,5")
+    fermenter.get_by_role("button", name=re.compile("^(Set|Hold instead)$")).click()
+    toast(page, "64.5 °F")
+    status, loop = stack.api("GET", "/api/loops/fermenter")
+    assert round(loop["setpoint"], 2) == 18.06
+    go(page, "loops/kettle")
+    expect(page.get_by_label("Setpoint °F", exact=True)).to_have_value("152")
+    expect(page.get_by_label("Highest allowed °F")).to_have_value(re.compile(r"^2\d\d"))
+
+
+def history_row(page: Page, alarm_id: str):
+    return page.locator(f'table.history tr[data-alarm="{alarm_id}"]')
+
+
+def test_alarm_history_shows_how_each_alarm_ended_and_who_acknowledged(
+    stack: Stack, page: Page
+) -> None:
+    go(page, "settings")
+    page.get_by_label("Your name").fill("Anna")
+    page.get_by_role("button", name="Save", exact=True).click()
+    toast(page, "Saved in this browser")
+    go(page, "alarms")
+    for alarm_id, text in (("door-open", "Door open"), ("low-water", "Low water")):
+        stack.mosquitto_pub(f"maelstrom/alarms/{alarm_id}", f'{{"message": "{text}"}}', True)
+    door = page.locator('.alarm-item[data-alarm="door-open"]')
+    water = page.locator('.alarm-item[data-alarm="low-water"]')
+    # raise → acknowledge → clear
+    door.get_by_role("button", name="Acknowledge alarm: Door open").click()
+    expect(door).to_have_attribute("data-acknowledged", "true")
+    expect(door.locator(".ack-state")).to_contain_text("Acknowledged by Anna")
+    door.get_by_role("button", name="Clear alarm: Door open").click()
+    expect(door).to_have_count(0)
+    # raise → clear → acknowledge
+    water.get_by_role("button", name="Clear alarm: Low water").click()
+    expect(water.locator(".alarm-state")).to_have_text("Cleared")
+    water.get_by_role("button", name="Acknowledge alarm: Low water").click()
+    expect(water).to_have_count(0)
+
+    for alarm_id in ("door-open", "low-water"):
+        row = history_row(page, alarm_id)
+        expect(row.locator(".final-state")).to_have_text("Cleared")
+        expect(row.locator(".acked")).to_contain_text("Anna")
+    ids = page.locator("table.history tr[data-alarm]").evaluate_all(
+        "rows => rows.map(r => r.dataset.alarm)"
+    )
+    assert ids.index("low-water") < ids.index("door-open")  # newest first
+    status, body = stack.api("GET", "/api/alarms")
+    recent = {a["id"]: a for a in body["recent"]}
+    for alarm_id in ("door-open", "low-water"):
+        a = recent[alarm_id]
+        assert (a["state"], a["acknowledged_by"]) == ("cleared", "Anna")
+        assert a["cleared_at"] and a["acknowledged_at"]
+    save_screenshot(page, "alarms-history")
+
+
+def test_the_phone_dashboard_shows_three_loops_at_a_glance(
+    stack: Stack, browser: Browser
+) -> None:
+    board = {
+        "id": "kettle-3-board",
+        "kind": "simulated",
+        "simulation": "kettle",
+        "sensors": [{"id": "water"}],
+        "actuators": [{"id": "element", "role": "heater", "channel": 1}],
+    }
+    loop = {
+        "id": "hlt",
+        "name": "Hot liquor tank",
+        "kind": "kettle",
+        "sensor": {"device": "kettle-3-board", "id": "water"},
+        "heater": {"device": "kettle-3-board", "id": "element"},
+        "setpoint": 75,
+    }
+    assert stack.api("POST", "/api/devices", board)[0] == 201
+    assert stack.api("POST", "/api/loops", loop)[0] == 201
+    page = open_page(browser, stack, 390, 844)
+    try:
+        for loop_id in ("fermenter", "kettle", "hlt"):
+            row = card(page, loop_id)
+            for part in (row.locator(".metric.pv"), row.get_by_label(re.compile("^Setpoint"))):
+                expect(part).to_be_visible()
+                box = part.bounding_box()
+                assert box and box["y"] + box["height"] <= 844, f"{loop_id}: below the fold"
+        kettle = card(page, "kettle")
+        expect(kettle.locator(".metric.cool")).to_be_hidden()  # a kettle has no cooler
+        expect(card(page, "fermenter").locator(".metric.cool")).to_be_visible()
+        save_screenshot(page, "dashboard-phone-rows")
+        kettle.get_by_role("button", name=re.compile("^Mash kettle")).click()
+        options = kettle.get_by_label("Profile").locator("option").all_inner_texts()
+        assert options == ["Step mash"]  # no fermentation profile for a kettle
+        expect(kettle.locator(".chart")).to_be_visible()
+        assert not page.script_errors  # type: ignore[attr-defined]
+    finally:
+        page.context.close()
+        stack.api("DELETE", "/api/loops/hlt")
+        stack.api("DELETE", "/api/devices/kettle-3-board")
+
+
+def test_the_chart_shows_the_plan_of_a_running_profile(stack: Stack, page: Page) -> None:
+    status, _ = stack.api(
+        "POST", "/api/loops/fermenter/profile", {"action": "start", "profile": "ale"}
+    )
+    assert status == 200
+    try:
+        chart = card(page, "fermenter").locator(".chart")
+        expect(chart).to_have_attribute("data-plan", re.compile(r"^[2-9]|\d\d"))
+        expect(chart.locator(".u-legend")).to_contain_text("Plan")
+        expect(chart.locator(".u-legend")).to_contain_text("Chamber")
+        card(page, "fermenter").get_by_label("Setpoint °C").fill("19")
+        expect(card(page, "fermenter").get_by_role("button", name="Hold instead")).to_be_visible()
+        save_screenshot(page, "dashboard-plan")
+    finally:
+        stack.api("POST", "/api/loops/fermenter/profile", {"action": "stop"})
+
+
+def test_export_csv_downloads_a_wide_file_whose_rows_match_the_history(
+    stack: Stack, page: Page
+) -> None:
+    page.get_by_label("Chart range").select_option("3600")
+    expect(card(page, "kettle").locator(".chart")).to_have_attribute("data-range", "3600")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    rows = list(csv.reader(Path(download.value.path()).read_text().splitlines()))
+    header = rows[0]
+    assert header[:2] == ["time", "ts"]
+    assert "loop/kettle/pv [°C]" in header and "sensor/sim-fermenter/chamber [°C]" in header
+    col = header.index("loop/kettle/pv [°C]")
+    csv_pv = {float(r[1]): float(r[col]) for r in rows[1:] if r[col]}
+    first, last = min(csv_pv), max(csv_pv)
+    status, history = stack.api(
+        "GET", f"/api/history?series=loop/kettle/pv&from={first}&to={last + 0.001}&points=10000"
+    )
+    assert status == 200
+    series = history["series"][0]
+    assert series["bucket_s"] == 0
+    assert dict(zip(series["t"], series["avg"], strict=True)) == csv_pv
+    # The range stays chosen in a new tab.
+    other = page.context.new_page()
+    other.goto(stack.url + "/")
+    expect(other.get_by_label("Chart range")).to_have_value("3600")
+    other.close()
+
+
+def test_editing_a_loop_while_a_setpoint_command_arrives_keeps_both(
+    stack: Stack, page: Page
+) -> None:
+    go(page, "loops/fermenter")
+    form = page.locator("form.loop-form")
+    form.get_by_label("Name", exact=True).fill("Fermenter one")
+    form.get_by_label("Deviation from setpoint °C").fill("2,5")
+    status, _ = stack.api("POST", "/api/loops/fermenter/setpoint", {"value": 17.5})
+    assert status == 200
+    form.get_by_role("button", name="Save loop").click()
+    toast(page, "Loop Fermenter one saved")
+    expect(page.locator(".toast-error")).to_have_count(0)
+    status, loop = stack.api("GET", "/api/loops/fermenter")
+    assert (loop["name"], loop["setpoint"], loop["alarms"]["deviation"]) == (
+        "Fermenter one",
+        17.5,
+        2.5,
+    )
+    loop["name"] = "Fermenter"
+    assert stack.api("PUT", "/api/loops/fermenter", loop)[0] == 200
 
 
 # --- phone, screenshots, connection -----------------------------------------------------------

@@ -160,7 +160,8 @@ export class LoopCard {
       this.spHint.textContent = "A profile is running: this holds the setpoint instead of the profile.";
     } else {
       this.spButton.textContent = "Set";
-      this.spHint.textContent = mode === "constant" ? "" : `Used when the loop holds a setpoint (now: ${MODES.find((m) => m.value === mode)?.label ?? mode}).`;
+      this.spHint.textContent = "";
+      this.spButton.title = mode === "constant" ? "" : `Used when the loop holds a setpoint (now: ${MODES.find((m) => m.value === mode)?.label ?? mode}).`;
     }
   }
 
@@ -206,7 +207,9 @@ export class LoopCard {
           ? [" · ", h("span", { class: "next" }, `next ${temperature(p.next_setpoint)}${p.next_at ? ` at ${dateTime(p.next_at)}` : ""}`)]
           : null);
       this.pauseBtn.textContent = p.paused ? "Resume profile" : "Pause profile";
+      n.profile.classList.remove("none");
     } else {
+      n.profile.classList.add("none");
       fill(n.profile, "No profile running.");
       this.pauseBtn.textContent = "Pause profile";
     }

@@ -51,8 +51,9 @@ export function deltaFromDisplay(value) {
   return Math.round(c * 1000) / 1000;
 }
 
-/** A value for an input field: converted and without float noise (66.67 °C → "152.01"). */
-export function inputValue(celsius, { delta = false, digits = 2 } = {}) {
+/** A value for an input field: converted and without float noise (66.67 °C → "152";
+ * 0.1 °F is finer than a probe resolves, so °F fields show one decimal). */
+export function inputValue(celsius, { delta = false, digits = unit() === "F" ? 1 : 2 } = {}) {
   const v = delta ? deltaToDisplay(celsius) : toDisplay(celsius);
   if (!isNum(v)) return "";
   return String(Math.round(Number(v) * 10 ** digits) / 10 ** digits);
