@@ -10,6 +10,7 @@ from services.api.auth import token_middleware
 from services.api.errors import error_middleware
 from services.api.history import setup as setup_history
 from services.api.homeassistant import setup_homeassistant
+from services.api.housekeeping import setup_housekeeping
 from services.api.loop_commands import setup_loop_commands
 from services.api.publisher import setup_publisher
 from services.api.routes import (
@@ -45,6 +46,8 @@ def create_app(config: Config) -> web.Application:
     setup_publisher(app)
     setup_loop_commands(app)
     setup_alarm_book(app)
+    # retained live data and alarms of loops and devices that are gone
+    setup_housekeeping(app)
     # browser socket
     setup_bridge(app)
     # REST

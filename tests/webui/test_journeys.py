@@ -480,6 +480,7 @@ def test_alarm_history_shows_how_each_alarm_ended_and_who_acknowledged(
     )
     assert ids.index("low-water") < ids.index("door-open")  # newest first
     status, body = stack.api("GET", "/api/alarms")
+    assert status == 200
     recent = {a["id"]: a for a in body["recent"]}
     for alarm_id in ("door-open", "low-water"):
         a = recent[alarm_id]
@@ -488,9 +489,7 @@ def test_alarm_history_shows_how_each_alarm_ended_and_who_acknowledged(
     save_screenshot(page, "alarms-history")
 
 
-def test_the_phone_dashboard_shows_three_loops_at_a_glance(
-    stack: Stack, browser: Browser
-) -> None:
+def test_the_phone_dashboard_shows_three_loops_at_a_glance(stack: Stack, browser: Browser) -> None:
     board = {
         "id": "kettle-3-board",
         "kind": "simulated",

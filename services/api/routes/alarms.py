@@ -13,9 +13,9 @@ from aiohttp import web
 from pydantic import BaseModel, Field, ValidationError
 
 from services.api.alarm_book import ALARMS
+from services.api.errors import BadRequest, Invalid, NotFound, UnsupportedMediaType, field_errors
 from services.api.history import query as history_query
 from services.api.history.routes import guarded, read
-from services.api.errors import BadRequest, Invalid, NotFound, UnsupportedMediaType, field_errors
 from services.api.openapi import describe
 from services.api.validation import is_json, parse_json
 from services.common.schema.alarms import Alarm, AlarmAck
@@ -79,9 +79,7 @@ async def list_alarms(request: web.Request) -> web.Response:
     showing = {(a.id, a.raised_at) for a in visible}
     occurrences = await read(request, history_query.alarm_occurrences, 50)
     recent = [
-        Alarm.model_validate(o)
-        for o in occurrences
-        if (o["id"], o["raised_at"]) not in showing
+        Alarm.model_validate(o) for o in occurrences if (o["id"], o["raised_at"]) not in showing
     ]
     result = AlarmList(alarms=visible, recent=recent)
     return web.Response(text=result.model_dump_json(), content_type="application/json")
