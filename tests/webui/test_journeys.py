@@ -599,6 +599,59 @@ def test_editing_a_loop_while_a_setpoint_command_arrives_keeps_both(
     assert stack.api("PUT", "/api/loops/fermenter", loop)[0] == 200
 
 
+def test_io_form_shows_default_topics_warns_about_telePeriod_and_unsaved_edits(
+    stack: Stack, page: Page
+) -> None:
+    device = {
+        "id": "tasfridge",
+        "name": "Tasmota fridge",
+        "kind": "mqtt",
+        "mqtt": {"preset": "tasmota", "name": "tasfridge"},
+        "sensors": [{"id": "ds18b20", "json_path": "DS18B20.Temperature"}],
+        "actuators": [{"id": "power1", "role": "cooler", "channel": 1}],
+    }
+    loop = {
+        "id": "tasloop",
+        "sensor": {"device": "tasfridge", "id": "ds18b20"},
+        "cooler": {"device": "tasfridge", "id": "power1"},
+    }
+    assert stack.api("POST", "/api/devices", device)[0] == 201
+    assert stack.api("POST", "/api/loops", loop)[0] == 201
+    try:
+        go(page, "io/tasfridge")
+        editor = page.locator(".editor")
+        expect(editor.locator(".stale-warning")).to_contain_text("TelePeriod 10")
+        expect(editor.get_by_label("sensor 1 Topic")).to_have_attribute(
+            "placeholder", "tele/tasfridge/SENSOR"
+        )
+        expect(editor.get_by_label("actuator 1 Command topic")).to_have_attribute(
+            "placeholder", "cmnd/tasfridge/POWER1"
+        )
+        editor.get_by_label("Name", exact=True).fill("Garage fridge")
+        asked: list[str] = []
+        page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+        page.get_by_role("link", name="Dashboard").click()
+        expect(page.locator("#view")).to_have_attribute("data-view", "io")
+        assert asked and "unsaved" in asked[0].lower()
+        expect(editor.get_by_label("Name", exact=True)).to_have_value("Garage fridge")
+    finally:
+        stack.api("DELETE", "/api/loops/tasloop")
+        stack.api("DELETE", "/api/devices/tasfridge")
+
+
+def test_the_debugger_input_simulation_raises_a_visible_alarm(stack: Stack, page: Page) -> None:
+    go(page, "debugger")
+    page.get_by_label("Simulated board").select_option("sim-fermenter")
+    expect(page.get_by_label("Digital input")).to_contain_text("Chamber door open")
+    page.get_by_role("button", name="Make input active").click()
+    banner = page.locator("#alarm-banner .banner-alarm").filter(has_text="Chamber door open")
+    expect(banner).to_be_visible()
+    page.get_by_role("button", name="Make input inactive").click()
+    expect(banner).to_contain_text("(cleared)")
+    banner.get_by_role("button", name=re.compile("^Acknowledge")).click()
+    expect(banner).to_have_count(0)
+
+
 # --- phone, screenshots, connection -----------------------------------------------------------
 
 

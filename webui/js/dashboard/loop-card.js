@@ -117,6 +117,18 @@ export class LoopCard {
     if (open) this.ensureChart();
   }
 
+  /** The wiring the chart draws changed (outputs, or the board's chamber probe): redraw. */
+  rewire() {
+    if (!this.chart || !this.config) return;
+    const same = this.chart.chamber === this.chamberOf(this.config)
+      && this.chart.keys.includes("heat") === Boolean(this.config.heater)
+      && this.chart.keys.includes("cool") === Boolean(this.config.cooler);
+    if (same) return;
+    this.chart.destroy();
+    this.chart = null;
+    this.ensureChart();
+  }
+
   ensureChart() {
     if (this.chart || !this.open || !this.config) return;
     this.chart = new LoopChart(this.chartHost, {
@@ -135,7 +147,6 @@ export class LoopCard {
 
   setConfig(loop) {
     if (this.config && (loop.version ?? 0) < (this.config.version ?? 0)) return; // an older answer
-    const rewire = this.chart && (Boolean(loop.heater) !== Boolean(this.config?.heater) || Boolean(loop.cooler) !== Boolean(this.config?.cooler));
     this.config = loop;
     this.n.name.textContent = loop.name || loop.id;
     this.el.setAttribute("aria-label", `Loop ${loop.name || loop.id}`);
@@ -148,7 +159,7 @@ export class LoopCard {
     if (loop.profile?.profile) this.profileSelect.value = loop.profile.profile;
     this.showMode(loop.mode);
     this.refreshProfiles();
-    if (rewire) { this.chart.destroy(); this.chart = null; }
+    this.rewire();
     this.ensureChart();
   }
 

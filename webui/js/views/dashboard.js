@@ -95,6 +95,7 @@ export function mount(root, ctx) {
     for (const loop of asList(loops, "loops")) if (!goneLoops.has(loop.id)) cardFor(loop.id).setConfig(loop);
     for (const [id, state] of live.loops) if (!goneLoops.has(id)) cardFor(id).setState(state, chamberReading(id));
     if (!cards.size) grid.append(empty);
+    for (const card of cards.values()) card.rewire(); // the chamber probes are known now
   })();
 
   stops.push(live.on("loop", ({ loop, state }) => {

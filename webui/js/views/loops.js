@@ -1,7 +1,7 @@
 // Loops: create and edit control loops — sensor, heater, cooler, PID (defaults per kind),
 // compressor protection and alarm thresholds.
 import { h, fill } from "../ui/dom.js";
-import { field, select, textInput, numberInput, numberValue, checkbox, button } from "../ui/forms.js";
+import { field, select, textInput, numberInput, numberValue, checkbox, button, deriveId } from "../ui/forms.js";
 import { asList, MODES, PID_DEFAULTS } from "../ui/data.js";
 import { temperature } from "../ui/format.js";
 import { deltaFromDisplay, fromDisplay, inputValue, unitLabel } from "../ui/units.js";
@@ -62,6 +62,7 @@ export function mount(root, ctx, [selected]) {
   })();
 
   const stop = live.on("sensor", () => editor?.refreshReadings());
+  ctx.guard(() => Boolean(editor?.isDirty()));
   return () => stop();
 }
 
@@ -139,6 +140,7 @@ class LoopEditor {
     this.kindChanged();
     this.refreshReadings();
     this.markClean();
+    if (isNew) deriveId(f.id, f.name);
   }
 
   /** PID fields show the kind's defaults (disabled) unless the brewer sets their own. */

@@ -103,6 +103,7 @@ export function mount(root, ctx, [selected]) {
   let pending = null;
   const reloadSoon = () => { clearTimeout(pending); pending = setTimeout(reload, 250); };
   const stop = socket.subscribe(topics.config("profiles"), reloadSoon);
+  ctx.guard(() => Boolean(editor?.dirty));
   return () => {
     stop();
     clearTimeout(pending);
@@ -145,7 +146,9 @@ class ProfileEditor {
     this.startPoint = select([], "", { onchange: () => { if (this.startPoint.value !== "") this.startAt.value = this.startPoint.value; } });
     this.startAtLabel = h("span");
 
-    const form = h("form", { class: "profile-form", onsubmit: (e) => { e.preventDefault(); this.save(); } },
+    this.dirty = false;
+    const mark = () => { this.dirty = true; };
+    const form = h("form", { class: "profile-form", oninput: mark, onchange: mark, onsubmit: (e) => { e.preventDefault(); this.save(); } },
       h("div", { class: "form-grid" },
         field("Name", this.nameInput),
         field("Id", this.idInput, isNew ? "Made from the name; change it if you like (lowercase letters, digits, - or _)." : "The id cannot change; duplicate to rename."), field("Interpolation", this.interp), field("Times", this.timesSelect), this.unitField),
@@ -317,6 +320,7 @@ class ProfileEditor {
       if (row) this.control(`points[${row[1]}].offset`)?.setAttribute("aria-invalid", "true");
       return;
     }
+    this.dirty = false;
     showInfo(`Profile ${body.name || body.id} saved`, action);
     this.profile = r.value ?? body;
     await this.reload();
