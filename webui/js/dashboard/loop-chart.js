@@ -106,8 +106,12 @@ export class LoopChart {
     // The plan starts where the measured setpoint is now, so it reads as its continuation.
     if (plan.length && xs.length) data[planAt + 1][xs.length - 1] = data[this.keys.indexOf("sp") + 1][xs.length - 1];
     this.chart.firstTs = xs.length ? xs[0] : null;
-    // Show the plan's next part: up to a third of the range ahead.
-    this.chart.keep(this.range, plan.length ? Math.min(this.range / 3, plan.at(-1)[0] - this.now()) : 0);
+    // Show the plan's next part: half as far ahead as the measured part reaches back
+    // (at least 10 minutes, at most a third of the range), so both stay readable.
+    const now = this.now();
+    const back = xs.length ? now - Math.max(xs[0], now - this.range) : this.range;
+    const ahead = plan.length ? Math.min(this.range / 3, Math.max(back / 2, 600), plan.at(-1)[0] - now) : 0;
+    this.chart.keep(this.range, Math.max(0, ahead));
     this.chart.setData(data);
     this.host.dataset.points = String(xs.length);
     this.host.dataset.plan = String(plan.length);

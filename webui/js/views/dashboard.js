@@ -92,7 +92,12 @@ export function mount(root, ctx) {
     const [loops, profileList, deviceList] = loaded.value;
     devices = asList(deviceList, "devices");
     asList(profileList, "profiles").forEach(keepProfile);
-    for (const loop of asList(loops, "loops")) if (!goneLoops.has(loop.id)) cardFor(loop.id).setConfig(loop);
+    for (const loop of asList(loops, "loops")) {
+      if (goneLoops.has(loop.id)) continue;
+      const card = cardFor(loop.id);
+      card.setConfig(loop);
+      grid.append(card.el); // in the API's order, whichever arrived first
+    }
     for (const [id, state] of live.loops) if (!goneLoops.has(id)) cardFor(id).setState(state, chamberReading(id));
     if (!cards.size) grid.append(empty);
     for (const card of cards.values()) card.rewire(); // the chamber probes are known now
