@@ -55,6 +55,9 @@ function show(kind, text, timeout, context = "") {
     if (old.querySelector(".toast-text")?.textContent === text) old.remove();
   }
   region()?.append(toast);
+  // Confirmations are brief news: the newest two are enough, the page stays in place.
+  const infos = [...(region()?.querySelectorAll(".toast-info") ?? [])];
+  infos.slice(0, -2).forEach((old) => old.remove());
   if (timeout) setTimeout(remove, timeout);
   return toast;
 }

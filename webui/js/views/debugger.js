@@ -5,6 +5,7 @@ import { field, select, textInput, checkbox, button, section, setOptions } from 
 import { asList } from "../ui/data.js";
 import { clockTime, payloadText } from "../ui/format.js";
 import { attempt, showError, showInfo } from "../ui/toast.js";
+import { me } from "../ui/me.js";
 
 const MAX_MESSAGES = 300;
 const FAULTS = [
@@ -127,7 +128,7 @@ export function mount(root, ctx) {
     if (r.ok) showInfo(`Test alarm ${id} raised`);
   };
   const ackAll = async () => {
-    const r = await attempt("Acknowledging all alarms", () => api.alarms.ackAll());
+    const r = await attempt("Acknowledging all alarms", () => api.alarms.ackAll(me()));
     if (r.ok) showInfo("All alarms acknowledged");
   };
   const simDevice = select([], "");
