@@ -25,6 +25,7 @@ from services.api.routes import (
     settings,
 )
 from services.api.store import setup_store
+from services.api.targets import setup_targets
 from services.bridge import setup_bridge
 from services.common.config import Config
 from services.common.web import CONFIG, setup_mqtt
@@ -41,9 +42,10 @@ def create_app(config: Config) -> web.Application:
     # infrastructure
     setup_mqtt(app, "api")
     database.setup_database(app)
-    # configuration: store (+ demo seed) → publisher → commands; alarms
+    # configuration: store (+ demo seed) → publisher; targets (the controller's) → commands
     setup_store(app)
     setup_publisher(app)
+    setup_targets(app)
     setup_loop_commands(app)
     setup_alarm_book(app)
     # retained live data and alarms of loops and devices that are gone

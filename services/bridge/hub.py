@@ -37,6 +37,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from services.bridge import protocol
 from services.bridge.outbox import Frame
 from services.bridge.protocol import (
@@ -61,6 +63,7 @@ from services.bridge.session import (
 from services.bridge.settings import BridgeSettings
 from services.common.config import Config
 from services.common.mqtt import Message, MqttClient
+from services.common.schema.target import CommandReply
 from services.common.topics import TopicError, TopicFilter, check_topic
 
 log = logging.getLogger(__name__)
@@ -178,6 +181,8 @@ class Hub:
         self._online = False
         self._resubscribing: set[str] = set()
         self._online_timer: asyncio.TimerHandle | None = None
+        self._command_filter = TopicFilter(self.mqtt.topics.all_loop_commands)
+        self._reply_topic = self.mqtt.topics.replies(self.mqtt.client_id)
 
     # lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -185,6 +190,7 @@ class Hub:
         self.mqtt.on_connect(self._broker_connected)
         self.mqtt.on_disconnect(self._broker_lost)
         self.mqtt.on_subscribed(self._subscription_accepted)
+        self.mqtt.subscribe(self._reply_topic, self._on_command_reply)
         await self.mqtt.start()
         self._housekeeping = asyncio.create_task(self._keep_house(), name="bridge-housekeeping")
         self._pacing = asyncio.create_task(self._keep_pace(), name="bridge-pace")
@@ -310,7 +316,36 @@ class Hub:
                 topic=op.topic,
             )
             return
-        self.mqtt.publish(op.topic, payload_from_browser(op.payload), qos=op.qos, retain=op.retain)
+        extra: dict[str, Any] = {}
+        if self._command_filter.matches(op.topic):
+            # The controller answers a refusal to this browser (an error frame), not a log only.
+            extra = {
+                "response_topic": self._reply_topic,
+                "correlation": str(session.id).encode(),
+                "user": {"by": "browser"},
+            }
+        self.mqtt.publish(
+            op.topic, payload_from_browser(op.payload), qos=op.qos, retain=op.retain, **extra
+        )
+
+    def _on_command_reply(self, message: Message) -> None:
+        try:
+            answer = CommandReply.model_validate_json(message.payload)
+            session_id = int((message.correlation or b"").decode())
+        except (ValidationError, ValueError):
+            return
+        if answer.ok:
+            return  # the new target reaches every browser on maelstrom/target/… and data/…
+        session = next((s for s in self.sessions if s.id == session_id), None)
+        if session is not None:
+            self._refuse(
+                session,
+                "refused",
+                answer.error or "refused",
+                topic=self.mqtt.topics.loop_command(answer.loop, answer.command),
+                loop=answer.loop,
+                command=answer.command,
+            )
 
     def _refuse(self, session: BrowserSession, code: str, error: str, **detail: Any) -> None:
         session.offer(reply(error_text(code, error, **detail)))

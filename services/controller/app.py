@@ -1,6 +1,10 @@
 """Composes the controller: every part, in dependency order, on one screen.
 
-    MQTT client → alarms → configuration → devices → loops → commands → supervisor
+    disk state → MQTT client → alarms → configuration → targets → devices → loops
+    → commands → supervisor
+
+The configuration and targets come from the controller's own disk first, so it
+drives its boards with no broker and no API; the broker's copies follow.
 
 `running_controller()` is what `python -m services.controller` runs and what
 the tests run in-process (with a simulated clock and scaled timing).
@@ -28,6 +32,8 @@ from services.controller.devices.boards import SimulatedDevice
 from services.controller.devices.registry import DeviceContext, Registry
 from services.controller.events import events
 from services.controller.options import Options
+from services.controller.state_file import Snapshot, StateFile
+from services.controller.targets import Targets
 
 log = logging.getLogger(__name__)
 
@@ -39,6 +45,7 @@ class Controller:
     mqtt: MqttClient
     alarms: AlarmManager
     store: ConfigStore
+    targets: Targets
     registry: Registry
     loops: LoopManager
 
@@ -138,7 +145,22 @@ async def running_controller(
     # alarms first: retained alarms rebuild their state before loops evaluate theirs
     alarms = AlarmManager(mqtt, clock)
     alarms.start()
-    store = ConfigStore(mqtt)
+    # what this controller ran last, from its own disk
+    state_file = StateFile(options.state_path) if options.state_path else None
+    snapshot = state_file.load() if state_file else Snapshot()
+
+    def save() -> None:
+        if state_file is not None:
+            store.snapshot_into(snapshot)
+            targets.snapshot_into(snapshot)
+            state_file.save(snapshot)
+
+    store = ConfigStore(mqtt, save)
+    restored = store.restore(snapshot)
+    targets = Targets(mqtt, clock, save)
+    targets.restore(snapshot)
+    if restored:
+        log.info("started from %d configuration objects on disk", restored)
     registry = Registry(
         DeviceContext(
             clock=clock,
@@ -156,16 +178,25 @@ async def running_controller(
             alarms=alarms,
             profiles=store.profiles,
             publish=lambda loop_id, state: publish_state(mqtt, loop_id, state),
+            commit=lambda target: targets.commit(target),
             publish_every_s=options.timing.publish_every_s,
         ),
         store.loops,
         store.devices,
         config.controller_id,
         options.timing.orphan_grace_s,
+        targets,
     )
-    controller = Controller(config, options, mqtt, alarms, store, registry, loops)
+    controller = Controller(config, options, mqtt, alarms, store, targets, registry, loops)
     alarms.on_change(lambda alarm: loops.alarms_changed(alarm.source))
+    targets.on_adopted(loops.adopted)
+    for device_id, device in store.devices.items():  # the disk's devices, before their loops
+        await registry.apply(device_id, device)
+    loops.reconcile()
     store.on_change(controller.on_config)
+    targets.start()  # subscribed before the configuration: its retained copies come first
+    # After any reconnect the broker's retained state may be a stale autosave: say it anew.
+    mqtt.on_connect(lambda: loops.publish_all(clock.now()))
     store.start()
     mqtt.subscribe(mqtt.topics.all_loop_commands, controller.loops.on_command)
     mqtt.subscribe(mqtt.topics.all_device_simulate, controller.on_simulate)

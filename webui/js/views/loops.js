@@ -239,12 +239,23 @@ class LoopEditor {
       r = await attempt(action, () => api.loops.update(merged.id, merged));
     }
     if (!r.ok) return;
+    let saved = r.value;
+    if (!this.isNew) {
+      // Mode and setpoint are the loop's target: the controller takes them as commands
+      // (a configuration save leaves them as they are). Only the ones the brewer changed.
+      for (const command of ["setpoint", "mode"]) {
+        if (!this.dirty(this.f[command]) || body[command] === null) continue;
+        const c = await attempt(`Setting the ${command}`, () => api.loops.command(body.id, command, { value: body[command] }));
+        if (!c.ok) return;
+        saved = c.value;
+      }
+    }
     showInfo(`Loop ${body.name || body.id} saved`, action);
     if (this.isNew) {
       this.markClean();
       this.ctx.navigate(`#/loops/${encodeURIComponent(body.id)}`);
-    } else if (r.value?.version) {
-      this.loop = r.value;
+    } else if (saved?.version) {
+      this.loop = saved;
       this.markClean();
     }
   }
