@@ -15,6 +15,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.support.ports import free_port, wait_for_port
+from tests.support.services import Service, service_env
 from tests.webui.stack import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -174,8 +176,8 @@ def test_start_a_profile_and_see_its_position(stack: Stack, page: Page) -> None:
 
 def test_create_a_profile_in_the_editor_and_see_its_curve(stack: Stack, page: Page) -> None:
     go(page, "profiles/new")
-    page.get_by_label("Id", exact=True).fill("lager")
     page.get_by_label("Name", exact=True).fill("Lager")
+    expect(page.get_by_label("Id", exact=True)).to_have_value("lager")  # made from the name
     expect(page.get_by_label("Time unit")).to_have_value("days")
     chart = page.locator(".chart")
     expect(chart).to_have_attribute("data-points", "5")
@@ -192,11 +194,14 @@ def test_create_a_profile_in_the_editor_and_see_its_curve(stack: Stack, page: Pa
     page.get_by_label("Point 6 time in days").fill("5")
     expect(summary).to_contain_text("Times must go up")
     page.get_by_role("button", name="Create profile").click()
-    toast(page, re.compile("ascending", re.I))
+    toast(page, re.compile(r"points\[5\]\.offset must come after points\[4\]", re.I))
+    # The message points at the row: its time field is marked.
+    expect(page.get_by_label("Point 6 time in days")).to_have_attribute("aria-invalid", "true")
     page.get_by_label("Point 6 time in days").fill("14")
 
     page.get_by_role("button", name="Create profile").click()
     toast(page, "Profile Lager saved")
+    expect(page.locator(".toast-error")).to_have_count(0)  # the success settles the error
     expect(page).to_have_url(re.compile("#/profiles/lager$"))
     expect(page.locator(".item-list")).to_contain_text("Lager")
     status, saved = stack.api("GET", "/api/profiles/lager")
@@ -653,6 +658,32 @@ def test_the_debugger_input_simulation_raises_a_visible_alarm(stack: Stack, page
     expect(banner).to_have_count(0)
 
 
+def test_without_the_token_the_header_says_not_authorised(stack: Stack, browser: Browser) -> None:
+    port = free_port()
+    env = service_env(
+        stack.broker.url,
+        MAELSTROM_HTTP_PORT=str(port),
+        MAELSTROM_HTTP_HOST="127.0.0.1",
+        MAELSTROM_DATABASE_URL=f"sqlite:///{stack.workdir / 'guarded.db'}",
+        MAELSTROM_DEMO="0",
+        MAELSTROM_API_TOKEN="s3cret",
+    )
+    guarded = Service("services.api", env, stack.workdir / "guarded-api.log")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        wait_for_port(port, timeout=20)
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        connection = page.locator("#connection")
+        expect(connection).to_have_attribute("data-state", "unauthorised")
+        expect(connection).to_contain_text("Not authorised")
+        page.goto(f"http://127.0.0.1:{port}/?token=s3cret")
+        expect(connection).to_have_attribute("data-state", "online")
+    finally:
+        context.close()
+        guarded.stop()
+
+
 # --- phone, screenshots, connection -----------------------------------------------------------
 
 
@@ -704,6 +735,7 @@ def test_broker_restart_shows_disconnected_then_recovers_without_reload(
             "data-state", re.compile("broker-offline|disconnected")
         )
         expect(connection).to_contain_text(re.compile("offline|Disconnected"))
+        expect(page.locator("#services")).to_be_hidden()  # the broker is to blame, not them
     finally:
         stack.broker.start()
     expect(connection).to_have_attribute("data-state", "online", timeout=30_000)
