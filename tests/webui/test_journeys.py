@@ -436,6 +436,10 @@ def test_a_fahrenheit_brewer_sets_152_on_the_kettle(stack: Stack, page: Page) ->
     toast(page, "Mash kettle: setpoint 152.0 °F")
     status, loop = stack.api("GET", "/api/loops/kettle")
     assert status == 200 and round(loop["setpoint"], 1) == 66.7  # the API stays in °C
+    # A refusal says the controller's reason, not just "conflict".
+    kettle.get_by_label("Setpoint °F").fill("999")
+    kettle.get_by_role("button", name="Set", exact=True).click()
+    expect(page.locator(".toast-error")).to_contain_text("outside")
 
     # A decimal comma is a decimal point, not a thousand times more.
     fermenter = card(page, "fermenter")
@@ -548,6 +552,8 @@ def test_the_chart_shows_the_plan_of_a_running_profile(stack: Stack, page: Page)
         expect(chart).to_have_attribute("data-plan", re.compile(r"^[2-9]|\d\d"))
         expect(chart.locator(".u-legend")).to_contain_text("Plan")
         expect(chart.locator(".u-legend")).to_contain_text("Chamber")
+        page.get_by_label("Chart range").select_option("3600")  # reloads the profile events
+        expect(chart).to_have_attribute("data-markers", re.compile("▶ Ale, 10 days"))
         card(page, "fermenter").get_by_label("Setpoint °C").fill("19")
         expect(card(page, "fermenter").get_by_role("button", name="Hold instead")).to_be_visible()
         save_screenshot(page, "dashboard-plan")

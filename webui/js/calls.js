@@ -38,3 +38,8 @@ export function addAnnotation(api, note) {
 export function recentLogs(api, query = {}) {
   return api.request("GET", "/api/logs", { query });
 }
+
+/** A loop's recorded mode / state / profile changes ({events: […]}), oldest first. */
+export function loopEvents(api, query = {}) {
+  return api.request("GET", "/api/history/events", { query });
+}

@@ -8,7 +8,7 @@ import { MODES, STATE_TEXT, asList } from "../ui/data.js";
 import { temperature, percent, duration, dateTime } from "../ui/format.js";
 import { fromDisplay, inputValue, unitLabel } from "../ui/units.js";
 import { attempt, showInfo } from "../ui/toast.js";
-import { addAnnotation, annotations, loopCommand } from "../calls.js";
+import { addAnnotation, annotations, loopCommand, loopEvents } from "../calls.js";
 import { LoopChart } from "./loop-chart.js";
 import { plannedCurve } from "./plan.js";
 
@@ -219,6 +219,7 @@ export class LoopCard {
           : null);
       this.pauseBtn.textContent = p.paused ? "Resume profile" : "Pause profile";
       n.profile.classList.remove("none");
+      if (s.ts) this.noteStep(p, s.ts);
     } else {
       n.profile.classList.add("none");
       fill(n.profile, "No profile running.");
@@ -264,14 +265,32 @@ export class LoopCard {
   }
 
   async loadNotes(from, to) {
-    const r = await attempt(`Loading the notes of ${this.id}`, () => annotations(this.ctx.api, { from, to, loop: this.id }));
-    if (!r.ok) return;
-    this.notes = asList(r.value, "annotations").sort((a, b) => a.ts - b.ts);
+    const [notes, events] = await Promise.all([
+      attempt(`Loading the notes of ${this.id}`, () => annotations(this.ctx.api, { from, to, loop: this.id })),
+      attempt(`Loading the profile changes of ${this.id}`, () => loopEvents(this.ctx.api, { from, to, loop: this.id, kind: "profile" })),
+    ]);
+    if (!notes.ok) return;
+    this.notes = asList(notes.value, "annotations").sort((a, b) => a.ts - b.ts);
+    // Profile starts and stops, and the steps seen passing while this page was open.
+    const named = (id) => this.getProfiles().find((p) => p.id === id)?.name || id;
+    this.events = events.ok
+      ? asList(events.value, "events").map((e) => ({ ts: e.ts, text: e.value ? `▶ ${named(e.value)}` : "■ profile ended" }))
+      : [];
     this.showNotes();
   }
 
+  /** A step passed live: mark it on the chart. */
+  noteStep(p, ts) {
+    const key = `${p.profile}/${p.step}`;
+    if (this.lastStep !== undefined && this.lastStep !== key && !p.finished) {
+      this.events = [...(this.events ?? []), { ts, text: `step ${p.step + 1}` }];
+      this.showNotes();
+    }
+    this.lastStep = key;
+  }
+
   showNotes() {
-    this.chart?.setMarkers(this.notes);
+    this.chart?.setMarkers([...(this.events ?? []), ...this.notes].sort((a, b) => a.ts - b.ts));
     fill(this.notesList, this.notes.map((note) => h("li", {}, h("time", {}, dateTime(note.ts)), " ", note.text)));
   }
 

@@ -100,6 +100,7 @@ export class Chart {
   /** Notes on the timeline: [{ts, text}], drawn as dashed vertical lines with their text. */
   setMarkers(markers) {
     this.markers = markers;
+    this.host.dataset.markers = markers.map((m) => m.text).join(" | ");
     this.plot.redraw(false);
   }
 
