@@ -48,8 +48,6 @@ def create_app(config: Config) -> web.Application:
     setup_targets(app)
     setup_loop_commands(app)
     setup_alarm_book(app)
-    # retained live data and alarms of loops and devices that are gone
-    setup_housekeeping(app)
     # browser socket
     setup_bridge(app)
     # REST
@@ -57,6 +55,9 @@ def create_app(config: Config) -> web.Application:
         app.add_routes(resource.routes)
     # history: the recorder (MQTT → batched writes) and /api/history…, /api/logs
     setup_history(app)
+    # retained live data and alarms of loops and devices that are gone (after the
+    # recorder has subscribed: it keeps the last reading before it is cleared)
+    setup_housekeeping(app)
     # Home Assistant discovery (from the retained config)
     setup_homeassistant(app)
     # static UI last: it owns "/"

@@ -1,7 +1,7 @@
 // IO configuration: boards and their sensors, actuators and inputs, with each probe's live
 // reading beside it; add MQTT devices from presets (generic, Tasmota, iSpindel).
 import { h, fill } from "../ui/dom.js";
-import { field, select, textInput, checkbox, button, section } from "../ui/forms.js";
+import { field, select, textInput, checkbox, button, section, deriveId } from "../ui/forms.js";
 import { asList } from "../ui/data.js";
 import { temperature } from "../ui/format.js";
 import { deltaFromDisplay, deltaToDisplay, unitLabel } from "../ui/units.js";
@@ -82,6 +82,7 @@ export function mount(root, ctx, [selected]) {
   const newId = textInput("", { required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", placeholder: "e.g. fermfridge" });
   const newName = textInput("", { placeholder: "e.g. Fermentation fridge" });
   const linkName = textInput("", { placeholder: "e.g. fermfridge" });
+  deriveId(newId, newName);
   const linkField = field("Tasmota topic", linkName);
   const presetHint = h("p", { class: "hint" });
   const presetChanged = () => {
