@@ -205,6 +205,7 @@ export class LoopCard {
     const text = STATE_TEXT[s.state] ?? s.state;
     n.state.textContent = s.state === "waiting" && s.waiting_reason ? `${text}: ${s.waiting_reason}` : text;
     n.state.dataset.state = s.state;
+    n.state.hidden = s.state === "off" && s.mode === "off"; // "Off Off" says nothing twice
     if (document.activeElement !== this.modeSelect) this.modeSelect.value = s.mode;
     this.showMode(s.mode);
     const p = s.profile;
