@@ -4,7 +4,7 @@
 // view) render into `card.slots`.
 import { h, fill, uid } from "../ui/dom.js";
 import { field, select, numberInput, numberValue, setOptions } from "../ui/forms.js";
-import { MODES, STATE_TEXT, asList } from "../ui/data.js";
+import { MODES, STATE_TEXT, asList, profileFits } from "../ui/data.js";
 import { temperature, percent, duration, dateTime } from "../ui/format.js";
 import { fromDisplay, inputValue, unitLabel } from "../ui/units.js";
 import { attempt, showInfo } from "../ui/toast.js";
@@ -14,18 +14,6 @@ import { plannedCurve } from "./plan.js";
 
 const STALE_AFTER_MS = 20000; // the controller publishes every loop at least every 5 s
 const WIDE = "(min-width: 900px)";
-
-/** Profiles a loop of this kind can follow: a kettle mashes, a fermenter ferments.
- * A profile's own `kind` decides when it has one; else its temperatures do. */
-export function profileFits(profile, loop) {
-  if (!loop) return true;
-  const temps = (profile.points ?? []).map((p) => p.temperature).filter((t) => t !== null && t !== undefined);
-  if (temps.some((t) => t < (loop.setpoint_min ?? -Infinity) || t > (loop.setpoint_max ?? Infinity))) return false;
-  const kind = profile.kind ?? (temps.length && Math.max(...temps) >= 40 ? "mash" : "fermentation");
-  if (loop.kind === "kettle") return kind === "mash";
-  if (loop.kind === "fermenter") return kind === "fermentation";
-  return true;
-}
 
 export class LoopCard {
   /** ctx: the app's; profiles(): every profile; chamberOf(loop): "device/sensor" or null. */

@@ -2,7 +2,7 @@
 // and out, duplicate, and apply to a loop (now, or part-way at a chosen point).
 import { h, fill } from "../ui/dom.js";
 import { field, select, textInput, numberInput, numberValue, setOptions, button, section, download, deriveId, slug } from "../ui/forms.js";
-import { asList } from "../ui/data.js";
+import { asList, profileFits } from "../ui/data.js";
 import { temperature, duration } from "../ui/format.js";
 import { fromDisplay, inputValue, unitLabel } from "../ui/units.js";
 import { attempt, describeError, showError, showInfo } from "../ui/toast.js";
@@ -141,7 +141,9 @@ class ProfileEditor {
     this.summary = h("p", { class: "curve-summary", "aria-live": "polite" });
     this.chartHost = h("div", { class: "chart-host" });
 
-    this.loopSelect = select(loops.length ? loops.map((l) => ({ value: l.id, label: l.name || l.id })) : [{ value: "", label: "No loops yet" }], loops[0]?.id ?? "");
+    // Only the loops this profile suits (a mash schedule is not offered to a fermenter).
+    const fitting = loops.filter((l) => profileFits(profile, l));
+    this.loopSelect = select(fitting.length ? fitting.map((l) => ({ value: l.id, label: l.name || l.id })) : [{ value: "", label: "No loop suits this profile" }], fitting[0]?.id ?? "");
     this.startAt = numberInput(0, { min: 0, step: "any" });
     this.startPoint = select([], "", { onchange: () => { if (this.startPoint.value !== "") this.startAt.value = this.startPoint.value; } });
     this.startAtLabel = h("span");
