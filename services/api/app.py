@@ -7,11 +7,11 @@ from aiohttp import web
 from services.api import database, webui
 from services.api.alarm_book import setup_alarm_book
 from services.api.auth import token_middleware
+from services.api.commands import setup_loop_commands
 from services.api.errors import error_middleware
 from services.api.history import setup as setup_history
 from services.api.homeassistant import setup_homeassistant
 from services.api.housekeeping import setup_housekeeping
-from services.api.loop_commands import setup_loop_commands
 from services.api.publisher import setup_publisher
 from services.api.routes import (
     alarms,
@@ -51,8 +51,9 @@ def create_app(config: Config) -> web.Application:
     # browser socket
     setup_bridge(app)
     # REST
-    for resource in (health, settings, devices, profiles, loops, publish, alarms, backup, openapi):
+    for resource in (health, settings, devices, profiles, loops, publish, alarms, backup):
         app.add_routes(resource.routes)
+    openapi.setup_openapi(app)  # built once, from every route (history's too)
     # history: the recorder (MQTT → batched writes) and /api/history…, /api/logs
     setup_history(app)
     # retained live data and alarms of loops and devices that are gone (after the

@@ -63,6 +63,7 @@ from services.bridge.session import (
 from services.bridge.settings import BridgeSettings
 from services.common.config import Config
 from services.common.mqtt import Message, MqttClient
+from services.common.repeater import Repeater
 from services.common.schema.target import CommandReply
 from services.common.topics import TopicError, TopicFilter, check_topic
 
@@ -174,8 +175,8 @@ class Hub:
         self._group = 0
         self._group_key: tuple[str, bytes, bool] | None = None
         self._group_filters: set[str] = set()
-        self._housekeeping: asyncio.Task[None] | None = None
-        self._pacing: asyncio.Task[None] | None = None
+        self._housekeeping: Repeater | None = None
+        self._pacing: Repeater | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._online = False
@@ -192,8 +193,12 @@ class Hub:
         self.mqtt.on_subscribed(self._subscription_accepted)
         self.mqtt.subscribe(self._reply_topic, self._on_command_reply)
         await self.mqtt.start()
-        self._housekeeping = asyncio.create_task(self._keep_house(), name="bridge-housekeeping")
-        self._pacing = asyncio.create_task(self._keep_pace(), name="bridge-pace")
+        self._housekeeping = Repeater(
+            "bridge-housekeeping",
+            lambda: self._sweep_sessions(self._loop.time()),  # type: ignore[union-attr]
+            HOUSEKEEPING_INTERVAL,
+        ).start()
+        self._pacing = Repeater("bridge-pace", self._keep_pace, 0.0).start()
 
     async def close_browsers(self, reason: str = "server shutting down") -> None:
         """Close every browser socket (on shutdown, so graceful shutdown need not wait)."""
@@ -204,11 +209,9 @@ class Hub:
 
     async def stop(self) -> None:
         await self.close_browsers()
-        for task in (self._housekeeping, self._pacing):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        for repeater in (self._housekeeping, self._pacing):
+            if repeater is not None:
+                await repeater.stop()
         for task in list(self._closing):
             with contextlib.suppress(Exception):
                 await task
@@ -521,20 +524,13 @@ class Hub:
         return protocol.status_text(self.broker_online, heartbeat=self.settings.heartbeat)
 
     # housekeeping ----------------------------------------------------------------------
-    async def _keep_house(self) -> None:
-        assert self._loop is not None
-        while True:
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
-            self._sweep_sessions(self._loop.time())
-
     async def _keep_pace(self) -> None:
         """Widen the batch window while the loop lags or MQTT messages queue up."""
         assert self._loop is not None
-        while True:
-            started = self._loop.time()
-            await asyncio.sleep(PACE_INTERVAL)
-            lag = self._loop.time() - started - PACE_INTERVAL
-            self.pace.adjust(lag, self.mqtt.backlog)
+        started = self._loop.time()
+        await asyncio.sleep(PACE_INTERVAL)
+        lag = self._loop.time() - started - PACE_INTERVAL
+        self.pace.adjust(lag, self.mqtt.backlog)
 
     def _sweep_sessions(self, now: float) -> None:
         s = self.settings

@@ -22,10 +22,11 @@ from typing import Any
 from services.common.config import Config
 from services.common.logs import MqttLogHandler, attach_mqtt_logging, detach_mqtt_logging
 from services.common.mqtt import Message, MqttClient
+from services.common.repeater import Repeater
 from services.common.schema.commands import CommandError, parse_simulate_command
 from services.common.schema.state import LoopState
 from services.controller.alarms import AlarmManager
-from services.controller.config_store import ConfigStore
+from services.controller.configuration import RunningConfig
 from services.controller.control.loop import LoopEnv
 from services.controller.control.manager import LoopManager
 from services.controller.devices.boards import SimulatedDevice
@@ -44,7 +45,7 @@ class Controller:
     options: Options
     mqtt: MqttClient
     alarms: AlarmManager
-    store: ConfigStore
+    store: RunningConfig
     targets: Targets
     registry: Registry
     loops: LoopManager
@@ -83,16 +84,10 @@ class Controller:
             return
         log.warning("simulation on %s: %s", device_id, message.payload.decode(errors="replace"))
 
-    async def supervise(self) -> None:
-        clock, every = self.options.clock, self.options.timing.supervise_s
-        while True:
-            await clock.sleep(every)
-            now = clock.now()
-            try:
-                self.registry.supervise(now)
-                self.loops.supervise(now)
-            except Exception:
-                log.exception("supervisor pass failed")
+    def supervise(self) -> None:
+        now = self.options.clock.now()
+        self.registry.supervise(now)
+        self.loops.supervise(now)
 
     async def settle(self, timeout: float = 5.0) -> None:
         """Wait until every simulated board and its host driver have read what the
@@ -155,7 +150,7 @@ async def running_controller(
             targets.snapshot_into(snapshot)
             state_file.save(snapshot)
 
-    store = ConfigStore(mqtt, save)
+    store = RunningConfig(mqtt, save)
     restored = store.restore(snapshot)
     targets = Targets(mqtt, clock, save)
     targets.restore(snapshot)
@@ -200,14 +195,14 @@ async def running_controller(
     store.start()
     mqtt.subscribe(mqtt.topics.all_loop_commands, controller.loops.on_command)
     mqtt.subscribe(mqtt.topics.all_device_simulate, controller.on_simulate)
-    supervisor = asyncio.create_task(controller.supervise(), name="controller-supervisor")
+    supervisor = Repeater(
+        "controller-supervisor", controller.supervise, options.timing.supervise_s, clock
+    ).start()
     log.info("controller%s started", f" {config.controller_id}" if config.controller_id else "")
     try:
         yield controller
     finally:
-        supervisor.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await supervisor
+        await supervisor.stop()
         controller.loops.stop_all()  # every output off before the boards are let go
         await registry.stop()
         events.removeHandler(events_handler)

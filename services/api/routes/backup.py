@@ -17,8 +17,8 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
+from services.api.commands import LOOP_COMMANDS, principal_name
 from services.api.errors import ApiError, Invalid
-from services.api.loop_commands import LOOP_COMMANDS, principal_name
 from services.api.migrations import current_version
 from services.api.openapi import describe
 from services.api.store import KINDS, STORE, ConfigStore

@@ -11,7 +11,7 @@ from typing import Any
 
 from aiohttp import web
 
-from services.api.loop_commands import LOOP_COMMANDS, principal_name
+from services.api.commands import LOOP_COMMANDS, principal_name
 from services.api.openapi import describe
 from services.api.routes.collection import collection_routes, model_response
 from services.api.validation import path_id

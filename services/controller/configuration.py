@@ -35,7 +35,7 @@ ChangeHandler = Callable[[str, str, Any], Awaitable[None] | None]
 KINDS = ("settings", "devices", "profiles", "loops")
 
 
-class ConfigStore:
+class RunningConfig:
     def __init__(self, mqtt: MqttClient, save: Callable[[], None] = lambda: None) -> None:
         self.mqtt = mqtt
         self.devices: dict[str, Device] = {}
@@ -161,7 +161,7 @@ class ConfigStore:
 
     @staticmethod
     def parse(kind: str, object_id: str, message: Message) -> Any:
-        return ConfigStore._validate(kind, object_id, message.json())
+        return RunningConfig._validate(kind, object_id, message.json())
 
     @staticmethod
     def _validate(kind: str, object_id: str, data: Any) -> Any:
