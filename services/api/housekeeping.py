@@ -9,8 +9,8 @@ configuration, clears them: the retained ones it finds at start (delivered on
 subscribe), and a deleted loop's or device's at once and again a little later
 (the controller may publish one last state while it lets go).
 
-Alarms raised by anyone else (no `source`, or a kind the controller does not
-raise for loops and devices) are left alone: their raiser owns them.
+Alarms raised by anyone else (no `source`, or an id that is not the controller's
+`<source>-<what>`) are left alone: their raiser owns them.
 """
 
 from __future__ import annotations
@@ -29,10 +29,6 @@ from services.common.web import MQTT
 
 log = logging.getLogger(__name__)
 
-CONTROLLER_ALARM_KINDS = frozenset(
-    {"sensor", "high", "low", "deviation", "setpoint_timeout", "board_offline", "input"}
-)
-"""Kinds the controller raises about a loop or device (docs/control.md#alarms)."""
 SECOND_SWEEP_S = 3.0
 
 
@@ -65,10 +61,11 @@ class Housekeeper:
                 alarm = json.loads(message.payload)
             except ValueError:
                 return None
-            if not isinstance(alarm, dict) or alarm.get("kind") not in CONTROLLER_ALARM_KINDS:
+            if not isinstance(alarm, dict):
                 return None
             source = alarm.get("source")
-            if not isinstance(source, str) or not source:
+            # The controller names its alarms `<loop>-…` / `<device>-…` after their source.
+            if not isinstance(source, str) or not source or not parts[1].startswith(f"{source}-"):
                 return None
             return ("loops", "devices"), source  # a loop's or a device's
         return None
