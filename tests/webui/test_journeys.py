@@ -568,7 +568,6 @@ def test_the_chart_shows_the_plan_of_a_running_profile(stack: Stack, page: Page)
         expect(chart).to_have_attribute("data-plan", re.compile(r"^[2-9]|\d\d"))
         expect(chart.locator(".u-legend")).to_contain_text("Plan")
         expect(chart.locator(".u-legend")).to_contain_text("Chamber")
-        page.get_by_label("Chart range").select_option("3600")  # reloads the profile events
         expect(chart).to_have_attribute("data-markers", re.compile("▶ Ale, 10 days"))
         card(page, "fermenter").get_by_label("Setpoint °C").fill("19")
         expect(card(page, "fermenter").get_by_role("button", name="Hold instead")).to_be_visible()

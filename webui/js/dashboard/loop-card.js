@@ -214,6 +214,7 @@ export class LoopCard {
       fill(n.profile, "No profile running.");
       this.pauseBtn.textContent = "Pause profile";
     }
+    if (s.ts) this.noteProfile(p, s.ts);
     this.pauseBtn.disabled = !p;
     this.stopBtn.disabled = !p; // nothing to stop: a stray click must not change the mode
     const alarmText = (id) => this.ctx.live.alarms.get(id)?.message ?? id;
@@ -266,6 +267,18 @@ export class LoopCard {
       ? asList(events.value, "events").map((e) => ({ ts: e.ts, text: e.value ? `▶ ${named(e.value)}` : "■ profile ended" }))
       : [];
     this.showNotes();
+  }
+
+  /** A profile started or ended while this page is open: mark it at once (the
+   * recorded events come with the next history load). */
+  noteProfile(p, ts) {
+    const now = p && !p.finished ? p.profile : null;
+    if (this.lastProfile !== undefined && now !== this.lastProfile) {
+      const name = now && (this.getProfiles().find((x) => x.id === now)?.name || p.name || now);
+      this.events = [...(this.events ?? []), { ts, text: now ? `▶ ${name}` : "■ profile ended" }];
+      this.showNotes();
+    }
+    this.lastProfile = now;
   }
 
   /** A step passed live: mark it on the chart. */
