@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import socket
+import sys
+
 from aiohttp import web
 
 from services.api.app import create_app
@@ -9,13 +12,36 @@ from services.common.config import Config
 from services.common.logs import setup_logging
 
 
+def bind(host: str, port: int) -> socket.socket:
+    """The listening socket, bound before anything else starts.
+
+    A second instance that cannot have the port must fail before it connects to the
+    broker: its birth and last will would otherwise mark the running API `offline`.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host or "0.0.0.0", port))
+    except OSError:
+        sock.close()
+        raise
+    sock.listen(128)
+    sock.setblocking(False)
+    return sock
+
+
 def main() -> None:
     config = Config.from_env()
     setup_logging(config.log_level)
+    try:
+        sock = bind(config.http_host, config.http_port)
+    except OSError as exc:
+        print(f"cannot listen on {config.http_host}:{config.http_port}: {exc}", file=sys.stderr)
+        sys.exit(1)
     web.run_app(
         create_app(config),
-        host=config.http_host,
-        port=config.http_port,
+        sock=sock,
         access_log=None,
         print=lambda text: print(text, flush=True),
         shutdown_timeout=5,

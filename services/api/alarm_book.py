@@ -2,9 +2,10 @@
 
 The controller owns each alarm's lifecycle; the API mirrors what it publishes
 (the current set in memory, rebuilt from retained messages on every start) and
-keeps the last record per id in the `alarm` table, so "recent" alarms survive a
-restart. Acknowledging goes over MQTT, exactly as Home Assistant or
-mosquitto_pub would do it.
+keeps the last record per id in the `alarm` table. The alarms that are gone —
+every occurrence, as it ended — come from the recorded history
+(`history.query.alarm_occurrences`). Acknowledging goes over MQTT, exactly as Home
+Assistant or mosquitto_pub would do it.
 """
 
 from __future__ import annotations
@@ -61,24 +62,11 @@ class AlarmBook:
     def visible(self) -> list[Alarm]:
         return sorted(self._current.values(), key=alarm_order)
 
+    def __contains__(self, alarm_id: str) -> bool:
+        return alarm_id in self._current
+
     def get(self, alarm_id: str) -> Alarm | None:
         return self._current.get(alarm_id)
-
-    def recent(self, limit: int = 50) -> list[Alarm]:
-        """Alarms no longer on the alarms channel, newest first."""
-        rows = (
-            AlarmRow.select()
-            .where(AlarmRow.visible == False)  # noqa: E712 - peewee expression
-            .order_by(AlarmRow.updated_at.desc())
-            .limit(limit)
-        )
-        out = []
-        for row in rows:
-            try:
-                out.append(Alarm.model_validate_json(row.data))
-            except ValidationError:
-                continue
-        return out
 
     def acknowledge(self, alarm_id: str, by: str) -> str:
         """Ask the controller to acknowledge; returns the topic used."""

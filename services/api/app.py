@@ -11,6 +11,7 @@ from services.api.commands import setup_loop_commands
 from services.api.errors import error_middleware
 from services.api.history import setup as setup_history
 from services.api.homeassistant import setup_homeassistant
+from services.api.housekeeping import setup_housekeeping
 from services.api.live import setup_live
 from services.api.metrics import setup_metrics
 from services.api.notifications import setup_notifications
@@ -80,6 +81,9 @@ def create_app(config: Config) -> web.Application:
     openapi.setup_openapi(app)  # built once, from every route (history's too)
     # history: the recorder (MQTT → batched writes) and /api/history…, /api/logs
     setup_history(app)
+    # retained live data and alarms of loops and devices that are gone (after the
+    # recorder has subscribed: it keeps the last reading before it is cleared)
+    setup_housekeeping(app)
     # Home Assistant discovery (from the retained config)
     setup_homeassistant(app)
     # GET /metrics for Prometheus (read at scrape time from the parts above)

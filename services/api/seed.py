@@ -13,6 +13,7 @@ from services.common.schema.config import (
     AlarmThresholds,
     Device,
     DeviceKind,
+    DigitalInput,
     Interpolation,
     IoRef,
     Loop,
@@ -21,6 +22,7 @@ from services.common.schema.config import (
     Profile,
     ProfilePoint,
     Sensor,
+    Severity,
 )
 
 log = logging.getLogger(__name__)
@@ -42,6 +44,16 @@ def demo_devices() -> list[Device]:
                 Actuator(id="heater", name="Heater", role=ActuatorRole.heater, channel=1),
                 Actuator(id="cooler", name="Compressor", role=ActuatorRole.cooler, channel=2),
             ],
+            # The simulated board's input 8: the Debugger's input simulation raises this.
+            inputs=[
+                DigitalInput(
+                    id="door",
+                    name="Chamber door",
+                    channel=8,
+                    alarm_text="Chamber door open",
+                    severity=Severity.medium,
+                )
+            ],
         ),
         Device(
             id="sim-kettle",
@@ -50,6 +62,15 @@ def demo_devices() -> list[Device]:
             simulation="kettle",
             sensors=[Sensor(id="water", name="Water")],
             actuators=[Actuator(id="element", name="Element", role=ActuatorRole.heater, channel=1)],
+            inputs=[
+                DigitalInput(
+                    id="level",
+                    name="High level",
+                    channel=8,
+                    alarm_text="Kettle liquid level high",
+                    severity=Severity.high,
+                )
+            ],
         ),
     ]
 

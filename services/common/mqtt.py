@@ -10,6 +10,11 @@ Each service announces itself: `online` (retained) on `<prefix>/status/<service>
 once connected, and a last will of `offline` so the broker says so when the
 process dies. Subscriptions are remembered and re-made on every reconnect.
 
+The status is per process instance: each announcement carries the MQTT 5 user
+property `instance` (the client id), and a running instance that sees another
+instance of its service say `offline` (a second one that stopped or died) says
+`online` again, so the running one is never left marked offline.
+
 MQTT 5 subscription identifiers tie each delivered message to the filters that
 matched it, so overlapping filters never dispatch the same message twice.
 """
@@ -156,8 +161,15 @@ class MqttClient:
             self._client.username_pw_set(settings.username, settings.password)
         if settings.tls:
             self._client.tls_set()
+        self.instance = self.client_id
         if announce:
-            self._client.will_set(self._status_topic, OFFLINE, qos=1, retain=True)
+            self._client.will_set(
+                self._status_topic,
+                OFFLINE,
+                qos=1,
+                retain=True,
+                properties=self._status_properties(PacketTypes.WILLMESSAGE),
+            )
         self._client.reconnect_delay_set(min_delay=1, max_delay=int(max(1, reconnect_max_delay)))
         self._client.max_queued_messages_set(10_000)
         self._client.on_connect = self._on_connect
@@ -184,8 +196,26 @@ class MqttClient:
         self.stats = MqttStats()
 
     # lifecycle ------------------------------------------------------------------
+    def _status_properties(self, packet: int = PacketTypes.PUBLISH) -> Properties:
+        props = Properties(packet)
+        props.UserProperty = [("instance", self.instance)]
+        return props
+
+    def _on_own_status(self, message: Message) -> None:
+        """Another instance of this service said `offline`: this one still runs."""
+        if self._stopping or message.payload.strip() != OFFLINE.encode():
+            return
+        if message.user_property("instance") == self.instance:
+            return
+        log.info("%s: another instance said offline; this one is online", self.service)
+        self._client.publish(
+            self._status_topic, ONLINE, qos=1, retain=True, properties=self._status_properties()
+        )
+
     async def start(self) -> None:
         """Begin connecting (returns at once; the client keeps retrying in the background)."""
+        if self._announce:
+            self.subscribe(self._status_topic, self._on_own_status)
         self._loop = asyncio.get_running_loop()
         self._dispatcher = asyncio.create_task(
             self._dispatch(), name=f"mqtt-dispatch-{self.service}"
@@ -209,7 +239,13 @@ class MqttClient:
         """Say `offline`, disconnect cleanly and stop the network thread."""
         self._stopping = True
         if self._announce and self.connected.is_set():
-            info = self._client.publish(self._status_topic, OFFLINE, qos=1, retain=True)
+            info = self._client.publish(
+                self._status_topic,
+                OFFLINE,
+                qos=1,
+                retain=True,
+                properties=self._status_properties(),
+            )
             with contextlib.suppress(Exception):
                 await asyncio.get_running_loop().run_in_executor(None, info.wait_for_publish, 2.0)
         self._client.disconnect()
@@ -361,7 +397,13 @@ class MqttClient:
             log.debug("MQTT connect to %s refused: %s", self.config.mqtt.url, reason)
             return
         if self._announce:
-            client.publish(self._status_topic, ONLINE, qos=1, retain=True)
+            client.publish(
+                self._status_topic,
+                ONLINE,
+                qos=1,
+                retain=True,
+                properties=self._status_properties(),
+            )
         with self._lock:
             subs = list(self._subs.values())
         for sub in subs:

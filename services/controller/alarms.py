@@ -8,7 +8,8 @@
   raiser clears it by publishing `{"message": ..., "state": "cleared"}`.
 * Acknowledgements arrive on `<prefix>/alarms/<id>/ack`.
 * A cleared alarm stays (retained) until acknowledged; a cleared and acknowledged
-  alarm is removed with an empty retained payload.
+  alarm is published once more, not retained, as its final record, then removed
+  with an empty retained payload.
 * On start the retained records rebuild the state, so a restart loses nothing.
 
 Our own publishes come back to us (we subscribe to what we publish); they are
@@ -246,6 +247,10 @@ class AlarmManager:
             self._publish(alarm.id, alarm)
         else:
             self._store(None, alarm.id)
+            # The final record first (not retained: nothing is left to show), so every
+            # listener learns how it ended — who acknowledged, when it cleared — and
+            # the history does not have to guess from a bare removal.
+            self._publish(alarm.id, alarm, retain=False)
             self._publish(alarm.id, None)
             self._own.discard(alarm.id)
             for listener in self._listeners:
@@ -266,7 +271,7 @@ class AlarmManager:
             for listener in self._listeners:
                 listener(alarm)
 
-    def _publish(self, alarm_id: str, alarm: Alarm | None) -> None:
+    def _publish(self, alarm_id: str, alarm: Alarm | None, retain: bool = True) -> None:
         payload = encode_payload(alarm.model_dump(mode="json") if alarm else None)
         self._sent.setdefault(alarm_id, deque(maxlen=8)).append(payload)
-        self.mqtt.publish(self.topics.alarm(alarm_id), payload, qos=1, retain=True)
+        self.mqtt.publish(self.topics.alarm(alarm_id), payload, qos=1, retain=retain)

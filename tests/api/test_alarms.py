@@ -49,8 +49,43 @@ async def test_lists_visible_alarms_in_order_and_recent_ones(
     assert [a["id"] for a in body["alarms"]] == ["crit", "low-one", "acked", "cleared"]
 
     probe.publish("maelstrom/alarms/crit", b"", retain=True)  # the controller removes it
-    body = await eventually(api, lambda b: len(b["alarms"]) == 3)
+    body = await eventually(api, lambda b: len(b["alarms"]) == 3 and len(b["recent"]) == 1)
     assert [a["id"] for a in body["recent"]] == ["crit"]
+
+
+async def test_recent_shows_every_occurrence_as_it_ended_newest_first(
+    api: TestClient, probe: MqttProbe
+) -> None:
+    """What the controller publishes over two lives of one alarm and one of another:
+    raise → ack → clear, then raise → clear → ack, and clear → ack."""
+
+    def publish(alarm_id: str, retain: bool = True, **fields: Any) -> None:
+        probe.publish(f"maelstrom/alarms/{alarm_id}", alarm(alarm_id, **fields), retain=retain)
+
+    def end(alarm_id: str, **fields: Any) -> None:
+        publish(alarm_id, retain=False, state="cleared", acknowledged=True, **fields)
+        probe.publish(f"maelstrom/alarms/{alarm_id}", b"", retain=True)
+
+    publish("hot", raised_at=100.0, ts=100.0)
+    publish("hot", raised_at=100.0, acknowledged=True, acknowledged_by="anna", ts=110.0)
+    end("hot", raised_at=100.0, acknowledged_by="anna", acknowledged_at=110.0, cleared_at=120.0)
+    publish("hot", raised_at=200.0, ts=200.0)
+    publish("hot", raised_at=200.0, state="cleared", cleared_at=210.0, ts=210.0)
+    end("hot", raised_at=200.0, acknowledged_by="ben", acknowledged_at=230.0, cleared_at=210.0)
+    publish("pilot", raised_at=150.0, ts=150.0)
+    publish("pilot", raised_at=150.0, state="cleared", cleared_at=160.0, ts=160.0)
+    end("pilot", raised_at=150.0, acknowledged_by="mqtt", acknowledged_at=170.0, cleared_at=160.0)
+
+    body = await eventually(api, lambda b: len(b["recent"]) == 3)
+    assert [
+        (a["id"], a["raised_at"], a["state"], a["acknowledged_by"], a["cleared_at"])
+        for a in body["recent"]
+    ] == [
+        ("hot", 200.0, "cleared", "ben", 210.0),
+        ("pilot", 150.0, "cleared", "mqtt", 160.0),
+        ("hot", 100.0, "cleared", "anna", 120.0),
+    ]
+    assert body["alarms"] == []
 
 
 async def test_ack_publishes_on_the_ack_topic(api: TestClient, probe: MqttProbe) -> None:

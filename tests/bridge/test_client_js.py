@@ -114,27 +114,35 @@ async def test_subscribe_publish_and_reconnect_after_a_server_restart(
 async def test_a_second_handler_gets_retained_state_and_the_first_no_repeats(
     chromium: Chromium, config: Config, probe: MqttProbe
 ) -> None:
-    probe.publish("maelstrom/data/mash", {"pv": 66.0}, retain=True)
+    # Not a loop's topic: the API clears retained loop data no configured loop owns.
+    probe.publish("maelstrom/test/mash", {"pv": 66.0}, retain=True)
     port = free_port()
     server = await start_api(config, port)
     try:
         page = await open_page(chromium, port)
-        await received(page, "maelstrom/data/mash")
+        await page.evaluate(
+            """async () => {
+                window.__first = [];
+                const off = window.__socket.subscribe("maelstrom/test/+", (m) => window.__first.push(m));
+                await off.ready;
+            }"""
+        )
+        await page.wait_for_function("window.__first.length === 1", timeout=15_000)
         second = await page.evaluate(
             """async () => {
                 const got = [];
-                const off = window.__socket.subscribe("maelstrom/data/+", (m) => got.push(m));
+                const off = window.__socket.subscribe("maelstrom/test/+", (m) => got.push(m));
                 await off.ready;
                 return got;
             }"""
         )
         assert second == [
-            {"topic": "maelstrom/data/mash", "payload": {"pv": 66.0}, "retained": True}
+            {"topic": "maelstrom/test/mash", "payload": {"pv": 66.0}, "retained": True}
         ]
-        probe.publish("maelstrom/data/fence", "x")
-        await received(page, "maelstrom/data/fence")
-        first = await page.evaluate("window.__t.received.map(m => m.topic)")
-        assert first == ["maelstrom/data/mash", "maelstrom/data/fence"]
+        probe.publish("maelstrom/test/fence", "x")
+        await page.wait_for_function("window.__first.length >= 2", timeout=15_000)
+        first = await page.evaluate("window.__first.map(m => m.topic)")
+        assert first == ["maelstrom/test/mash", "maelstrom/test/fence"]
     finally:
         await server.cleanup()
 

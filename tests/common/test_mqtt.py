@@ -33,6 +33,32 @@ async def test_birth_and_clean_stop_announce_status(config: Config, probe: MqttP
     )
 
 
+async def test_a_second_instance_that_stops_leaves_the_running_one_online(
+    config: Config, probe: MqttProbe, broker: Broker
+) -> None:
+    probe.subscribe("maelstrom/status/tester")
+    async with MqttClient(config, "tester") as running:
+        assert await running.wait_connected(10)
+        second = MqttClient(config, "tester")
+        await second.start()
+        assert await second.wait_connected(10)
+        mark = probe.mark()
+        await second.stop()  # says offline, for itself
+        await asyncio.to_thread(
+            probe.wait_for, "maelstrom/status/tester", lambda m: m.text == "offline", 10, mark
+        )
+        back = await asyncio.to_thread(
+            probe.wait_for, "maelstrom/status/tester", lambda m: m.text == "online", 10, mark
+        )
+        assert back.text == "online"  # live; and what a newcomer is handed:
+        fresh = MqttProbe(broker.port)
+        try:
+            fresh.subscribe("maelstrom/status/tester")
+            assert fresh.wait_for("maelstrom/status/tester", timeout=5).text == "online"
+        finally:
+            fresh.close()
+
+
 async def test_messages_arrive_in_order_once_despite_overlapping_filters(
     config: Config, probe: MqttProbe
 ) -> None:

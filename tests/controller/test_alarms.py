@@ -137,7 +137,10 @@ async def test_an_alarm_raised_by_anyone_is_adopted_without_echo_loops(
         probe.publish("maelstrom/alarms/sentinel", {"message": "sentinel"})
         await received(probe, "maelstrom/alarms/sentinel", record(lambda a: "raised_at" in a))
         on_topic = [m for m in probe.messages if m.topic == "maelstrom/alarms/test-1"]
-        assert len(on_topic) == 5  # raised, adopted, clear, cleared, removed
+        assert len(on_topic) == 6  # raised, adopted, clear, cleared, final record, removed
+        final = json.loads(on_topic[-2].payload)
+        assert (final["state"], final["acknowledged_by"]) == ("cleared", "ui")
+        assert on_topic[-2].retain is False
         assert sum(1 for m in on_topic if m.payload == b"") == 1
 
 

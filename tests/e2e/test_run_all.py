@@ -39,13 +39,21 @@ def stack(broker: Broker, tmp_path: Path) -> Iterator[dict[str, object]]:
         service.stop()
 
 
-def test_services_come_online_and_serve_the_ui(stack: dict, probe: MqttProbe) -> None:
+def test_services_come_online_and_serve_the_ui(
+    stack: dict, probe: MqttProbe, broker: Broker
+) -> None:
     probe.subscribe("maelstrom/status/+")
     for service in ("api", "controller"):
-        msg = probe.wait_for(
-            f"maelstrom/status/{service}", lambda m: m.text == "online", timeout=15
-        )
-        assert msg.retain
+        probe.wait_for(f"maelstrom/status/{service}", lambda m: m.text == "online", timeout=15)
+    # Retained, so a client that comes later learns it too.
+    later = MqttProbe(broker.port)
+    try:
+        later.subscribe("maelstrom/status/+")
+        for service in ("api", "controller"):
+            msg = later.wait_for(f"maelstrom/status/{service}", timeout=5)
+            assert (msg.text, msg.retain) == ("online", True)
+    finally:
+        later.close()
 
     async def check_http() -> None:
         async with aiohttp.ClientSession() as http:

@@ -79,3 +79,35 @@ async def test_a_range_exports_exactly_the_stored_samples_and_rollups(api: Api) 
     beer = await _csv(api, series="sensor/sim/beer", from_=end - 60, to=end)
     assert [float(r["ts"]) for r in beer] == [end - 60 + 10 * i for i in range(6)]
     assert await _csv(api, series="sensor/sim/beer", from_=T0 - DAY, to=T0 - 1) == []
+
+
+async def test_wide_format_has_a_row_per_time_and_a_column_per_series_in_fahrenheit(
+    api: Api,
+) -> None:
+    samples = [
+        SampleIn("loop/f/pv", "loop", "°C", T0, 20.0),
+        SampleIn("sensor/ispindel/gravity", "sensor", "SG", T0, 1.05),
+        SampleIn("loop/f/pv", "loop", "°C", T0 + 10, 21.0),
+    ]
+    await api.recorder.in_writer(api.recorder.writer.write, Batch(samples=samples))
+    query = {
+        "series": "loop/f/pv,sensor/ispindel/gravity",
+        "from": str(T0 - 1),
+        "to": str(T0 + 60),
+        "format": "wide",
+        "unit": "F",
+    }
+    async with api.client.get("/api/history/export.csv", params=query) as resp:
+        assert resp.status == 200, await resp.text()
+        lines = (await resp.text()).splitlines()
+    assert lines[0] == "time,ts,loop/f/pv [°F],sensor/ispindel/gravity [SG]"
+    rows = list(csv.reader(lines[1:]))
+    assert [(float(r[1]), r[2], r[3]) for r in rows] == [
+        (T0, "68.0", "1.05"),
+        (T0 + 10, "69.8", ""),
+    ]
+    async with api.client.get(
+        "/api/history/export.csv", params={**query, "format": "tall"}
+    ) as resp:
+        assert resp.status == 400
+        assert (await resp.json())["detail"][0]["field"] == "format"

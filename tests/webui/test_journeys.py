@@ -7,6 +7,7 @@ Playwright's expect() waits for what a brewer would see; nothing sleeps.
 
 from __future__ import annotations
 
+import csv
 import http.server
 import json
 import queue
@@ -19,6 +20,8 @@ from typing import Any, ClassVar
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from tests.support.ports import free_port, wait_for_port
+from tests.support.services import Service, service_env
 from tests.webui.stack import (
     CHROMIUM,
     CHROMIUM_ARGS,
@@ -189,8 +192,8 @@ def test_start_a_profile_and_see_its_position(stack: Stack, page: Page) -> None:
 
 def test_create_a_profile_in_the_editor_and_see_its_curve(stack: Stack, page: Page) -> None:
     go(page, "profiles/new")
-    page.get_by_label("Id", exact=True).fill("lager")
     page.get_by_label("Name", exact=True).fill("Lager")
+    expect(page.get_by_label("Id", exact=True)).to_have_value("lager")  # made from the name
     expect(page.get_by_label("Time unit")).to_have_value("days")
     chart = page.locator(".chart")
     expect(chart).to_have_attribute("data-points", "5")
@@ -207,11 +210,14 @@ def test_create_a_profile_in_the_editor_and_see_its_curve(stack: Stack, page: Pa
     page.get_by_label("Point 6 time in days").fill("5")
     expect(summary).to_contain_text("Times must go up")
     page.get_by_role("button", name="Create profile").click()
-    toast(page, re.compile("ascending", re.I))
+    toast(page, re.compile(r"points\[5\]\.offset must come after points\[4\]", re.I))
+    # The message points at the row: its time field is marked.
+    expect(page.get_by_label("Point 6 time in days")).to_have_attribute("aria-invalid", "true")
     page.get_by_label("Point 6 time in days").fill("14")
 
     page.get_by_role("button", name="Create profile").click()
     toast(page, "Profile Lager saved")
+    expect(page.locator(".toast-error")).to_have_count(0)  # the success settles the error
     expect(page).to_have_url(re.compile("#/profiles/lager$"))
     expect(page.locator(".item-list")).to_contain_text("Lager")
     status, saved = stack.api("GET", "/api/profiles/lager")
@@ -424,6 +430,281 @@ def test_debugger_watches_publishes_and_calls_the_api(stack: Stack, page: Page) 
     save_screenshot(page, "debugger")
 
 
+# --- second pass: units, alarm history, compact dashboard, chart, export, editor --------------
+
+
+def use_fahrenheit(page: Page, name: str = "") -> None:
+    go(page, "settings")
+    page.get_by_label("Temperature unit").select_option("F")
+    if name:
+        page.get_by_label("Your name").fill(name)
+    page.get_by_role("button", name="Save", exact=True).click()
+    expect(page.get_by_label("Temperature unit")).to_have_value("F")  # after the reload
+
+
+def test_a_fahrenheit_brewer_sets_152_on_the_kettle(stack: Stack, page: Page) -> None:
+    use_fahrenheit(page)
+    go(page, "dashboard")
+    kettle = card(page, "kettle")
+    expect(kettle.locator(".metric.pv .big")).to_have_text(re.compile(r"\d+\.\d\d °F"))
+    kettle.get_by_label("Setpoint °F").fill("152")
+    kettle.get_by_role("button", name="Set", exact=True).click()
+    toast(page, "Mash kettle: setpoint 152.0 °F")
+    status, loop = stack.api("GET", "/api/loops/kettle")
+    assert status == 200 and round(loop["setpoint"], 1) == 66.7  # the API stays in °C
+    # A refusal says the controller's reason, not just "conflict".
+    kettle.get_by_label("Setpoint °F").fill("999")
+    kettle.get_by_role("button", name="Set", exact=True).click()
+    expect(page.locator(".toast-error")).to_contain_text("outside")
+
+    # A decimal comma is a decimal point, not a thousand times more.
+    fermenter = card(page, "fermenter")
+    fermenter.get_by_label("Setpoint °F").fill("64,5")
+    fermenter.get_by_role("button", name=re.compile("^(Set|Hold instead)$")).click()
+    toast(page, "64.5 °F")
+    status, loop = stack.api("GET", "/api/loops/fermenter")
+    assert round(loop["setpoint"], 2) == 18.06
+    go(page, "loops/kettle")
+    expect(page.get_by_label("Setpoint °F", exact=True)).to_have_value("152")
+    expect(page.get_by_label("Highest allowed °F")).to_have_value(re.compile(r"^2\d\d"))
+
+
+def history_row(page: Page, alarm_id: str):
+    return page.locator(f'table.history tr[data-alarm="{alarm_id}"]')
+
+
+def test_alarm_history_shows_how_each_alarm_ended_and_who_acknowledged(
+    stack: Stack, page: Page
+) -> None:
+    go(page, "settings")
+    page.get_by_label("Your name").fill("Anna")
+    page.get_by_role("button", name="Save", exact=True).click()
+    toast(page, "Saved in this browser")
+    go(page, "alarms")
+    for alarm_id, text in (("door-open", "Door open"), ("low-water", "Low water")):
+        stack.mosquitto_pub(f"maelstrom/alarms/{alarm_id}", f'{{"message": "{text}"}}', True)
+    door = page.locator('.alarm-item[data-alarm="door-open"]')
+    water = page.locator('.alarm-item[data-alarm="low-water"]')
+    # raise → acknowledge → clear
+    door.get_by_role("button", name="Acknowledge alarm: Door open").click()
+    expect(door).to_have_attribute("data-acknowledged", "true")
+    expect(door.locator(".ack-state")).to_contain_text("Acknowledged by Anna")
+    door.get_by_role("button", name="Clear alarm: Door open").click()
+    expect(door).to_have_count(0)
+    # raise → clear → acknowledge
+    water.get_by_role("button", name="Clear alarm: Low water").click()
+    expect(water.locator(".alarm-state")).to_have_text("Cleared")
+    water.get_by_role("button", name="Acknowledge alarm: Low water").click()
+    expect(water).to_have_count(0)
+
+    for alarm_id in ("door-open", "low-water"):
+        row = history_row(page, alarm_id)
+        expect(row.locator(".final-state")).to_have_text("Cleared")
+        expect(row.locator(".acked")).to_contain_text("Anna")
+    ids = page.locator("table.history tr[data-alarm]").evaluate_all(
+        "rows => rows.map(r => r.dataset.alarm)"
+    )
+    assert ids.index("low-water") < ids.index("door-open")  # newest first
+    status, body = stack.api("GET", "/api/alarms")
+    assert status == 200
+    recent = {a["id"]: a for a in body["recent"]}
+    for alarm_id in ("door-open", "low-water"):
+        a = recent[alarm_id]
+        assert (a["state"], a["acknowledged_by"]) == ("cleared", "Anna")
+        assert a["cleared_at"] and a["acknowledged_at"]
+    save_screenshot(page, "alarms-history")
+
+
+def test_the_phone_dashboard_shows_three_loops_at_a_glance(stack: Stack, browser: Browser) -> None:
+    board = {
+        "id": "kettle-3-board",
+        "kind": "simulated",
+        "simulation": "kettle",
+        "sensors": [{"id": "water"}],
+        "actuators": [{"id": "element", "role": "heater", "channel": 1}],
+    }
+    loop = {
+        "id": "hlt",
+        "name": "Hot liquor tank",
+        "kind": "kettle",
+        "sensor": {"device": "kettle-3-board", "id": "water"},
+        "heater": {"device": "kettle-3-board", "id": "element"},
+        "setpoint": 75,
+    }
+    assert stack.api("POST", "/api/devices", board)[0] == 201
+    assert stack.api("POST", "/api/loops", loop)[0] == 201
+    stack.api("POST", "/api/alarms/ack", {"by": "test"})  # earlier tests' alarms: a calm start
+    page = open_page(browser, stack, 390, 844)
+    expect(page.locator("#alarm-banner .banner-alarm")).to_have_count(0)
+    try:
+        for loop_id in ("fermenter", "kettle", "hlt"):
+            row = card(page, loop_id)
+            for part in (row.locator(".metric.pv"), row.get_by_label(re.compile("^Setpoint"))):
+                expect(part).to_be_visible()
+                box = part.bounding_box()
+                assert box and box["y"] + box["height"] <= 844, f"{loop_id}: below the fold"
+        kettle = card(page, "kettle")
+        expect(kettle.locator(".metric.cool")).to_be_hidden()  # a kettle has no cooler
+        expect(card(page, "fermenter").locator(".metric.cool")).to_be_visible()
+        save_screenshot(page, "dashboard-phone-rows")
+        kettle.get_by_role("button", name=re.compile("^Mash kettle")).click()
+        options = kettle.get_by_label("Profile").locator("option").all_inner_texts()
+        assert options == ["Step mash"]  # no fermentation profile for a kettle
+        expect(kettle.locator(".chart")).to_be_visible()
+        assert not page.script_errors  # type: ignore[attr-defined]
+    finally:
+        page.context.close()
+        stack.api("DELETE", "/api/loops/hlt")
+        stack.api("DELETE", "/api/devices/kettle-3-board")
+
+
+def test_the_chart_shows_the_plan_of_a_running_profile(stack: Stack, page: Page) -> None:
+    status, _ = stack.api(
+        "POST", "/api/loops/fermenter/profile", {"action": "start", "profile": "ale"}
+    )
+    assert status == 200
+    try:
+        chart = card(page, "fermenter").locator(".chart")
+        expect(chart).to_have_attribute("data-plan", re.compile(r"^[2-9]|\d\d"))
+        expect(chart.locator(".u-legend")).to_contain_text("Plan")
+        expect(chart.locator(".u-legend")).to_contain_text("Chamber")
+        expect(chart).to_have_attribute("data-markers", re.compile("▶ Ale, 10 days"))
+        card(page, "fermenter").get_by_label("Setpoint °C").fill("19")
+        expect(card(page, "fermenter").get_by_role("button", name="Hold instead")).to_be_visible()
+        save_screenshot(page, "dashboard-plan")
+    finally:
+        stack.api("POST", "/api/loops/fermenter/profile", {"action": "stop"})
+
+
+def test_export_csv_downloads_a_wide_file_whose_rows_match_the_history(
+    stack: Stack, page: Page
+) -> None:
+    page.get_by_label("Chart range").select_option("3600")
+    expect(card(page, "kettle").locator(".chart")).to_have_attribute("data-range", "3600")
+    with page.expect_download() as download:
+        page.get_by_role("button", name="Export CSV").click()
+    rows = list(csv.reader(Path(download.value.path()).read_text().splitlines()))
+    header = rows[0]
+    assert header[:2] == ["time", "ts"]
+    assert "loop/kettle/pv [°C]" in header and "sensor/sim-fermenter/chamber [°C]" in header
+    col = header.index("loop/kettle/pv [°C]")
+    csv_pv = {float(r[1]): float(r[col]) for r in rows[1:] if r[col]}
+    first, last = min(csv_pv), max(csv_pv)
+    status, history = stack.api(
+        "GET", f"/api/history?series=loop/kettle/pv&from={first}&to={last + 0.001}&points=10000"
+    )
+    assert status == 200
+    series = history["series"][0]
+    assert series["bucket_s"] == 0
+    assert dict(zip(series["t"], series["avg"], strict=True)) == csv_pv
+    # The range stays chosen in a new tab.
+    other = page.context.new_page()
+    other.goto(stack.url + "/")
+    expect(other.get_by_label("Chart range")).to_have_value("3600")
+    other.close()
+
+
+def test_editing_a_loop_while_a_setpoint_command_arrives_keeps_both(
+    stack: Stack, page: Page
+) -> None:
+    go(page, "loops/fermenter")
+    form = page.locator("form.loop-form")
+    form.get_by_label("Name", exact=True).fill("Fermenter one")
+    form.get_by_label("Deviation from setpoint °C").fill("2,5")
+    status, _ = stack.api("POST", "/api/loops/fermenter/setpoint", {"value": 17.5})
+    assert status == 200
+    form.get_by_role("button", name="Save loop").click()
+    toast(page, "Loop Fermenter one saved")
+    expect(page.locator(".toast-error")).to_have_count(0)
+    status, loop = stack.api("GET", "/api/loops/fermenter")
+    assert (loop["name"], loop["setpoint"], loop["alarms"]["deviation"]) == (
+        "Fermenter one",
+        17.5,
+        2.5,
+    )
+    loop["name"] = "Fermenter"
+    assert stack.api("PUT", "/api/loops/fermenter", loop)[0] == 200
+
+
+def test_io_form_shows_default_topics_warns_about_telePeriod_and_unsaved_edits(
+    stack: Stack, page: Page
+) -> None:
+    device = {
+        "id": "tasfridge",
+        "name": "Tasmota fridge",
+        "kind": "mqtt",
+        "mqtt": {"preset": "tasmota", "name": "tasfridge"},
+        "sensors": [{"id": "ds18b20", "json_path": "DS18B20.Temperature"}],
+        "actuators": [{"id": "power1", "role": "cooler", "channel": 1}],
+    }
+    loop = {
+        "id": "tasloop",
+        "sensor": {"device": "tasfridge", "id": "ds18b20"},
+        "cooler": {"device": "tasfridge", "id": "power1"},
+    }
+    assert stack.api("POST", "/api/devices", device)[0] == 201
+    assert stack.api("POST", "/api/loops", loop)[0] == 201
+    try:
+        go(page, "io/tasfridge")
+        editor = page.locator(".editor")
+        expect(editor.locator(".stale-warning")).to_contain_text("TelePeriod 10")
+        expect(editor.get_by_label("sensor 1 Topic")).to_have_attribute(
+            "placeholder", "tele/tasfridge/SENSOR"
+        )
+        expect(editor.get_by_label("actuator 1 Command topic")).to_have_attribute(
+            "placeholder", "cmnd/tasfridge/POWER1"
+        )
+        editor.get_by_label("Name", exact=True).fill("Garage fridge")
+        asked: list[str] = []
+        page.once("dialog", lambda d: (asked.append(d.message), d.dismiss()))
+        page.get_by_role("link", name="Dashboard").click()
+        expect(page.locator("#view")).to_have_attribute("data-view", "io")
+        assert asked and "unsaved" in asked[0].lower()
+        expect(editor.get_by_label("Name", exact=True)).to_have_value("Garage fridge")
+    finally:
+        stack.api("DELETE", "/api/loops/tasloop")
+        stack.api("DELETE", "/api/devices/tasfridge")
+
+
+def test_the_debugger_input_simulation_raises_a_visible_alarm(stack: Stack, page: Page) -> None:
+    go(page, "debugger")
+    page.get_by_label("Simulated board").select_option("sim-fermenter")
+    expect(page.get_by_label("Digital input")).to_contain_text("Chamber door open")
+    page.get_by_role("button", name="Make input active").click()
+    banner = page.locator("#alarm-banner .banner-alarm").filter(has_text="Chamber door open")
+    expect(banner).to_be_visible()
+    page.get_by_role("button", name="Make input inactive").click()
+    expect(banner).to_contain_text("(cleared)")
+    banner.get_by_role("button", name=re.compile("^Acknowledge")).click()
+    expect(banner).to_have_count(0)
+
+
+def test_without_the_token_the_header_says_not_authorised(stack: Stack, browser: Browser) -> None:
+    port = free_port()
+    env = service_env(
+        stack.broker.url,
+        MAELSTROM_HTTP_PORT=str(port),
+        MAELSTROM_HTTP_HOST="127.0.0.1",
+        MAELSTROM_DATABASE_URL=f"sqlite:///{stack.workdir / 'guarded.db'}",
+        MAELSTROM_DEMO="0",
+        MAELSTROM_API_TOKEN="s3cret",
+    )
+    guarded = Service("services.api", env, stack.workdir / "guarded-api.log")
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        wait_for_port(port, timeout=20)
+        page = context.new_page()
+        page.goto(f"http://127.0.0.1:{port}/")
+        connection = page.locator("#connection")
+        expect(connection).to_have_attribute("data-state", "unauthorised")
+        expect(connection).to_contain_text("Not authorised")
+        page.goto(f"http://127.0.0.1:{port}/?token=s3cret")
+        expect(connection).to_have_attribute("data-state", "online")
+    finally:
+        context.close()
+        guarded.stop()
+
+
 # --- notifications and streams -----------------------------------------------------------------
 
 
@@ -548,6 +829,7 @@ def test_broker_restart_shows_disconnected_then_recovers_without_reload(
             "data-state", re.compile("broker-offline|disconnected")
         )
         expect(connection).to_contain_text(re.compile("offline|Disconnected"))
+        expect(page.locator("#services")).to_be_hidden()  # the broker is to blame, not them
     finally:
         stack.broker.start()
     expect(connection).to_have_attribute("data-state", "online", timeout=30_000)

@@ -3,7 +3,7 @@
 import { connect, createApi } from "./maelstrom.js";
 import { Live } from "./live.js";
 import { topics as makeTopics } from "./topics.js";
-import { showConnection, showServices } from "./ui/connection.js";
+import { connectionState, showConnection, showServices } from "./ui/connection.js";
 import { alarmBanner } from "./ui/alarm-banner.js";
 import { showError } from "./ui/toast.js";
 
@@ -41,23 +41,66 @@ const api = createApi({ token });
 const topics = makeTopics(prefix);
 const live = new Live(socket, topics);
 const viewEl = document.getElementById("view");
-const ctx = { socket, api, live, topics, navigate: (hash) => { location.hash = hash; } };
+// A view with a form says whether it holds unsaved changes; leaving asks first.
+let unsaved = () => false;
+const ctx = {
+  socket, api, live, topics,
+  navigate: (hash) => { location.hash = hash; },
+  guard: (isDirty) => { unsaved = isDirty; },
+};
+window.addEventListener("beforeunload", (e) => {
+  if (unsaved()) e.preventDefault();
+});
 
 let everOpen = false;
+let auth = "unknown"; // "denied" once the API said 401: the socket is refused the same way
+let lastState = socket.state;
+const servicesEl = document.getElementById("services");
 const showState = (state) => {
+  lastState = state;
   everOpen ||= state.socket === "open";
-  showConnection(document.getElementById("connection"), { ...state, everOpen });
+  if (state.socket === "open") auth = "ok";
+  const status = { ...state, everOpen, auth };
+  showConnection(document.getElementById("connection"), status);
+  showServices(servicesEl, live.services, connectionState(status));
 };
-socket.on("state", showState);
+// A browser cannot see why a WebSocket was refused; the REST API can say 401.
+let checking = false;
+const checkAccess = async () => {
+  if (checking || auth === "denied") return;
+  checking = true;
+  try {
+    await api.request("GET", "/api/settings");
+  } catch (err) {
+    if (err.status === 401) {
+      auth = "denied";
+      showState(lastState);
+    }
+  } finally {
+    checking = false;
+  }
+};
+socket.on("state", (state) => {
+  showState(state);
+  if (state.socket !== "open") checkAccess();
+});
 showState(socket.state);
+checkAccess();
 socket.on("error", (frame) => showError(frame, "The server refused"));
-live.on("services", (services) => showServices(document.getElementById("services"), services));
+live.on("services", () => showState(lastState));
 alarmBanner(document.getElementById("alarm-banner"), live, api);
 
 let unmount = null;
 let routing = 0;
+let here = location.hash;
 
 async function route() {
+  if (location.hash !== here && unsaved() && !confirm("You have unsaved changes. Leave without saving?")) {
+    history.replaceState(null, "", here || "#/dashboard"); // stay, with the edits
+    return;
+  }
+  here = location.hash;
+  unsaved = () => false;
   const token = (routing += 1);
   const [name, ...args] = location.hash.replace(/^#\/?/, "").split("/");
   const tab = VIEWS[name] ? name : "dashboard";

@@ -39,6 +39,11 @@ export function recentLogs(api, query = {}) {
   return api.request("GET", "/api/logs", { query });
 }
 
+/** A loop's recorded mode / state / profile changes ({events: […]}), oldest first. */
+export function loopEvents(api, query = {}) {
+  return api.request("GET", "/api/history/events", { query });
+}
+
 /** /api/notifications: targets, rules, the delivery log (docs/notifications.md). */
 export const notifications = {
   overview: (api) => api.request("GET", "/api/notifications"),

@@ -261,6 +261,34 @@ def alarm_history(
     ]
 
 
+def alarm_occurrences(limit: int = 50, scan: int = 5000) -> list[dict[str, object]]:
+    """Each occurrence of each alarm (an id and its raise time) as it last stood, newest
+    raised first: its final state, who acknowledged and when, when it cleared."""
+    latest: dict[tuple[str, float], dict[str, object]] = {}
+    rows = AlarmRecord.select().order_by(AlarmRecord.id.desc()).limit(scan)
+    for r in rows:
+        key = (r.alarm_id, r.raised_at or 0.0)
+        if key in latest:
+            continue  # an older change of an occurrence already seen at its latest
+        latest[key] = {
+            "id": r.alarm_id,
+            "message": r.message,
+            "kind": r.kind,
+            "severity": r.severity,
+            "source": r.source,
+            "state": r.state,
+            "acknowledged": r.acknowledged,
+            "acknowledged_by": r.acknowledged_by,
+            "raised_at": r.raised_at or 0.0,
+            "cleared_at": r.cleared_at,
+            "acknowledged_at": r.acknowledged_at,
+            "ts": r.ts,
+            "removed": r.event == "removed",
+        }
+    ordered = sorted(latest.values(), key=lambda o: (o["raised_at"], o["ts"]), reverse=True)
+    return ordered[:limit]
+
+
 def log_history(
     start: float, end: float, min_level: int, source: str | None, limit: int
 ) -> list[tuple[float, int, str, str]]:

@@ -164,7 +164,9 @@ async def get_series(request: web.Request) -> web.Response:
     "Stored samples of a range as CSV (streamed)",
     description="Columns `time,ts,series,unit,value,min,max`; one series after another, "
     "oldest first. Where raw samples are retired, 1-minute rollups stand in "
-    "(value = average, with min and max).",
+    "(value = average, with min and max). `format=wide`: `time,ts` and a column per "
+    "series (`<series> [<unit>]`), one row per time, empty where a series has no sample "
+    "then. `unit=F` gives temperatures in °F.",
     query=ExportQuery,
     responses={200: {"content": {"text/csv": {"type": "string"}}}},
 )
@@ -187,16 +189,57 @@ async def export_csv(request: web.Request) -> web.StreamResponse:
         }
     )
     await response.prepare(request)
-    await response.write(b"time,ts,series,unit,value,min,max\r\n")
+    convert = _converter(q.unit)
     loop = asyncio.get_running_loop()
+    wide: dict[str, dict[float, float | None]] = {}
+    units: dict[str, str] = {}
+    if q.format == "long":
+        await response.write(b"time,ts,series,unit,value,min,max\r\n")
     try:
         while (page := await loop.run_in_executor(request.app[READERS], next_page)) is not None:
-            await response.write(_csv(page))
+            rows = [convert(row) for row in page]
+            if q.format == "long":
+                await response.write(_csv(rows))
+                continue
+            for ts, series, unit, value, _mn, _mx in rows:
+                wide.setdefault(series, {})[ts] = value
+                units[series] = unit
     except peewee.PeeweeException as exc:
         # Headers are gone; all we can do is stop short and say so in the log.
         log.warning("history: CSV export stopped by a database error: %s", exc)
+    if q.format == "wide":
+        await response.write(_wide_csv(wide, units))
     await response.write_eof()
     return response
+
+
+def _converter(unit: str) -> Callable[[query.ExportRow], query.ExportRow]:
+    """Temperatures to the unit asked for; the database keeps °C."""
+    if unit != "F":
+        return lambda row: row
+
+    def to_f(v: float | None) -> float | None:
+        return None if v is None else round(v * 1.8 + 32, 4)
+
+    def convert(row: query.ExportRow) -> query.ExportRow:
+        ts, series, u, value, mn, mx = row
+        if u != "°C":
+            return row
+        return (ts, series, "°F", to_f(value), to_f(mn), to_f(mx))
+
+    return convert
+
+
+def _wide_csv(columns: dict[str, dict[float, float | None]], units: dict[str, str]) -> bytes:
+    """One row per time any series has a sample, a column per series (in the order asked)."""
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    names = list(columns)
+    writer.writerow(["time", "ts", *(f"{n} [{units[n]}]" if units[n] else n for n in names)])
+    for ts in sorted({t for col in columns.values() for t in col}):
+        cells = [_num(columns[n][ts]) if ts in columns[n] else "" for n in names]
+        writer.writerow((_iso(ts), f"{ts:.3f}", *cells))
+    return out.getvalue().encode()
 
 
 def _csv(rows: list[query.ExportRow]) -> bytes:

@@ -139,6 +139,14 @@ class ExportQuery(RangeQuery):
     series: list[str] = Field(
         default_factory=list, description="Comma-separated names or patterns; default: all."
     )
+    format: Literal["long", "wide"] = Field(
+        "long",
+        description="`long`: one row per sample (`time,ts,series,unit,value,min,max`); "
+        "`wide`: one row per time, a column per series (a spreadsheet's and BrewPi's shape).",
+    )
+    unit: Literal["C", "F"] = Field(
+        "C", description="Temperatures (series in °C) in °C or °F; the rest as stored."
+    )
 
     @field_validator("series", mode="before")
     @classmethod

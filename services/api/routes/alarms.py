@@ -14,6 +14,8 @@ from pydantic import BaseModel, Field, ValidationError
 
 from services.api.alarm_book import ALARMS
 from services.api.errors import BadRequest, Invalid, NotFound, UnsupportedMediaType, field_errors
+from services.api.history import query as history_query
+from services.api.history.routes import read
 from services.api.openapi import describe
 from services.api.validation import is_json, parse_json
 from services.common.schema.alarms import Alarm, AlarmAck
@@ -25,7 +27,8 @@ routes = web.RouteTableDef()
 class AlarmList(BaseModel):
     alarms: list[Alarm] = Field(description="On the alarms channel now: active first, by severity.")
     recent: list[Alarm] = Field(
-        description="Gone from the channel (cleared and acknowledged), newest first."
+        description="Every occurrence no longer on the channel, newest raised first, as it "
+        "ended: final state, who acknowledged and when, when it cleared (from the history)."
     )
 
 
@@ -71,7 +74,13 @@ async def _read_ack(request: web.Request) -> str:
 @describe("List the alarms: visible now, and recent", responses={200: AlarmList})
 async def list_alarms(request: web.Request) -> web.Response:
     book = request.app[ALARMS]
-    result = AlarmList(alarms=book.visible(), recent=book.recent())
+    visible = book.visible()
+    showing = {(a.id, a.raised_at) for a in visible}
+    occurrences = await read(request, history_query.alarm_occurrences, 50)
+    recent = [
+        Alarm.model_validate(o) for o in occurrences if (o["id"], o["raised_at"]) not in showing
+    ]
+    result = AlarmList(alarms=visible, recent=recent)
     return web.Response(text=result.model_dump_json(), content_type="application/json")
 
 

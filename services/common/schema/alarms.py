@@ -65,4 +65,4 @@ class AlarmAck(BaseModel):
     """`<prefix>/alarms/<id>/ack`: `{"by": "..."}`, or an empty payload."""
 
     model_config = ConfigDict(extra="ignore")
-    by: str = Field("someone", max_length=100)
+    by: str = Field("mqtt", max_length=100, description='Who acknowledged; "mqtt" when unsaid.')

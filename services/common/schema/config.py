@@ -217,8 +217,14 @@ class Profile(Strict):
         if any(relative) and not all(relative):
             raise ValueError("points must all use 'offset' or all use 'at', not a mix")
         times = [p.offset if p.offset is not None else p.at.timestamp() for p in self.points]  # type: ignore[union-attr]
-        if any(b <= a for a, b in itertools.pairwise(times)):
-            raise ValueError("point times must be strictly ascending")
+        for i, (a, b) in enumerate(itertools.pairwise(times)):
+            if b <= a:
+                # Name the row, as the editor numbers it from 0 in the API's terms.
+                key = "offset" if relative[0] else "at"
+                raise ValueError(
+                    f"points[{i + 1}].{key} must come after points[{i}].{key}"
+                    " (point times must be strictly ascending)"
+                )
         return self
 
 

@@ -2,14 +2,15 @@
 // and a line for alarms still active but already acknowledged.
 import { h, fill } from "./dom.js";
 import { attempt, showInfo } from "./toast.js";
+import { me } from "./me.js";
 
 export function alarmBanner(el, live, api) {
   const ack = async (alarm) => {
-    const { ok } = await attempt(`Acknowledging "${alarm.message}"`, () => api.alarms.ack(alarm.id));
+    const { ok } = await attempt(`Acknowledging "${alarm.message}"`, () => api.alarms.ack(alarm.id, me()));
     if (ok) showInfo(`Acknowledged: ${alarm.message}`);
   };
   const ackAll = async () => {
-    const { ok } = await attempt("Acknowledging all alarms", () => api.alarms.ackAll());
+    const { ok } = await attempt("Acknowledging all alarms", () => api.alarms.ackAll(me()));
     if (ok) showInfo("All alarms acknowledged");
   };
   const render = () => {

@@ -1,6 +1,7 @@
 // A thin wrapper around uPlot: responsive width, live appends, a window of time.
 import uPlot from "/node_modules/uplot/dist/uPlot.esm.js";
 import { h } from "./dom.js";
+import { unitLabel } from "./units.js";
 
 const COLOURS = {
   pv: "#1f77b4",
@@ -8,6 +9,7 @@ const COLOURS = {
   heat: "#d62728",
   cool: "#17a2b8",
   profile: "#2a9d52",
+  chamber: "#9467bd",
 };
 export { COLOURS };
 
@@ -23,10 +25,13 @@ function tempRange(min, max) {
  * options.time: x in Unix seconds (true) or plain numbers (false, xLabel names them).
  */
 export class Chart {
-  constructor(container, series, { height = 220, time = true, xLabel = "", label = "Chart" } = {}) {
+  constructor(container, series, { height = 220, time = true, xLabel = "", label = "Chart", now } = {}) {
     this.container = container;
     this.time = time;
     this.windowS = null;
+    this.aheadS = 0;
+    this.firstTs = null; // when the data begins, if it begins inside the window
+    this.now = now ?? (() => Date.now() / 1000);
     this.markers = [];
     this.data = [[], ...series.map(() => [])];
     this.host = h("div", { class: "chart", role: "img", "aria-label": label });
@@ -34,7 +39,7 @@ export class Chart {
     const hasPct = series.some((s) => s.scale === "pct");
     const axes = [
       { label: xLabel || undefined, stroke: "#555", grid: { stroke: "#eee" } },
-      { scale: "temp", label: "°C", stroke: "#555", grid: { stroke: "#eee" }, size: 48 },
+      { scale: "temp", label: unitLabel(), stroke: "#555", grid: { stroke: "#eee" }, size: 48 },
     ];
     if (hasPct) axes.push({ scale: "pct", side: 1, label: "%", stroke: "#555", grid: { show: false }, size: 40 });
     this.plot = new uPlot(
@@ -56,7 +61,7 @@ export class Chart {
             width: 2,
             scale: s.scale ?? "temp",
             dash: s.dash,
-            spanGaps: false,
+            spanGaps: Boolean(s.spanGaps),
             paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined,
             value: (u, v) => (v === null || v === undefined ? "—" : v.toFixed(s.scale === "pct" ? 0 : 2)),
           })),
@@ -75,8 +80,14 @@ export class Chart {
 
   xRange(min, max) {
     if (this.windowS && this.time) {
-      const end = Math.max(max ?? 0, Date.now() / 1000);
-      return [end - this.windowS, end];
+      const end = this.now();
+      let start = end - this.windowS;
+      // A new install's first minutes should fill the chart, not sit as a sliver at
+      // its right edge: start where the data starts (with a little margin).
+      if (this.firstTs !== null && this.firstTs > start) {
+        start = Math.max(start, this.firstTs - Math.max(120, (end - this.firstTs) * 0.05));
+      }
+      return [start, end + this.aheadS];
     }
     if (min === null || max === null) return [0, 1];
     return min === max ? [min - 1, max + 1] : [min, max];
@@ -89,6 +100,7 @@ export class Chart {
   /** Notes on the timeline: [{ts, text}], drawn as dashed vertical lines with their text. */
   setMarkers(markers) {
     this.markers = markers;
+    this.host.dataset.markers = markers.map((m) => m.text).join(" | ");
     this.plot.redraw(false);
   }
 
@@ -122,9 +134,10 @@ export class Chart {
     this.redraw();
   }
 
-  /** Keep only the last `seconds` of data when appending live. */
-  keep(seconds) {
+  /** Keep only the last `seconds` of data when appending live; show `ahead` s of future. */
+  keep(seconds, ahead = 0) {
     this.windowS = seconds;
+    this.aheadS = ahead;
   }
 
   /** Add one point per series at x (ascending); values in series order. */

@@ -38,3 +38,15 @@ export const PID_DEFAULTS = {
   kettle: { kp: 80, ki: 0.04, kd: 150 },
   other: { kp: 20, ki: 0.01, kd: 0 },
 };
+
+/** Profiles a loop of this kind can follow: a kettle mashes, a fermenter ferments.
+ * A profile's own `kind` decides when it has one; else its temperatures do. */
+export function profileFits(profile, loop) {
+  if (!loop) return true;
+  const temps = (profile.points ?? []).map((p) => p.temperature).filter((t) => t !== null && t !== undefined);
+  if (temps.some((t) => t < (loop.setpoint_min ?? -Infinity) || t > (loop.setpoint_max ?? Infinity))) return false;
+  const kind = profile.kind ?? (temps.length && Math.max(...temps) >= 40 ? "mash" : "fermentation");
+  if (loop.kind === "kettle") return kind === "mash";
+  if (loop.kind === "fermenter") return kind === "fermentation";
+  return true;
+}

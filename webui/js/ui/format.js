@@ -1,9 +1,18 @@
 // How numbers, times and durations read on screen.
+import { deltaToDisplay, toDisplay, unitLabel } from "./units.js";
 
+/** A temperature in °C, shown in the brewer's unit: 18.5 → "18.5 °C" or "65.3 °F". */
 export function temperature(value, digits = 1) {
   return value === null || value === undefined || Number.isNaN(value)
     ? "—"
-    : `${Number(value).toFixed(digits)} °C`;
+    : `${toDisplay(value).toFixed(digits)} ${unitLabel()}`;
+}
+
+/** A temperature difference in °C (a deviation, an offset), in the brewer's unit. */
+export function temperatureDelta(value, digits = 1) {
+  return value === null || value === undefined || Number.isNaN(value)
+    ? "—"
+    : `${deltaToDisplay(value).toFixed(digits)} ${unitLabel()}`;
 }
 
 export function percent(value) {

@@ -1,5 +1,6 @@
 // Labelled form controls: every control gets a <label> tied to it.
 import { h, uid } from "./dom.js";
+import { parseNumber } from "./units.js";
 
 /** A label, the control, and an optional hint, stacked. */
 export function field(label, control, hint = "") {
@@ -21,15 +22,23 @@ export function textInput(value = "", attrs = {}) {
   return h("input", { type: "text", value: value ?? "", autocomplete: "off", ...attrs });
 }
 
+/** A number field that takes a decimal comma ("18,5") as well as a point: a text input
+ * with a decimal keyboard, since type=number drops "18,5" in a browser set to English. */
 export function numberInput(value, attrs = {}) {
+  const { min, max, step, ...rest } = attrs; // a text input has no range; validation checks it
   return h("input", {
-    type: "number",
+    type: "text",
     inputMode: "decimal",
-    step: "any",
+    autocomplete: "off",
+    pattern: NUMBER_PATTERN,
     value: value === null || value === undefined ? "" : String(value),
-    ...attrs,
+    "data-min": min,
+    "data-max": max,
+    ...rest,
   });
 }
+
+export const NUMBER_PATTERN = "\\s*[+\\-]?([0-9]+([.,][0-9]*)?|[.,][0-9]+)\\s*";
 
 /** options: ["a", "b"] or [{value, label}]. */
 export function select(options, value, attrs = {}) {
@@ -51,8 +60,7 @@ export function setOptions(el, options, value) {
 
 /** A number input's value, or null when empty; NaN stays NaN so validation can say so. */
 export function numberValue(input) {
-  const text = input.value.trim();
-  return text === "" ? null : Number(text);
+  return parseNumber(input.value);
 }
 
 export function button(label, onclick, attrs = {}) {
@@ -73,4 +81,15 @@ export function download(filename, text, type = "text/plain") {
   a.click();
   a.remove();
   setTimeout(() => URL.revokeObjectURL(url), 1000);
+}
+
+/** A new object's id follows its name until the brewer types an id of their own. */
+export function deriveId(idInput, nameInput) {
+  let own = Boolean(idInput.value);
+  idInput.addEventListener("input", () => { own = idInput.value !== ""; });
+  nameInput.addEventListener("input", () => { if (!own) idInput.value = slug(nameInput.value); });
+}
+
+export function slug(text) {
+  return text.toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 63);
 }

@@ -2,9 +2,11 @@
 // object, one labelled control per field, add and remove rows.
 import { h } from "./dom.js";
 import { button, setOptions } from "./forms.js";
+import { parseNumber } from "./units.js";
 
 /**
- * columns: [{key, label, type: "text"|"number"|"checkbox"|"select", options, width, blankIsNull}]
+ * columns: [{key, label, type: "text"|"number"|"checkbox"|"select", options, width, blankIsNull,
+ *   placeholder: (row object) → text (e.g. the default topic), show/read: value ↔ shown number}]
  * extra: optional (row object, tr) → node appended as a read-only last cell (e.g. a live reading).
  */
 export function rowTable({ caption, noun, columns, rows, blank, extra, extraLabel }) {
@@ -24,7 +26,11 @@ export function rowTable({ caption, noun, columns, rows, blank, extra, extraLabe
       const value = obj[c.key];
       if (c.type === "checkbox") input = h("input", { type: "checkbox", checked: Boolean(value) });
       else if (c.type === "select") { input = h("select"); setOptions(input, c.options, value ?? c.options[0]); }
-      else input = h("input", { type: c.type === "number" ? "number" : "text", step: "any", value: value ?? "", autocomplete: "off" });
+      else {
+        const shown = c.type === "number" && c.show && value !== null && value !== undefined ? c.show(value) : value;
+        input = h("input", { type: "text", inputMode: c.type === "number" ? "decimal" : undefined, value: shown ?? "", autocomplete: "off" });
+      }
+      if (c.placeholder) input.placeholder = c.placeholder(obj) ?? "";
       inputs[c.key] = input;
       tr.append(h("td", { "data-label": c.label }, input));
     }
@@ -56,7 +62,10 @@ export function rowTable({ caption, noun, columns, rows, blank, extra, extraLabe
         for (const c of columns) {
           const input = tr.inputs[c.key];
           if (c.type === "checkbox") out[c.key] = input.checked;
-          else if (c.type === "number") out[c.key] = input.value.trim() === "" ? (c.whenBlank ?? null) : Number(input.value);
+          else if (c.type === "number") {
+            const n = parseNumber(input.value);
+            out[c.key] = n === null ? (c.whenBlank ?? null) : c.read ? c.read(n) : n;
+          }
           else if (c.blankIsNull) out[c.key] = input.value.trim() || null;
           else out[c.key] = input.value.trim();
         }

@@ -4,14 +4,18 @@ import { button, section } from "../ui/forms.js";
 import { asList } from "../ui/data.js";
 import { dateTime } from "../ui/format.js";
 import { attempt, showInfo } from "../ui/toast.js";
-import { alarmOrder } from "../live.js";
+import { me } from "../ui/me.js";
+
+/** Alarms that nobody's condition holds: a test, or raised by hand or by another system.
+ * Their raiser clears them; the UI may stand in for it. */
+const CLEARABLE = new Set(["test", "external"]);
 
 export function mount(root, ctx) {
-  const { api, live } = ctx;
+  const { api, live, socket, topics } = ctx;
   const activeEl = h("ul", { class: "alarm-list", "aria-label": "Current alarms" });
   const historyEl = h("tbody");
   const ackAllBtn = button("Acknowledge all", async () => {
-    const r = await attempt("Acknowledging all alarms", () => api.alarms.ackAll());
+    const r = await attempt("Acknowledging all alarms", () => api.alarms.ackAll(me()));
     if (r.ok) showInfo("All alarms acknowledged");
   });
   fill(root,
@@ -19,14 +23,20 @@ export function mount(root, ctx) {
     section("Current", activeEl),
     section("History",
       h("div", { class: "table-wrap" }, h("table", { class: "history" },
-        h("caption", { class: "sr-only" }, "Alarms no longer current, newest first"),
-        h("thead", {}, h("tr", {}, ["Raised", "Severity", "Alarm", "Cleared", "Acknowledged"].map((t) => h("th", { scope: "col" }, t)))),
+        h("caption", { class: "sr-only" }, "Every alarm no longer current, newest first, as it ended"),
+        h("thead", {}, h("tr", {}, ["Raised", "Severity", "Alarm", "Ended", "Cleared", "Acknowledged"].map((t) => h("th", { scope: "col" }, t)))),
         historyEl)),
       button("Refresh history", () => loadHistory())));
 
   const ack = async (a) => {
-    const r = await attempt(`Acknowledging "${a.message}"`, () => api.alarms.ack(a.id));
+    const r = await attempt(`Acknowledging "${a.message}"`, () => api.alarms.ack(a.id, me()));
     if (r.ok) showInfo(`Acknowledged: ${a.message}`);
+  };
+  // As its raiser would: the controller completes the record and keeps the lifecycle.
+  const clear = async (a) => {
+    const r = await attempt(`Clearing "${a.message}"`, () =>
+      socket.publish(topics.alarm(a.id), { message: a.message, state: "cleared" }));
+    if (r.ok) showInfo(`Cleared: ${a.message}`);
   };
 
   const render = (alarms) => {
@@ -44,26 +54,38 @@ export function mount(root, ctx) {
             : h("span", { class: "ack-state unacknowledged" }, "Unacknowledged"),
           a.raised_at ? ` · raised ${dateTime(a.raised_at)}` : "",
           a.kind ? ` · ${a.kind}` : ""),
-        a.acknowledged ? null : button("Acknowledge", () => ack(a), { "aria-label": `Acknowledge alarm: ${a.message ?? a.id}` })))
+        h("div", { class: "button-row" },
+          a.acknowledged ? null : button("Acknowledge", () => ack(a), { "aria-label": `Acknowledge alarm: ${a.message ?? a.id}` }),
+          a.state !== "cleared" && CLEARABLE.has(a.kind)
+            ? button("Clear", () => clear(a), { "aria-label": `Clear alarm: ${a.message ?? a.id}` })
+            : null)))
       : h("li", { class: "empty" }, "No alarms. All is well."));
   };
 
+  let loading = 0;
   async function loadHistory() {
+    const mine = (loading += 1);
     const r = await attempt("Loading alarm history", () => api.alarms.list());
-    if (!r.ok) return;
-    const recent = asList(r.value?.recent ?? [], "recent").sort(alarmOrder);
-    fill(historyEl, recent.length ? recent.map((a) => h("tr", {},
+    if (!r.ok || mine !== loading) return;
+    // Newest raised first, each occurrence as it ended (the API reads the history).
+    const recent = asList(r.value?.recent ?? [], "recent");
+    fill(historyEl, recent.length ? recent.map((a) => h("tr", { "data-alarm": a.id, "data-raised": String(a.raised_at) },
       h("td", {}, dateTime(a.raised_at || a.ts)), h("td", {}, a.severity), h("td", {}, a.message),
+      h("td", { class: "final-state" }, a.state === "cleared" ? "Cleared" : "Active"),
       h("td", {}, a.cleared_at ? dateTime(a.cleared_at) : "—"),
-      h("td", {}, a.acknowledged ? `${a.acknowledged_by ?? ""} ${dateTime(a.acknowledged_at)}` : "—")))
-      : h("tr", {}, h("td", { colspan: 5, class: "empty" }, "Nothing yet.")));
+      h("td", { class: "acked" }, a.acknowledged ? `${a.acknowledged_by ?? "someone"}, ${dateTime(a.acknowledged_at)}` : "Not acknowledged")))
+      : h("tr", {}, h("td", { colspan: 6, class: "empty" }, "Nothing yet.")));
   }
+
+  // The history is written in batches: look again a moment after a change.
+  let later = null;
+  const loadSoon = () => { loadHistory(); clearTimeout(later); later = setTimeout(loadHistory, 1500); };
 
   render(live.sortedAlarms());
   loadHistory();
   const stop = live.on("alarms", (alarms) => {
     render(alarms);
-    loadHistory(); // an alarm that left the channel is now history
+    loadSoon(); // an alarm that left the channel is now history
   });
-  return () => stop();
+  return () => { stop(); clearTimeout(later); };
 }

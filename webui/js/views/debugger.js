@@ -5,6 +5,7 @@ import { field, select, textInput, checkbox, button, section, setOptions } from 
 import { asList } from "../ui/data.js";
 import { clockTime, payloadText } from "../ui/format.js";
 import { attempt, showError, showInfo } from "../ui/toast.js";
+import { me } from "../ui/me.js";
 
 const MAX_MESSAGES = 300;
 const FAULTS = [
@@ -127,16 +128,28 @@ export function mount(root, ctx) {
     if (r.ok) showInfo(`Test alarm ${id} raised`);
   };
   const ackAll = async () => {
-    const r = await attempt("Acknowledging all alarms", () => api.alarms.ackAll());
+    const r = await attempt("Acknowledging all alarms", () => api.alarms.ackAll(me()));
     if (r.ok) showInfo("All alarms acknowledged");
   };
   const simDevice = select([], "");
   const simSensor = select([], "");
   const simFault = select(FAULTS, "85");
+  const simInput = select([], "");
   let simulated = [];
   const fillSensors = () => {
     const d = simulated.find((x) => x.id === simDevice.value);
     setOptions(simSensor, (d?.sensors ?? []).map((s) => ({ value: s.id, label: s.name || s.id })), simSensor.value);
+    // The board's inputs as configured (their alarm text is what an active one raises).
+    const inputs = (d?.inputs ?? []).filter((i) => i.channel !== null && i.channel !== undefined);
+    setOptions(simInput, inputs.length
+      ? inputs.map((i) => ({ value: String(i.channel), label: `${i.name || i.id} (input ${i.channel})${i.alarm_text ? ` → "${i.alarm_text}"` : ""}` }))
+      : [{ value: "8", label: "Input 8 (not configured: no alarm)" }], simInput.value);
+  };
+  const setInput = (active) => {
+    const d = simulated.find((x) => x.id === simDevice.value);
+    const input = (d?.inputs ?? []).find((i) => String(i.channel) === simInput.value);
+    const level = input?.active_high === false ? !active : active;
+    simulate({ input: Number(simInput.value), level }, `Input ${simInput.value} ${active ? "active" : "inactive"}`);
   };
   simDevice.addEventListener("change", fillSensors);
   const simulate = async (payload, what) => {
@@ -150,7 +163,10 @@ export function mount(root, ctx) {
     h("div", { class: "button-row" },
       button("Apply sensor fault", () => simulate({ sensor: simSensor.value, fault: simFault.value }, `Sensor ${simSensor.value}: ${simFault.selectedOptions[0]?.text}`)),
       button("Disconnect board", () => simulate({ board: "silent" }, "Board disconnect"), { class: "danger" }),
-      button("Reconnect board", () => simulate({ board: "normal" }, "Board reconnect"))));
+      button("Reconnect board", () => simulate({ board: "normal" }, "Board reconnect"))),
+    h("div", { class: "form-grid" }, field("Digital input", simInput)),
+    h("div", { class: "button-row" },
+      button("Make input active", () => setInput(true)), button("Make input inactive", () => setInput(false))));
   (async () => {
     const r = await attempt("Loading devices", () => api.devices.list());
     if (!r.ok) return;

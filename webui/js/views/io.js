@@ -1,11 +1,44 @@
 // IO configuration: boards and their sensors, actuators and inputs, with each probe's live
 // reading beside it; add MQTT devices from presets (generic, Tasmota, iSpindel).
 import { h, fill } from "../ui/dom.js";
-import { field, select, textInput, checkbox, button, section } from "../ui/forms.js";
+import { field, select, textInput, checkbox, button, section, deriveId } from "../ui/forms.js";
 import { asList } from "../ui/data.js";
 import { temperature } from "../ui/format.js";
+import { deltaFromDisplay, deltaToDisplay, unitLabel } from "../ui/units.js";
 import { attempt, showError, showInfo } from "../ui/toast.js";
 import { rowTable } from "../ui/rows.js";
+
+/** How often a device reports when nobody changed its settings: Tasmota's TelePeriod
+ * defaults to 300 s, an iSpindel sleeps 900 s between readings. */
+const REPORTS_EVERY_S = { tasmota: 300, ispindel: 900 };
+const HOW_TO_REPORT_FASTER = {
+  tasmota: "in the Tasmota console: TelePeriod 10",
+  ispindel: "in the iSpindel's configuration portal: Interval",
+};
+
+/** The topics a preset reads and writes when a row names none (the controller's defaults). */
+function defaultTopic(device, kind, row) {
+  const name = device.mqtt?.name || device.id;
+  const preset = device.mqtt?.preset ?? "generic";
+  if (kind === "sensor") {
+    if (preset === "tasmota") return `tele/${name}/SENSOR`;
+    if (preset === "ispindel") return `ispindel/${name}/${row.id || "temperature"}`;
+    return `${name}/${row.id || "temperature"}`;
+  }
+  if (preset === "tasmota") return `cmnd/${name}/POWER${row.channel ?? ""}`;
+  return `${name}/${row.id || "relay"}/set`;
+}
+
+/** Loops that would call this device's probe lost between two of its reports. */
+export function staleWarnings(device, loops) {
+  const every = REPORTS_EVERY_S[device.mqtt?.preset];
+  if (device.kind !== "mqtt" || !every) return [];
+  return loops
+    .filter((l) => l.sensor?.device === device.id && (l.alarms?.stale_after_s ?? 30) < every)
+    .map((l) => `${device.mqtt.preset === "tasmota" ? "Tasmota" : "An iSpindel"} reports every ${every} s by default, ` +
+      `but the loop ${l.name || l.id} calls its sensor lost after ${l.alarms?.stale_after_s ?? 30} s and turns its outputs off. ` +
+      `Make the device report faster (${HOW_TO_REPORT_FASTER[device.mqtt.preset]}) or raise the loop's "Sensor lost after".`);
+}
 
 const PRESETS = {
   generic: {
@@ -19,7 +52,7 @@ const PRESETS = {
   },
   tasmota: {
     label: "Tasmota (Sonoff TH, relays with DS18B20)",
-    hint: "Reads tele/<topic>/SENSOR, switches cmnd/<topic>/POWER<n>.",
+    hint: "Reads tele/<topic>/SENSOR, switches cmnd/<topic>/POWER<n>. Tasmota reports every 300 s by default (TelePeriod): set TelePeriod 10 in its console for a loop's 30 s stale time.",
     nameLabel: "Tasmota topic",
     build: () => ({
       sensors: [{ id: "ds18b20", name: "DS18B20", json_path: "DS18B20.Temperature" }],
@@ -40,6 +73,7 @@ const PRESETS = {
 export function mount(root, ctx, [selected]) {
   const { api, socket, live } = ctx;
   let devices = [];
+  let editor = null;
   const listEl = h("div", { class: "device-list" });
   const editorEl = h("div", { class: "editor" });
   const readings = new Map(); // "device/sensor" → element showing its live value
@@ -48,6 +82,7 @@ export function mount(root, ctx, [selected]) {
   const newId = textInput("", { required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", placeholder: "e.g. fermfridge" });
   const newName = textInput("", { placeholder: "e.g. Fermentation fridge" });
   const linkName = textInput("", { placeholder: "e.g. fermfridge" });
+  deriveId(newId, newName);
   const linkField = field("Tasmota topic", linkName);
   const presetHint = h("p", { class: "hint" });
   const presetChanged = () => {
@@ -76,6 +111,7 @@ export function mount(root, ctx, [selected]) {
     readings.clear();
     fill(listEl, devices.length ? devices.map((d) => h("article", { class: "card device", "data-device": d.id, "aria-label": `Device ${d.id}` },
       h("header", { class: "card-head" }, h("h2", {}, d.name || d.id), h("span", { class: "chip" }, describeKind(d)), d.enabled === false ? h("span", { class: "chip off" }, "disabled") : null),
+      staleWarnings(d, loops).map((w) => h("p", { class: "notice stale-warning" }, w)),
       d.sensors?.length ? h("table", { class: "io-table" }, h("caption", {}, "Sensors"),
         h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "Sensor"), h("th", { scope: "col" }, "Address / source"), h("th", { scope: "col" }, "Offset"), h("th", { scope: "col" }, "Live reading"))),
         h("tbody", {}, d.sensors.map((s) => h("tr", {}, h("th", { scope: "row" }, s.name || s.id, s.name ? h("small", {}, ` ${s.id}`) : null),
@@ -94,10 +130,12 @@ export function mount(root, ctx, [selected]) {
       : h("p", { class: "empty" }, "No devices configured. Add an MQTT device below, or connect a board."));
   };
 
+  let loops = [];
   async function reloadList() {
-    const r = await attempt("Loading devices", () => api.devices.list());
+    const r = await attempt("Loading devices", () => Promise.all([api.devices.list(), api.loops.list()]));
     if (!r.ok) return false;
-    devices = asList(r.value, "devices");
+    devices = asList(r.value[0], "devices");
+    loops = asList(r.value[1], "loops");
     renderList();
     return true;
   }
@@ -105,7 +143,7 @@ export function mount(root, ctx, [selected]) {
   async function reload() {
     if (!(await reloadList())) return;
     const d = selected && devices.find((x) => x.id === selected);
-    if (d) new DeviceEditor(editorEl, ctx, structuredClone(d), () => { ctx.navigate("#/io"); });
+    if (d) editor = new DeviceEditor(editorEl, ctx, structuredClone(d), () => { ctx.navigate("#/io"); }, loops);
     else if (selected) showError(`There is no device "${selected}".`);
   }
 
@@ -139,6 +177,7 @@ export function mount(root, ctx, [selected]) {
     socket.subscribe(ctx.topics.config("devices"), reloadSoon),
     () => clearTimeout(pending),
   ];
+  ctx.guard(() => Boolean(editor?.dirty));
   return () => stops.forEach((s) => s());
 }
 
@@ -164,15 +203,17 @@ function showReading(el, reading, unit) {
 }
 
 class DeviceEditor {
-  constructor(el, ctx, device, done) {
+  constructor(el, ctx, device, done, loops = []) {
     const mqtt = device.kind === "mqtt";
     this.name = textInput(device.name);
     this.enabled = checkbox("Enabled", device.enabled !== false);
     const sensorCols = [
       { key: "id", label: "Id" }, { key: "name", label: "Name" },
-      ...(mqtt ? [{ key: "topic", label: "Topic", blankIsNull: true }, { key: "json_path", label: "JSON path", blankIsNull: true }]
+      ...(mqtt ? [{ key: "topic", label: "Topic", blankIsNull: true, placeholder: (row) => defaultTopic(device, "sensor", row) },
+        { key: "json_path", label: "JSON path", blankIsNull: true, placeholder: () => (device.mqtt?.preset === "tasmota" ? "DS18B20.Temperature" : "") }]
         : [{ key: "address", label: "Address" }]),
-      { key: "offset", label: "Offset °C", type: "number", whenBlank: 0 }, { key: "unit", label: "Unit" },
+      { key: "offset", label: `Offset ${unitLabel()}`, type: "number", whenBlank: 0, show: (v) => String(Math.round(deltaToDisplay(v) * 1000) / 1000), read: deltaFromDisplay },
+      { key: "unit", label: "Unit" },
     ];
     this.sensors = rowTable({
       caption: "Sensors", noun: "sensor", columns: sensorCols, rows: device.sensors ?? [],
@@ -189,7 +230,7 @@ class DeviceEditor {
       columns: [{ key: "id", label: "Id" }, { key: "name", label: "Name" },
         { key: "role", label: "Role", type: "select", options: ["heater", "cooler", "pump", "other"] },
         { key: "channel", label: "Channel", type: "number" }, { key: "inverted", label: "Inverted", type: "checkbox" },
-        ...(mqtt ? [{ key: "command_topic", label: "Command topic", blankIsNull: true }] : [])],
+        ...(mqtt ? [{ key: "command_topic", label: "Command topic", blankIsNull: true, placeholder: (row) => defaultTopic(device, "actuator", row) }] : [])],
       blank: () => ({ id: "", name: "", role: "heater", channel: null, inverted: false }),
     });
     this.inputs = rowTable({
@@ -203,19 +244,23 @@ class DeviceEditor {
       const body = { ...device, name: this.name.value.trim(), enabled: this.enabled.input.checked,
         sensors: this.sensors.read(), actuators: this.actuators.read(), inputs: this.inputs.read() };
       const r = await attempt(`Saving ${device.id}`, () => ctx.api.devices.update(device.id, body));
-      if (r.ok) { showInfo(`Device ${device.id} saved`); done(); }
+      if (r.ok) { this.dirty = false; showInfo(`Device ${device.id} saved`, `Saving ${device.id}`); done(); }
     };
     const remove = async () => {
       if (!confirm(`Delete the device ${device.name || device.id}?`)) return;
       const r = await attempt(`Deleting ${device.id}`, () => ctx.api.devices.remove(device.id));
       if (r.ok) { showInfo(`Device ${device.id} deleted`); done(); }
     };
+    const warnings = staleWarnings(device, loops);
+    this.dirty = false;
+    const mark = () => { this.dirty = true; };
     fill(el, section(`Edit ${device.name || device.id}`,
-      h("form", { onsubmit: (e) => { e.preventDefault(); save(); } },
+      warnings.map((w) => h("p", { class: "notice stale-warning" }, w)),
+      h("form", { oninput: mark, onchange: mark, onsubmit: (e) => { e.preventDefault(); save(); } },
         h("div", { class: "form-grid" }, field("Name", this.name), this.enabled),
         this.sensors.el, this.actuators.el, this.inputs.el,
         h("div", { class: "button-row" }, h("button", { type: "submit", class: "primary" }, "Save device"),
-          button("Cancel", done), button("Delete device", remove, { class: "danger" })))));
+          button("Cancel", () => { this.dirty = false; done(); }), button("Delete device", remove, { class: "danger" })))));
     el.scrollIntoView?.({ block: "start" });
   }
 }

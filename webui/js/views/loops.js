@@ -1,9 +1,10 @@
 // Loops: create and edit control loops — sensor, heater, cooler, PID (defaults per kind),
 // compressor protection and alarm thresholds.
 import { h, fill } from "../ui/dom.js";
-import { field, select, textInput, numberInput, numberValue, checkbox, button } from "../ui/forms.js";
+import { field, select, textInput, numberInput, numberValue, checkbox, button, deriveId } from "../ui/forms.js";
 import { asList, MODES, PID_DEFAULTS } from "../ui/data.js";
 import { temperature } from "../ui/format.js";
+import { deltaFromDisplay, fromDisplay, inputValue, unitLabel } from "../ui/units.js";
 import { attempt, showError, showInfo } from "../ui/toast.js";
 
 const KINDS = [
@@ -11,6 +12,8 @@ const KINDS = [
   { value: "kettle", label: "Kettle (element)" },
   { value: "other", label: "Other" },
 ];
+
+const round = (x) => Math.round(x * 1e6) / 1e6;
 
 function blankLoop(kind = "fermenter") {
   return {
@@ -59,6 +62,7 @@ export function mount(root, ctx, [selected]) {
   })();
 
   const stop = live.on("sensor", () => editor?.refreshReadings());
+  ctx.guard(() => Boolean(editor?.isDirty()));
   return () => stop();
 }
 
@@ -77,6 +81,8 @@ class LoopEditor {
       [...(allowNone ? [{ value: "", label: "None" }] : [{ value: "", label: "Choose…" }]),
         ...options.map((o) => ({ value: `${o.device}/${o.id}`, label: o.label }))], refValue(ref));
 
+    const t = (c) => inputValue(c); // °C → the brewer's unit, as typed
+    const mins = (sec) => (sec === null || sec === undefined ? null : round(sec / 60));
     this.f = {
       id: textInput(loop.id, { required: true, readOnly: !isNew, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", placeholder: "e.g. fermenter-2" }),
       name: textInput(loop.name, { placeholder: "e.g. Fermenter 2" }),
@@ -85,23 +91,24 @@ class LoopEditor {
       sensor: ioSelect(this.sensorOptions, loop.sensor, false),
       heater: ioSelect(io("actuators", "heater"), loop.heater, true),
       cooler: ioSelect(io("actuators", "cooler"), loop.cooler, true),
-      setpoint: numberInput(loop.setpoint, { step: "0.1" }),
-      setpoint_min: numberInput(loop.setpoint_min, { step: "0.1" }),
-      setpoint_max: numberInput(loop.setpoint_max, { step: "0.1" }),
-      window_s: numberInput(loop.window_s, { min: 0.1 }),
-      kp: numberInput(loop.pid?.kp, { min: 0 }),
-      ki: numberInput(loop.pid?.ki, { min: 0 }),
-      kd: numberInput(loop.pid?.kd, { min: 0 }),
-      min_on: numberInput(loop.compressor.min_on_s / 60, { min: 0 }),
-      min_off: numberInput(loop.compressor.min_off_s / 60, { min: 0 }),
-      dead_time: numberInput(loop.compressor.dead_time_s / 60, { min: 0 }),
-      high: numberInput(loop.alarms.high, { step: "0.1" }),
-      low: numberInput(loop.alarms.low, { step: "0.1" }),
-      deviation: numberInput(loop.alarms.deviation, { step: "0.1", min: 0 }),
-      sp_timeout: numberInput(loop.alarms.setpoint_timeout_s === null ? null : loop.alarms.setpoint_timeout_s / 60, { min: 0 }),
-      stale: numberInput(loop.alarms.stale_after_s, { min: 1 }),
+      setpoint: numberInput(t(loop.setpoint)),
+      setpoint_min: numberInput(t(loop.setpoint_min)),
+      setpoint_max: numberInput(t(loop.setpoint_max)),
+      window_s: numberInput(loop.window_s),
+      kp: numberInput(loop.pid?.kp),
+      ki: numberInput(loop.pid?.ki),
+      kd: numberInput(loop.pid?.kd),
+      min_on: numberInput(mins(loop.compressor.min_on_s)),
+      min_off: numberInput(mins(loop.compressor.min_off_s)),
+      dead_time: numberInput(mins(loop.compressor.dead_time_s)),
+      high: numberInput(t(loop.alarms.high)),
+      low: numberInput(t(loop.alarms.low)),
+      deviation: numberInput(inputValue(loop.alarms.deviation, { delta: true })),
+      sp_timeout: numberInput(mins(loop.alarms.setpoint_timeout_s)),
+      stale: numberInput(loop.alarms.stale_after_s),
     };
     const f = this.f;
+    const u = unitLabel();
     this.useDefaults = checkbox("Use the defaults for this kind of loop", loop.pid === null, { onchange: () => this.kindChanged() });
     this.reading = h("p", { class: "hint live-reading", "aria-live": "polite" });
     f.sensor.addEventListener("change", () => this.refreshReadings());
@@ -111,16 +118,16 @@ class LoopEditor {
       h("fieldset", {}, h("legend", {}, "Input and outputs"),
         h("div", { class: "form-grid" }, field("Sensor", f.sensor), field("Heater", f.heater), field("Cooler", f.cooler)), this.reading),
       h("fieldset", {}, h("legend", {}, "Setpoint"),
-        h("div", { class: "form-grid" }, field("Setpoint °C", f.setpoint), field("Lowest allowed °C", f.setpoint_min),
-          field("Highest allowed °C", f.setpoint_max), field("Relay window (s)", f.window_s, "Time-proportioning period for relay outputs."))),
+        h("div", { class: "form-grid" }, field(`Setpoint ${u}`, f.setpoint), field(`Lowest allowed ${u}`, f.setpoint_min),
+          field(`Highest allowed ${u}`, f.setpoint_max), field("Relay window (s)", f.window_s, "Time-proportioning period for relay outputs."))),
       h("fieldset", {}, h("legend", {}, "PID"), this.useDefaults,
         h("div", { class: "form-grid" }, field("Kp (% per °C)", f.kp), field("Ki (% per °C·s)", f.ki), field("Kd (% per °C/s)", f.kd))),
       (this.compressor = h("fieldset", {}, h("legend", {}, "Compressor protection (cooler)"),
         h("div", { class: "form-grid" }, field("Minimum on (min)", f.min_on), field("Minimum off (min)", f.min_off),
           field("Heat ↔ cool dead time (min)", f.dead_time)))),
       h("fieldset", {}, h("legend", {}, "Alarms"),
-        h("div", { class: "form-grid" }, field("High limit °C", f.high, "Empty: no alarm."), field("Low limit °C", f.low),
-          field("Deviation from setpoint °C", f.deviation), field("Setpoint not reached within (min)", f.sp_timeout),
+        h("div", { class: "form-grid" }, field(`High limit ${u}`, f.high, "Empty: no alarm."), field(`Low limit ${u}`, f.low),
+          field(`Deviation from setpoint ${u}`, f.deviation), field("Setpoint not reached within (min)", f.sp_timeout),
           field("Sensor lost after (s)", f.stale))),
       h("div", { class: "button-row" },
         h("button", { type: "submit", class: "primary" }, isNew ? "Create loop" : "Save loop"),
@@ -132,6 +139,8 @@ class LoopEditor {
       form);
     this.kindChanged();
     this.refreshReadings();
+    this.markClean();
+    if (isNew) deriveId(f.id, f.name);
   }
 
   /** PID fields show the kind's defaults (disabled) unless the brewer sets their own. */
@@ -140,7 +149,8 @@ class LoopEditor {
     if (byBrewer && this.isNew) {
       // A new loop takes the kind's sensible setpoint, limits and relay window.
       const fresh = blankLoop(this.f.kind.value);
-      for (const k of ["setpoint", "setpoint_min", "setpoint_max", "window_s"]) this.f[k].value = String(fresh[k]);
+      for (const k of ["setpoint", "setpoint_min", "setpoint_max"]) this.f[k].value = inputValue(fresh[k]);
+      this.f.window_s.value = String(fresh.window_s);
     }
     const useDefaults = this.useDefaults.input.checked;
     for (const k of ["kp", "ki", "kd"]) {
@@ -157,44 +167,97 @@ class LoopEditor {
     fill(this.reading, "Live reading: ", h("strong", {}, r ? (r.value === null ? `no value (${r.error ?? "unknown"})` : temperature(r.value, 2)) : "none yet"));
   }
 
-  value() {
+  /** The loop as the form shows it, field by field, over `base`: only the fields the
+   * brewer changed replace what `base` has, so a save on top of a newer configuration
+   * (someone else's edit, a command) keeps both. */
+  value(base = this.loop) {
     const f = this.f;
+    const changed = (...inputs) => inputs.some((i) => this.dirty(i));
     const num = (input) => numberValue(input);
+    const temp = (input) => fromDisplay(num(input));
     const ref = (sel) => { if (!sel.value) return null; const [device, id] = sel.value.split("/"); return { device, id }; };
     const mins = (input) => { const v = num(input); return v === null ? null : v * 60; };
-    const pid = this.useDefaults.input.checked ? null : { kp: num(f.kp) ?? 0, ki: num(f.ki) ?? 0, kd: num(f.kd) ?? 0 };
-    return {
-      ...this.loop,
-      id: f.id.value.trim(), name: f.name.value.trim(), kind: f.kind.value, mode: f.mode.value,
-      sensor: ref(f.sensor), heater: ref(f.heater), cooler: ref(f.cooler),
-      setpoint: num(f.setpoint), setpoint_min: num(f.setpoint_min), setpoint_max: num(f.setpoint_max), window_s: num(f.window_s),
-      pid,
-      compressor: { min_on_s: mins(f.min_on) ?? 0, min_off_s: mins(f.min_off) ?? 0, dead_time_s: mins(f.dead_time) ?? 0 },
-      alarms: { high: num(f.high), low: num(f.low), deviation: num(f.deviation), setpoint_timeout_s: mins(f.sp_timeout), stale_after_s: num(f.stale) ?? 30 },
-    };
+    const out = structuredClone(base);
+    const put = (input, apply) => { if (this.isNew || changed(input)) apply(); };
+    out.id = f.id.value.trim();
+    put(f.name, () => { out.name = f.name.value.trim(); });
+    put(f.kind, () => { out.kind = f.kind.value; });
+    put(f.mode, () => { out.mode = f.mode.value; });
+    put(f.sensor, () => { out.sensor = ref(f.sensor); });
+    put(f.heater, () => { out.heater = ref(f.heater); });
+    put(f.cooler, () => { out.cooler = ref(f.cooler); });
+    put(f.setpoint, () => { out.setpoint = temp(f.setpoint); });
+    put(f.setpoint_min, () => { out.setpoint_min = temp(f.setpoint_min); });
+    put(f.setpoint_max, () => { out.setpoint_max = temp(f.setpoint_max); });
+    put(f.window_s, () => { out.window_s = num(f.window_s); });
+    if (this.isNew || changed(this.useDefaults.input, f.kp, f.ki, f.kd)) {
+      out.pid = this.useDefaults.input.checked ? null : { kp: num(f.kp) ?? 0, ki: num(f.ki) ?? 0, kd: num(f.kd) ?? 0 };
+    }
+    out.compressor = { ...out.compressor };
+    put(f.min_on, () => { out.compressor.min_on_s = mins(f.min_on) ?? 0; });
+    put(f.min_off, () => { out.compressor.min_off_s = mins(f.min_off) ?? 0; });
+    put(f.dead_time, () => { out.compressor.dead_time_s = mins(f.dead_time) ?? 0; });
+    out.alarms = { ...out.alarms };
+    put(f.high, () => { out.alarms.high = temp(f.high); });
+    put(f.low, () => { out.alarms.low = temp(f.low); });
+    put(f.deviation, () => { out.alarms.deviation = deltaFromDisplay(num(f.deviation)); });
+    put(f.sp_timeout, () => { out.alarms.setpoint_timeout_s = mins(f.sp_timeout); });
+    put(f.stale, () => { out.alarms.stale_after_s = num(f.stale) ?? 30; });
+    return out;
+  }
+
+  /** Has the brewer changed this control since the form was filled? */
+  dirty(input) {
+    const now = input.type === "checkbox" ? String(input.checked) : input.value;
+    return now !== input.dataset.initial;
+  }
+
+  /** Remember what each control shows now, as the baseline for dirty(). */
+  markClean() {
+    for (const input of [...Object.values(this.f), this.useDefaults.input]) {
+      input.dataset.initial = input.type === "checkbox" ? String(input.checked) : input.value;
+    }
+  }
+
+  isDirty() {
+    return [...Object.values(this.f), this.useDefaults.input].some((i) => this.dirty(i));
   }
 
   async save() {
     const body = this.value();
-    if (!body.sensor) return showError("Choose the sensor this loop reads.");
+    if (!body.sensor) return showError("Choose the sensor this loop reads.", "", { field: this.f.sensor });
     const { api } = this.ctx;
-    const r = await attempt(this.isNew ? "Creating the loop" : "Saving the loop", () =>
-      this.isNew ? api.loops.create(body) : api.loops.update(body.id, body));
+    const action = this.isNew ? "Creating the loop" : "Saving the loop";
+    let r = await attempt(action, () => (this.isNew ? api.loops.create(body) : api.loops.update(body.id, body)),
+      { quiet: (err) => !this.isNew && err.status === 409 });
+    if (!r.ok && !this.isNew && r.error?.status === 409) {
+      // Changed meanwhile (another screen, or a command on an older API): take the
+      // current configuration, put the brewer's changes on it, and save that.
+      const fresh = await attempt("Reloading the loop", () => api.loops.get(body.id));
+      if (!fresh.ok) return;
+      const merged = this.value(fresh.value);
+      r = await attempt(action, () => api.loops.update(merged.id, merged));
+    }
     if (!r.ok) return;
     let saved = r.value;
     if (!this.isNew) {
       // Mode and setpoint are the loop's target: the controller takes them as commands
-      // (a configuration save leaves them as they are).
+      // (a configuration save leaves them as they are). Only the ones the brewer changed.
       for (const command of ["setpoint", "mode"]) {
-        if (body[command] === null || body[command] === this.loop[command]) continue;
+        if (!this.dirty(this.f[command]) || body[command] === null) continue;
         const c = await attempt(`Setting the ${command}`, () => api.loops.command(body.id, command, { value: body[command] }));
         if (!c.ok) return;
         saved = c.value;
       }
     }
-    showInfo(`Loop ${body.name || body.id} saved`);
-    if (this.isNew) this.ctx.navigate(`#/loops/${encodeURIComponent(body.id)}`);
-    else if (saved?.version) this.loop = saved;
+    showInfo(`Loop ${body.name || body.id} saved`, action);
+    if (this.isNew) {
+      this.markClean();
+      this.ctx.navigate(`#/loops/${encodeURIComponent(body.id)}`);
+    } else if (saved?.version) {
+      this.loop = saved;
+      this.markClean();
+    }
   }
 
   async remove() {

@@ -1,10 +1,11 @@
 // Profiles: a table editor with a live preview of the interpolated curve, BrewPi CSV in
 // and out, duplicate, and apply to a loop (now, or part-way at a chosen point).
 import { h, fill } from "../ui/dom.js";
-import { field, select, textInput, numberInput, numberValue, setOptions, button, section, download } from "../ui/forms.js";
-import { asList } from "../ui/data.js";
+import { field, select, textInput, numberInput, numberValue, setOptions, button, section, download, deriveId, slug } from "../ui/forms.js";
+import { asList, profileFits } from "../ui/data.js";
 import { temperature, duration } from "../ui/format.js";
-import { attempt, showError, showInfo } from "../ui/toast.js";
+import { fromDisplay, inputValue, unitLabel } from "../ui/units.js";
+import { attempt, describeError, showError, showInfo } from "../ui/toast.js";
 import { Chart, COLOURS } from "../ui/chart.js";
 import { exportProfileCsv, importProfileCsv, loopCommand } from "../calls.js";
 
@@ -102,15 +103,12 @@ export function mount(root, ctx, [selected]) {
   let pending = null;
   const reloadSoon = () => { clearTimeout(pending); pending = setTimeout(reload, 250); };
   const stop = socket.subscribe(topics.config("profiles"), reloadSoon);
+  ctx.guard(() => Boolean(editor?.dirty));
   return () => {
     stop();
     clearTimeout(pending);
     editor?.destroy();
   };
-}
-
-function slug(text) {
-  return text.toLowerCase().replace(/[^a-z0-9_-]+/g, "-").replace(/^-+|-+$/g, "").slice(0, 63);
 }
 
 class ProfileEditor {
@@ -126,6 +124,7 @@ class ProfileEditor {
 
     this.idInput = textInput(profile.id, { required: true, readOnly: !isNew, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", placeholder: "e.g. ale-10-days" });
     this.nameInput = textInput(profile.name, { placeholder: "e.g. Ale, 10 days" });
+    if (isNew) deriveId(this.idInput, this.nameInput);
     this.interp = select([{ value: "linear", label: "Linear ramps (BrewPi)" }, { value: "step", label: "Steps (hold each)" }], profile.interpolation,
       { onchange: () => this.preview() });
     this.timesSelect = select([{ value: "relative", label: "From the start" }, { value: "absolute", label: "Calendar dates" }],
@@ -137,20 +136,24 @@ class ProfileEditor {
     this.timeHead = h("th", { scope: "col" });
     this.table = h("table", { class: "points" },
       h("caption", {}, "Points: the temperature to reach at each time. Leave the temperature empty to turn control off for that segment."),
-      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "#"), this.timeHead, h("th", { scope: "col" }, "Temperature °C"), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Remove")))),
+      h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "#"), this.timeHead, h("th", { scope: "col" }, `Temperature ${unitLabel()}`), h("th", { scope: "col" }, h("span", { class: "sr-only" }, "Remove")))),
       this.rows);
     this.summary = h("p", { class: "curve-summary", "aria-live": "polite" });
     this.chartHost = h("div", { class: "chart-host" });
 
-    this.loopSelect = select(loops.length ? loops.map((l) => ({ value: l.id, label: l.name || l.id })) : [{ value: "", label: "No loops yet" }], loops[0]?.id ?? "");
+    // Only the loops this profile suits (a mash schedule is not offered to a fermenter).
+    const fitting = loops.filter((l) => profileFits(profile, l));
+    this.loopSelect = select(fitting.length ? fitting.map((l) => ({ value: l.id, label: l.name || l.id })) : [{ value: "", label: "No loop suits this profile" }], fitting[0]?.id ?? "");
     this.startAt = numberInput(0, { min: 0, step: "any" });
     this.startPoint = select([], "", { onchange: () => { if (this.startPoint.value !== "") this.startAt.value = this.startPoint.value; } });
     this.startAtLabel = h("span");
 
-    const form = h("form", { class: "profile-form", onsubmit: (e) => { e.preventDefault(); this.save(); } },
+    this.dirty = false;
+    const mark = () => { this.dirty = true; };
+    const form = h("form", { class: "profile-form", oninput: mark, onchange: mark, onsubmit: (e) => { e.preventDefault(); this.save(); } },
       h("div", { class: "form-grid" },
-        field("Id", this.idInput, isNew ? "Lowercase letters, digits, - or _; used in topics and URLs." : "The id cannot change; duplicate to rename."),
-        field("Name", this.nameInput), field("Interpolation", this.interp), field("Times", this.timesSelect), this.unitField),
+        field("Name", this.nameInput),
+        field("Id", this.idInput, isNew ? "Made from the name; change it if you like (lowercase letters, digits, - or _)." : "The id cannot change; duplicate to rename."), field("Interpolation", this.interp), field("Times", this.timesSelect), this.unitField),
       h("div", { class: "table-wrap" }, this.table),
       h("div", { class: "button-row" },
         button("Add point", () => this.addRow()),
@@ -190,7 +193,7 @@ class ProfileEditor {
     [...this.rows.rows].forEach((row, i) => {
       row.cells[0].textContent = String(i + 1);
       row.time.setAttribute("aria-label", `Point ${i + 1} ${this.absolute ? "date and time" : `time in ${this.unit}`}`);
-      row.temp.setAttribute("aria-label", `Point ${i + 1} temperature °C`);
+      row.temp.setAttribute("aria-label", `Point ${i + 1} temperature ${unitLabel()}`);
       row.removeBtn.setAttribute("aria-label", `Remove point ${i + 1}`);
     });
   }
@@ -212,7 +215,7 @@ class ProfileEditor {
         : { offset: (last?.offset ?? -UNITS[this.unit]) + UNITS[this.unit], temperature: last?.temperature ?? 20 };
     }
     const time = this.timeInput(point);
-    const temp = numberInput(point.temperature, { min: -50, max: 150, step: "0.1", oninput: () => this.preview() });
+    const temp = numberInput(inputValue(point.temperature), { oninput: () => this.preview() });
     const row = h("tr", {}, h("td", {}), h("td", {}, time), h("td", {}, temp));
     const removeBtn = button("✕", () => { row.remove(); this.renderHeads(); this.preview(); }, { class: "icon" });
     row.append(h("td", {}, removeBtn));
@@ -227,7 +230,7 @@ class ProfileEditor {
   readPoints() {
     return [...this.rows.rows].map((row) => {
       const t = numberValue(row.temp);
-      const temperature = t === null ? null : t;
+      const temperature = t === null ? null : fromDisplay(t);
       if (this.absolute) {
         const d = row.time.value ? new Date(row.time.value) : null;
         return { at: d && !Number.isNaN(d.getTime()) ? d.toISOString() : null, temperature };
@@ -270,13 +273,14 @@ class ProfileEditor {
     const points = this.readPoints().filter((p) => (this.absolute ? p.at : p.offset !== null));
     const xs = points.map((p) => (this.absolute ? Date.parse(p.at) / 1000 : p.offset / UNITS[this.unit]));
     const ys = points.map((p) => p.temperature);
+    const shown = ys.map((y) => (y === null ? null : inputValue(y) === "" ? null : Number(inputValue(y))));
     const step = this.interp.value === "step";
     const cx = [];
     const cy = [];
     xs.forEach((x, i) => {
-      if (step && i > 0) { cx.push(x); cy.push(ys[i - 1]); } // hold until the next point
+      if (step && i > 0) { cx.push(x); cy.push(shown[i - 1]); } // hold until the next point
       cx.push(x);
-      cy.push(ys[i]);
+      cy.push(shown[i]);
     });
     const ascending = xs.every((x, i) => i === 0 || x > xs[i - 1]);
     const order = ascending ? null : "Times must go up from one point to the next.";
@@ -309,13 +313,30 @@ class ProfileEditor {
   async save() {
     const body = this.value();
     const { api } = this.ctx;
-    const r = await attempt(this.isNew ? "Creating the profile" : "Saving the profile", () =>
-      this.isNew ? api.profiles.create(body) : api.profiles.update(body.id, body));
-    if (!r.ok) return;
-    showInfo(`Profile ${body.name || body.id} saved`);
+    const action = this.isNew ? "Creating the profile" : "Saving the profile";
+    const r = await attempt(action, () =>
+      this.isNew ? api.profiles.create(body) : api.profiles.update(body.id, body), { fieldFor: (path) => this.control(path) });
+    if (!r.ok) {
+      // A rule about the whole list names its row in the message: "points[3].offset …".
+      const row = /points\[(\d+)\]/.exec(describeError(r.error));
+      if (row) this.control(`points[${row[1]}].offset`)?.setAttribute("aria-invalid", "true");
+      return;
+    }
+    this.dirty = false;
+    showInfo(`Profile ${body.name || body.id} saved`, action);
     this.profile = r.value ?? body;
     await this.reload();
     if (this.isNew) this.ctx.navigate(`#/profiles/${encodeURIComponent(body.id)}`);
+  }
+
+  /** The control for an API field path: "points[3].temperature" → row 4's temperature. */
+  control(path) {
+    const m = /^points\[(\d+)\](?:\.(\w+))?/.exec(path);
+    if (m) {
+      const row = this.rows.rows[Number(m[1])];
+      return row && (m[2] === "temperature" ? row.temp : row.time);
+    }
+    return { id: this.idInput, name: this.nameInput }[path] ?? null;
   }
 
   async remove() {

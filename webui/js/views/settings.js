@@ -1,6 +1,8 @@
 // Settings: the app's key → JSON settings, and a backup of the whole configuration.
 import { h, fill } from "../ui/dom.js";
-import { field, textInput, button, section, download } from "../ui/forms.js";
+import { field, textInput, button, section, download, select } from "../ui/forms.js";
+import { UNITS, setUnit, unit } from "../ui/units.js";
+import { myName, setMyName } from "../ui/me.js";
 import { asList } from "../ui/data.js";
 import { attempt, showError, showInfo } from "../ui/toast.js";
 import { getBackup, restoreBackup } from "../calls.js";
@@ -30,8 +32,26 @@ export function mount(root, ctx) {
     location.reload(); // the socket and the API client take the token when they start
   };
 
+  const unitSelect = select(UNITS, unit());
+  const nameInput = textInput(myName(), { maxLength: 100, placeholder: "e.g. Anna" });
+  const savePersonal = (e) => {
+    e.preventDefault();
+    setMyName(nameInput.value);
+    const changed = unitSelect.value !== unit();
+    setUnit(unitSelect.value);
+    if (changed) location.reload(); // every view, chart and field shows the new unit
+    else showInfo("Saved in this browser");
+  };
+
   fill(root,
     h("div", { class: "view-head" }, h("h1", {}, "Settings")),
+    section("This browser",
+      h("p", { class: "hint" }, "Temperatures on every screen, field, chart and CSV export are in this unit. " +
+        "The API, MQTT and Home Assistant always use °C (Home Assistant converts to its own unit)."),
+      h("form", { class: "inline-form", onsubmit: savePersonal },
+        field("Temperature unit", unitSelect),
+        field("Your name", nameInput, "Recorded when you acknowledge an alarm."),
+        h("button", { type: "submit" }, "Save"))),
     section("App settings",
       h("p", { class: "hint" }, "Each value is JSON: a number (14), true/false, or text."),
       h("div", { class: "table-wrap" }, h("table", { class: "settings" },

@@ -1,0 +1,359 @@
+// One loop on the dashboard: a compact row at a glance (name, PV, SP, state, outputs,
+// profile progress, alarm, and the setpoint field), expanding to the full card (mode,
+// manual output, profile, notes, chart). Parts that other modules add (the running-step
+// view) render into `card.slots`.
+import { h, fill, uid } from "../ui/dom.js";
+import { field, select, numberInput, numberValue, setOptions } from "../ui/forms.js";
+import { MODES, STATE_TEXT, asList, profileFits } from "../ui/data.js";
+import { temperature, percent, duration, dateTime } from "../ui/format.js";
+import { fromDisplay, inputValue, unitLabel } from "../ui/units.js";
+import { attempt, showInfo } from "../ui/toast.js";
+import { addAnnotation, annotations, loopCommand, loopEvents } from "../calls.js";
+import { LoopChart } from "./loop-chart.js";
+import { plannedCurve } from "./plan.js";
+
+const STALE_AFTER_MS = 20000; // the controller publishes every loop at least every 5 s
+const WIDE = "(min-width: 900px)";
+
+export class LoopCard {
+  /** ctx: the app's; profiles(): every profile; chamberOf(loop): "device/sensor" or null. */
+  constructor(id, ctx, { profiles, chamberOf, range }) {
+    this.id = id;
+    this.ctx = ctx;
+    this.getProfiles = profiles;
+    this.chamberOf = chamberOf;
+    this.range = range;
+    this.config = null;
+    this.state = null;
+    this.chart = null;
+    this.notes = [];
+    const c = (cls, text = "—") => h("span", { class: cls }, text);
+    this.n = {
+      name: h("span", { class: "loop-title" }, id),
+      state: c("state-chip"),
+      alarm: c("chip alarm-chip", ""),
+      pv: c("big"),
+      sp: c("value"),
+      heat: h("meter", { min: 0, max: 100, value: 0, "aria-label": "Heat output" }),
+      heatText: c("value"),
+      cool: h("meter", { min: 0, max: 100, value: 0, "aria-label": "Cool output" }),
+      coolText: c("value"),
+      mode: c("chip mode-chip"),
+      profile: h("p", { class: "profile-position", "aria-live": "polite" }),
+      alarms: h("p", { class: "card-alarms" }),
+      updated: c("updated", ""),
+    };
+    const n = this.n;
+    n.alarm.hidden = true;
+    const detailId = uid("loop-detail");
+    this.toggle = h("button", { type: "button", class: "expand", "aria-expanded": "false", "aria-controls": detailId,
+      onclick: () => this.setOpen(!this.open, true) }, n.name, h("span", { class: "chevron", "aria-hidden": "true" }, "▸"));
+
+    // The setpoint: always at hand, and honest about what it will do.
+    this.spInput = numberInput("", { required: true });
+    this.spButton = h("button", { type: "submit" }, "Set");
+    this.spHint = h("small", { class: "hint sp-hint" });
+    this.spForm = h("form", { class: "inline-form sp-form", onsubmit: (e) => { e.preventDefault(); this.setSetpoint(); } },
+      field(`Setpoint ${unitLabel()}`, this.spInput), this.spButton, this.spHint);
+
+    this.modeSelect = select(MODES, "off", { onchange: () => this.send("mode", { value: this.modeSelect.value }, `Mode: ${this.modeSelect.selectedOptions[0].text}`) });
+    this.outputInput = numberInput("");
+    this.profileSelect = select([], "");
+    this.stopBtn = h("button", { type: "button", onclick: () => this.send("profile", { action: "stop" }, "Profile stopped") }, "Stop profile");
+    this.pauseBtn = h("button", { type: "button", onclick: () => this.send("profile", { action: this.state?.profile?.paused ? "resume" : "pause" }) }, "Pause");
+    this.outputLabel = h("span", {}, "Manual output % (+ heat, − cool)");
+    this.manualForm = h("form", { class: "inline-form", hidden: true, onsubmit: (e) => { e.preventDefault(); this.setOutput(); } },
+      field(this.outputLabel, this.outputInput), h("button", { type: "submit" }, "Apply"));
+    const profileForm = h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); this.startProfile(); } },
+      field("Profile", this.profileSelect), h("button", { type: "submit" }, "Start"));
+    this.noteInput = h("input", { type: "text", maxLength: 500, placeholder: "e.g. pitched yeast", autocomplete: "off" });
+    const noteForm = h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); this.addNote(); } },
+      field("Note on the chart", this.noteInput), h("button", { type: "submit" }, "Add note"));
+    this.notesList = h("ul", { class: "notes", "aria-label": "Notes on this chart" });
+    this.chartHost = h("div", { class: "chart-host" });
+    this.slots = { step: h("div", { class: "slot-step" }) }; // the running-step view renders here
+
+    this.metrics = {
+      heat: h("div", { class: "metric heat", hidden: true }, h("dt", {}, "Heat"), h("dd", {}, n.heat, " ", n.heatText)),
+      cool: h("div", { class: "metric cool", hidden: true }, h("dt", {}, "Cool"), h("dd", {}, n.cool, " ", n.coolText)),
+    };
+    this.detail = h("div", { class: "loop-detail", id: detailId, hidden: true },
+      n.alarms, this.slots.step,
+      h("div", { class: "controls-grid" },
+        field("Mode", this.modeSelect), this.manualForm, profileForm,
+        h("div", { class: "button-row" }, this.pauseBtn, this.stopBtn), noteForm),
+      this.chartHost, this.notesList);
+    this.el = h("article", { class: "card loop-card", "data-loop": id, "aria-label": `Loop ${id}` },
+      h("header", { class: "card-head" }, h("h2", {}, this.toggle), h("span", { class: "chips" }, n.mode, n.state, n.alarm)),
+      h("dl", { class: "metrics" },
+        h("div", { class: "metric pv" }, h("dt", {}, "Temperature"), h("dd", {}, n.pv)),
+        h("div", { class: "metric sp" }, h("dt", {}, "Setpoint"), h("dd", {}, n.sp)),
+        this.metrics.heat, this.metrics.cool),
+      n.profile, this.spForm, this.detail, n.updated);
+    this.refreshProfiles();
+    const saved = localStorage.getItem(`maelstrom.open.${id}`);
+    this.setOpen(saved === null ? window.matchMedia(WIDE).matches : saved === "1");
+  }
+
+  /** Expand to the full card (the chart is made on first opening), or back to the row. */
+  setOpen(open, byBrewer = false) {
+    this.open = open;
+    this.detail.hidden = !open;
+    this.toggle.setAttribute("aria-expanded", String(open));
+    this.el.classList.toggle("open", open);
+    if (byBrewer) localStorage.setItem(`maelstrom.open.${this.id}`, open ? "1" : "0");
+    if (open) this.ensureChart();
+  }
+
+  /** The wiring the chart draws changed (outputs, or the board's chamber probe): redraw. */
+  rewire() {
+    if (!this.chart || !this.config) return;
+    const same = this.chart.chamber === this.chamberOf(this.config)
+      && this.chart.keys.includes("heat") === Boolean(this.config.heater)
+      && this.chart.keys.includes("cool") === Boolean(this.config.cooler);
+    if (same) return;
+    this.chart.destroy();
+    this.chart = null;
+    this.ensureChart();
+  }
+
+  ensureChart() {
+    if (this.chart || !this.open || !this.config) return;
+    this.chart = new LoopChart(this.chartHost, {
+      id: this.id,
+      outputs: { heat: Boolean(this.config.heater), cool: Boolean(this.config.cooler) },
+      chamber: this.chamberOf(this.config),
+      now: () => this.now(),
+    });
+    this.loadHistory(this.range);
+  }
+
+  /** The loop's clock: its last state's time, else the wall clock. */
+  now() {
+    return Math.max(Date.now() / 1000, this.state?.ts ?? 0);
+  }
+
+  setConfig(loop) {
+    if (this.config && (loop.version ?? 0) < (this.config.version ?? 0)) return; // an older answer
+    this.config = loop;
+    this.n.name.textContent = loop.name || loop.id;
+    this.el.setAttribute("aria-label", `Loop ${loop.name || loop.id}`);
+    this.metrics.heat.hidden = !loop.heater;
+    this.metrics.cool.hidden = !loop.cooler;
+    this.outputLabel.textContent = loop.heater && loop.cooler ? "Manual output % (+ heat, − cool)" : loop.heater ? "Manual output % (heat)" : "Manual output % (cool)";
+    if (document.activeElement !== this.spInput) this.spInput.value = inputValue(loop.setpoint, { digits: 1 });
+    if (document.activeElement !== this.outputInput) this.outputInput.value = String(loop.manual_output ?? 0);
+    if (document.activeElement !== this.modeSelect) this.modeSelect.value = loop.mode;
+    if (loop.profile?.profile) this.profileSelect.value = loop.profile.profile;
+    this.showMode(loop.mode);
+    this.refreshProfiles();
+    this.rewire();
+    this.ensureChart();
+  }
+
+  /** The setpoint control says what it will do in this mode. */
+  showMode(mode) {
+    this.manualForm.hidden = mode !== "manual";
+    if (mode === "profile") {
+      this.spButton.textContent = "Hold instead";
+      this.spHint.textContent = "A profile is running: this holds the setpoint instead of the profile.";
+    } else {
+      this.spButton.textContent = "Set";
+      this.spHint.textContent = "";
+      this.spButton.title = mode === "constant" ? "" : `Used when the loop holds a setpoint (now: ${MODES.find((m) => m.value === mode)?.label ?? mode}).`;
+    }
+  }
+
+  refreshProfiles() {
+    const current = this.profileSelect.value || this.config?.profile?.profile || "";
+    const options = this.getProfiles().filter((p) => profileFits(p, this.config)).map((p) => ({ value: p.id, label: p.name || p.id }));
+    setOptions(this.profileSelect, options.length ? options : [{ value: "", label: "No profiles for this loop yet" }], current);
+    this.updatePlan();
+  }
+
+  checkStale() {
+    const stale = this.receivedAt !== undefined && Date.now() - this.receivedAt > STALE_AFTER_MS;
+    this.el.classList.toggle("stale", stale);
+    if (stale) this.n.updated.textContent = `No update since ${new Date(this.receivedAt).toLocaleTimeString()} — is the controller running?`;
+  }
+
+  setState(s, chamberReading) {
+    this.state = s;
+    this.receivedAt = Date.now();
+    this.el.classList.remove("stale");
+    const n = this.n;
+    if (s.name && !this.config?.name) n.name.textContent = s.name;
+    n.pv.textContent = temperature(s.pv, 2);
+    n.sp.textContent = temperature(s.sp);
+    n.heat.value = s.output?.heat ?? 0;
+    n.cool.value = s.output?.cool ?? 0;
+    n.heatText.textContent = percent(s.output?.heat);
+    n.coolText.textContent = percent(s.output?.cool);
+    n.mode.textContent = MODES.find((m) => m.value === s.mode)?.label ?? s.mode;
+    const text = STATE_TEXT[s.state] ?? s.state;
+    // The reason is stable text; the countdown comes from waiting_until (the state's clock).
+    const left = s.waiting_until != null && s.ts != null ? ` (${Math.max(0, Math.round(s.waiting_until - s.ts))} s left)` : "";
+    n.state.textContent = s.state === "waiting" && s.waiting_reason ? `${text}: ${s.waiting_reason}${left}` : text;
+    n.state.dataset.state = s.state;
+    n.state.hidden = s.state === "off" && s.mode === "off"; // "Off Off" says nothing twice
+    if (document.activeElement !== this.modeSelect) this.modeSelect.value = s.mode;
+    this.showMode(s.mode);
+    const p = s.profile;
+    if (p) {
+      const status = p.finished ? "finished, holding the last temperature" : p.paused ? "paused" : "running";
+      fill(n.profile,
+        h("strong", {}, `Profile ${p.name || p.profile}`), ` (${status}): `,
+        h("span", { class: "step" }, `step ${p.step + 1} of ${p.steps}`), " · ",
+        h("span", { class: "remaining" }, `${duration(p.remaining_s)} left`),
+        p.next_setpoint !== null && p.next_setpoint !== undefined && !p.finished
+          ? [" · ", h("span", { class: "next" }, `next ${temperature(p.next_setpoint)}${p.next_at ? ` at ${dateTime(p.next_at)}` : ""}`)]
+          : null);
+      this.pauseBtn.textContent = p.paused ? "Resume profile" : "Pause profile";
+      n.profile.classList.remove("none");
+      if (s.ts) this.noteStep(p, s.ts);
+    } else {
+      n.profile.classList.add("none");
+      fill(n.profile, "No profile running.");
+      this.pauseBtn.textContent = "Pause profile";
+    }
+    if (s.ts) this.noteProfile(p, s.ts);
+    this.pauseBtn.disabled = !p;
+    this.stopBtn.disabled = !p; // nothing to stop: a stray click must not change the mode
+    const alarmText = (id) => this.ctx.live.alarms.get(id)?.message ?? id;
+    const alarms = s.alarms ?? [];
+    fill(n.alarms, alarms.length ? `Alarm: ${alarms.map(alarmText).join("; ")}` : "");
+    n.alarm.hidden = !alarms.length;
+    n.alarm.textContent = alarms.length ? `Alarm${alarms.length > 1 ? ` ×${alarms.length}` : ""}` : "";
+    n.alarm.title = alarms.map(alarmText).join("; ");
+    n.updated.textContent = s.ts ? `Updated ${new Date(s.ts * 1000).toLocaleTimeString()}` : "";
+    if (s.ts && this.chart) {
+      this.chart.append(s.ts, { pv: s.pv, sp: s.sp, heat: s.output?.heat, cool: s.output?.cool, chamber: chamberReading ?? null });
+    }
+    this.updatePlan();
+  }
+
+  /** The running profile's curve ahead of now, on the chart. */
+  updatePlan() {
+    if (!this.chart) return;
+    const p = this.state?.profile;
+    const profile = p && this.getProfiles().find((x) => x.id === p.profile);
+    this.chart.setPlan(profile ? plannedCurve(profile, p, this.state.ts ?? this.now()) : null);
+  }
+
+  setRange(range) {
+    this.range = range;
+    if (this.chart) this.loadHistory(range);
+  }
+
+  async loadHistory(range) {
+    if (!this.chart) return;
+    const mine = (this.loads = (this.loads ?? 0) + 1); // only the latest range's answer counts
+    const chart = this.chart;
+    const r = await attempt(`Loading the history of ${this.id}`, () => chart.load(this.ctx.api, range));
+    if (!r.ok || mine !== this.loads || chart !== this.chart) return;
+    this.updatePlan();
+    const now = this.now();
+    this.loadNotes(Math.floor(now - range), Math.ceil(now));
+  }
+
+  async loadNotes(from, to) {
+    const [notes, events] = await Promise.all([
+      attempt(`Loading the notes of ${this.id}`, () => annotations(this.ctx.api, { from, to, loop: this.id })),
+      attempt(`Loading the profile changes of ${this.id}`, () => loopEvents(this.ctx.api, { from, to, loop: this.id, kind: "profile" })),
+    ]);
+    if (!notes.ok) return;
+    this.notes = asList(notes.value, "annotations").sort((a, b) => a.ts - b.ts);
+    // Profile starts and stops, and the steps seen passing while this page was open.
+    const named = (id) => this.getProfiles().find((p) => p.id === id)?.name || id;
+    this.events = events.ok
+      ? asList(events.value, "events").map((e) => ({ ts: e.ts, text: e.value ? `▶ ${named(e.value)}` : "■ profile ended" }))
+      : [];
+    this.showNotes();
+  }
+
+  /** A profile started or ended while this page is open: mark it at once (the
+   * recorded events come with the next history load). */
+  noteProfile(p, ts) {
+    const now = p && !p.finished ? p.profile : null;
+    if (this.lastProfile !== undefined && now !== this.lastProfile) {
+      const name = now && (this.getProfiles().find((x) => x.id === now)?.name || p.name || now);
+      this.events = [...(this.events ?? []), { ts, text: now ? `▶ ${name}` : "■ profile ended" }];
+      this.showNotes();
+    }
+    this.lastProfile = now;
+  }
+
+  /** A step passed live: mark it on the chart. */
+  noteStep(p, ts) {
+    const key = `${p.profile}/${p.step}`;
+    if (this.lastStep !== undefined && this.lastStep !== key && !p.finished) {
+      this.events = [...(this.events ?? []), { ts, text: `step ${p.step + 1}` }];
+      this.showNotes();
+    }
+    this.lastStep = key;
+  }
+
+  showNotes() {
+    this.chart?.setMarkers([...(this.events ?? []), ...this.notes].sort((a, b) => a.ts - b.ts));
+    fill(this.notesList, this.notes.map((note) => h("li", {}, h("time", {}, dateTime(note.ts)), " ", note.text)));
+  }
+
+  async addNote() {
+    const text = this.noteInput.value.trim();
+    if (!text) return;
+    // On the loop's own clock, so the note lands where the chart says "now".
+    const note = { text, loop: this.id, ...(this.state?.ts ? { ts: this.state.ts } : {}) };
+    const r = await attempt("Adding the note", () => addAnnotation(this.ctx.api, note));
+    if (!r.ok) return;
+    this.noteInput.value = "";
+    this.notes = [...this.notes, r.value].sort((a, b) => a.ts - b.ts);
+    this.showNotes();
+    showInfo(`Note added to ${this.config?.name || this.id}`, "Adding the note");
+  }
+
+  /** A command; a refusal shows the controller's reason (the API's 409 detail). */
+  async send(command, body, confirmation) {
+    const action = `${this.config?.name || this.id}: ${command}`;
+    const { ok, value } = await attempt(action, () => loopCommand(this.ctx.api, this.id, command, body));
+    if (ok) {
+      if (value && typeof value === "object" && value.id) this.setConfig(value);
+      if (confirmation) showInfo(`${this.config?.name || this.id}: ${confirmation}`, action);
+    } else if (this.config) {
+      this.setConfig(this.config); // put the controls back to what is in force
+    }
+    return ok;
+  }
+
+  async setSetpoint() {
+    const shown = numberValue(this.spInput);
+    if (shown === null || Number.isNaN(shown)) {
+      this.spInput.reportValidity();
+      return;
+    }
+    const value = fromDisplay(shown);
+    const mode = this.state?.mode ?? this.config?.mode;
+    if (!(await this.send("setpoint", { value }, mode === "profile" ? null : `setpoint ${temperature(value)}`))) return;
+    // "Hold instead": the brewer chose this setpoint over the running profile.
+    if (mode === "profile") await this.send("mode", { value: "constant" }, `holding ${temperature(value)} instead of the profile`);
+  }
+
+  setOutput() {
+    const value = numberValue(this.outputInput);
+    if (value === null || Number.isNaN(value)) return;
+    this.send("output", { value }, `manual output ${value} %`);
+  }
+
+  startProfile() {
+    const profile = this.profileSelect.value;
+    if (!profile) {
+      showInfo("Create a profile for this loop first, on the Profiles tab.");
+      return;
+    }
+    this.send("profile", { action: "start", profile }, `profile ${profile} started`);
+  }
+
+  destroy() {
+    this.chart?.destroy();
+    this.el.remove();
+  }
+}
