@@ -45,7 +45,7 @@ class OutputCommand(BaseModel):
 
 class ProfileCommand(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    action: Literal["start", "pause", "resume", "stop", "jump"]
+    action: Literal["start", "pause", "resume", "stop", "jump", "skip", "extend", "confirm"]
     profile: str | None = Field(
         None, description="start: which profile (default: the loop's current one)"
     )
@@ -55,6 +55,16 @@ class ProfileCommand(BaseModel):
         le=MAX_OFFSET_S,
         allow_inf_nan=False,
         description="start/jump: begin this many seconds into the profile",
+    )
+    step: int | None = Field(
+        None, ge=0, le=1000, description="step profiles, start/skip: go to this step (0-based)"
+    )
+    seconds: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_OFFSET_S,
+        allow_inf_nan=False,
+        description="step profiles, extend: lengthen the running hold by this much",
     )
 
 

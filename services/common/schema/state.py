@@ -40,10 +40,24 @@ class ProfileProgress(BaseModel):
     next_at: float | None = Field(None, description="Unix time of the next point.")
     paused: bool = False
     finished: bool = False
-
-    _finite = field_serializer("elapsed_s", "remaining_s", "next_setpoint", "next_at")(
-        lambda self, value: finite(value)
+    # step profiles (programs) only
+    step_name: str | None = Field(None, description="Steps: the running step's name.")
+    target: float | None = Field(None, description="Steps: the running step's target, °C.")
+    reached_at: float | None = Field(None, description="Steps: when the hold began.")
+    hold_remaining_s: float | None = Field(
+        None, description="Steps: seconds left in the hold (null: target not reached yet)."
     )
+    waiting_for: str | None = Field(
+        None,
+        description="Steps: what the step waits for, in words ('Add the grain, then confirm').",
+    )
+    confirm: str | None = Field(
+        None, description="Steps: the prompt of a confirmation the step waits for."
+    )
+
+    _finite = field_serializer(
+        "elapsed_s", "remaining_s", "next_setpoint", "next_at", "hold_remaining_s"
+    )(lambda self, value: finite(value))
 
 
 class LoopState(BaseModel):
