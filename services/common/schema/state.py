@@ -90,3 +90,21 @@ class SensorReading(BaseModel):
     error: str | None = Field(
         None, description="Why value is null: 'disconnected', 'power-on reset (85.0)', ..."
     )
+
+
+class ProgramEvent(BaseModel):
+    """`<prefix>/events/<loop>` (not retained): a step profile moved on or waits.
+
+    `kind`: `started` (a step began), `reached` (its target: the hold starts),
+    `waiting` (the hold is over, the condition is awaited), `data` (the gravity
+    data changed what the step waits for: stale, not trusted, too few readings),
+    `finished`. `confirm` is the prompt when the step waits for the brewer."""
+
+    loop: str
+    profile: str
+    kind: str
+    step: int
+    name: str
+    text: str
+    confirm: str | None = None
+    ts: float

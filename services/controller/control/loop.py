@@ -22,11 +22,12 @@ from dataclasses import dataclass
 from services.common.clock import Clock
 from services.common.loop_commands import apply_loop_command
 from services.common.schema.commands import LoopCommand, ProfileCommand
-from services.common.schema.config import Loop, LoopMode, Profile, Severity
+from services.common.schema.config import Loop, LoopMode, Profile, ProfileRun, Severity
 from services.common.schema.state import LoopActivity, LoopState, Output, ProfileProgress
 from services.controller.alarms import AlarmManager
 from services.controller.control import profile as profiles
 from services.controller.control.core import Decision, LoopControl
+from services.controller.control.steps import StepEnv, StepRunner
 from services.controller.devices.points import (
     NO_READING,
     RECOVER_AFTER,
@@ -79,6 +80,13 @@ class LoopRuntime:
         self._settled = False
         self._published_key: tuple[object, ...] | None = None
         self._published_at = -math.inf
+        self.steps = StepRunner(  # step profiles (programs): control/steps.py
+            loop.id,
+            self.title,
+            StepEnv(env.clock, env.registry, env.alarms, env.registry.ctx.mqtt),
+            lambda: self.decide(sample=False),
+        )
+        self.steps.watch(loop.gravity)
 
     @property
     def id(self) -> str:
@@ -104,6 +112,7 @@ class LoopRuntime:
         for actuator in (self.heater, self.cooler):
             if actuator is not None:
                 actuator.set(False)
+        self.steps.stop()
         self.env.alarms.forget_source(self.id)
         if remove_state:
             self.env.publish(self.id, None)
@@ -135,8 +144,23 @@ class LoopRuntime:
         ):
             self._schedule = None
             self._finished_logged = False
+        self.steps.watch(loop.gravity)
         self.control.configure(loop, now)
         self.decide(sample=True)
+
+    def update_run(self, run: ProfileRun) -> None:
+        """The step engine moved the run on (a step advanced, a target was reached).
+
+        INTERIM until main's target ownership lands: kept in this runtime's target only;
+        main's `update_run` also persists it on the controller's disk and publishes it.
+        No new decision here: this is called from inside one."""
+        self.cfg = self.cfg.model_copy(update={"profile": run})
+
+    def _step_profile(self) -> Profile | None:
+        """The running profile when it is a step profile (programs)."""
+        run = self.cfg.profile
+        profile = self.env.profiles.get(run.profile) if run is not None else None
+        return profile if profile is not None and profile.steps is not None else None
 
     def profile_changed(self) -> None:
         """The running profile's points were edited: follow the new ones from now."""
@@ -198,7 +222,13 @@ class LoopRuntime:
     def setpoint(self, now: float) -> float | None:
         cfg = self.cfg
         if cfg.mode != LoopMode.profile:
+            self.steps.idle()
             return cfg.setpoint
+        stepped = self._step_profile()
+        if stepped is not None and cfg.profile is not None:
+            sp = self.steps.setpoint(stepped, cfg.profile, now, self.pv, self.update_run)
+            return None if sp is None else min(cfg.setpoint_max, max(cfg.setpoint_min, sp))
+        self.steps.idle()
         schedule = self.schedule()
         if schedule is None or cfg.profile is None:
             return self._last_sp if self._last_sp is not None else cfg.setpoint
@@ -224,6 +254,8 @@ class LoopRuntime:
         if run is None:
             return None
         profile = self.env.profiles.get(run.profile)
+        if profile is not None and profile.steps is not None:
+            return None  # a step profile: no point schedule (control/steps.py)
         if profile is None:
             if not self._missing_profile_logged:
                 self._missing_profile_logged = True
@@ -333,7 +365,10 @@ class LoopRuntime:
         control = self.control
         activity = decision.activity if decision else LoopActivity.off
         progress: ProfileProgress | None = None
-        if self.cfg.mode == LoopMode.profile and self.cfg.profile is not None:
+        stepped = self._step_profile()
+        if self.cfg.mode == LoopMode.profile and self.cfg.profile is not None and stepped:
+            progress = self.steps.progress(stepped, self.cfg.profile, now)
+        elif self.cfg.mode == LoopMode.profile and self.cfg.profile is not None:
             schedule = self.schedule()
             if schedule is not None:
                 progress = schedule.progress(self.cfg.profile, now)
@@ -356,6 +391,10 @@ class LoopRuntime:
     def _profile_point(self, now: float) -> int | None:
         """Which profile point the run has passed (a change is worth publishing)."""
         run = self.cfg.profile
+        if self.cfg.mode == LoopMode.profile and run is not None and self._step_profile():
+            result = self.steps.result
+            waiting = result.waiting.code if result and result.waiting else None
+            return hash((run.step, run.reached_at, run.waiting_since, waiting))
         if self.cfg.mode != LoopMode.profile or run is None or self._schedule is None:
             return None
         return bisect.bisect_right(self._schedule.offsets, profiles.elapsed_in(run, now))

@@ -1,0 +1,158 @@
+"""Step profiles (programs) run by the controller on simulated boards, through a real pty
+and a real broker, in simulated time.
+
+* The 3-rest mash (66 °C 60 min, 72 °C 15 min, 78 °C 10 min) on the simulated kettle:
+  each hold starts the decision the kettle's reading is within tolerance of the target,
+  and lasts its length to within one control cycle (a reading: 1 s here).
+* A dough-in step waits for the brewer's confirmation (MQTT), with a low alarm.
+"""
+
+from __future__ import annotations
+
+import json
+
+from services.common.config import Config
+from services.common.schema.config import Profile, ProfileStep, StepCondition
+from tests.controller.support import (
+    HOUR,
+    eventually,
+    kettle_device,
+    kettle_loop,
+    publish_config,
+    sim_controller,
+)
+from tests.support.probe import MqttProbe, received
+
+CYCLE_S = 1.0
+"""The simulated kettle board reads once a second: every decision is one such cycle."""
+RESTS = [("Beta rest", 66.0, 3600.0), ("Alpha rest", 72.0, 900.0), ("Mash out", 78.0, 600.0)]
+
+
+def three_rest_mash() -> Profile:
+    return Profile(
+        id="mash",
+        name="3-rest mash",
+        kind="mash",
+        steps=[ProfileStep(name=n, temperature=t, hold_s=h) for n, t, h in RESTS],
+    )
+
+
+def events_of(probe: MqttProbe) -> list[dict[str, object]]:
+    return [json.loads(m.payload) for m in probe.messages if m.topic == "maelstrom/events/kettle"]
+
+
+async def test_a_three_rest_mash_holds_each_rest_from_its_target(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/events/kettle")
+    async with sim_controller(config) as run:
+        publish_config(probe, kettle_device())
+        publish_config(probe, three_rest_mash())
+        publish_config(probe, kettle_loop(mode="off"))
+        await run.running("kettle")
+        loop, sim = run.loop("kettle"), run.sim("sim-kettle")
+        probe.publish("maelstrom/cmd/loops/kettle/profile", {"action": "start", "profile": "mash"})
+        await eventually(lambda: loop.cfg.mode == "profile", what="profile mode")
+        started = run.clock.now()
+        first_within: dict[int, float] = {}  # when the loop's reading was first within 0.5 °C
+        reached: dict[int, float] = {}
+        step_started: dict[int, float] = {0: started}
+        water_in_hold: dict[int, list[float]] = {0: [], 1: [], 2: []}
+        while (loop.cfg.profile.step or 0) < len(RESTS):
+            await run.advance(CYCLE_S)
+            assert run.clock.now() - started < 4 * HOUR, "the mash did not finish"
+            r = loop.cfg.profile
+            i = r.step or 0
+            if i < len(RESTS):
+                step_started.setdefault(i, r.step_started_at)
+                if loop.pv is not None and abs(loop.pv - RESTS[i][1]) <= 0.5:
+                    first_within.setdefault(i, run.clock.now())
+                if r.reached_at is not None:
+                    reached[i] = r.reached_at
+                    water_in_hold[i].append(sim.plant.water)
+        finished = run.clock.now()
+
+        hold_errors = []
+        for i, (name, target, hold) in enumerate(RESTS):
+            end = step_started[i + 1] if i + 1 < len(RESTS) else finished
+            # the hold starts in the very decision the reading is within tolerance
+            assert reached[i] == first_within[i], name
+            hold_errors.append(end - reached[i] - hold)
+            deviation = max(abs(w - target) for w in water_in_hold[i])
+            print(
+                f"{name}: reached {target:g} °C after {reached[i] - step_started[i]:.0f} s, "
+                f"held {end - reached[i]:.0f} s for {hold:.0f} s, "
+                f"water within {deviation:.2f} °C of the target during the hold"
+            )
+            assert 0 <= end - reached[i] - hold <= CYCLE_S
+            assert deviation < 1.0
+        ramps = sum(reached[i] - step_started[i] for i in range(len(RESTS)))
+        holds = sum(h for _, _, h in RESTS)
+        print(f"total {finished - started:.0f} s = ramps {ramps:.0f} s + holds {holds:.0f} s")
+        print(f"hold length error per rest (s): {hold_errors}")
+        assert abs((finished - started) - (ramps + holds)) <= CYCLE_S * len(RESTS)
+
+        await eventually(lambda: len(events_of(probe)) >= 6, what="six events")
+        kinds = [(e["kind"], e["step"]) for e in events_of(probe)]
+        assert kinds == [
+            ("reached", 0),
+            ("started", 1),
+            ("reached", 1),
+            ("started", 2),
+            ("reached", 2),
+            ("finished", 2),
+        ]
+        state = loop.state(run.clock.now())
+        assert state.profile is not None and state.profile.finished and state.sp == 78.0
+
+
+async def test_dough_in_waits_for_the_brewers_confirmation(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/events/kettle")
+    probe.subscribe("maelstrom/alarms/kettle-confirm")
+    profile = Profile(
+        id="doughin",
+        kind="mash",
+        steps=[
+            ProfileStep(
+                name="Strike",
+                temperature=40,
+                until=StepCondition(type="confirm", prompt="Add the grain, then confirm"),
+            ),
+            ProfileStep(name="Rest", temperature=45, hold_s=600),
+        ],
+    )
+    async with sim_controller(config) as run:
+        publish_config(probe, kettle_device())
+        publish_config(probe, profile)
+        publish_config(probe, kettle_loop(mode="off"))
+        await run.running("kettle")
+        loop = run.loop("kettle")
+        probe.publish(
+            "maelstrom/cmd/loops/kettle/profile", {"action": "start", "profile": "doughin"}
+        )
+        await eventually(lambda: loop.cfg.mode == "profile", what="profile mode")
+        await run.advance_until(lambda: loop.cfg.profile.waiting_since is not None, HOUR, step=5)
+        alarm = await received(probe, "maelstrom/alarms/kettle-confirm", lambda m: bool(m.payload))
+        record = json.loads(alarm.payload)
+        assert record["severity"] == "low" and "Add the grain, then confirm" in record["message"]
+        waiting = [e for e in events_of(probe) if e["kind"] == "waiting"]
+        assert waiting and waiting[0]["confirm"] == "Add the grain, then confirm"
+        state = loop.state(run.clock.now())
+        assert state.profile.confirm == "Add the grain, then confirm"
+        assert state.profile.waiting_for == "Add the grain, then confirm"
+
+        await run.advance(30 * 60)  # the brewer is slow: the step keeps waiting at 40 °C
+        assert loop.cfg.profile.step == 0 and loop.sp == 40.0
+
+        mark = probe.mark()
+        probe.publish("maelstrom/cmd/loops/kettle/profile", "confirm")
+        await eventually(lambda: loop.cfg.profile.step == 1, what="the rest after confirming")
+        assert loop.sp == 45.0
+        await received(
+            probe,
+            "maelstrom/alarms/kettle-confirm",
+            lambda m: json.loads(m.payload)["state"] != "active",
+            since=mark,
+        )
