@@ -268,9 +268,12 @@ def _condition(
 
 
 def _stable(cond: StepCondition, seen: Sequence[GravityReading], t: float) -> tuple[bool, Waiting]:
+    """Stable: the mean of the window's last quarter is within `delta` of its first
+    quarter's, and the readings are not noisier than `delta` (a hydrometer whose noise
+    hides a drift of `delta` cannot say the gravity is stable)."""
     window = cond.hours * 3600.0  # type: ignore[operator]
     good = [r for r in seen if r.ts >= t - window and r.problem is None]
-    needed = max(3, math.ceil(cond.hours * READINGS_PER_HOUR))  # type: ignore[operator]
+    needed = max(8, math.ceil(cond.hours * READINGS_PER_HOUR))  # type: ignore[operator]
     span = good[-1].ts - good[0].ts if good else 0.0
     if len(good) < needed or span < 0.9 * window:
         return False, Waiting(
@@ -278,13 +281,27 @@ def _stable(cond: StepCondition, seen: Sequence[GravityReading], t: float) -> tu
             f"gravity stable: {len(good)} good readings over {_duration(span)}, "
             f"needs {needed} over {cond.hours:g} h",
         )
-    change = max(r.value for r in good) - min(r.value for r in good)
-    if change < cond.delta:  # type: ignore[operator]
-        return True, Waiting("met", f"gravity stable ({change:.4f} over {cond.hours:g} h)")
+    quarter = max(2, len(good) // 4)
+    first = [r.value for r in good[:quarter]]
+    last = [r.value for r in good[-quarter:]]
+    drift = abs(sum(first) / len(first) - sum(last) / len(last))
+    noise = max(_spread(first), _spread(last))
+    if noise >= cond.delta:  # type: ignore[operator]
+        return False, Waiting(
+            "noisy", f"gravity too noisy to judge stable (± {noise:.4f}, needs < {cond.delta:g})"
+        )
+    if drift < cond.delta:  # type: ignore[operator]
+        return True, Waiting("met", f"gravity stable ({drift:.4f} over {cond.hours:g} h)")
     return False, Waiting(
         "changing",
-        f"gravity moved {change:.4f} over {cond.hours:g} h (stable below {cond.delta:g})",
+        f"gravity moved {drift:.4f} over {cond.hours:g} h (stable below {cond.delta:g})",
     )
+
+
+def _spread(values: Sequence[float]) -> float:
+    """Standard deviation (the readings' noise within a quarter of the window)."""
+    mean = sum(values) / len(values)
+    return math.sqrt(sum((v - mean) ** 2 for v in values) / max(1, len(values) - 1))
 
 
 def evaluate(

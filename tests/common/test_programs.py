@@ -89,8 +89,9 @@ def test_an_ideal_plant_runs_for_exactly_the_ramps_plus_the_holds(
     dt = 30.0
     finished, _ = run_plant(profile, rate_c_per_s=1e6, dt=dt, start_c=start, limit_s=10 * DAY)
     expected = programs.expected_seconds(profile, start)
-    # per step, one evaluation for the plant to follow and one for the hold to be seen over
-    assert expected - dt <= finished <= expected + 2 * dt * len(steps)
+    # per step, at most one evaluation each late for: the ramp's end, the plant to
+    # follow it (it moves one evaluation behind the setpoint), the hold's end
+    assert expected - dt <= finished <= expected + 3 * dt * len(steps)
 
 
 @settings(max_examples=60, deadline=None)
@@ -228,14 +229,24 @@ def test_attenuation_from_the_first_reading_of_the_run() -> None:
 
 
 @settings(max_examples=30, deadline=None)
-@given(seed=st.integers(0, 2**32 - 1), noise=st.floats(0.0015, 0.005))
+@given(seed=st.integers(0, 2**32 - 1), noise=st.floats(0.002, 0.01))
 def test_a_noisy_hydrometer_is_never_stable(seed: int, noise: float) -> None:
     profile = gravity_step(type="stable", delta=0.001, hours=24)
     rng = random.Random(seed)
     gravity = [GravityReading(i * 900.0, 1.010 + rng.uniform(-noise, noise)) for i in range(400)]
-    gravity[-1] = GravityReading(gravity[-1].ts, 1.010 + noise)  # the noise shows in the window
-    gravity[-2] = GravityReading(gravity[-2].ts, 1.010 - noise)
-    assert at_gravity(profile, gravity, gravity[-1].ts).run.step == 0
+    result = at_gravity(profile, gravity, gravity[-1].ts)
+    assert result.run.step == 0
+    assert result.waiting and result.waiting.code == "noisy"
+
+
+def test_a_hydrometer_with_normal_noise_sees_a_finished_beer_stable() -> None:
+    profile = gravity_step(type="stable", delta=0.001, hours=24)
+    rng = random.Random(7)
+    gravity = [GravityReading(i * 900.0, 1.010 + rng.gauss(0, 0.0004)) for i in range(200)]
+    assert at_gravity(profile, gravity, gravity[-1].ts).run.step == 1
+    falling = [GravityReading(i * 900.0, 1.030 - i * 0.0001) for i in range(200)]
+    result = at_gravity(profile, falling, falling[-1].ts)
+    assert result.run.step == 0 and result.waiting and result.waiting.code == "changing"
 
 
 def test_stable_needs_readings_over_the_whole_window() -> None:

@@ -5,17 +5,38 @@ and a real broker, in simulated time.
   each hold starts the decision the kettle's reading is within tolerance of the target,
   and lasts its length to within one control cycle (a reading: 1 s here).
 * A dough-in step waits for the brewer's confirmation (MQTT), with a low alarm.
+* The simulated fermenter's iSpindel: "gravity ≤ 1.013 or 10 days" advances on gravity;
+  with the iSpindel quiet for a day it does not advance on the stale value; a noisy
+  iSpindel never makes a gravity "stable".
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import AsyncIterator
+
+import pytest
 
 from services.common.config import Config
-from services.common.schema.config import Profile, ProfileStep, StepCondition
+from services.common.schema.config import (
+    AlarmThresholds,
+    Device,
+    IoRef,
+    MqttLink,
+    Profile,
+    ProfileStep,
+    Sensor,
+    StepCondition,
+)
 from tests.controller.support import (
+    DAY,
+    DAYS_OF_READINGS,
     HOUR,
+    SimRun,
     eventually,
+    fermenter_device,
+    fermenter_loop,
     kettle_device,
     kettle_loop,
     publish_config,
@@ -37,8 +58,9 @@ def three_rest_mash() -> Profile:
     )
 
 
-def events_of(probe: MqttProbe) -> list[dict[str, object]]:
-    return [json.loads(m.payload) for m in probe.messages if m.topic == "maelstrom/events/kettle"]
+def events_of(probe: MqttProbe, loop: str = "kettle") -> list[dict[str, object]]:
+    topic = f"maelstrom/events/{loop}"
+    return [json.loads(m.payload) for m in probe.messages if m.topic == topic]
 
 
 async def test_a_three_rest_mash_holds_each_rest_from_its_target(
@@ -156,3 +178,119 @@ async def test_dough_in_waits_for_the_brewers_confirmation(
             lambda m: json.loads(m.payload)["state"] != "active",
             since=mark,
         )
+
+
+# --- fermentation on gravity: the simulated fermenter's iSpindel ----------------------------
+
+
+def ispindel_device() -> Device:
+    """The simulated fermenter's iSpindel, as a brewer would add a real one."""
+    return Device(
+        id="ispindel",
+        name="iSpindel in the simulated fermenter",
+        kind="mqtt",
+        mqtt=MqttLink(preset="ispindel", name="sim-fermenter", stale_after_s=3 * HOUR),
+        sensors=[Sensor(id="gravity", unit="SG"), Sensor(id="battery", unit="V")],
+    )
+
+
+def gravity_profile(hold_s: float = 0.0, **until: object) -> Profile:
+    return Profile(
+        id="ferment",
+        name="Ferment to gravity",
+        kind="fermentation",
+        steps=[
+            ProfileStep(
+                name="Primary", temperature=19, hold_s=hold_s, until=StepCondition(**until)
+            ),
+            ProfileStep(name="Cold crash", temperature=2),
+        ],
+    )
+
+
+@contextlib.asynccontextmanager
+async def fermenting(config: Config, probe: MqttProbe, profile: Profile) -> AsyncIterator[SimRun]:
+    probe.subscribe("maelstrom/events/fermenter")
+    async with sim_controller(config, DAYS_OF_READINGS) as run:
+        publish_config(probe, fermenter_device())
+        publish_config(probe, ispindel_device())
+        publish_config(probe, profile)
+        publish_config(
+            probe,
+            fermenter_loop(
+                gravity=IoRef(device="ispindel", id="gravity"),
+                alarms=AlarmThresholds(stale_after_s=300),
+            ),
+        )
+        await run.running("fermenter")
+        loop = run.loop("fermenter")
+        probe.publish(
+            "maelstrom/cmd/loops/fermenter/profile", {"action": "start", "profile": profile.id}
+        )
+        await eventually(lambda: loop.cfg.mode == "profile", what="profile mode")
+        yield run
+
+
+def hydrometer(probe: MqttProbe, mode: str) -> None:
+    probe.publish("maelstrom/cmd/devices/sim-fermenter/simulate", {"hydrometer": mode})
+
+
+async def test_a_gravity_step_advances_on_gravity_before_its_time_limit(
+    config: Config, probe: MqttProbe
+) -> None:
+    profile = gravity_profile(type="gravity", gravity=1.013, limit_s=10 * DAY)
+    async with fermenting(config, probe, profile) as run:
+        loop, sim = run.loop("fermenter"), run.sim("sim-fermenter")
+        started = run.clock.now()
+        took = await run.advance_until(lambda: loop.cfg.profile.step == 1, 10 * DAY, step=600)
+        print(
+            f"gravity ≤ 1.013 after {took / DAY:.2f} days (sim gravity {sim.plant.gravity():.4f})"
+        )
+        assert took < 5 * DAY  # on gravity, not on the 10-day limit
+        assert sim.plant.gravity() <= 1.0135
+        assert loop.sp == 2.0
+        assert loop.cfg.profile.original_gravity == pytest.approx(1.049, abs=0.002)
+        await eventually(
+            lambda: any(
+                e["kind"] == "started" and "gravity" in e["text"]
+                for e in events_of(probe, "fermenter")
+            ),
+            what="the step change event",
+        )
+        assert run.clock.now() - started == pytest.approx(took)
+
+
+async def test_a_stale_hydrometer_does_not_advance_a_gravity_step(
+    config: Config, probe: MqttProbe
+) -> None:
+    # four days at least, then gravity ≤ 1.013: readings below 1.013 arrive during the
+    # hold, then the iSpindel goes quiet for a day across the end of the hold
+    profile = gravity_profile(hold_s=4 * DAY, type="gravity", gravity=1.013, limit_s=10 * DAY)
+    async with fermenting(config, probe, profile) as run:
+        loop, sim = run.loop("fermenter"), run.sim("sim-fermenter")
+        started = run.clock.now()
+        await run.advance_until(lambda: run.clock.now() - started >= 3.5 * DAY, 4 * DAY, step=600)
+        assert sim.plant.gravity() < 1.013
+        hydrometer(probe, "silent")
+        await run.advance_until(lambda: run.clock.now() - started >= 4.5 * DAY, DAY, step=600)
+        assert loop.cfg.profile.step == 0
+        state = loop.state(run.clock.now())
+        assert "stale" in (state.profile.waiting_for or ""), state.profile
+        hydrometer(probe, "normal")
+        took = await run.advance_until(lambda: loop.cfg.profile.step == 1, 3 * HOUR, step=300)
+        print(f"advanced {took / 60:.0f} min after the iSpindel reported again")
+        assert took <= 3 * 900 + 600
+
+
+async def test_a_noisy_hydrometer_does_not_trigger_stable(config: Config, probe: MqttProbe) -> None:
+    profile = gravity_profile(type="stable", delta=0.001, hours=24, limit_s=10 * DAY)
+    async with fermenting(config, probe, profile) as run:
+        loop = run.loop("fermenter")
+        hydrometer(probe, "noisy")
+        started = run.clock.now()
+        await run.advance_until(lambda: run.clock.now() - started >= 6 * DAY, 7 * DAY, step=1800)
+        assert loop.cfg.profile.step == 0  # fermented out by day 4.5, but too noisy to say
+        assert "noisy" in (loop.state(run.clock.now()).profile.waiting_for or "")
+        hydrometer(probe, "normal")
+        took = await run.advance_until(lambda: loop.cfg.profile.step == 1, 2 * DAY, step=1800)
+        assert took <= 25 * HOUR  # a quiet window of 24 h

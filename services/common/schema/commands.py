@@ -113,7 +113,8 @@ class SimulateCommand(BaseModel):
     """`<prefix>/cmd/devices/<device>/simulate`: fault injection on a simulated board.
 
     `{"sensor": "beer", "fault": "85"}` (or `-127`, `missing`, `none` to heal),
-    `{"board": "silent"}` (or `garbage`, `reset`, `normal`), `{"input": 8, "level": true}`.
+    `{"board": "silent"}` (or `garbage`, `reset`, `normal`), `{"input": 8, "level": true}`,
+    `{"hydrometer": "silent"}` (or `noisy`, `low_battery`, `normal`: a fermenter's iSpindel).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -122,6 +123,9 @@ class SimulateCommand(BaseModel):
     board: Literal["normal", "silent", "garbage", "reset"] | None = None
     input: int | None = Field(None, ge=0, le=255)
     level: bool | None = None
+    hydrometer: Literal["normal", "silent", "noisy", "low_battery"] | None = Field(
+        None, description="The simulated fermenter's iSpindel (docs/programs.md)."
+    )
 
     @field_validator("fault", mode="before")
     @classmethod
@@ -136,7 +140,12 @@ class SimulateCommand(BaseModel):
             raise ValueError("'sensor' and 'fault' go together")
         if (self.input is None) != (self.level is None):
             raise ValueError("'input' and 'level' go together")
-        if self.sensor is None and self.board is None and self.input is None:
+        if (
+            self.sensor is None
+            and self.board is None
+            and self.input is None
+            and self.hydrometer is None
+        ):
             raise ValueError(
                 "say what to simulate: 'sensor' + 'fault', 'board', or 'input' + 'level'"
             )

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 KEEP = 4000
 """Gravity readings kept: six weeks of an iSpindel reporting every 15 minutes."""
-DATA_CODES = ("no_gravity", "stale", "untrusted", "few_readings", "no_og")
+DATA_CODES = ("no_gravity", "stale", "untrusted", "few_readings", "noisy", "no_og")
 """What a waiting step reports as a `data` event when it starts waiting for that reason."""
 PLATO_UNITS = {"°p", "p", "plato", "°plato"}
 
@@ -79,15 +79,12 @@ class StepRunner:
             self._point.subscribe(self._on_gravity)
 
     def _on_gravity(self, point: SensorPoint) -> None:
-        now = point.ts if point.ts is not None else self.env.clock.now()
-        if point.error is not None or point.value is None:
-            reading = GravityReading(now, point.value or 0.0, point.error or "no value")
-        else:
-            value = point.value
-            if point.unit.strip().lower() in PLATO_UNITS:
-                value = programs.plato_to_sg(value)
-            reading = programs.check_gravity(value, now, self._battery())
-        self.readings.append(reading)
+        if point.error is not None or point.value is None or point.ts is None:
+            return  # a device gone quiet is no reading: the engine judges staleness by age
+        value = point.value
+        if point.unit.strip().lower() in PLATO_UNITS:
+            value = programs.plato_to_sg(value)
+        self.readings.append(programs.check_gravity(value, point.ts, self._battery()))
         self.on_reading()
 
     def _battery(self) -> float | None:
