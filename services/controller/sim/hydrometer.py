@@ -66,12 +66,12 @@ class SimulatedHydrometer:
             self._task = None
 
     async def _run(self) -> None:
-        while True:
-            await self.clock.sleep(self.interval)
+        while True:  # a report when it wakes up (is switched on), then every interval
             try:
                 self.report()
             except Exception:
                 log.exception("simulated iSpindel %s failed a report", self.name)
+            await self.clock.sleep(self.interval)
 
     def report(self) -> None:
         """One report: gravity, temperature and battery, each on its own topic."""
