@@ -8,6 +8,7 @@ import { attempt, showInfo } from "../ui/toast.js";
 import { Chart, COLOURS } from "../ui/chart.js";
 import { loadColumns, loopSeries } from "../ui/history.js";
 import { addAnnotation, annotations, loopCommand } from "../calls.js";
+import { ProgramStatus } from "./program-status.js";
 
 const STALE_AFTER_MS = 20000; // the controller publishes every loop at least every 5 s
 
@@ -155,6 +156,7 @@ class LoopCard {
     const profileForm = h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); this.startProfile(); } },
       field("Profile", this.profileSelect), h("button", { type: "submit" }, "Start"));
     this.chartHost = h("div", { class: "chart-host" });
+    this.program = new ProgramStatus((body, text) => this.send("profile", body, text)); // program-status.js
     this.noteInput = h("input", { type: "text", maxLength: 500, placeholder: "e.g. pitched yeast", autocomplete: "off" });
     const noteForm = h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); this.addNote(); } },
       field("Note on the chart", this.noteInput), h("button", { type: "submit" }, "Add note"));
@@ -166,7 +168,7 @@ class LoopCard {
         h("div", { class: "metric sp" }, h("dt", {}, "Setpoint (SP)"), h("dd", {}, n.sp)),
         h("div", { class: "metric heat" }, h("dt", {}, "Heat"), h("dd", {}, n.heat, " ", n.heatText)),
         h("div", { class: "metric cool" }, h("dt", {}, "Cool"), h("dd", {}, n.cool, " ", n.coolText))),
-      n.profile, n.alarms,
+      n.profile, this.program.el, n.alarms,
       h("details", { class: "controls", open: true },
         h("summary", {}, "Controls"),
         h("div", { class: "controls-grid" },
@@ -241,6 +243,7 @@ class LoopCard {
       fill(n.profile, "No profile running.");
       this.pauseBtn.textContent = "Pause profile";
     }
+    this.program.update(p);
     this.pauseBtn.disabled = !p;
     this.stopBtn.disabled = !p;  // nothing to stop: a stray click must not change the mode
     const alarmText = (id) => this.ctx.live.alarms.get(id)?.message ?? id;
@@ -331,6 +334,7 @@ class LoopCard {
 
   destroy() {
     this.chart.destroy();
+    this.program.destroy();
     this.el.remove();
   }
 }
