@@ -230,6 +230,81 @@ def test_create_a_profile_in_the_editor_and_see_its_curve(stack: Stack, page: Pa
     expect(page.locator(".chart")).to_have_attribute("data-points", "6")
 
 
+def test_build_a_lager_program_in_the_step_editor_and_follow_it(stack: Stack, page: Page) -> None:
+    """12 °C for 10 days, ramp to 16 °C over 2 days, hold 2 days, crash to 1 °C: no point
+    arithmetic, each step in its own words; then its step and hold on the dashboard."""
+    go(page, "profiles")
+    page.get_by_role("button", name="New program").click()
+    expect(page).to_have_url(re.compile("#/profiles/new-program$"))
+    page.get_by_label("Id", exact=True).fill("lager-program")
+    page.get_by_label("Name", exact=True).fill("Lager")
+    steps = page.locator(".step-card")
+    first = steps.nth(0)
+    first.get_by_label("Step name").fill("Primary")
+    first.get_by_label("Target °C").fill("12")
+    expect(first.get_by_label("Hold unit")).to_have_value("days")
+    first.get_by_label("Hold", exact=True).fill("10")
+    page.get_by_role("button", name="Add step").click()
+    second = steps.nth(1)
+    second.get_by_label("Step name").fill("Diacetyl rest")
+    second.get_by_label("Target °C").fill("16")
+    second.get_by_label("Ramp", exact=True).select_option("duration")
+    second.get_by_label("Ramp time", exact=True).fill("2")
+    second.get_by_label("Hold", exact=True).fill("2")
+    page.get_by_role("button", name="Add step").click()
+    third = steps.nth(2)
+    third.get_by_label("Step name").fill("Crash")
+    third.get_by_label("Target °C").fill("1")
+    third.get_by_label("Hold", exact=True).fill("2")
+    summary = page.locator(".program-summary")
+    expect(summary).to_contain_text(
+        "3 steps, expected 16 d (ramps + holds), between 1.0 °C and 16.0 °C"
+    )
+    expect(page.locator(".chart")).to_have_attribute("data-points", "9")
+    page.get_by_role("button", name="Create program").click()
+    toast(page, "Program Lager saved")
+    expect(page).to_have_url(re.compile("#/profiles/lager-program$"))
+    expect(page.locator(".item-list")).to_contain_text("3 steps, fermentation")
+    status, saved = stack.api("GET", "/api/profiles/lager-program")
+    assert status == 200, saved
+    assert [(s["temperature"], s["hold_s"], s["ramp"]) for s in saved["steps"]] == [
+        (12, 864000, None),
+        (16, 172800, {"duration_s": 172800, "rate_c_per_h": None}),
+        (1, 172800, None),
+    ]
+    save_screenshot(page, "step-editor")
+
+    page.get_by_label("Loop", exact=True).select_option("fermenter")
+    page.get_by_role("button", name="Start on loop").click()
+    toast(page, "Program Lager started on fermenter")
+    go(page, "dashboard")
+    program = card(page, "fermenter").locator(".program-status")
+    expect(program).to_contain_text("Step 1 of 3: Primary — 12.0 °C")
+    expect(program).to_contain_text("Waiting for: heading for 12 °C")
+    expect(program).to_contain_text("Hold starts when the target is reached.")
+
+    # A rest the beer is already at: the hold starts at once and counts down.
+    status, _ = stack.api(
+        "PUT",
+        "/api/profiles/hold-here",
+        {
+            "id": "hold-here",
+            "name": "Hold here",
+            "kind": "fermentation",
+            "steps": [{"name": "Rest", "temperature": 19, "tolerance": 5, "hold_s": 7200}],
+        },
+    )
+    assert status in (200, 201)
+    fermenter = card(page, "fermenter")
+    fermenter.get_by_label("Profile").select_option("hold-here")
+    fermenter.get_by_role("button", name="Start", exact=True).click()
+    expect(program).to_contain_text("Step 1 of 1: Rest — 19.0 °C")
+    expect(program.locator(".countdown")).to_have_text(re.compile(r"^1:\d\d:\d\d$"))
+    save_screenshot(page, "dashboard-program")
+    fermenter.get_by_role("button", name="Stop profile").click()
+    expect(program).to_be_hidden()
+
+
 # --- IO, loops, settings ------------------------------------------------------------------
 
 

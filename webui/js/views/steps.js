@@ -41,10 +41,10 @@ function unitFor(seconds, fallback) {
 const round = (x) => Math.round(x * 1e6) / 1e6;
 
 /** A number with its unit select; reads and writes seconds. */
-function timeField(label, seconds, fallback, onchange, hint = "") {
+function timeField(label, seconds, fallback, onchange, title = "") {
   const unit = select(Object.keys(TIME_UNITS), unitFor(seconds, fallback), { onchange, "aria-label": `${label} unit` });
-  const input = numberInput(seconds ? round(seconds / TIME_UNITS[unit.value]) : "", { min: 0, oninput: onchange });
-  const el = h("div", { class: "with-unit" }, field(label, input, hint), unit);
+  const input = numberInput(seconds ? round(seconds / TIME_UNITS[unit.value]) : "", { min: 0, oninput: onchange, title });
+  const el = h("div", { class: "with-unit" }, field(label, input), unit);
   return {
     el, input, unit,
     seconds: () => { const v = numberValue(input); return v === null || Number.isNaN(v) ? null : round(v * TIME_UNITS[unit.value]); },
@@ -67,6 +67,7 @@ class StepCard {
     this.rate = numberInput(ramp?.rate_c_per_h ? round(ramp.rate_c_per_h / RATE_UNITS[this.rateUnit.value]) : "", { min: 0, oninput: changed });
     this.rateEl = h("div", { class: "with-unit" }, field("Ramp rate", this.rate), this.rateUnit);
     this.hold = timeField("Hold", step.hold_s ?? 0, defaultUnit, changed, "Counted from the moment the target is reached.");
+    this.holdNote = h("small", { class: "hint" }, "The hold counts from the moment the target is reached.");
     this.tolerance = numberInput(step.tolerance ?? 0.5, { min: 0.1, max: 10, step: "0.1", oninput: changed });
     this.until = select(CONDITIONS, until.type ?? "time", { onchange: () => this.show() });
     this.gravity = numberInput(until.gravity ?? "", { min: 0.98, max: 1.2, step: "0.001", oninput: changed });
@@ -98,7 +99,8 @@ class StepCard {
         field("Reached within ± °C", this.tolerance),
         field("Then advance when", this.until),
         ...Object.values(this.conds).flat(),
-        this.limit.el));
+        this.limit.el),
+      this.holdNote);
     this.show();
   }
 
@@ -171,9 +173,7 @@ export class StepEditor {
       form,
       section("Schedule", this.summary, this.chartHost),
       isNew ? null : section("Apply to a loop", apply));
-    this.chart = new Chart(this.chartHost, [{ label: "Setpoint", colour: COLOURS.profile }], {
-      height: 220, xLabel: "hours", label: "Preview of the program: the setpoint if each target were reached at once",
-    });
+    this.chart = null;
     for (const step of profile.steps ?? []) this.add(step, false);
     this.ready = true;
     this.refreshLoops();
@@ -246,6 +246,16 @@ export class StepEditor {
       if (s.until) waits.push(s.until.type === "confirm" ? "a confirmation" : s.until.type);
       if (s.temperature !== null) previous = s.temperature;
     }
+    const unit = t >= 2 * 86400 ? "days" : t >= 2 * 3600 ? "hours" : "min";
+    if (!this.chart || this.chartUnit !== unit) {
+      this.chart?.destroy();
+      this.chartUnit = unit;
+      this.chart = new Chart(this.chartHost, [{ label: "Setpoint", colour: COLOURS.profile }], {
+        height: 220, time: false, xLabel: unit, label: "Preview of the program: the setpoint if each target were reached at once",
+      });
+    }
+    const scale = TIME_UNITS[unit] / 3600;
+    for (let i = 0; i < xs.length; i += 1) xs[i] /= scale;
     for (let i = 1; i < xs.length; i += 1) if (xs[i] <= xs[i - 1]) xs[i] = xs[i - 1] + 1e-9;
     this.chart.setData([xs, ys]);
     const temps = steps.map((s) => s.temperature).filter((x) => x !== null);
