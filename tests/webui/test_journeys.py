@@ -304,6 +304,38 @@ def test_build_a_lager_program_in_the_step_editor_and_follow_it(stack: Stack, pa
     fermenter.get_by_role("button", name="Stop profile").click()
     expect(program).to_be_hidden()
 
+    # A step that waits for the brewer: the dashboard asks, the Confirm button answers (REST).
+    status, _ = stack.api(
+        "PUT",
+        "/api/profiles/dough-in",
+        {
+            "id": "dough-in",
+            "name": "Dough in",
+            "kind": "mash",
+            "steps": [
+                {
+                    "name": "Strike",
+                    "temperature": 20,
+                    "tolerance": 5,
+                    "until": {"type": "confirm", "prompt": "Add the grain, then confirm"},
+                },
+                {"name": "Rest", "temperature": 21, "tolerance": 5, "hold_s": 3600},
+            ],
+        },
+    )
+    assert status in (200, 201)
+    kettle = card(page, "kettle")
+    kettle.get_by_label("Profile").select_option("dough-in")
+    kettle.get_by_role("button", name="Start", exact=True).click()
+    waiting = kettle.locator(".program-status")
+    expect(waiting).to_contain_text("Waiting for: Add the grain, then confirm")
+    kettle.get_by_role("button", name="Confirm: Add the grain, then confirm").click()
+    expect(waiting).to_contain_text("Step 2 of 2: Rest")
+    expect(waiting.locator(".countdown")).to_be_visible()
+    kettle.get_by_role("button", name="Stop profile").click()
+    expect(waiting).to_be_hidden()
+    assert stack.api("POST", "/api/loops/kettle/mode", {"value": "off"})[0] == 200  # as it was
+
 
 # --- IO, loops, settings ------------------------------------------------------------------
 
