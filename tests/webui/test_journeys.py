@@ -224,7 +224,7 @@ def test_create_a_profile_in_the_editor_and_see_its_curve(stack: Stack, page: Pa
         files=[{"name": "cold-crash.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}]
     )
     expect(page.get_by_label("Save as id")).to_have_value("cold-crash")
-    page.get_by_role("button", name="Import").click()
+    page.get_by_role("button", name="Import", exact=True).click()
     toast(page, "Imported cold-crash.csv as cold-crash")
     expect(page).to_have_url(re.compile("#/profiles/cold-crash$"))
     expect(page.locator(".chart")).to_have_attribute("data-points", "6")
