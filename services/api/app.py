@@ -7,10 +7,10 @@ from aiohttp import web
 from services.api import database, webui
 from services.api.alarm_book import setup_alarm_book
 from services.api.auth import token_middleware
+from services.api.commands import setup_loop_commands
 from services.api.errors import error_middleware
 from services.api.history import setup as setup_history
 from services.api.homeassistant import setup_homeassistant
-from services.api.loop_commands import setup_loop_commands
 from services.api.publisher import setup_publisher
 from services.api.routes import (
     alarms,
@@ -24,6 +24,7 @@ from services.api.routes import (
     settings,
 )
 from services.api.store import setup_store
+from services.api.targets import setup_targets
 from services.bridge import setup_bridge
 from services.common.config import Config
 from services.common.web import CONFIG, setup_mqtt
@@ -40,9 +41,10 @@ def create_app(config: Config) -> web.Application:
     # infrastructure
     setup_mqtt(app, "api")
     database.setup_database(app)
-    # configuration: store (+ demo seed) → publisher → commands; alarms
+    # configuration: store (+ demo seed) → publisher; targets (the controller's) → commands
     setup_store(app)
     setup_publisher(app)
+    setup_targets(app)
     setup_loop_commands(app)
     setup_alarm_book(app)
     # browser socket

@@ -39,11 +39,13 @@ ERROR_SCHEMA: dict[str, Any] = {
 ERROR_TEXT = {
     400: "Bad request: malformed JSON, a bad path id or query parameter.",
     404: "No such object.",
-    409: "Conflict: a stale `version`, an id already taken, or an object still in use.",
+    409: "Conflict: a stale `version`, an id already taken, an object still in use, or a "
+    "command the loop's controller refused (its reason in `detail.message`).",
     413: "Request body too large.",
     415: "Unsupported content type (send application/json).",
     422: "The body does not validate; `detail` names each field.",
     503: "The database or broker is unavailable; retry.",
+    504: "No controller answered for the loop (none runs it, or it is down).",
 }
 
 

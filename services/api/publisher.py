@@ -49,6 +49,11 @@ class ConfigPublisher:
             for obj in self.store.list(kind):
                 self.publish(kind, obj.id, obj)
                 count += 1
+        # Then every id it has, so a controller drops what was deleted while it was away.
+        index: dict[str, Any] = {"settings": [s.key for s in self.store.settings()]}
+        for kind in KINDS:
+            index[kind] = [obj.id for obj in self.store.list(kind)]
+        self.mqtt.publish(self.mqtt.topics.config_index, index, qos=1, retain=False)
         log.info("published %d configuration objects", count)
 
     def on_controller_status(self, message: Message) -> None:

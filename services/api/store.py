@@ -37,6 +37,7 @@ from services.common.schema.config import (
     Profile,
     Setting,
 )
+from services.common.schema.target import TARGET_FIELDS, LoopTarget
 from services.common.web import CONFIG
 
 log = logging.getLogger(__name__)
@@ -48,6 +49,12 @@ Listener = Callable[[str, str, Stored | None], None]
 """Called with (kind, id, object) after every committed change; object None = deleted."""
 
 KINDS = ("devices", "profiles", "loops")
+
+
+def _target_of(loop: Loop) -> dict[str, Any]:
+    return {**{k: getattr(loop, k) for k in TARGET_FIELDS}, "target_revision": loop.target_revision}
+
+
 SINGULAR = {"devices": "device", "profiles": "profile", "loops": "loop", "settings": "setting"}
 
 
@@ -133,6 +140,7 @@ class ConfigStore:
             else:
                 created = False
                 self._expect(kind, obj.id, current.version, obj.version)
+                obj = self._keep_target(kind, current, obj)
                 self._check(kind, obj)
                 saved = self._update(kind, obj, current.version)
         self._notify(kind, saved.id, saved)
@@ -144,15 +152,12 @@ class ConfigStore:
         object_id: str,
         change: Callable[[Obj], Obj],
         expected_version: int | None = None,
-        *,
-        echo_unchanged: bool = False,
     ) -> Obj:
         """Apply `change` to the stored object (a command or a patch) and store the result.
 
         With `expected_version`, a stale read gets 409; without, the change applies
-        to whatever is current (commands: last one wins, as over MQTT). A change that
-        changes nothing is not stored; with `echo_unchanged` the listeners still hear
-        of it (a command's sender, and a controller that applied it, get the echo).
+        to whatever is current. A change that changes nothing is not stored. A
+        loop's target fields are kept as they are: only its controller changes them.
         """
         with self.db.atomic():
             current = cast(Obj, self.get(kind, object_id))
@@ -165,9 +170,9 @@ class ConfigStore:
                     [{"field": "id", "message": f"is {object_id!r} in the path"}],
                 )
             new = new.model_copy(update={"version": current.version})
+            if isinstance(new, Loop) and isinstance(current, Loop):
+                new = new.model_copy(update=_target_of(current))  # only commands change it
             if new == current:
-                if echo_unchanged:
-                    self._notify(kind, current.id, current)
                 return current
             self._check(kind, new)
             saved = self._update(kind, new, current.version)
@@ -189,6 +194,50 @@ class ConfigStore:
                 )
             CONFIG_ROWS[kind].delete().where(CONFIG_ROWS[kind].id == object_id).execute()
         self._notify(kind, object_id, None)
+
+    # targets ----------------------------------------------------------------------------
+    def set_target(
+        self, loop_id: str, target: LoopTarget, *, newer_only: bool = False
+    ) -> Loop | None:
+        """Mirror a loop's target as its controller published it.
+
+        The target is not configuration: the version stays, nothing is re-published
+        (the controller owns it; an echo back as configuration would replay it).
+        """
+        with self.db.atomic():
+            row = LoopRow.get_or_none(LoopRow.id == loop_id)
+            if row is None:
+                return None
+            current = self._load("loops", row)
+            if not isinstance(current, Loop):
+                return None
+            if newer_only and target.revision < current.target_revision:
+                return current
+            fields = {**target.fields(), "target_revision": target.revision}
+            if all(getattr(current, k) == v for k, v in fields.items()):
+                return current
+            try:
+                new = Loop.model_validate({**current.model_dump(), **fields})
+            except ValidationError as exc:
+                log.warning("target of loop %s does not fit its configuration: %s", loop_id, exc)
+                return None
+            LoopRow.update(data=self._data(new), **self._columns("loops", new)).where(
+                LoopRow.id == loop_id
+            ).execute()
+        self._changed("loops", loop_id)
+        return new
+
+    def _keep_target(self, kind: str, row: ConfigRow, obj: Obj) -> Obj:
+        """A configuration write never changes the target: the stored one stays."""
+        if kind != "loops":
+            return obj
+        current = self._load(kind, row)
+        if not isinstance(current, Loop):
+            return obj
+        return obj.model_copy(update=_target_of(current))
+
+    def _changed(self, kind: str, object_id: str) -> None:
+        """Hook for a change that is not published (a mirrored target)."""
 
     # settings ---------------------------------------------------------------------------
     def settings(self) -> list[Setting]:

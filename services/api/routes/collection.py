@@ -25,6 +25,8 @@ from services.common.schema.config import Device, Loop, Profile
 
 Obj = TypeVar("Obj", Device, Profile, Loop)
 
+_COMMAND_OF = {"manual_output": "output", "target_revision": "target"}
+
 MERGE_PATCH_SCHEMA = {
     "type": "object",
     "description": "JSON merge patch (RFC 7396): the fields to change; null resets a field "
@@ -75,8 +77,14 @@ def body_with_id(
     return data
 
 
-def collection_routes(kind: str, model: type[Obj], routes: web.RouteTableDef) -> None:
-    """Add the CRUD routes for `kind` to `routes`."""
+def collection_routes(
+    kind: str,
+    model: type[Obj],
+    routes: web.RouteTableDef,
+    commands: Sequence[str] = (),
+) -> None:
+    """Add the CRUD routes for `kind` to `routes`. Fields named in `commands` are changed
+    by a command of that name only: a PATCH naming one is refused, a PUT keeps them."""
     what = SINGULAR[kind]
     base = f"/api/{kind}"
     item = f"{base}/{{id}}"
@@ -123,6 +131,19 @@ def collection_routes(kind: str, model: type[Obj], routes: web.RouteTableDef) ->
     async def patch_object(request: web.Request) -> web.Response:
         object_id = path_id(request)
         patch = body_with_id(await read_object(request, what), object_id, what)
+        ruled = [field for field in commands if field in patch]
+        if ruled:
+            raise Invalid(
+                f"invalid {what}",
+                [
+                    {
+                        "field": field,
+                        "message": f"is part of the {what}'s target, changed by a command: "
+                        f"POST {base}/{object_id}/{_COMMAND_OF.get(field, field)}",
+                    }
+                    for field in ruled
+                ],
+            )
         version = patch.pop("version", None)
         if version is not None and (type(version) is not int or version < 0):
             raise Invalid(
