@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import json
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 
@@ -294,3 +295,33 @@ async def test_a_noisy_hydrometer_does_not_trigger_stable(config: Config, probe:
         hydrometer(probe, "normal")
         took = await run.advance_until(lambda: loop.cfg.profile.step == 1, 2 * DAY, step=1800)
         assert took <= 25 * HOUR  # a quiet window of 24 h
+
+
+async def test_a_program_keeps_its_place_across_a_controller_restart(
+    config: Config, probe: MqttProbe, tmp_path: Path
+) -> None:
+    state = str(tmp_path / "controller-state")
+    async with sim_controller(config, state_path=state) as run:
+        publish_config(probe, kettle_device())
+        publish_config(probe, three_rest_mash())
+        publish_config(probe, kettle_loop(mode="off"))
+        await run.running("kettle")
+        loop = run.loop("kettle")
+        probe.publish("maelstrom/cmd/loops/kettle/profile", {"action": "start", "profile": "mash"})
+        await eventually(lambda: loop.cfg.mode == "profile", what="profile mode")
+        await run.advance_until(lambda: loop.cfg.profile.reached_at is not None, HOUR, step=5)
+        await run.advance(600)  # ten minutes into the beta rest
+        before = loop.cfg.profile
+        stopped_at = run.clock.now()
+    async with sim_controller(config, state_path=state, start=stopped_at + 60) as run:
+        await run.running("kettle")
+        loop = run.loop("kettle")
+        after = loop.cfg.profile
+        assert (after.step, after.step_started_at, after.reached_at) == (
+            before.step,
+            before.step_started_at,
+            before.reached_at,
+        )
+        state_now = loop.state(run.clock.now())
+        # the rest goes on counting from when the mash reached 66 °C, not from the restart
+        assert state_now.profile.hold_remaining_s == pytest.approx(3600 - 600 - 60, abs=5)
