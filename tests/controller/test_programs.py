@@ -30,9 +30,10 @@ from services.common.schema.config import (
     Sensor,
     StepCondition,
 )
+from services.controller.devices.serial_board import BoardTiming
+from services.controller.options import Timing
 from tests.controller.support import (
     DAY,
-    DAYS_OF_READINGS,
     HOUR,
     SimRun,
     eventually,
@@ -184,6 +185,17 @@ async def test_dough_in_waits_for_the_brewers_confirmation(
 # --- fermentation on gravity: the simulated fermenter's iSpindel ----------------------------
 
 
+WEEKS_OF_READINGS = Timing(
+    supervise_s=300.0,
+    publish_every_s=900.0,
+    sim_interval_s=300.0,
+    board=BoardTiming(refresh_s=300.0, lost_after_s=1500.0, watchdog_s=1500),
+)
+"""A fermenter read every 5 minutes (a real board: every second) so a week of fermentation
+takes seconds; the loop's `stale_after_s` is 1500 to match. The iSpindel reports every
+15 minutes, as a real one."""
+
+
 def ispindel_device() -> Device:
     """The simulated fermenter's iSpindel, as a brewer would add a real one."""
     return Device(
@@ -212,7 +224,7 @@ def gravity_profile(hold_s: float = 0.0, **until: object) -> Profile:
 @contextlib.asynccontextmanager
 async def fermenting(config: Config, probe: MqttProbe, profile: Profile) -> AsyncIterator[SimRun]:
     probe.subscribe("maelstrom/events/fermenter")
-    async with sim_controller(config, DAYS_OF_READINGS) as run:
+    async with sim_controller(config, WEEKS_OF_READINGS) as run:
         publish_config(probe, fermenter_device())
         publish_config(probe, ispindel_device())
         publish_config(probe, profile)
@@ -220,7 +232,7 @@ async def fermenting(config: Config, probe: MqttProbe, profile: Profile) -> Asyn
             probe,
             fermenter_loop(
                 gravity=IoRef(device="ispindel", id="gravity"),
-                alarms=AlarmThresholds(stale_after_s=300),
+                alarms=AlarmThresholds(stale_after_s=1500),
             ),
         )
         await run.running("fermenter")
