@@ -533,6 +533,14 @@ def test_every_tab_fits_a_phone_without_horizontal_scrolling(
             )
             save_screenshot(page, f"{tab}-phone")
             assert overflow <= 0, f"{tab}: {overflow}px of horizontal scrolling on a phone"
+        # the step editor too: a program is built on a phone at the brew day
+        go(page, "profiles/mash-program")
+        expect(page.locator(".step-card").first).to_be_visible()
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        save_screenshot(page, "step-editor-phone")
+        assert overflow <= 0, f"step editor: {overflow}px of horizontal scrolling on a phone"
         assert not page.script_errors  # type: ignore[attr-defined]
     finally:
         page.context.close()

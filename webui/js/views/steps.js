@@ -30,9 +30,11 @@ export function starterProgram() {
   return { id: "", name: "", kind: "fermentation", steps: [{ name: "Primary", temperature: 19, hold_s: 7 * 86400 }], version: 0 };
 }
 
-/** The best unit to show `seconds` in (whole numbers when possible). */
+/** The unit to show `seconds` in: whole numbers, the program's usual unit when it fits. */
 function unitFor(seconds, fallback) {
   if (!seconds) return fallback;
+  // the program's own unit when it reads well: a mash in minutes (60 min, not 1 hours)
+  if (seconds % TIME_UNITS[fallback] === 0 && seconds / TIME_UNITS[fallback] < 1000) return fallback;
   if (seconds % 86400 === 0) return "days";
   if (seconds % 3600 === 0) return "hours";
   return "min";
