@@ -289,6 +289,17 @@ async def test_a_stale_hydrometer_does_not_advance_a_gravity_step(
         assert loop.cfg.profile.step == 0
         state = loop.state(run.clock.now())
         assert "stale" in (state.profile.waiting_for or ""), state.profile
+        # and the brewer is told, once, why the step does not move on (the wait began stale)
+        stale = await eventually(
+            lambda: [
+                e
+                for e in events_of(probe, "fermenter")
+                if e["kind"] in ("waiting", "data") and "stale" in e["text"]
+            ],
+            what="an event saying the gravity is stale",
+        )
+        assert len(stale) == 1, stale
+        assert stale[0]["text"].startswith("Primary: gravity reading is stale"), stale
         hydrometer(probe, "normal")
         took = await run.advance_until(lambda: loop.cfg.profile.step == 1, 3 * HOUR, step=300)
         print(f"advanced {took / 60:.0f} min after the iSpindel reported again")
@@ -304,6 +315,13 @@ async def test_a_noisy_hydrometer_does_not_trigger_stable(config: Config, probe:
         await run.advance_until(lambda: run.clock.now() - started >= 6 * DAY, 7 * DAY, step=1800)
         assert loop.cfg.profile.step == 0  # fermented out by day 4.5, but too noisy to say
         assert "noisy" in (loop.state(run.clock.now()).profile.waiting_for or "")
+        await eventually(
+            lambda: any(
+                e["kind"] == "data" and "too noisy" in e["text"]
+                for e in events_of(probe, "fermenter")
+            ),
+            what="an event saying the gravity is too noisy",
+        )
         hydrometer(probe, "normal")
         took = await run.advance_until(lambda: loop.cfg.profile.step == 1, 2 * DAY, step=1800)
         assert took <= 25 * HOUR  # a quiet window of 24 h
