@@ -50,8 +50,9 @@ def create_app(config: Config) -> web.Application:
     # browser socket
     setup_bridge(app)
     # REST
-    for resource in (health, settings, devices, profiles, loops, publish, alarms, backup, openapi):
+    for resource in (health, settings, devices, profiles, loops, publish, alarms, backup):
         app.add_routes(resource.routes)
+    openapi.setup_openapi(app)  # built once, from every route (history's too)
     # history: the recorder (MQTT → batched writes) and /api/history…, /api/logs
     setup_history(app)
     # Home Assistant discovery (from the retained config)

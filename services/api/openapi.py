@@ -49,6 +49,14 @@ ERROR_TEXT = {
 }
 
 
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
+}
+
+
 @dataclass(frozen=True)
 class Param:
     name: str
@@ -197,6 +205,8 @@ def _operation(op: Operation, path: str, method: str, schemas: _Schemas) -> dict
             "description": ERROR_TEXT.get(status, "Error."),
             "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
         }
+        if status == 503:
+            responses[str(status)]["headers"] = RETRY_AFTER_HEADER
     out["responses"] = responses
     return out
 

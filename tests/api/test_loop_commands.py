@@ -18,31 +18,13 @@ from services.api.commands import LOOP_COMMANDS
 from services.common.config import Config
 from services.controller.app import Controller, running_controller
 from services.controller.options import Options
-from tests.api.conftest import ALE, create
+from tests.api.conftest import ALE, FERMENTER_DEVICE, FERMENTER_LOOP, create
 from tests.support.broker import Broker, mosquitto_client
 from tests.support.probe import MqttProbe, received
 from tests.support.waiting import eventually
 
-SIM_DEVICE: dict[str, Any] = {
-    "id": "ferm",
-    "kind": "simulated",
-    "simulation": "fermenter",
-    "sensors": [{"id": "beer"}, {"id": "chamber"}],
-    "actuators": [
-        {"id": "heater", "role": "heater", "channel": 1},
-        {"id": "cooler", "role": "cooler", "channel": 2},
-    ],
-}
-LOOP: dict[str, Any] = {
-    "id": "fv1",
-    "sensor": {"device": "ferm", "id": "beer"},
-    "heater": {"device": "ferm", "id": "heater"},
-    "cooler": {"device": "ferm", "id": "cooler"},
-    "mode": "constant",
-    "setpoint": 17.5,
-    "setpoint_min": 0,
-    "setpoint_max": 30,
-}
+SIM_DEVICE = FERMENTER_DEVICE
+LOOP: dict[str, Any] = {**FERMENTER_LOOP, "name": "", "setpoint": 17.5}
 
 
 def mosquitto_pub(broker: Broker, topic: str, *messages: str) -> None:

@@ -8,7 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-POLL_S = 0.02
+POLL_S = 0.005
 
 
 async def eventually(
