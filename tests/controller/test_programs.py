@@ -7,7 +7,7 @@ and a real broker, in simulated time.
 * A dough-in step waits for the brewer's confirmation (MQTT), with a low alarm.
 * The simulated fermenter's iSpindel: "gravity ≤ 1.013 or 10 days" advances on gravity;
   with the iSpindel quiet for a day it does not advance on the stale value; a noisy
-  iSpindel never makes a gravity "stable".
+  iSpindel never makes a gravity "stable"; one on a low battery is not believed.
 """
 
 from __future__ import annotations
@@ -355,3 +355,17 @@ async def test_a_program_keeps_its_place_across_a_controller_restart(
         state_now = loop.state(run.clock.now())
         # the rest goes on counting from when the mash reached 66 °C, not from the restart
         assert state_now.profile.hold_remaining_s == pytest.approx(3600 - 600 - 60, abs=5)
+
+
+async def test_a_hydrometer_on_a_low_battery_is_not_believed(
+    config: Config, probe: MqttProbe
+) -> None:
+    profile = gravity_profile(type="gravity", gravity=1.013, limit_s=10 * DAY)
+    async with fermenting(config, probe, profile) as run:
+        loop, sim = run.loop("fermenter"), run.sim("sim-fermenter")
+        hydrometer(probe, "low_battery")
+        started = run.clock.now()
+        await run.advance_until(lambda: run.clock.now() - started >= 4 * DAY, 5 * DAY, step=1800)
+        assert sim.plant.gravity() < 1.013 and loop.cfg.profile.step == 0
+        waiting = loop.state(run.clock.now()).profile.waiting_for or ""
+        assert "low battery (3.30 V)" in waiting, waiting
