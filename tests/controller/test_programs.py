@@ -116,7 +116,7 @@ async def test_a_three_rest_mash_holds_each_rest_from_its_target(
         print(f"hold length error per rest (s): {hold_errors}")
         assert abs((finished - started) - (ramps + holds)) <= CYCLE_S * len(RESTS)
 
-        await eventually(lambda: len(events_of(probe)) >= 6, what="six events")
+        await eventually(lambda: len(events_of(probe)) >= 6, what="six events", timeout=30)
         kinds = [(e["kind"], e["step"]) for e in events_of(probe)]
         assert kinds == [
             ("reached", 0),
@@ -269,6 +269,7 @@ async def test_a_gravity_step_advances_on_gravity_before_its_time_limit(
                 for e in events_of(probe, "fermenter")
             ),
             what="the step change event",
+            timeout=30,
         )
         assert run.clock.now() - started == pytest.approx(took)
 
@@ -297,6 +298,7 @@ async def test_a_stale_hydrometer_does_not_advance_a_gravity_step(
                 if e["kind"] in ("waiting", "data") and "stale" in e["text"]
             ],
             what="an event saying the gravity is stale",
+            timeout=30,
         )
         assert len(stale) == 1, stale
         assert stale[0]["text"].startswith("Primary: gravity reading is stale"), stale
@@ -321,6 +323,7 @@ async def test_a_noisy_hydrometer_does_not_trigger_stable(config: Config, probe:
                 for e in events_of(probe, "fermenter")
             ),
             what="an event saying the gravity is too noisy",
+            timeout=30,
         )
         hydrometer(probe, "normal")
         took = await run.advance_until(lambda: loop.cfg.profile.step == 1, 2 * DAY, step=1800)

@@ -79,12 +79,14 @@ class StepRunner:
             self._point.subscribe(self._on_gravity)
 
     def _on_gravity(self, point: SensorPoint) -> None:
-        if point.error is not None or point.value is None or point.ts is None:
+        if point.error is not None or point.value is None:
             return  # a device gone quiet is no reading: the engine judges staleness by age
         value = point.value
         if point.unit.strip().lower() in PLATO_UNITS:
             value = programs.plato_to_sg(value)
-        self.readings.append(programs.check_gravity(value, point.ts, self._battery()))
+        # Wall time, as the run's own times: point.ts is the monotonic clock (protections).
+        now = self.env.clock.now()
+        self.readings.append(programs.check_gravity(value, now, self._battery()))
         self.on_reading()
 
     def _battery(self) -> float | None:
