@@ -1,15 +1,8 @@
 #!/usr/bin/env bash
-# Runs Mosquitto for `make run-all`. On Ctrl-C honcho signals every process at
-# once; the broker waits a moment so the services can publish `offline` and
-# disconnect cleanly before it goes, instead of the retained status going stale.
-set -u
-"${MOSQUITTO:-mosquitto}" -c broker/mosquitto.conf &
-broker=$!
-stopping=0
-stop() { stopping=1; sleep 3; kill -TERM "$broker" 2>/dev/null; }
-trap stop TERM INT
-wait "$broker"; status=$?
-# `wait` returns early when a trapped signal arrives: wait for the broker itself.
-while kill -0 "$broker" 2>/dev/null; do wait "$broker"; status=$?; done
-[ "$stopping" = 1 ] && exit 0
-exit "$status"
+# Runs Mosquitto for `make run-all` (deploy/supervisord.conf). supervisord stops the
+# services before the broker, so they can still publish `offline` as they go; the
+# broker itself is the process supervisord watches (exec), so a broker that dies is
+# seen and restarted at once. MAELSTROM_BROKER_CONF picks another configuration
+# (the tests run the whole stack on their own ports).
+set -eu
+exec "${MOSQUITTO:-mosquitto}" -c "${MAELSTROM_BROKER_CONF:-broker/mosquitto.conf}"
