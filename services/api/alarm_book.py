@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import logging
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -25,6 +25,9 @@ from services.common.schema.config import Severity
 from services.common.web import MQTT
 
 log = logging.getLogger(__name__)
+
+Listener = Callable[[str, Alarm | None], None]
+"""Called with (alarm id, record) for every record kept; None when it is removed."""
 
 SEVERITY_RANK = {Severity.critical: 0, Severity.high: 1, Severity.medium: 2, Severity.low: 3}
 
@@ -43,6 +46,17 @@ class AlarmBook:
     def __init__(self, mqtt: MqttClient) -> None:
         self.mqtt = mqtt
         self._current: dict[str, Alarm] = {}
+        self._listeners: list[Listener] = []
+
+    def add_listener(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    def _tell(self, alarm_id: str, alarm: Alarm | None) -> None:
+        for listener in self._listeners:
+            try:
+                listener(alarm_id, alarm)
+            except Exception:
+                log.exception("alarm listener failed for %s", alarm_id)
 
     def visible(self) -> list[Alarm]:
         return sorted(self._current.values(), key=alarm_order)
@@ -94,6 +108,7 @@ class AlarmBook:
             return
         self._current[alarm_id] = alarm
         self._save(alarm, visible=True)
+        self._tell(alarm_id, alarm)
 
     def _forget(self, alarm_id: str, last: Alarm | None = None) -> None:
         alarm = last or self._current.get(alarm_id)
@@ -102,6 +117,9 @@ class AlarmBook:
             self._save(alarm, visible=False)
         else:
             AlarmRow.update(visible=False).where(AlarmRow.id == alarm_id).execute()
+        if last is not None:
+            self._tell(alarm_id, last)  # its last record: cleared and acknowledged
+        self._tell(alarm_id, None)
 
     @staticmethod
     def _save(alarm: Alarm, visible: bool) -> None:

@@ -11,19 +11,26 @@ from services.api.commands import setup_loop_commands
 from services.api.errors import error_middleware
 from services.api.history import setup as setup_history
 from services.api.homeassistant import setup_homeassistant
+from services.api.live import setup_live
+from services.api.metrics import setup_metrics
+from services.api.notifications import setup_notifications
 from services.api.publisher import setup_publisher
 from services.api.routes import (
     alarms,
     backup,
     devices,
     health,
+    ingest,
     loops,
+    notifications,
     openapi,
     profiles,
     publish,
     settings,
+    streams,
 )
 from services.api.store import setup_store
+from services.api.streams import setup_streams
 from services.api.targets import setup_targets
 from services.bridge import setup_bridge
 from services.common.config import Config
@@ -47,16 +54,36 @@ def create_app(config: Config) -> web.Application:
     setup_targets(app)
     setup_loop_commands(app)
     setup_alarm_book(app)
+    # the live picture (retained loop states, readings, service status) for metrics and streams
+    setup_live(app)
+    # alerts: alarms and loop events → Apprise targets (after the alarms and the store)
+    setup_notifications(app)
+    # streams: readings to Brewfather, Brewer's Friend, webhooks (store and forward)
+    setup_streams(app)
     # browser socket
     setup_bridge(app)
     # REST
-    for resource in (health, settings, devices, profiles, loops, publish, alarms, backup):
+    for resource in (
+        health,
+        settings,
+        devices,
+        profiles,
+        loops,
+        publish,
+        alarms,
+        notifications,
+        streams,
+        ingest,
+        backup,
+    ):
         app.add_routes(resource.routes)
     openapi.setup_openapi(app)  # built once, from every route (history's too)
     # history: the recorder (MQTT → batched writes) and /api/history…, /api/logs
     setup_history(app)
     # Home Assistant discovery (from the retained config)
     setup_homeassistant(app)
+    # GET /metrics for Prometheus (read at scrape time from the parts above)
+    setup_metrics(app)
     # static UI last: it owns "/"
     webui.setup_webui(app)
     return app

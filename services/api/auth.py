@@ -1,7 +1,8 @@
 """`MAELSTROM_API_TOKEN`: when set, every /api/ request must carry it.
 
 `Authorization: Bearer <token>`, or `?token=<token>` where a header cannot be set
-(a download link). `/api/health` stays open for monitoring. The browser socket
+(a download link). `/api/health` stays open for monitoring, and
+`/api/ingest/ispindel` checks the iSpindel's own token instead. The browser socket
 (`/ws`) checks the same token in the bridge.
 """
 
@@ -15,7 +16,8 @@ from aiohttp.typedefs import Middleware
 from services.api.errors import Handler
 from services.common.web import json_error
 
-OPEN_PATHS = frozenset({"/api/health"})
+OPEN_PATHS = frozenset({"/api/health", "/api/ingest/ispindel"})
+"""`/api/ingest/ispindel` checks the device's own token: an iSpindel cannot send a header."""
 
 
 def supplied_token(request: web.Request) -> str:

@@ -20,7 +20,15 @@ from dataclasses import dataclass
 
 import peewee
 
-from services.api.models import AlarmRow, DeviceRow, LoopRow, ProfileRow, SchemaVersion, Setting
+from services.api.models import (
+    NOTIFICATION_TABLES,
+    AlarmRow,
+    DeviceRow,
+    LoopRow,
+    ProfileRow,
+    SchemaVersion,
+    Setting,
+)
 
 log = logging.getLogger(__name__)
 
@@ -50,10 +58,16 @@ def _history(db: peewee.Database) -> None:
     create_tables(db)
 
 
+def _notifications(db: peewee.Database) -> None:
+    db.create_tables(list(NOTIFICATION_TABLES))
+
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "settings, devices, profiles, loops", _initial),
     Migration(2, "last alarm record per id", _alarms),
     Migration(3, "history: series, samples, rollups, events, alarms, logs, annotations", _history),
+    # Alerts and streams (issue 18): its own step, whatever number it lands at.
+    Migration(4, "notifications: targets, rules, outbox, alarm notices; streams", _notifications),
 ]
 
 

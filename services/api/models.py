@@ -89,6 +89,119 @@ class AlarmRow(BaseModel):
         table_name = "alarm"
 
 
+class NotificationTargetRow(BaseModel):
+    """Where notifications go: an Apprise URL (secret), and how delivery to it is faring."""
+
+    id = peewee.TextField(primary_key=True)
+    data = peewee.TextField()  # Target JSON, the URL included: never served as stored
+    failures = peewee.IntegerField(default=0)  # consecutive failed attempts
+    last_error = peewee.TextField(null=True)
+    last_failure_at = peewee.FloatField(null=True)
+    last_success_at = peewee.FloatField(null=True)
+    updated_at = peewee.FloatField(default=_now)
+
+    class Meta:
+        table_name = "notification_target"
+
+
+class NotificationRuleRow(BaseModel):
+    """Which alarms and events go to which targets, with quiet hours and escalation."""
+
+    id = peewee.TextField(primary_key=True)
+    data = peewee.TextField()  # Rule JSON
+    updated_at = peewee.FloatField(default=_now)
+
+    class Meta:
+        table_name = "notification_rule"
+
+
+class NotificationRow(BaseModel):
+    """The outbox and the delivery log in one: a message for one target and its fate.
+
+    A row is written in the same transaction as the notice that caused it, and is
+    marked `sent` only once Apprise reports success, so a restart in between
+    delivers it afterwards, once.
+    """
+
+    id = peewee.AutoField()
+    target = peewee.TextField(index=True)
+    rule = peewee.TextField(null=True)
+    alarm_id = peewee.TextField(null=True)
+    event = peewee.TextField()  # raised, reminder, escalation, resolved, test, or an event name
+    severity = peewee.TextField(default="medium")
+    title = peewee.TextField()
+    body = peewee.TextField()
+    created_at = peewee.FloatField(default=_now)
+    due_at = peewee.FloatField(index=True)
+    attempts = peewee.IntegerField(default=0)
+    state = peewee.TextField(default="pending", index=True)  # pending, sent, failed
+    last_error = peewee.TextField(null=True)
+    sent_at = peewee.FloatField(null=True, index=True)
+    merged_into = peewee.IntegerField(null=True)  # sent as part of that row's digest
+
+    class Meta:
+        table_name = "notification_delivery"
+
+
+class AlarmNoticeRow(BaseModel):
+    """One alarm occurrence (id + raised_at) as one rule has notified it: for reminders,
+    escalation and the resolved message, and so a retained alarm seen again after a
+    restart is not notified twice."""
+
+    key = peewee.TextField(primary_key=True)  # "<rule>|<alarm id>|<raised_at>"
+    rule = peewee.TextField()
+    alarm_id = peewee.TextField(index=True)
+    raised_at = peewee.FloatField()
+    severity = peewee.TextField()
+    first_sent_at = peewee.FloatField()
+    last_sent_at = peewee.FloatField()
+    escalated = peewee.BooleanField(default=False)
+    acknowledged = peewee.BooleanField(default=False)  # no more reminders or escalation
+    resolved = peewee.BooleanField(default=False, index=True)  # cleared or gone: done
+
+    class Meta:
+        table_name = "alarm_notice"
+
+
+class StreamRow(BaseModel):
+    """A stream of readings to Brewfather, Brewer's Friend or a webhook, and its status."""
+
+    id = peewee.TextField(primary_key=True)
+    data = peewee.TextField()  # Stream JSON (the URL may hold a key: never served as stored)
+    last_success_at = peewee.FloatField(null=True)
+    last_error = peewee.TextField(null=True)
+    last_error_at = peewee.FloatField(null=True)
+    updated_at = peewee.FloatField(default=_now)
+
+    class Meta:
+        table_name = "stream"
+
+
+class StreamPostRow(BaseModel):
+    """Store and forward: one reading waiting (or sent) for a stream, oldest first."""
+
+    id = peewee.AutoField()
+    stream = peewee.TextField(index=True)
+    body = peewee.TextField()  # the JSON to post
+    taken_at = peewee.FloatField(index=True)
+    state = peewee.TextField(default="pending", index=True)  # pending, sent
+    attempts = peewee.IntegerField(default=0)
+    sent_at = peewee.FloatField(null=True)
+
+    class Meta:
+        table_name = "stream_post"
+
+
+NOTIFICATION_TABLES = (
+    NotificationTargetRow,
+    NotificationRuleRow,
+    NotificationRow,
+    AlarmNoticeRow,
+    StreamRow,
+    StreamPostRow,
+)
+
+
 CONFIG_ROWS: dict[str, type[ConfigRow]] = {
     "devices": DeviceRow,
     "profiles": ProfileRow,

@@ -70,6 +70,8 @@ class Config:
     demo: bool = False
     ws_publish_acl: tuple[str, ...] | None = None
     """Filters browsers may publish to over `/ws`; None = the default (see services/bridge)."""
+    public_url: str | None = None
+    """Where brewers reach the web UI (links in notifications); a `public_url` setting wins."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -100,6 +102,7 @@ class Config:
             log_level=get("MAELSTROM_LOG_LEVEL", "INFO").upper(),
             demo=get("MAELSTROM_DEMO", "0").lower() in ("1", "true", "yes", "on"),
             ws_publish_acl=parse_publish_acl(env.get("MAELSTROM_WS_PUBLISH_ACL", "")),
+            public_url=(env.get("MAELSTROM_PUBLIC_URL") or "").strip().rstrip("/") or None,
         )
 
 

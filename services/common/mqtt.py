@@ -99,6 +99,19 @@ def encode_payload(payload: bytes | str | dict[str, Any] | list[Any] | float | N
 
 
 @dataclass
+class MqttStats:
+    """Counters for `/metrics` (plain ints: the network thread only ever adds to them)."""
+
+    connects: int = 0
+    messages_in: int = 0
+    messages_out: int = 0
+
+    @property
+    def reconnects(self) -> int:
+        return max(0, self.connects - 1)
+
+
+@dataclass
 class _Subscription:
     filter: str
     qos: int
@@ -168,6 +181,7 @@ class MqttClient:
         self.connected = asyncio.Event()
         self.disconnected = asyncio.Event()
         self.disconnected.set()
+        self.stats = MqttStats()
 
     # lifecycle ------------------------------------------------------------------
     async def start(self) -> None:
@@ -248,6 +262,7 @@ class MqttClient:
         `response_topic`, `correlation`, `user` and `expiry_s` are MQTT 5 properties (a
         command that wants the controller's answer, who sent it, and when the broker
         should drop it rather than deliver it late)."""
+        self.stats.messages_out += 1
         props = None
         if response_topic or correlation or user or expiry_s:
             props = Properties(PacketTypes.PUBLISH)
@@ -389,12 +404,14 @@ class MqttClient:
             getattr(props, "CorrelationData", None) if props else None,
             tuple(getattr(props, "UserProperty", ()) or ()) if props else (),
         )
+        self.stats.messages_in += 1
         if self._loop and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._queue.put_nowait, (message, idents))
 
     # event loop side ---------------------------------------------------------------------
     def _connected_in_loop(self) -> None:
         first = not self.connected.is_set()
+        self.stats.connects += 1
         self.connected.set()
         self.disconnected.clear()
         if first:

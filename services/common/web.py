@@ -7,12 +7,20 @@ from typing import Any
 
 from aiohttp import web
 
+from .clock import Clock, RealClock
 from .config import Config
 from .logs import attach_mqtt_logging, detach_mqtt_logging
 from .mqtt import MqttClient
 
 CONFIG = web.AppKey("config", Config)
 MQTT = web.AppKey("mqtt", MqttClient)
+CLOCK = web.AppKey("clock", Clock)
+"""Set before start to run the app's timed parts (notifications, streams) on a SimClock."""
+
+
+def app_clock(app: web.Application) -> Clock:
+    """The app's clock: the one a test put there, else wall-clock time."""
+    return app.get(CLOCK) or RealClock()
 
 
 def setup_mqtt(app: web.Application, service: str) -> None:

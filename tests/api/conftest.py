@@ -12,8 +12,9 @@ from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
 from services.api.app import create_app
+from services.common.clock import Clock
 from services.common.config import Config
-from services.common.web import MQTT
+from services.common.web import CLOCK, MQTT
 from services.controller.app import Controller, running_controller
 from services.controller.options import Options
 from tests.support.waiting import eventually
@@ -50,8 +51,10 @@ ALE: dict[str, Any] = {
 }
 
 
-async def start_api(config: Config) -> TestClient:
+async def start_api(config: Config, clock: Clock | None = None) -> TestClient:
     app = create_app(config)
+    if clock is not None:
+        app[CLOCK] = clock  # the timed parts (notifications, streams) run on it
     client = TestClient(TestServer(app))
     await client.start_server()
     mqtt = app[MQTT]

@@ -47,6 +47,11 @@ def model_response(
     )
 
 
+def list_response(objs: Sequence[BaseModel]) -> web.Response:
+    body = "[" + ",".join(o.model_dump_json() for o in objs) + "]"
+    return web.Response(text=body, content_type="application/json")
+
+
 def json_body(body: bytes) -> web.Response:
     """A response of JSON that is already serialized (the store's cached bodies)."""
     return web.Response(body=body, content_type="application/json")

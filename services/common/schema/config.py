@@ -103,6 +103,12 @@ class MqttLink(Strict):
     stale_after_s: Seconds = Field(
         300.0, description="No reading for this long means the device is lost."
     )
+    token: str | None = Field(
+        None,
+        max_length=200,
+        description="iSpindel / GravityMon over HTTP: the token it sends to "
+        "POST /api/ingest/ispindel (unset: HTTP posts are refused).",
+    )
 
 
 class DeviceKind(StrEnum):
