@@ -1,5 +1,7 @@
 """The demo configuration `make run-all` starts with (MAELSTROM_DEMO=1, empty database):
-a simulated fermentation chamber and mash kettle, their loops, an ale and a mash profile.
+a simulated fermentation chamber (with a simulated iSpindel in it) and mash kettle, their
+loops, an ale and a mash point profile, and two programs (step profiles): a 3-rest mash
+with a dough-in confirmation and a fermentation that advances on gravity.
 """
 
 from __future__ import annotations
@@ -19,10 +21,16 @@ from services.common.schema.config import (
     Loop,
     LoopKind,
     LoopMode,
+    MqttLink,
+    MqttPreset,
     Profile,
+    ProfileKind,
     ProfilePoint,
+    ProfileStep,
+    Ramp,
     Sensor,
     Severity,
+    StepCondition,
 )
 
 log = logging.getLogger(__name__)
@@ -72,6 +80,17 @@ def demo_devices() -> list[Device]:
                 )
             ],
         ),
+        Device(
+            # the simulated fermenter publishes its gravity as this iSpindel would
+            id="ispindel",
+            name="iSpindel in the fermenter (simulated)",
+            kind=DeviceKind.mqtt,
+            mqtt=MqttLink(preset=MqttPreset.ispindel, name="sim-fermenter", stale_after_s=3 * HOUR),
+            sensors=[
+                Sensor(id="gravity", name="Gravity", unit="SG"),
+                Sensor(id="battery", name="Battery", unit="V"),
+            ],
+        ),
     ]
 
 
@@ -101,6 +120,40 @@ def demo_profiles() -> list[Profile]:
                 ProfilePoint(offset=85 * MINUTE, temperature=78.0),
             ],
         ),
+        Profile(
+            id="mash-program",
+            name="3-rest mash with dough-in",
+            kind=ProfileKind.mash,
+            steps=[
+                ProfileStep(
+                    name="Strike water",
+                    temperature=70.0,
+                    until=StepCondition(type="confirm", prompt="Add the grain, then confirm"),
+                ),
+                ProfileStep(name="Beta rest", temperature=66.0, hold_s=60 * MINUTE),
+                ProfileStep(name="Alpha rest", temperature=72.0, hold_s=15 * MINUTE),
+                ProfileStep(name="Mash out", temperature=78.0, hold_s=10 * MINUTE),
+            ],
+        ),
+        Profile(
+            id="ferment-program",
+            name="Ale to gravity, diacetyl rest, crash",
+            kind=ProfileKind.fermentation,
+            steps=[
+                ProfileStep(
+                    name="Primary",
+                    temperature=19.0,
+                    until=StepCondition(type="gravity", gravity=1.014, limit_s=10 * DAY),
+                ),
+                ProfileStep(
+                    name="Diacetyl rest",
+                    temperature=21.0,
+                    ramp=Ramp(duration_s=DAY),
+                    until=StepCondition(type="stable", delta=0.001, hours=24, limit_s=4 * DAY),
+                ),
+                ProfileStep(name="Cold crash", temperature=2.0, hold_s=2 * DAY),
+            ],
+        ),
     ]
 
 
@@ -113,6 +166,7 @@ def demo_loops() -> list[Loop]:
             sensor=IoRef(device="sim-fermenter", id="beer"),
             heater=IoRef(device="sim-fermenter", id="heater"),
             cooler=IoRef(device="sim-fermenter", id="cooler"),
+            gravity=IoRef(device="ispindel", id="gravity"),
             mode=LoopMode.constant,
             setpoint=19.0,
             # A fermenter has no business at mash temperatures: refuse them up front.

@@ -542,6 +542,7 @@ class ConfigStore:
             ("sensor", loop.sensor),
             ("heater", loop.heater),
             ("cooler", loop.cooler),
+            ("gravity", loop.gravity),
         ]
         for field, ref in refs:
             if ref is None:
@@ -551,11 +552,11 @@ class ConfigStore:
                 problems.append(
                     {"field": f"{field}.device", "message": f"no device {ref.device!r}"}
                 )
-            elif field == "sensor":
+            elif field in ("sensor", "gravity"):
                 if ref.id not in {s.id for s in dev.sensors}:
                     problems.append(
                         {
-                            "field": "sensor.id",
+                            "field": f"{field}.id",
                             "message": f"device {dev.id!r} has no sensor {ref.id!r}",
                         }
                     )

@@ -9,6 +9,10 @@ Profile commands:
 - `pause` / `resume` stop and continue the run's clock; `resume` also switches the loop
   to `profile` mode (it asks for the profile to run).
 - `jump` moves the run to `offset` s from its start; the mode is kept.
+- Step profiles (services/common/programs.py): `start` may name a `step`; `skip` goes to
+  `step` (default: the next one); `extend` lengthens the running hold by `seconds`;
+  `confirm` gives the confirmation the running step asks for. `jump` is for point
+  profiles only.
 - `stop` ends the run. Only a loop that was following it (`profile` mode) goes on
   holding the temperature reached (`constant`); a loop that is `off` or `manual`
   stays so.
@@ -21,6 +25,7 @@ from typing import Any
 
 from pydantic import ValidationError
 
+from services.common import programs
 from services.common.profiles import Schedule, jump, pause, resume
 from services.common.schema.commands import (
     CommandError,
@@ -38,7 +43,10 @@ FindProfile = Callable[[str], Profile | None]
 
 def profile_temperature(profile: Profile, run: ProfileRun, now: float) -> float | None:
     """The profile's setpoint at `now` for this run (None: control off in that segment)."""
-    temperature = Schedule.of(profile).temperature(run, now)
+    if profile.steps is not None:
+        temperature = programs.evaluate(profile, run, now, None).setpoint
+    else:
+        temperature = Schedule.of(profile).temperature(run, now)
     return None if temperature is None else round(temperature, 2)
 
 
@@ -53,7 +61,19 @@ def _profile_update(
         profile = find_profile(profile_id)
         if profile is None:
             raise CommandError(f"profile start: no profile {profile_id!r}")
-        new_run = Schedule.of(profile).start(now, cmd.offset or 0.0)
+        if profile.steps is not None:
+            if cmd.offset:
+                raise CommandError(
+                    "profile start: a step profile starts at a 'step', not an offset"
+                )
+            try:
+                new_run = programs.start(profile, now, cmd.step or 0)
+            except ValueError as exc:
+                raise CommandError(f"profile start: {exc}") from exc
+        else:
+            if cmd.step:
+                raise CommandError("profile start: 'step' is for step profiles; use 'offset'")
+            new_run = Schedule.of(profile).start(now, cmd.offset or 0.0)
         return {"mode": LoopMode.profile, "profile": new_run}
     if run is None:
         raise CommandError(f"profile {cmd.action}: no profile has been started on this loop")
@@ -65,7 +85,12 @@ def _profile_update(
         return {"profile": pause(run, now)}
     if cmd.action == "resume":
         return {"mode": LoopMode.profile, "profile": resume(run, now)}
+    if cmd.action in ("skip", "extend", "confirm"):
+        return {"profile": _step_command(cmd, run, now, find_profile(run.profile))}
     if cmd.action == "jump":
+        running = find_profile(run.profile)
+        if running is not None and running.steps is not None:
+            raise CommandError("profile jump: a step profile moves by 'skip' to a 'step'")
         if cmd.offset is None:
             raise CommandError("profile jump: say where to ('offset': seconds from the start)")
         return {"profile": jump(run, now, cmd.offset)}
@@ -78,6 +103,25 @@ def _profile_update(
     if temperature is not None:  # hold the temperature the profile had reached
         update["setpoint"] = min(max(temperature, loop.setpoint_min), loop.setpoint_max)
     return update
+
+
+def _step_command(
+    cmd: ProfileCommand, run: ProfileRun, now: float, profile: Profile | None
+) -> ProfileRun:
+    if profile is None or profile.steps is None:
+        raise CommandError(f"profile {cmd.action}: the running profile has no steps")
+    try:
+        if cmd.action == "skip":
+            return programs.skip(profile, run, now, cmd.step)
+        if cmd.action == "extend":
+            if cmd.seconds is None:
+                raise CommandError("profile extend: say by how much ('seconds')")
+            return programs.extend(run, cmd.seconds)
+        return programs.confirm(profile, run)
+    except ValueError as exc:
+        if isinstance(exc, CommandError):
+            raise
+        raise CommandError(f"profile {cmd.action}: {exc}") from exc
 
 
 def apply_loop_command(loop: Loop, cmd: LoopCommand, now: float, find_profile: FindProfile) -> Loop:

@@ -35,7 +35,9 @@ class Schedule:
 
     @classmethod
     def of(cls, profile: Profile) -> Schedule:
+        """Point profiles only (step profiles: services/common/programs.py)."""
         points = profile.points
+        assert points is not None, "a step profile has no point schedule"
         if points[0].at is not None:
             anchor = points[0].at.timestamp()
             offsets = tuple(p.at.timestamp() - anchor for p in points)  # type: ignore[union-attr]
@@ -107,9 +109,13 @@ def pause(run: ProfileRun, now: float) -> ProfileRun:
 def resume(run: ProfileRun, now: float) -> ProfileRun:
     if run.paused_at is None:
         return run
-    return run.model_copy(
-        update={"started_at": run.started_at + (now - run.paused_at), "paused_at": None}
-    )
+    pause_s = now - run.paused_at
+    update: dict[str, float | None] = {"started_at": run.started_at + pause_s, "paused_at": None}
+    for name in ("step_started_at", "reached_at", "waiting_since"):  # step profiles
+        value = getattr(run, name)
+        if value is not None:
+            update[name] = value + pause_s
+    return run.model_copy(update=update)
 
 
 def jump(run: ProfileRun, now: float, offset: float) -> ProfileRun:

@@ -182,6 +182,15 @@ class Topics:
     def all_sensor_readings(self) -> str:
         return self._t("data", "sensors", "+", "+")
 
+    # program events (docs/programs.md): not a contract channel, beside them ------
+    def loop_events(self, loop_id: str) -> str:
+        """`<prefix>/events/<loop>`: a step started, a target reached, a wait began."""
+        return self._t("events", check_segment(loop_id, "loop id"))
+
+    @property
+    def all_loop_events(self) -> str:
+        return self._t("events", "+")
+
     # logs -------------------------------------------------------------------
     def logs(self, source: str) -> str:
         return self._t("logs", check_segment(source, "log source"))

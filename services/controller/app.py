@@ -88,6 +88,10 @@ class Controller:
                 sim.set_mode(cmd.board)
             if cmd.input is not None and cmd.level is not None:
                 sim.set_input(cmd.input, cmd.level)
+            if cmd.hydrometer is not None:
+                if driver.hydrometer is None:
+                    raise ValueError("this simulated board has no hydrometer (a fermenter has)")
+                driver.hydrometer.set_mode(cmd.hydrometer)
         except (CommandError, ValueError) as exc:
             log.warning("simulate on %s dropped: %s", device_id, exc)
             return

@@ -17,7 +17,7 @@ async def test_backup_restore_round_trip(demo_api: TestClient, probe: MqttProbe)
     assert "attachment" in resp.headers["Content-Disposition"]
     backup = await resp.json()
     assert backup["format"] == "maelstrom-backup" and backup["schema_version"] >= 1
-    assert [d["id"] for d in backup["devices"]] == ["sim-fermenter", "sim-kettle"]
+    assert [d["id"] for d in backup["devices"]] == ["ispindel", "sim-fermenter", "sim-kettle"]
 
     # change things after the backup: edit, add, delete
     await api.patch("/api/loops/kettle", json={"window_s": 30})
@@ -30,7 +30,7 @@ async def test_backup_restore_round_trip(demo_api: TestClient, probe: MqttProbe)
     resp = await api.post("/api/restore", json=backup)
     body = await resp.json()
     assert resp.status == 200, body
-    assert body["restored"] == {"settings": 1, "devices": 2, "profiles": 2, "loops": 2}
+    assert body["restored"] == {"settings": 1, "devices": 3, "profiles": 4, "loops": 2}
     # no controller runs here: the targets stay the controller's to take (it says why)
     assert set(body["targets"]) == {"fermenter", "kettle"}
     assert all(v != "restored" for v in body["targets"].values()), body

@@ -158,10 +158,17 @@ class SimRun:
 
 @contextlib.asynccontextmanager
 async def sim_controller(
-    config: Config, timing: Timing | None = None, seed: int = 1
+    config: Config,
+    timing: Timing | None = None,
+    seed: int = 1,
+    *,
+    state_path: str | None = None,
+    start: float | None = None,
 ) -> AsyncIterator[SimRun]:
-    clock = SimClock()
-    options = Options(clock=clock, timing=timing or Timing(), sim_seed=seed)
+    """`state_path`: the controller's disk state (a restart test reuses it); `start`: the
+    simulated clock's first moment (a restart goes on from where the last run stopped)."""
+    clock = SimClock() if start is None else SimClock(start)
+    options = Options(clock=clock, timing=timing or Timing(), sim_seed=seed, state_path=state_path)
     async with running_controller(config, options) as ctl:
         assert await ctl.mqtt.wait_connected(10)
         yield SimRun(ctl, clock)

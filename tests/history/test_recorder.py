@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
+from typing import Any
 
 from tests.history.conftest import Api, loop_state, reading, wait_until
 from tests.support.probe import MqttProbe
@@ -157,6 +158,40 @@ async def test_retention_settings_follow_the_history_setting(api: Api, probe: Mq
         assert settings()["raw_days"] == 30  # the previous settings stay
     probe.publish(topic, b"", retain=True)  # deleted: the defaults
     await wait_until(lambda: settings()["raw_days"] == 14 and settings()["heartbeat_s"] == 60)
+
+
+async def test_program_events_become_chart_annotations(api: Api, probe: MqttProbe) -> None:
+    t0 = round(time.time())
+    probe.publish(
+        "maelstrom/events/kettle",
+        {
+            "loop": "kettle",
+            "profile": "mash",
+            "kind": "waiting",
+            "step": 0,
+            "name": "Strike water",
+            "text": "Strike water: Add the grain, then confirm",
+            "confirm": "Add the grain, then confirm",
+            "ts": t0,
+        },
+    )
+    probe.publish("maelstrom/events/kettle", b"not json")  # logged and dropped
+
+    async def noted() -> list[dict[str, Any]]:
+        status, body = await api.get("/api/history/annotations", from_=t0 - 1, loop="kettle")
+        assert status == 200, body
+        return body["annotations"]
+
+    for _ in range(200):
+        if await noted():
+            break
+        await asyncio.sleep(0.02)
+    (note,) = await noted()
+    assert (note["ts"], note["text"], note["loop"]) == (
+        t0,
+        "Strike water: Add the grain, then confirm",
+        "kettle",
+    )
 
 
 async def test_a_flood_of_log_lines_is_stored_as_a_burst_and_a_count(

@@ -246,10 +246,117 @@ def test_create_a_profile_in_the_editor_and_see_its_curve(stack: Stack, page: Pa
         files=[{"name": "cold-crash.csv", "mimeType": "text/csv", "buffer": csv_text.encode()}]
     )
     expect(page.get_by_label("Save as id")).to_have_value("cold-crash")
-    page.get_by_role("button", name="Import").click()
+    page.get_by_role("button", name="Import", exact=True).click()
     toast(page, "Imported cold-crash.csv as cold-crash")
     expect(page).to_have_url(re.compile("#/profiles/cold-crash$"))
     expect(page.locator(".chart")).to_have_attribute("data-points", "6")
+
+
+def test_build_a_lager_program_in_the_step_editor_and_follow_it(stack: Stack, page: Page) -> None:
+    """12 °C for 10 days, ramp to 16 °C over 2 days, hold 2 days, crash to 1 °C: no point
+    arithmetic, each step in its own words; then its step and hold on the dashboard."""
+    go(page, "profiles")
+    page.get_by_role("button", name="New program").click()
+    expect(page).to_have_url(re.compile("#/profiles/new-program$"))
+    page.get_by_label("Id", exact=True).fill("lager-program")
+    page.get_by_label("Name", exact=True).fill("Lager")
+    steps = page.locator(".step-card")
+    first = steps.nth(0)
+    first.get_by_label("Step name").fill("Primary")
+    first.get_by_label("Target °C").fill("12")
+    expect(first.get_by_label("Hold unit")).to_have_value("days")
+    first.get_by_label("Hold", exact=True).fill("10")
+    page.get_by_role("button", name="Add step").click()
+    second = steps.nth(1)
+    second.get_by_label("Step name").fill("Diacetyl rest")
+    second.get_by_label("Target °C").fill("16")
+    second.get_by_label("Ramp", exact=True).select_option("duration")
+    second.get_by_label("Ramp time", exact=True).fill("2")
+    second.get_by_label("Hold", exact=True).fill("2")
+    page.get_by_role("button", name="Add step").click()
+    third = steps.nth(2)
+    third.get_by_label("Step name").fill("Crash")
+    third.get_by_label("Target °C").fill("1")
+    third.get_by_label("Hold", exact=True).fill("2")
+    summary = page.locator(".program-summary")
+    expect(summary).to_contain_text(
+        "3 steps, expected 16 d (ramps + holds), between 1.0 °C and 16.0 °C"
+    )
+    expect(page.locator(".chart")).to_have_attribute("data-points", "9")
+    page.get_by_role("button", name="Create program").click()
+    toast(page, "Program Lager saved")
+    expect(page).to_have_url(re.compile("#/profiles/lager-program$"))
+    expect(page.locator(".item-list")).to_contain_text("3 steps, fermentation")
+    status, saved = stack.api("GET", "/api/profiles/lager-program")
+    assert status == 200, saved
+    assert [(s["temperature"], s["hold_s"], s["ramp"]) for s in saved["steps"]] == [
+        (12, 864000, None),
+        (16, 172800, {"duration_s": 172800, "rate_c_per_h": None}),
+        (1, 172800, None),
+    ]
+    save_screenshot(page, "step-editor")
+
+    page.get_by_label("Loop", exact=True).select_option("fermenter")
+    page.get_by_role("button", name="Start on loop").click()
+    toast(page, "Program Lager started on fermenter")
+    go(page, "dashboard")
+    program = card(page, "fermenter").locator(".program-status")
+    expect(program).to_contain_text("Step 1 of 3: Primary — 12.0 °C")
+    expect(program).to_contain_text("Waiting for: heading for 12 °C")
+    expect(program).to_contain_text("Hold starts when the target is reached.")
+
+    # A rest the beer is already at: the hold starts at once and counts down.
+    status, _ = stack.api(
+        "PUT",
+        "/api/profiles/hold-here",
+        {
+            "id": "hold-here",
+            "name": "Hold here",
+            "kind": "fermentation",
+            "steps": [{"name": "Rest", "temperature": 19, "tolerance": 5, "hold_s": 7200}],
+        },
+    )
+    assert status in (200, 201)
+    fermenter = card(page, "fermenter")
+    fermenter.get_by_label("Profile").select_option("hold-here")
+    fermenter.get_by_role("button", name="Start", exact=True).click()
+    expect(program).to_contain_text("Step 1 of 1: Rest — 19.0 °C")
+    expect(program.locator(".countdown")).to_have_text(re.compile(r"^1:\d\d:\d\d$"))
+    save_screenshot(page, "dashboard-program")
+    fermenter.get_by_role("button", name="Stop profile").click()
+    expect(program).to_be_hidden()
+
+    # A step that waits for the brewer: the dashboard asks, the Confirm button answers (REST).
+    status, _ = stack.api(
+        "PUT",
+        "/api/profiles/dough-in",
+        {
+            "id": "dough-in",
+            "name": "Dough in",
+            "kind": "mash",
+            "steps": [
+                {
+                    "name": "Strike",
+                    "temperature": 20,
+                    "tolerance": 5,
+                    "until": {"type": "confirm", "prompt": "Add the grain, then confirm"},
+                },
+                {"name": "Rest", "temperature": 21, "tolerance": 5, "hold_s": 3600},
+            ],
+        },
+    )
+    assert status in (200, 201)
+    kettle = card(page, "kettle")
+    kettle.get_by_label("Profile").select_option("dough-in")
+    kettle.get_by_role("button", name="Start", exact=True).click()
+    waiting = kettle.locator(".program-status")
+    expect(waiting).to_contain_text("Waiting for: Add the grain, then confirm")
+    kettle.get_by_role("button", name="Confirm: Add the grain, then confirm").click()
+    expect(waiting).to_contain_text("Step 2 of 2: Rest")
+    expect(waiting.locator(".countdown")).to_be_visible()
+    kettle.get_by_role("button", name="Stop profile").click()
+    expect(waiting).to_be_hidden()
+    assert stack.api("POST", "/api/loops/kettle/mode", {"value": "off"})[0] == 200  # as it was
 
 
 # --- IO, loops, settings ------------------------------------------------------------------
@@ -796,6 +903,14 @@ def test_every_tab_fits_a_phone_without_horizontal_scrolling(
             )
             save_screenshot(page, f"{tab}-phone")
             assert overflow <= 0, f"{tab}: {overflow}px of horizontal scrolling on a phone"
+        # the step editor too: a program is built on a phone at the brew day
+        go(page, "profiles/mash-program")
+        expect(page.locator(".step-card").first).to_be_visible()
+        overflow = page.evaluate(
+            "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+        )
+        save_screenshot(page, "step-editor-phone")
+        assert overflow <= 0, f"step editor: {overflow}px of horizontal scrolling on a phone"
         assert not page.script_errors  # type: ignore[attr-defined]
     finally:
         page.context.close()

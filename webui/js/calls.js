@@ -16,6 +16,13 @@ export function importProfileCsv(api, id, text, { name = "", version } = {}) {
   return api.request("PUT", `/api/profiles/${enc(id)}/csv`, { query: { name, version }, body: text });
 }
 
+/** POST /api/profiles/import: a BeerJSON (.json) or BeerXML (.xml) recipe's mash and
+ *  fermentation as step profiles; answers {recipe, profiles}. */
+export function importRecipe(api, filename, text) {
+  const xml = /\.xml$/i.test(filename) || text.trimStart().startsWith("<");
+  return api.request("POST", "/api/profiles/import", { body: text, contentType: xml ? "application/xml" : "application/json" });
+}
+
 export function getBackup(api) {
   return api.request("GET", "/api/backup");
 }

@@ -29,9 +29,10 @@ from services.common.mqtt import Message, MqttClient, PayloadError
 from services.common.problems import first_problem
 from services.common.schema.alarms import Alarm
 from services.common.schema.logs import LogLevel, LogRecord
-from services.common.schema.state import LoopState, SensorReading
+from services.common.schema.state import LoopState, ProgramEvent, SensorReading
 from services.common.topics import Topics, matches
 
+from .query import add_annotation
 from .settings import KEY as SETTINGS_KEY
 from .settings import HistorySettings, parse_settings
 from .writer import AlarmIn, Batch, EventIn, HistoryWriter, LogIn, SampleIn
@@ -116,7 +117,9 @@ class Recorder:
             self._topics.all_alarms: self._on_alarm,
             self._topics.all_logs: self._on_log,
             self._topics.all_config("settings"): self._on_setting,
+            self._topics.all_loop_events: self._on_program_event,
         }
+        self._annotating: set[asyncio.Future[Any]] = set()
         self._settings_since: float | None = None
         self._data_prefix = self._topics.channel("data") + "/"
         self._loop_names: dict[str, tuple[str, ...]] = {}
@@ -345,6 +348,22 @@ class Recorder:
                     message=line.message,
                 ),
             )
+
+    def _on_program_event(self, message: Message) -> None:
+        """A step profile moved on or waits (docs/programs.md): a note on the chart."""
+        event = _parse(ProgramEvent, message)
+        future = asyncio.ensure_future(
+            self.in_writer(
+                add_annotation, event.ts, event.text[:500], event.loop, self._clock.now()
+            )
+        )
+        self._annotating.add(future)
+        future.add_done_callback(self._annotated)
+
+    def _annotated(self, future: asyncio.Future[Any]) -> None:
+        self._annotating.discard(future)
+        if not future.cancelled() and future.exception() is not None:
+            log.warning("history: program event not written: %s", future.exception())
 
     def _on_setting(self, message: Message) -> None:
         if self._topics.parts(message.topic)[-1] != SETTINGS_KEY:

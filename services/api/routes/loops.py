@@ -40,7 +40,7 @@ COMMAND_BODIES: dict[str, Any] = {
     "mode": {"type": "string", "enum": [m.value for m in LoopMode]},
     "profile": {
         "anyOf": [
-            {"type": "string", "enum": ["start", "pause", "resume", "stop"]},
+            {"type": "string", "enum": ["start", "pause", "resume", "stop", "skip", "confirm"]},
             ProfileCommand,
         ]
     },
@@ -51,7 +51,8 @@ COMMAND_TEXT = {
     "setpoint": "Set the setpoint (°C), within the loop's setpoint_min..setpoint_max.",
     "mode": "Set the mode: off, manual, constant or profile (Home Assistant's heat/cool/auto too).",
     "output": "Set the manual output, % (+ heats, − cools).",
-    "profile": "Start, pause, resume, stop or jump within a temperature profile.",
+    "profile": "Start, pause, resume, stop or jump within a temperature profile; step "
+    "profiles: skip to a step, extend the hold, confirm (docs/programs.md).",
     "target": "Set the whole target at once: mode, setpoint, manual_output, profile (a restore).",
     "ack": "Acknowledge every alarm of the loop (active or cleared); the target is unchanged.",
 }

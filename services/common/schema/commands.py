@@ -46,7 +46,7 @@ class OutputCommand(BaseModel):
 
 class ProfileCommand(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    action: Literal["start", "pause", "resume", "stop", "jump"]
+    action: Literal["start", "pause", "resume", "stop", "jump", "skip", "extend", "confirm"]
     profile: str | None = Field(
         None, description="start: which profile (default: the loop's current one)"
     )
@@ -56,6 +56,16 @@ class ProfileCommand(BaseModel):
         le=MAX_OFFSET_S,
         allow_inf_nan=False,
         description="start/jump: begin this many seconds into the profile",
+    )
+    step: int | None = Field(
+        None, ge=0, le=1000, description="step profiles, start/skip: go to this step (0-based)"
+    )
+    seconds: float | None = Field(
+        None,
+        gt=0,
+        le=MAX_OFFSET_S,
+        allow_inf_nan=False,
+        description="step profiles, extend: lengthen the running hold by this much",
     )
 
 
@@ -130,7 +140,8 @@ class SimulateCommand(BaseModel):
     `{"output": "cooler", "fault": "stuck_on"}` (a welded relay: on whatever it is told;
     or `refused`: the board answers N; `none` to heal) — `output` is the actuator's id,
     `{"board": "silent"}` (or `garbage`, `deaf`: sends but hears nothing, `reset`,
-    `normal`), `{"input": 8, "level": true}`.
+    `normal`), `{"input": 8, "level": true}`,
+    `{"hydrometer": "silent"}` (or `noisy`, `low_battery`, `normal`: a fermenter's iSpindel).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -142,6 +153,9 @@ class SimulateCommand(BaseModel):
     board: Literal["normal", "silent", "garbage", "deaf", "reset"] | None = None
     input: int | None = Field(None, ge=0, le=255)
     level: bool | None = None
+    hydrometer: Literal["normal", "silent", "noisy", "low_battery"] | None = Field(
+        None, description="The simulated fermenter's iSpindel (docs/programs.md)."
+    )
 
     @field_validator("fault", mode="before")
     @classmethod
@@ -162,9 +176,15 @@ class SimulateCommand(BaseModel):
             raise ValueError("an output fault is 'stuck_on', 'refused' or 'none'")
         if (self.input is None) != (self.level is None):
             raise ValueError("'input' and 'level' go together")
-        if self.fault is None and self.board is None and self.input is None:
+        if (
+            self.fault is None
+            and self.board is None
+            and self.input is None
+            and self.hydrometer is None
+        ):
             raise ValueError(
-                "say what to simulate: 'sensor' or 'output' + 'fault', 'board', or 'input' + 'level'"
+                "say what to simulate: 'sensor' or 'output' + 'fault', 'board', 'input' + "
+                "'level', or 'hydrometer'"
             )
         return self
 

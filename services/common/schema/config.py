@@ -14,7 +14,7 @@ from typing import Literal
 
 from pydantic import Field, JsonValue, field_validator, model_validator
 
-from .base import Celsius, Id, MqttTopic, Seconds, Strict, TopicSegment
+from .base import Celsius, Id, MqttTopic, Percent, Seconds, Strict, TopicSegment
 
 # --- io configuration: boards and their physical IO ---------------------------------
 
@@ -204,15 +204,103 @@ class ProfilePoint(Strict):
         return self
 
 
+class ProfileKind(StrEnum):
+    """What a profile is for, so lists can offer a kettle only mash programs."""
+
+    mash = "mash"  # a kettle loop
+    fermentation = "fermentation"  # a fermenter loop
+
+
+class Ramp(Strict):
+    """How the setpoint travels from the previous step's target to this one's."""
+
+    duration_s: Seconds | None = Field(None, gt=0, description="Over this many seconds.")
+    rate_c_per_h: float | None = Field(
+        None, gt=0, le=10_000, description="At this rate, °C per hour (°C/min × 60)."
+    )
+
+    @model_validator(mode="after")
+    def _one(self) -> Ramp:
+        if (self.duration_s is None) == (self.rate_c_per_h is None):
+            raise ValueError("a ramp has exactly one of 'duration_s' or 'rate_c_per_h'")
+        return self
+
+
+class ConditionType(StrEnum):
+    time = "time"  # the hold is over
+    gravity = "gravity"  # gravity at or below `gravity`
+    attenuation = "attenuation"  # apparent attenuation at or above `percent`
+    stable = "stable"  # gravity changed less than `delta` over `hours`
+    confirm = "confirm"  # the brewer says so
+
+
+class StepCondition(Strict):
+    """What a step waits for once its hold is over. `limit_s` (from the moment the target
+    was reached) advances anyway: "gravity ≤ 1.012 or 10 days, whichever first"."""
+
+    type: ConditionType = ConditionType.time
+    gravity: float | None = Field(None, ge=0.98, le=1.2, description="gravity: SG at or below.")
+    percent: Percent | None = Field(None, description="attenuation: apparent, % at or above.")
+    original_gravity: float | None = Field(
+        None,
+        ge=1.0,
+        le=1.2,
+        description="attenuation: OG entered; null: the first good reading of the run.",
+    )
+    delta: float | None = Field(None, gt=0, le=0.1, description="stable: SG change below this")
+    hours: float | None = Field(None, gt=0, le=24 * 30, description="stable: over this window")
+    prompt: str = Field("", max_length=300, description="confirm: what the brewer is asked.")
+    limit_s: Seconds | None = Field(
+        None, gt=0, description="Advance anyway this long after the target was reached."
+    )
+
+    @model_validator(mode="after")
+    def _complete(self) -> StepCondition:
+        needs = {
+            ConditionType.gravity: ("gravity",),
+            ConditionType.attenuation: ("percent",),
+            ConditionType.stable: ("delta", "hours"),
+        }.get(self.type, ())
+        missing = [name for name in needs if getattr(self, name) is None]
+        if missing:
+            raise ValueError(f"condition {self.type.value!r} needs {', '.join(missing)}")
+        return self
+
+
+class ProfileStep(Strict):
+    name: str = Field("", max_length=200)
+    temperature: Celsius | None = Field(
+        ..., description="Target °C; null: control off (free rise) during the step."
+    )
+    ramp: Ramp | None = Field(None, description="null: straight to the target.")
+    hold_s: Seconds = Field(
+        0.0, description="Held this long, counted from the moment the target is reached."
+    )
+    tolerance: float = Field(
+        0.5, gt=0, le=10, description="|PV − target| within this counts as reached, °C."
+    )
+    until: StepCondition = Field(
+        default_factory=StepCondition, description="What ends the step once the hold is over."
+    )
+
+
 class Profile(Strict):
+    """Either `points` (BrewPi's (time, temperature) rule) or `steps` (programs)."""
+
     id: Id
     name: str = ""
+    kind: ProfileKind | None = Field(None, description="mash or fermentation; null: any loop.")
     interpolation: Interpolation = Interpolation.linear
-    points: list[ProfilePoint] = Field(..., min_length=1)
+    points: list[ProfilePoint] | None = Field(None, min_length=1)
+    steps: list[ProfileStep] | None = Field(None, min_length=1, max_length=100)
     version: int = 0
 
     @model_validator(mode="after")
     def _ascending(self) -> Profile:
+        if (self.points is None) == (self.steps is None):
+            raise ValueError("a profile has either 'points' or 'steps'")
+        if self.points is None:
+            return self
         relative = [p.offset is not None for p in self.points]
         if any(relative) and not all(relative):
             raise ValueError("points must all use 'offset' or all use 'at', not a mix")
@@ -378,6 +466,21 @@ class ProfileRun(Strict):
     paused_at: float | None = Field(
         None, description="Unix time it was paused; null while running."
     )
+    # Step profiles only: where the run is (services/common/programs.py).
+    step: int | None = Field(None, ge=0, description="Steps: index of the step in force.")
+    step_started_at: float | None = Field(None, description="Steps: Unix time the step began.")
+    ramp_from: float | None = Field(None, description="Steps: °C the step's ramp starts from.")
+    reached_at: float | None = Field(
+        None, description="Steps: Unix time the target was reached (the hold's start)."
+    )
+    waiting_since: float | None = Field(
+        None, description="Steps: Unix time the hold ended and the condition began to be awaited."
+    )
+    confirmed: bool = Field(False, description="Steps: the brewer confirmed this step.")
+    extra_s: Seconds = Field(0.0, description="Steps: seconds the hold was extended by.")
+    original_gravity: float | None = Field(
+        None, description="Steps: the first good gravity reading of the run (for attenuation)."
+    )
 
 
 MIN_WINDOW_S = 1.0
@@ -402,6 +505,11 @@ class Loop(Strict):
     sensor: IoRef
     heater: IoRef | None = None
     cooler: IoRef | None = None
+    gravity: IoRef | None = Field(
+        None,
+        description="A hydrometer's gravity sensor for gravity steps, e.g. "
+        "{'device': 'ispindel1', 'id': 'gravity'}.",
+    )
     mode: LoopMode = LoopMode.off
     setpoint: Celsius = 20.0
     manual_output: float = Field(

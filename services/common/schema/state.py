@@ -57,10 +57,24 @@ class ProfileProgress(BaseModel):
     )
     paused: bool = False
     finished: bool = False
-
-    _finite = field_serializer("elapsed_s", "remaining_s", "next_setpoint", "next_at", "ends_at")(
-        lambda self, value: finite(value)
+    # step profiles (programs) only
+    step_name: str | None = Field(None, description="Steps: the running step's name.")
+    target: float | None = Field(None, description="Steps: the running step's target, °C.")
+    reached_at: float | None = Field(None, description="Steps: when the hold began.")
+    hold_remaining_s: float | None = Field(
+        None, description="Steps: seconds left in the hold (null: target not reached yet)."
     )
+    waiting_for: str | None = Field(
+        None,
+        description="Steps: what the step waits for, in words ('Add the grain, then confirm').",
+    )
+    confirm: str | None = Field(
+        None, description="Steps: the prompt of a confirmation the step waits for."
+    )
+
+    _finite = field_serializer(
+        "elapsed_s", "remaining_s", "next_setpoint", "next_at", "ends_at", "hold_remaining_s"
+    )(lambda self, value: finite(value))
 
 
 class RefusedCommand(BaseModel):
@@ -151,3 +165,21 @@ class DeviceStatus(BaseModel):
     ts: float
 
     _finite = field_serializer("ts")(lambda self, value: finite(value))
+
+
+class ProgramEvent(BaseModel):
+    """`<prefix>/events/<loop>` (not retained): a step profile moved on or waits.
+
+    `kind`: `started` (a step began), `reached` (its target: the hold starts),
+    `waiting` (the hold is over, the condition is awaited), `data` (the gravity
+    data changed what the step waits for: stale, not trusted, too few readings),
+    `finished`. `confirm` is the prompt when the step waits for the brewer."""
+
+    loop: str
+    profile: str
+    kind: str
+    step: int
+    name: str
+    text: str
+    confirm: str | None = None
+    ts: float

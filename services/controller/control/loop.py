@@ -37,6 +37,7 @@ from services.controller.alarms import AlarmManager
 from services.controller.control import profile as profiles
 from services.controller.control.core import Decision, LoopControl
 from services.controller.control.protections import LoopGuard
+from services.controller.control.steps import StepEnv, StepRunner
 from services.controller.devices.points import (
     NO_READING,
     RECOVER_AFTER,
@@ -99,6 +100,14 @@ class LoopRuntime:
         self.last_error: RefusedCommand | None = None  # the last refused command
         self._published_key: tuple[object, ...] | None = None
         self._published_at = -math.inf
+        self._deciding = False
+        self.steps = StepRunner(  # step profiles (programs): control/steps.py
+            loop.id,
+            self.title,
+            StepEnv(env.clock, env.registry, env.alarms, env.registry.ctx.mqtt),
+            lambda: self.decide(sample=False),
+        )
+        self.steps.watch(loop.gravity)
 
     @property
     def id(self) -> str:
@@ -125,6 +134,7 @@ class LoopRuntime:
             if actuator is not None:
                 actuator.unsubscribe(self._on_forced_off)
                 actuator.set(False)
+        self.steps.stop()
         self.env.alarms.forget_source(self.id)
         if remove_state:
             self.env.publish(self.id, None)
@@ -176,9 +186,16 @@ class LoopRuntime:
         ):
             self._schedule = None
             self._finished_logged = False
+        self.steps.watch(loop.gravity)
         self.control.configure(loop, now)
         self.guard.configure(loop)
         self.decide(sample=True)
+
+    def _step_profile(self) -> Profile | None:
+        """The running profile when it is a step profile (programs)."""
+        run = self.cfg.profile
+        profile = self.env.profiles.get(run.profile) if run is not None else None
+        return profile if profile is not None and profile.steps is not None else None
 
     def profile_changed(self) -> None:
         """The running profile's points were edited: follow the new ones from now."""
@@ -227,6 +244,9 @@ class LoopRuntime:
     # the decision ------------------------------------------------------------------------------
     def decide(self, sample: bool) -> None:
         """Decide, and if deciding fails, fail safe: every output off, an alarm."""
+        if self._deciding:  # a program moved its run on inside this decision: it goes on
+            return
+        self._deciding = True
         error_alarm = f"{self.id}-error"
         try:
             self._decide(sample)
@@ -248,6 +268,8 @@ class LoopRuntime:
                 source=self.id,
             )
             return
+        finally:
+            self._deciding = False
         self.env.alarms.condition(error_alarm, False)
 
     def _decide(self, sample: bool) -> None:
@@ -315,7 +337,13 @@ class LoopRuntime:
         """The setpoint at wall time `now` (a profile runs by date)."""
         cfg = self.cfg
         if cfg.mode != LoopMode.profile:
+            self.steps.idle()
             return cfg.setpoint
+        stepped = self._step_profile()
+        if stepped is not None and cfg.profile is not None:
+            sp = self.steps.setpoint(stepped, cfg.profile, now, self.pv, self.update_run)
+            return None if sp is None else min(cfg.setpoint_max, max(cfg.setpoint_min, sp))
+        self.steps.idle()
         schedule = self.schedule()
         if schedule is None or cfg.profile is None:
             return self._last_sp if self._last_sp is not None else cfg.setpoint
@@ -341,6 +369,8 @@ class LoopRuntime:
         if run is None:
             return None
         profile = self.env.profiles.get(run.profile)
+        if profile is not None and profile.steps is not None:
+            return None  # a step profile: no point schedule (control/steps.py)
         if profile is None:
             if not self._missing_profile_logged:
                 self._missing_profile_logged = True
@@ -451,7 +481,10 @@ class LoopRuntime:
         control = self.control
         activity = decision.activity if decision else LoopActivity.off
         progress: ProfileProgress | None = None
-        if self.cfg.mode == LoopMode.profile and self.cfg.profile is not None:
+        stepped = self._step_profile()
+        if self.cfg.mode == LoopMode.profile and self.cfg.profile is not None and stepped:
+            progress = self.steps.progress(stepped, self.cfg.profile, now)
+        elif self.cfg.mode == LoopMode.profile and self.cfg.profile is not None:
             schedule = self.schedule()
             if schedule is not None:
                 progress = schedule.progress(self.cfg.profile, now)
@@ -522,6 +555,10 @@ class LoopRuntime:
     def _profile_point(self, now: float) -> int | None:
         """Which profile point the run has passed (a change is worth publishing)."""
         run = self.cfg.profile
+        if self.cfg.mode == LoopMode.profile and run is not None and self._step_profile():
+            result = self.steps.result
+            waiting = result.waiting.code if result and result.waiting else None
+            return hash((run.step, run.reached_at, run.waiting_since, waiting))
         if self.cfg.mode != LoopMode.profile or run is None or self._schedule is None:
             return None
         return bisect.bisect_right(self._schedule.offsets, profiles.elapsed_in(run, now))

@@ -18,7 +18,8 @@ from services.common.schema.state import DeviceStatus
 from services.controller.devices.points import CELSIUS, ActuatorPoint
 from services.controller.devices.serial_board import BoardInfo, SerialBoard
 from services.controller.sim.board import SimulatedBoard
-from services.controller.sim.physics import make_plant
+from services.controller.sim.hydrometer import SimulatedHydrometer
+from services.controller.sim.physics import Fermenter, make_plant
 
 if TYPE_CHECKING:
     from services.controller.devices.registry import Registry
@@ -319,6 +320,14 @@ class SimulatedDevice(BoardDevice):
             seed=seed if seed is not None else random.randrange(1 << 30),
         )
 
+        # a fermenter has a simulated iSpindel in it: `ispindel/<device id>/gravity`
+        plant = self.sim.plant
+        self.hydrometer = (
+            SimulatedHydrometer(device.id, plant, ctx.clock, ctx.mqtt, seed=seed)
+            if isinstance(plant, Fermenter)
+            else None
+        )
+
     def port(self) -> str:
         return self.sim.port
 
@@ -331,8 +340,12 @@ class SimulatedDevice(BoardDevice):
 
     async def start(self) -> None:
         await self.sim.start()
+        if self.hydrometer is not None:
+            await self.hydrometer.start()
         await super().start()
 
     async def stop(self) -> None:
         await super().stop()
+        if self.hydrometer is not None:
+            await self.hydrometer.stop()
         await self.sim.stop()

@@ -50,6 +50,8 @@ class FermenterParams:
     yeast_peak_at_s: float = 36 * 3600.0  # after pitching
     yeast_width_s: float = 20 * 3600.0  # standard deviation of the bell
     start_c: float | None = None  # beer and chamber start here (default: ambient)
+    original_gravity: float = 1.050
+    final_gravity: float = 1.012  # 76 % apparent attenuation
 
     @property
     def beer_j_per_k(self) -> float:
@@ -77,6 +79,25 @@ class Fermenter:
     def yeast_w(self) -> float:
         z = (self.elapsed - self.p.yeast_peak_at_s) / self.p.yeast_width_s
         return self.p.yeast_peak_w * math.exp(-0.5 * z * z)
+
+    def fermented(self) -> float:
+        """The fraction of the fermentable sugar fermented so far (0 → 1).
+
+        The yeast's heat is proportional to the rate at which it ferments, so the
+        fraction is the integral of the heat bell: its normal CDF, from pitching."""
+
+        def cdf(t: float) -> float:
+            return 0.5 * (
+                1.0 + math.erf((t - self.p.yeast_peak_at_s) / (self.p.yeast_width_s * math.sqrt(2)))
+            )
+
+        at_pitch = cdf(0.0)
+        return (cdf(self.elapsed) - at_pitch) / (1.0 - at_pitch)
+
+    def gravity(self) -> float:
+        """Specific gravity: from the original to the final as the sugar is fermented."""
+        p = self.p
+        return p.original_gravity - (p.original_gravity - p.final_gravity) * self.fermented()
 
     def advance(self, dt: float, on: Mapping[str, bool]) -> None:
         p = self.p

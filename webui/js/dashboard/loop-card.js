@@ -11,6 +11,7 @@ import { attempt, showInfo } from "../ui/toast.js";
 import { addAnnotation, annotations, loopCommand, loopEvents } from "../calls.js";
 import { LoopChart } from "./loop-chart.js";
 import { plannedCurve } from "./plan.js";
+import { ProgramStatus } from "../views/program-status.js";
 
 const STALE_AFTER_MS = 20000; // the controller publishes every loop at least every 5 s
 const WIDE = "(min-width: 900px)";
@@ -72,6 +73,8 @@ export class LoopCard {
     this.notesList = h("ul", { class: "notes", "aria-label": "Notes on this chart" });
     this.chartHost = h("div", { class: "chart-host" });
     this.slots = { step: h("div", { class: "slot-step" }) }; // the running-step view renders here
+    this.program = new ProgramStatus((body, text) => this.send("profile", body, text)); // program-status.js
+    this.slots.step.append(this.program.el);
 
     this.metrics = {
       heat: h("div", { class: "metric heat", hidden: true }, h("dt", {}, "Heat"), h("dd", {}, n.heat, " ", n.heatText)),
@@ -216,6 +219,7 @@ export class LoopCard {
       fill(n.profile, "No profile running.");
       this.pauseBtn.textContent = "Pause profile";
     }
+    this.program.update(p);
     if (s.ts) this.noteProfile(p, s.ts);
     this.pauseBtn.disabled = !p;
     this.stopBtn.disabled = !p; // nothing to stop: a stray click must not change the mode
@@ -354,6 +358,7 @@ export class LoopCard {
 
   destroy() {
     this.chart?.destroy();
+    this.program.destroy();
     this.el.remove();
   }
 }

@@ -36,8 +36,9 @@ const enc = encodeURIComponent;
 export function createApi({ base = "", token = null, timeout = 15000, fetch: fetchImpl } = {}) {
   const doFetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
 
-  /** Any call: `request("GET", "/api/loops", {query, body})`. */
-  async function request(method, path, { query, body } = {}) {
+  /** Any call: `request("GET", "/api/loops", {query, body})`; `contentType` for a string
+   *  body that is not plain text (a BeerXML recipe). */
+  async function request(method, path, { query, body, contentType } = {}) {
     let url = base + path;
     const params = new URLSearchParams();
     for (const [key, value] of Object.entries(query ?? {})) {
@@ -50,7 +51,7 @@ export function createApi({ base = "", token = null, timeout = 15000, fetch: fet
     const init = { method, headers };
     if (body !== undefined) {
       // A string goes as plain text (`20.5`, `constant`), anything else as JSON.
-      headers["Content-Type"] = typeof body === "string" ? "text/plain" : "application/json";
+      headers["Content-Type"] = contentType ?? (typeof body === "string" ? "text/plain" : "application/json");
       init.body = typeof body === "string" ? body : JSON.stringify(body);
     }
     const abort = new AbortController();

@@ -91,6 +91,7 @@ class LoopEditor {
       sensor: ioSelect(this.sensorOptions, loop.sensor, false),
       heater: ioSelect(io("actuators", "heater"), loop.heater, true),
       cooler: ioSelect(io("actuators", "cooler"), loop.cooler, true),
+      gravity: ioSelect(this.sensorOptions, loop.gravity, true),
       setpoint: numberInput(t(loop.setpoint)),
       setpoint_min: numberInput(t(loop.setpoint_min)),
       setpoint_max: numberInput(t(loop.setpoint_max)),
@@ -116,7 +117,8 @@ class LoopEditor {
       h("fieldset", {}, h("legend", {}, "Loop"),
         h("div", { class: "form-grid" }, field("Id", f.id), field("Name", f.name), field("Kind", f.kind), field("Mode", f.mode))),
       h("fieldset", {}, h("legend", {}, "Input and outputs"),
-        h("div", { class: "form-grid" }, field("Sensor", f.sensor), field("Heater", f.heater), field("Cooler", f.cooler)), this.reading),
+        h("div", { class: "form-grid" }, field("Sensor", f.sensor), field("Heater", f.heater), field("Cooler", f.cooler),
+          field("Hydrometer (gravity)", f.gravity, "For program steps that advance on gravity (docs/programs.md).")), this.reading),
       h("fieldset", {}, h("legend", {}, "Setpoint"),
         h("div", { class: "form-grid" }, field(`Setpoint ${u}`, f.setpoint), field(`Lowest allowed ${u}`, f.setpoint_min),
           field(`Highest allowed ${u}`, f.setpoint_max), field("Relay window (s)", f.window_s, "Time-proportioning period for relay outputs."))),
@@ -186,6 +188,7 @@ class LoopEditor {
     put(f.sensor, () => { out.sensor = ref(f.sensor); });
     put(f.heater, () => { out.heater = ref(f.heater); });
     put(f.cooler, () => { out.cooler = ref(f.cooler); });
+    put(f.gravity, () => { out.gravity = ref(f.gravity); });
     put(f.setpoint, () => { out.setpoint = temp(f.setpoint); });
     put(f.setpoint_min, () => { out.setpoint_min = temp(f.setpoint_min); });
     put(f.setpoint_max, () => { out.setpoint_max = temp(f.setpoint_max); });

@@ -1,5 +1,6 @@
 // Profiles: a table editor with a live preview of the interpolated curve, BrewPi CSV in
-// and out, duplicate, and apply to a loop (now, or part-way at a chosen point).
+// and out, duplicate, and apply to a loop (now, or part-way at a chosen point). Programs
+// (step profiles) open in the step editor (steps.js); recipes import as programs.
 import { h, fill } from "../ui/dom.js";
 import { field, select, textInput, numberInput, numberValue, setOptions, button, section, download, deriveId, slug } from "../ui/forms.js";
 import { asList, profileFits } from "../ui/data.js";
@@ -7,7 +8,8 @@ import { temperature, duration } from "../ui/format.js";
 import { fromDisplay, inputValue, unitLabel } from "../ui/units.js";
 import { attempt, describeError, showError, showInfo } from "../ui/toast.js";
 import { Chart, COLOURS } from "../ui/chart.js";
-import { exportProfileCsv, importProfileCsv, loopCommand } from "../calls.js";
+import { exportProfileCsv, importProfileCsv, importRecipe, loopCommand } from "../calls.js";
+import { StepEditor, starterProgram } from "./steps.js";
 
 const UNITS = { minutes: 60, hours: 3600, days: 86400 };
 
@@ -44,18 +46,36 @@ export function mount(root, ctx, [selected]) {
     if (f && !importId.value) importId.value = slug(f.name.replace(/\.csv$/i, ""));
   });
 
+  const recipeInput = h("input", { type: "file", accept: ".json,.xml,application/json,text/xml", id: "recipe-file" });
+  const recipeForm = h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); importRecipeFile(); } },
+    field("BeerJSON or BeerXML recipe", recipeInput), h("button", { type: "submit" }, "Import recipe"));
+
   fill(root,
     h("div", { class: "view-head" }, h("h1", {}, "Profiles"),
-      button("New profile", () => ctx.navigate("#/profiles/new"), { class: "primary" })),
+      h("div", { class: "button-row" },
+        button("New program", () => ctx.navigate("#/profiles/new-program"), { class: "primary" }),
+        button("New point profile", () => ctx.navigate("#/profiles/new")))),
     h("div", { class: "split" },
-      h("aside", { class: "side" }, listEl, section("Import BrewPi CSV", importForm)),
+      h("aside", { class: "side" }, listEl, section("Import a recipe", recipeForm), section("Import BrewPi CSV", importForm)),
       editorEl));
+
+  async function importRecipeFile() {
+    const f = recipeInput.files?.[0];
+    if (!f) return showError("Choose a BeerJSON or BeerXML file first.");
+    const r = await attempt(`Importing ${f.name}`, async () => importRecipe(api, f.name, await f.text()));
+    if (!r.ok) return;
+    const made = r.value?.profiles ?? [];
+    showInfo(`Imported ${r.value?.recipe ?? f.name}: ${made.map((p) => p.name || p.id).join(", ")}`);
+    recipeForm.reset();
+    await reload();
+    if (made[0]) ctx.navigate(`#/profiles/${encodeURIComponent(made[0].id)}`);
+  }
 
   const renderList = () => {
     fill(listEl, profiles.length
       ? profiles.map((p) => h("li", {}, h("a", { href: `#/profiles/${encodeURIComponent(p.id)}`,
           "aria-current": p.id === selected ? "true" : undefined }, p.name || p.id,
-          h("small", {}, ` ${p.points.length} points`))))
+          h("small", {}, p.steps ? ` ${p.steps.length} steps${p.kind ? `, ${p.kind}` : ""}` : ` ${p.points.length} points`))))
       : h("li", { class: "empty" }, "No profiles yet."));
   };
 
@@ -87,7 +107,8 @@ export function mount(root, ctx, [selected]) {
   (async () => {
     await reload();
     let profile = null;
-    if (selected === "new" || !selected) profile = selected === "new" ? starter() : null;
+    if (selected === "new-program") profile = starterProgram();
+    else if (selected === "new" || !selected) profile = selected === "new" ? starter() : null;
     else if (selected.startsWith("copy-of-")) {
       const source = profiles.find((p) => p.id === selected.slice(8));
       if (source) profile = { ...structuredClone(source), id: `${source.id}-copy`, name: `Copy of ${source.name || source.id}`, version: 0 };
@@ -95,7 +116,8 @@ export function mount(root, ctx, [selected]) {
       profile = profiles.find((p) => p.id === selected) ?? null;
       if (!profile) showError(`There is no profile "${selected}".`);
     }
-    if (profile) editor = new ProfileEditor(editorEl, ctx, profile, { loops, reload, isNew: !profile.version });
+    if (profile?.steps) editor = new StepEditor(editorEl, ctx, profile, { loops, reload, isNew: !profile.version });
+    else if (profile) editor = new ProfileEditor(editorEl, ctx, profile, { loops, reload, isNew: !profile.version });
     else fill(editorEl, h("p", { class: "empty" }, "Choose a profile, or create a new one."));
   })();
 
