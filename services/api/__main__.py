@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from aiohttp import web
-
 from services.api.app import create_app
+from services.api.serve import run
 from services.common.config import Config
 from services.common.logs import setup_logging
 
@@ -12,12 +11,11 @@ from services.common.logs import setup_logging
 def main() -> None:
     config = Config.from_env()
     setup_logging(config.log_level)
-    web.run_app(
+    run(
         create_app(config),
-        host=config.http_host,
-        port=config.http_port,
-        access_log=None,
-        print=lambda text: print(text, flush=True),
+        config.http_host,
+        config.http_port,
+        ready=lambda text: print(text, flush=True),
         shutdown_timeout=5,
     )
 

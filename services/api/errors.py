@@ -39,6 +39,11 @@ class BadRequest(ApiError):
     status = 400
 
 
+class Forbidden(ApiError):
+    status = 403
+    error = "forbidden"
+
+
 class NotFound(ApiError):
     status = 404
     error = "not found"

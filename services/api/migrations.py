@@ -44,6 +44,12 @@ def _alarms(db: peewee.Database) -> None:
     db.create_tables([AlarmRow])
 
 
+def _users_and_access(db: peewee.Database) -> None:
+    from services.api.models import AuditRow, SecretRow, SessionRow, TokenRow, UserRow
+
+    db.create_tables([UserRow, TokenRow, SessionRow, SecretRow, AuditRow])
+
+
 def _history(db: peewee.Database) -> None:
     from services.api.history.models import create_tables  # it imports the database module
 
@@ -54,6 +60,7 @@ MIGRATIONS: list[Migration] = [
     Migration(1, "settings, devices, profiles, loops", _initial),
     Migration(2, "last alarm record per id", _alarms),
     Migration(3, "history: series, samples, rollups, events, alarms, logs, annotations", _history),
+    Migration(4, "users, API tokens, sessions, server secrets, audit", _users_and_access),
 ]
 
 

@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
+from services.api.auth.policy import OPEN, describe_rule, required
 from services.api.validation import ID_PATTERN
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -40,6 +41,9 @@ ERROR_TEXT = {
     400: "Bad request: malformed JSON, a bad path id or query parameter.",
     404: "No such object.",
     409: "Conflict: a stale `version`, an id already taken, or an object still in use.",
+    401: "Not logged in, or the token is not valid.",
+    403: "Your role may not do this, a cookie-authenticated change without its CSRF token, "
+    "or a request from another site's page.",
     413: "Request body too large.",
     415: "Unsupported content type (send application/json).",
     422: "The body does not validate; `detail` names each field.",
@@ -147,6 +151,11 @@ def _operation(op: Operation, path: str, method: str, schemas: _Schemas) -> dict
     if op.description:
         out["description"] = op.description
     out["tags"] = [op.tag or path.split("/")[2]]
+    # Who may call it (services/api/auth/policy.py): the tests are generated from this.
+    rule = required(method, path)
+    out["x-maelstrom-role"] = describe_rule(rule)
+    if rule != OPEN:
+        out["security"] = [{"bearer": []}, {"session": []}]
     params: list[dict[str, Any]] = []
     for name in re.findall(r"{(\w+)}", path):
         params.append(
@@ -184,6 +193,8 @@ def _operation(op: Operation, path: str, method: str, schemas: _Schemas) -> dict
             entry["content"] = _content(schemas, spec)
         responses[str(status)] = entry
     errors = {400, 503, *op.errors}
+    if rule != OPEN:
+        errors |= {401, 403}
     if has_body:
         errors |= {413, 415, 422}
     if "{" in path:
@@ -250,5 +261,11 @@ def build_spec(app: web.Application, version: str = "0.1.0") -> dict[str, Any]:
             'Errors are `{"error", "detail"}` with a 4xx status. See docs/api.md.',
         },
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": dict(sorted(schemas.components.items()))},
+        "components": {
+            "schemas": dict(sorted(schemas.components.items())),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "An API token."},
+                "session": {"type": "apiKey", "in": "cookie", "name": "maelstrom_session"},
+            },
+        },
     }

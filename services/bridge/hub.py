@@ -61,7 +61,7 @@ from services.bridge.session import (
 from services.bridge.settings import BridgeSettings
 from services.common.config import Config
 from services.common.mqtt import Message, MqttClient
-from services.common.topics import TopicError, TopicFilter, check_topic
+from services.common.topics import TopicError, TopicFilter, Topics, check_topic
 
 log = logging.getLogger(__name__)
 
@@ -165,6 +165,7 @@ class Hub:
         self.pace = Pace(settings.batch_window, settings.max_batch_window)
         self.flusher = Flusher(self.pace)
         self._acl = [TopicFilter(f) for f in settings.publish_acl]
+        self._config_filter = TopicFilter(Topics(config.topic_prefix).all_config())
         self._upstreams: dict[str, Upstream] = {}
         self._priming: set[Upstream] = set()
         self._epoch = 0
@@ -247,6 +248,15 @@ class Hub:
         except TopicError as exc:
             self._refuse(session, "invalid_filter", str(exc), topic=topic_filter)
             return
+        if topic_filter.startswith("$") and not topic_filter.startswith("$share/"):
+            # $SYS/# tells a page the broker's clients, versions and load: not a browser's.
+            self._refuse(
+                session,
+                "forbidden",
+                "broker topics ($SYS/…, $share/…) are not available to browsers",
+                topic=topic_filter,
+            )
+            return
         if topic_filter.startswith("$share/"):
             self._refuse(
                 session,
@@ -300,6 +310,11 @@ class Hub:
             self.stats.refused_publishes += 1
             self._refuse(session, "invalid_topic", str(exc), topic=op.topic)
             return
+        refusal = self._publish_refusal(session, op)
+        if refusal:
+            self.stats.refused_publishes += 1
+            self._refuse(session, "forbidden", refusal, topic=op.topic)
+            return
         if not any(f.matches(op.topic) for f in self._acl):
             self.stats.refused_publishes += 1
             allowed = ", ".join(self.settings.publish_acl) or "nowhere"
@@ -311,6 +326,17 @@ class Hub:
             )
             return
         self.mqtt.publish(op.topic, payload_from_browser(op.payload), qos=op.qos, retain=op.retain)
+
+    def _publish_refusal(self, session: BrowserSession, op: Publish) -> str | None:
+        """Rules no publish ACL setting can lift: why `op` is refused, or None."""
+        if session.role == "viewer":
+            return "a viewer may not publish"
+        if self._config_filter.matches(op.topic):
+            return "configuration comes from the API only, never from a browser"
+        if op.retain and not payload_from_browser(op.payload):
+            # An empty retained message deletes the topic's record (an alarm's, a loop's state).
+            return "browsers may not clear retained topics"
+        return None
 
     def _refuse(self, session: BrowserSession, code: str, error: str, **detail: Any) -> None:
         session.offer(reply(error_text(code, error, **detail)))
