@@ -18,6 +18,7 @@ import asyncio
 import contextlib
 import logging
 import resource
+import time
 from collections.abc import Callable
 
 from aiohttp import web
@@ -56,6 +57,7 @@ class ConnectionGuard:
         self.server = server
         self.max_connections = max_connections
         self.evicted = 0
+        self._logged = float("-inf")
 
     def factory(self) -> RequestHandler:
         connections = self.server.connections
@@ -72,12 +74,14 @@ class ConnectionGuard:
                 handler.force_close()
                 closed += 1
         self.evicted += closed
-        if closed:
+        now = time.monotonic()
+        if closed and now - self._logged > 10.0:  # a flood must not become a log flood
+            self._logged = now
             log.warning(
-                "%d connections open (limit %d): closed the %d oldest idle ones",
+                "%d connections open (limit %d): closing the oldest idle ones (%d so far)",
                 len(connections),
                 self.max_connections,
-                closed,
+                self.evicted,
             )
 
 
