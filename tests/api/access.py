@@ -35,7 +35,8 @@ async def set_up_owner(api: TestClient) -> str:
 
 async def issue_token(api: TestClient, csrf: str, role: str, name: str | None = None) -> str:
     resp = await api.post(
-        "/api/tokens", json={"name": name or f"{role}-script", "role": role},
+        "/api/tokens",
+        json={"name": name or f"{role}-script", "role": role},
         headers={"X-CSRF-Token": csrf},
     )
     body = await resp.json()
