@@ -248,12 +248,12 @@ class Hub:
         except TopicError as exc:
             self._refuse(session, "invalid_filter", str(exc), topic=topic_filter)
             return
-        if topic_filter.startswith("$") and not topic_filter.startswith("$share/"):
+        if topic_filter.startswith("$SYS"):
             # $SYS/# tells a page the broker's clients, versions and load: not a browser's.
             self._refuse(
                 session,
                 "forbidden",
-                "broker topics ($SYS/…, $share/…) are not available to browsers",
+                "the broker's own topics ($SYS/…) are not available to browsers",
                 topic=topic_filter,
             )
             return
@@ -310,10 +310,9 @@ class Hub:
             self.stats.refused_publishes += 1
             self._refuse(session, "invalid_topic", str(exc), topic=op.topic)
             return
-        refusal = self._publish_refusal(session, op)
-        if refusal:
+        if session.role == "viewer":
             self.stats.refused_publishes += 1
-            self._refuse(session, "forbidden", refusal, topic=op.topic)
+            self._refuse(session, "forbidden", "a viewer may not publish", topic=op.topic)
             return
         if not any(f.matches(op.topic) for f in self._acl):
             self.stats.refused_publishes += 1
@@ -325,12 +324,15 @@ class Hub:
                 topic=op.topic,
             )
             return
+        refusal = self._publish_refusal(op)
+        if refusal:
+            self.stats.refused_publishes += 1
+            self._refuse(session, "forbidden", refusal, topic=op.topic)
+            return
         self.mqtt.publish(op.topic, payload_from_browser(op.payload), qos=op.qos, retain=op.retain)
 
-    def _publish_refusal(self, session: BrowserSession, op: Publish) -> str | None:
-        """Rules no publish ACL setting can lift: why `op` is refused, or None."""
-        if session.role == "viewer":
-            return "a viewer may not publish"
+    def _publish_refusal(self, op: Publish) -> str | None:
+        """Rules no MAELSTROM_WS_PUBLISH_ACL can lift: why `op` is refused, or None."""
         if self._config_filter.matches(op.topic):
             return "configuration comes from the API only, never from a browser"
         if op.retain and not payload_from_browser(op.payload):
