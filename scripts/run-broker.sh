@@ -3,7 +3,11 @@
 # once; the broker waits a moment so the services can publish `offline` and
 # disconnect cleanly before it goes, instead of the retained status going stale.
 set -u
-"${MOSQUITTO:-mosquitto}" -c broker/mosquitto.conf &
+# With the credentials `make run-all` generated (scripts/broker_auth.py), its copy of
+# broker/mosquitto.conf that names the password file and ACL; else the plain one.
+conf=broker/mosquitto.conf
+[ -f data/mosquitto/mosquitto.conf ] && conf=data/mosquitto/mosquitto.conf
+"${MOSQUITTO:-mosquitto}" -c "$conf" &
 broker=$!
 stopping=0
 stop() { stopping=1; sleep 3; kill -TERM "$broker" 2>/dev/null; }
