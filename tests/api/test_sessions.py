@@ -180,3 +180,26 @@ async def test_tokens_work_for_scripts(api: TestClient) -> None:
     resp = await api.get("/api/audit", headers={"Authorization": f"Bearer {token}"})
     entries = await resp.json()
     assert entries[0]["who"] == "anna" and entries[0]["path"] == "/api/tokens"
+
+
+async def test_backups_and_answers_hold_no_secrets(api: TestClient) -> None:
+    creds = await credentials(api)
+    admin = creds.bearer("admin")
+    backup = await (await api.get("/api/backup", headers=admin)).text()
+    users = await (await api.get("/api/users", headers=admin)).text()
+    tokens = await (await api.get("/api/tokens", headers=admin)).text()
+    for text in (backup, users, tokens):
+        assert OWNER["password"] not in text and "argon2" not in text
+        assert not any(secret in text for secret in creds.tokens.values())
+    assert "token_hash" not in tokens and "password" not in users
+
+
+async def test_a_rest_setpoint_is_recorded_with_its_author(
+    api: TestClient, fermenter: dict[str, Any]
+) -> None:
+    creds = await credentials(api)
+    resp = await api.post("/api/loops/fv1/setpoint", data="18", headers=creds.bearer("brewer"))
+    assert resp.status == 200
+    entries = await (await api.get("/api/audit", headers=creds.bearer("admin"))).json()
+    assert entries[0]["who"] == "token:brewer-script"
+    assert entries[0]["path"] == "/api/loops/fv1/setpoint" and entries[0]["status"] == 200

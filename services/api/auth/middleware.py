@@ -44,8 +44,11 @@ async def safety_middleware(request: web.Request, handler: Handler) -> web.Strea
     return await handler(request)
 
 
+SOCKET_PATHS = frozenset({"/ws", "/ws/stats"})
+
+
 def _guarded(path: str) -> bool:
-    return path.startswith("/api/") or path == "/ws"
+    return path.startswith("/api/") or path in SOCKET_PATHS
 
 
 def offered_token(request: web.Request) -> str | None:
@@ -111,7 +114,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     found = await authenticate(request, state)
     principal = found if isinstance(found, Principal) else None
     request[PRINCIPAL] = principal
-    if request.path == "/ws":
+    if request.path in SOCKET_PATHS:
         if principal is None:
             return unauthorized(state, found if isinstance(found, str) else None)
         request[BRIDGE_ROLE] = principal.role.name
