@@ -6,7 +6,7 @@ PYTHON := $(VENV)/bin/python
 MOSQUITTO := $(shell command -v mosquitto 2>/dev/null || echo /usr/sbin/mosquitto)
 PYTEST_ARGS ?=
 
-.PHONY: setup system-deps browser-deps firmware-deps webui-deps run-all test bench lint format clean
+.PHONY: setup system-deps browser-deps firmware-deps bench-deps webui-deps run-all test bench lint format clean
 
 setup: system-deps $(VENV)/.installed webui-deps
 
@@ -18,6 +18,9 @@ browser-deps:
 
 firmware-deps:
 	@bash scripts/install-system-deps.sh --firmware
+
+bench-deps:
+	@bash scripts/install-system-deps.sh --bench
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
@@ -43,7 +46,7 @@ run-all: setup
 test: setup browser-deps firmware-deps
 	$(PYTHON) -m pytest -n 2 --dist loadgroup $(PYTEST_ARGS)
 
-bench: setup
+bench: setup bench-deps
 	$(PYTHON) -m bench $(BENCH)
 
 lint: setup

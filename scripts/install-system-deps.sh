@@ -4,6 +4,8 @@
 #   scripts/install-system-deps.sh --browser  also Chromium, for the browser tests
 #   scripts/install-system-deps.sh --firmware also the AVR toolchain, arduino-mk and
 #                                             simavr, to build and run devices/arduino
+#   scripts/install-system-deps.sh --bench    also wrk, the HTTP load generator of
+#                                             `make bench BENCH=api`
 set -euo pipefail
 
 want=()
@@ -26,8 +28,11 @@ for flag in "$@"; do
                 installed "$pkg" || want+=("$pkg")
             done
             ;;
+        --bench)
+            have wrk || want+=(wrk)
+            ;;
         *)
-            echo "usage: $0 [--browser] [--firmware]" >&2
+            echo "usage: $0 [--browser] [--firmware] [--bench]" >&2
             exit 2
             ;;
     esac

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from services.api.models import AlarmRow
 from services.common.mqtt import Message, MqttClient, PayloadError
+from services.common.problems import first_problem
 from services.common.schema.alarms import Alarm, AlarmAck, AlarmState
 from services.common.schema.config import Severity
 from services.common.web import MQTT
@@ -83,9 +84,7 @@ class AlarmBook:
         try:
             alarm = Alarm.model_validate(data)
         except ValidationError as exc:
-            first = exc.errors()[0]
-            field = ".".join(str(p) for p in first["loc"])
-            raise PayloadError(f"alarm {alarm_id!r}: {field}: {first['msg']}") from exc
+            raise PayloadError(f"alarm {alarm_id!r}: {first_problem(exc)}") from exc
         if not alarm.raised_at and alarm_id in self._current:
             # A client's raw raise or clear of an alarm the controller already keeps:
             # the controller answers with the full record, which is what we keep.

@@ -9,10 +9,10 @@ from services.api.alarm_book import setup_alarm_book
 from services.api.audit import audit_middleware
 from services.api.audit import routes as audit_routes
 from services.api.auth import auth_middlewares, setup_auth
+from services.api.commands import setup_loop_commands
 from services.api.errors import error_middleware
 from services.api.history import setup as setup_history
 from services.api.homeassistant import setup_homeassistant
-from services.api.loop_commands import setup_loop_commands
 from services.api.publisher import setup_publisher
 from services.api.routes import (
     alarms,
@@ -26,6 +26,7 @@ from services.api.routes import (
     settings,
 )
 from services.api.store import setup_store
+from services.api.targets import setup_targets
 from services.bridge import setup_bridge
 from services.common.config import Config
 from services.common.web import CONFIG, setup_mqtt
@@ -48,17 +49,19 @@ def create_app(config: Config) -> web.Application:
     # users, sessions, tokens (needs the database)
     setup_auth(app, storage)
     webui.setup_security_headers(app)
-    # configuration: store (+ demo seed) → publisher → commands; alarms
+    # configuration: store (+ demo seed) → publisher; targets (the controller's) → commands
     setup_store(app)
     setup_publisher(app)
+    setup_targets(app)
     setup_loop_commands(app)
     setup_alarm_book(app)
     # browser socket
     setup_bridge(app)
     # REST
-    for resource in (health, settings, devices, profiles, loops, publish, alarms, backup, openapi):
+    for resource in (health, settings, devices, profiles, loops, publish, alarms, backup):
         app.add_routes(resource.routes)
     app.add_routes(audit_routes)
+    openapi.setup_openapi(app)  # built once, from every route (history's too)
     # history: the recorder (MQTT → batched writes) and /api/history…, /api/logs
     setup_history(app)
     # Home Assistant discovery (from the retained config)

@@ -22,6 +22,7 @@ from datetime import UTC, datetime, timedelta
 from pydantic import ValidationError
 
 from services.api.errors import Invalid
+from services.common.problems import Location, problems
 from services.common.schema.config import Interpolation, Profile
 
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -134,16 +135,13 @@ def parse_profile_csv(
             {"id": profile_id, "name": name, "interpolation": interpolation, "points": points}
         )
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors(include_url=False, include_input=False, include_context=False):
-            loc = err["loc"]
-            message = str(err["msg"]).removeprefix("Value error, ")
+
+        def csv_line(loc: Location) -> str | None:  # points.3.temperature → its CSV line
             if len(loc) >= 2 and loc[0] == "points" and isinstance(loc[1], int):
-                field = f"line {parsed[loc[1]][0]}: {'.'.join(str(p) for p in loc[2:]) or 'row'}"
-            else:
-                field = ".".join(str(p) for p in loc) or "body"
-            problems.append({"field": field, "message": message})
-        raise Invalid("invalid BrewPi CSV", problems) from exc
+                return f"line {parsed[loc[1]][0]}: {'.'.join(str(p) for p in loc[2:]) or 'row'}"
+            return None
+
+        raise Invalid("invalid BrewPi CSV", problems(exc, field=csv_line)) from exc
 
 
 def format_profile_csv(profile: Profile, start: datetime | None = None) -> str:

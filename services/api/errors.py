@@ -1,8 +1,12 @@
-"""The API's errors: one JSON shape, `{"error": "...", "detail": ...}`, always 4xx.
+"""The API's errors: one JSON shape, `{"error": "...", "detail": ...}`, a 4xx status
+(503/504 when something the API depends on is down or does not answer).
 
-Parts of the API raise `ApiError` subclasses (the store, request parsing, loop
-commands); `error_middleware` turns them, and aiohttp's own HTTP errors (unknown
-route, wrong method, body too large), into that shape for every `/api/` path.
+Parts of the API raise `ApiError` subclasses that say what went wrong in the
+domain's terms (not found, a conflict, invalid input) and know nothing of HTTP;
+`error_middleware` is the one place that maps them to a status (`STATUS`), and it
+turns aiohttp's own HTTP errors (unknown route, wrong method, body too large) and
+a database that cannot answer (503 with Retry-After, the one policy for every
+route) into the same shape for every `/api/` path.
 """
 
 from __future__ import annotations
@@ -15,15 +19,18 @@ import peewee
 from aiohttp import web
 from pydantic import ValidationError
 
+from services.common.problems import problems
 from services.common.web import json_error
 
 log = logging.getLogger(__name__)
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
+RETRY_AFTER_S = 2
+"""What a client should wait before retrying when the database is unavailable."""
+
 
 class ApiError(Exception):
-    status = 400
     error = "bad request"
 
     def __init__(self, error: str | None = None, detail: Any = None) -> None:
@@ -31,12 +38,9 @@ class ApiError(Exception):
         self.error = error or self.error
         self.detail = detail
 
-    def response(self) -> web.Response:
-        return json_error(self.status, self.error, self.detail)
-
 
 class BadRequest(ApiError):
-    status = 400
+    """The request itself is malformed (not JSON, a bad path id or query parameter)."""
 
 
 class Forbidden(ApiError):
@@ -45,34 +49,67 @@ class Forbidden(ApiError):
 
 
 class NotFound(ApiError):
-    status = 404
     error = "not found"
 
 
 class Conflict(ApiError):
-    status = 409
+    """A stale version, an id already taken, an object still in use."""
+
     error = "conflict"
 
 
 class UnsupportedMediaType(ApiError):
-    status = 415
     error = "unsupported media type"
 
 
 class Invalid(ApiError):
-    status = 422
+    """Well-formed, but not a valid object (or command)."""
+
     error = "invalid"
+
+
+STATUS: dict[type[ApiError], int] = {
+    BadRequest: 400,
+    NotFound: 404,
+    Conflict: 409,
+    UnsupportedMediaType: 415,
+    Invalid: 422,
+}
+
+
+def status_of(exc: ApiError) -> int:
+    """The HTTP status for a domain error: its class's, or the nearest base class's."""
+    for cls in type(exc).__mro__:
+        if cls in STATUS:
+            return STATUS[cls]  # type: ignore[index]
+        status = cls.__dict__.get("status")  # an error that names its own (504, ...)
+        if isinstance(status, int):
+            return status
+    return 400
+
+
+def error_response(exc: ApiError) -> web.Response:
+    status = status_of(exc)
+    response = json_error(status, exc.error, exc.detail)
+    if status == 503:  # something we depend on is down (the broker): worth a retry
+        response.headers["Retry-After"] = str(RETRY_AFTER_S)
+    return response
+
+
+def database_unavailable(request: web.Request, exc: Exception) -> web.Response:
+    """The database is locked for longer than busy_timeout, or PostgreSQL is gone:
+    the request did nothing and can be retried."""
+    log.warning("database unavailable for %s %s: %s", request.method, request.path, exc)
+    return web.json_response(
+        {"error": "database unavailable", "detail": str(exc)},
+        status=503,
+        headers={"Retry-After": str(RETRY_AFTER_S)},
+    )
 
 
 def field_errors(exc: ValidationError, prefix: str = "") -> list[dict[str, str]]:
     """pydantic's errors as `[{"field": "points.0.temperature", "message": ...}]`."""
-    out = []
-    for err in exc.errors(include_url=False, include_context=False, include_input=False):
-        loc = ".".join(str(part) for part in err["loc"])
-        field = ".".join(p for p in (prefix, loc) if p) or "body"
-        message = str(err["msg"]).removeprefix("Value error, ")
-        out.append({"field": field, "message": message})
-    return out
+    return problems(exc, prefix=prefix)
 
 
 def invalid(what: str, exc: ValidationError, prefix: str = "") -> Invalid:
@@ -95,7 +132,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
             return json_error(404, "not found", {"path": request.path})
         return response
     except ApiError as exc:
-        return exc.response()
+        return error_response(exc)
     except web.HTTPException as exc:
         if not request.path.startswith("/api/") or exc.status < 400:
             raise
@@ -110,12 +147,7 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         elif exc.status == 413:
             detail = exc.text  # "Maximum request body size … exceeded, actual body size …"
         return json_error(exc.status, _REASONS.get(exc.status, exc.reason.lower()), detail)
-    except peewee.OperationalError as exc:
-        # The database is locked for longer than busy_timeout, or PostgreSQL is gone:
-        # the request did nothing and can be retried.
-        log.warning("database unavailable for %s %s: %s", request.method, request.path, exc)
-        return web.json_response(
-            {"error": "database unavailable", "detail": str(exc)},
-            status=503,
-            headers={"Retry-After": "2"},
-        )
+    except peewee.PeeweeException as exc:
+        # Whatever the driver raised (locked, gone, a connection lost mid-query), the
+        # client sees one answer it can act on, never a 500.
+        return database_unavailable(request, exc)

@@ -40,14 +40,24 @@ ERROR_SCHEMA: dict[str, Any] = {
 ERROR_TEXT = {
     400: "Bad request: malformed JSON, a bad path id or query parameter.",
     404: "No such object.",
-    409: "Conflict: a stale `version`, an id already taken, or an object still in use.",
     401: "Not logged in, or the token is not valid.",
     403: "Your role may not do this, a cookie-authenticated change without its CSRF token, "
     "or a request from another site's page.",
+    409: "Conflict: a stale `version`, an id already taken, an object still in use, or a "
+    "command the loop's controller refused (its reason in `detail.message`).",
     413: "Request body too large.",
     415: "Unsupported content type (send application/json).",
     422: "The body does not validate; `detail` names each field.",
     503: "The database or broker is unavailable; retry.",
+    504: "No controller answered for the loop (none runs it, or it is down).",
+}
+
+
+RETRY_AFTER_HEADER = {
+    "Retry-After": {
+        "description": "Seconds to wait before retrying.",
+        "schema": {"type": "integer", "minimum": 0},
+    }
 }
 
 
@@ -206,6 +216,8 @@ def _operation(op: Operation, path: str, method: str, schemas: _Schemas) -> dict
             "description": ERROR_TEXT.get(status, "Error."),
             "content": {"application/json": {"schema": {"$ref": REF.format(model="Error")}}},
         }
+        if status == 503:
+            responses[str(status)]["headers"] = RETRY_AFTER_HEADER
     out["responses"] = responses
     return out
 

@@ -49,6 +49,11 @@ class ConfigPublisher:
             for obj in self.store.list(kind):
                 self.publish(kind, obj.id, obj)
                 count += 1
+        # Then every id it has, so a controller drops what was deleted while it was away.
+        index: dict[str, Any] = {"settings": [s.key for s in self.store.settings()]}
+        for kind in KINDS:
+            index[kind] = [obj.id for obj in self.store.list(kind)]
+        self.mqtt.publish(self.mqtt.topics.config_index, index, qos=1, retain=False)
         log.info("published %d configuration objects", count)
 
     def on_controller_status(self, message: Message) -> None:
@@ -56,13 +61,19 @@ class ConfigPublisher:
             self.publish_all()
 
     def on_retained_config(self, message: Message) -> None:
-        """Clear retained config for objects the database does not have."""
-        if not message.retain or not message.payload:
-            return  # live traffic (our own publishes) and already-cleared topics
+        """Clear retained config for objects the database does not have.
+
+        Live config traffic is our own publishes or another API process's on the
+        same database: either way that kind changed there, so read it again."""
         parts = self.mqtt.topics.parts(message.topic)
         if len(parts) != 3 or parts[1] not in CONFIG_KINDS:
             return
         kind, object_id = parts[1], parts[2]
+        if not message.retain:
+            self.store.invalidate(kind)
+            return
+        if not message.payload:
+            return  # already cleared
         if kind == "settings":
             known = any(s.key == object_id for s in self.store.settings())
         else:

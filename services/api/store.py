@@ -10,6 +10,16 @@ operation is a handful of indexed queries on a few dozen rows (well under a
 millisecond on SQLite), and one connection used from one thread keeps peewee's
 connection and transaction state simple. Moving it to a thread pool would buy
 nothing at this size and cost a connection per thread.
+
+Reads come from memory. The API is the only writer of configuration, so each
+kind is loaded once into a `Snapshot` (the typed objects and their JSON, ready to
+send) and dropped on every committed change of that kind; the next read loads it
+again. A peewee query costs ~250 µs, which made a GET of one loop four times as
+slow as `/api/health`. Writes still read the database inside their transaction,
+so the version checks stay exact. Another API process on the same database tells
+us of its writes through the config it publishes (`invalidate`, from the
+publisher). Objects handed out are shared with the cache: treat them as read-only
+(every change here is a `model_copy`).
 """
 
 from __future__ import annotations
@@ -37,6 +47,7 @@ from services.common.schema.config import (
     Profile,
     Setting,
 )
+from services.common.schema.target import TARGET_FIELDS, LoopTarget
 from services.common.web import CONFIG
 
 log = logging.getLogger(__name__)
@@ -48,13 +59,35 @@ Listener = Callable[[str, str, Stored | None], None]
 """Called with (kind, id, object) after every committed change; object None = deleted."""
 
 KINDS = ("devices", "profiles", "loops")
+
+
+def _target_of(loop: Loop) -> dict[str, Any]:
+    return {**{k: getattr(loop, k) for k in TARGET_FIELDS}, "target_revision": loop.target_revision}
+
+
 SINGULAR = {"devices": "device", "profiles": "profile", "loops": "loop", "settings": "setting"}
+
+
+class Snapshot:
+    """Every stored object of one kind, by id in id order, with its JSON body."""
+
+    def __init__(self, objects: Iterable[Stored]) -> None:
+        self.objects: dict[str, Stored] = {_key(o): o for o in objects}
+        self.bodies: dict[str, bytes] = {
+            key: obj.model_dump_json().encode() for key, obj in self.objects.items()
+        }
+        self.list_body = b"[" + b",".join(self.bodies.values()) + b"]"
+
+
+def _key(obj: Stored) -> str:
+    return obj.key if isinstance(obj, Setting) else obj.id
 
 
 class ConfigStore:
     def __init__(self, db: peewee.Database) -> None:
         self.db = db
         self._listeners: list[Listener] = []
+        self._snapshots: dict[str, Snapshot] = {}
 
     # listeners ------------------------------------------------------------------------
     def add_listener(self, listener: Listener) -> None:
@@ -64,11 +97,46 @@ class ConfigStore:
         self._listeners.remove(listener)
 
     def _notify(self, kind: str, object_id: str, obj: Stored | None) -> None:
+        self.invalidate(kind)  # before the listeners: they may read it back
         for listener in self._listeners:
             try:
                 listener(kind, object_id, obj)
             except Exception:
                 log.exception("config listener failed for %s/%s", kind, object_id)
+
+    # the cache --------------------------------------------------------------------------
+    def invalidate(self, kind: str | None = None) -> None:
+        """Forget what is cached of `kind` (all kinds with None): it changed in the database."""
+        if kind is None:
+            self._snapshots.clear()
+        else:
+            self._snapshots.pop(kind, None)
+
+    def snapshot(self, kind: str) -> Snapshot:
+        """What is stored of `kind` ("settings" too), from memory after the first read."""
+        cached = self._snapshots.get(kind)
+        if cached is not None:
+            return cached
+        objects: list[Stored] = (
+            list(self._read_settings()) if kind == "settings" else self._read_list(kind)
+        )
+        snapshot = Snapshot(objects)
+        # Inside a transaction we may be reading what is not committed (and could
+        # still roll back): serve it, but do not keep it.
+        if not self.db.in_transaction():
+            self._snapshots[kind] = snapshot
+        return snapshot
+
+    def body(self, kind: str, object_id: str) -> bytes:
+        """One object's JSON, as GET sends it; NotFound when there is none."""
+        body = self.snapshot(kind).bodies.get(object_id)
+        if body is None:
+            raise self._not_found(kind, object_id)
+        return body
+
+    def list_body(self, kind: str) -> bytes:
+        """Every object of `kind` as one JSON array, as GET sends it."""
+        return self.snapshot(kind).list_body
 
     # reading ----------------------------------------------------------------------------
     def _load(self, kind: str, row: ConfigRow) -> ConfigObject | None:
@@ -82,21 +150,33 @@ class ConfigStore:
             return None
 
     def list(self, kind: str) -> list[ConfigObject]:
-        rows = CONFIG_ROWS[kind].select().order_by(CONFIG_ROWS[kind].id)
-        return [obj for obj in (self._load(kind, row) for row in rows) if obj is not None]
+        return cast(list[ConfigObject], list(self.snapshot(kind).objects.values()))
 
     def find(self, kind: str, object_id: str) -> ConfigObject | None:
-        row = CONFIG_ROWS[kind].get_or_none(CONFIG_ROWS[kind].id == object_id)
-        return None if row is None else self._load(kind, row)
+        return cast(ConfigObject | None, self.snapshot(kind).objects.get(object_id))
 
     def get(self, kind: str, object_id: str) -> ConfigObject:
         obj = self.find(kind, object_id)
         if obj is None:
-            raise NotFound(f"no {SINGULAR[kind]} {object_id!r}", {"field": "id", "id": object_id})
+            raise self._not_found(kind, object_id)
         return obj
 
     def count(self, kind: str) -> int:
-        return int(CONFIG_ROWS[kind].select().count())
+        return len(self.snapshot(kind).objects)
+
+    @staticmethod
+    def _not_found(kind: str, object_id: str) -> NotFound:
+        field = "key" if kind == "settings" else "id"
+        return NotFound(f"no {SINGULAR[kind]} {object_id!r}", {"field": field, field: object_id})
+
+    # the database, for writes (inside their transaction) and for the cache -------------
+    def _read_list(self, kind: str) -> list[ConfigObject]:
+        rows = CONFIG_ROWS[kind].select().order_by(CONFIG_ROWS[kind].id)
+        return [obj for obj in (self._load(kind, row) for row in rows) if obj is not None]
+
+    def _read(self, kind: str, object_id: str) -> ConfigObject | None:
+        row = CONFIG_ROWS[kind].get_or_none(CONFIG_ROWS[kind].id == object_id)
+        return None if row is None else self._load(kind, row)
 
     # writing ----------------------------------------------------------------------------
     def create(self, kind: str, obj: Obj) -> Obj:
@@ -133,6 +213,7 @@ class ConfigStore:
             else:
                 created = False
                 self._expect(kind, obj.id, current.version, obj.version)
+                obj = self._keep_target(kind, current, obj)
                 self._check(kind, obj)
                 saved = self._update(kind, obj, current.version)
         self._notify(kind, saved.id, saved)
@@ -144,18 +225,18 @@ class ConfigStore:
         object_id: str,
         change: Callable[[Obj], Obj],
         expected_version: int | None = None,
-        *,
-        echo_unchanged: bool = False,
     ) -> Obj:
         """Apply `change` to the stored object (a command or a patch) and store the result.
 
         With `expected_version`, a stale read gets 409; without, the change applies
-        to whatever is current (commands: last one wins, as over MQTT). A change that
-        changes nothing is not stored; with `echo_unchanged` the listeners still hear
-        of it (a command's sender, and a controller that applied it, get the echo).
+        to whatever is current. A change that changes nothing is not stored. A
+        loop's target fields are kept as they are: only its controller changes them.
         """
         with self.db.atomic():
-            current = cast(Obj, self.get(kind, object_id))
+            found = self._read(kind, object_id)
+            if found is None:
+                raise self._not_found(kind, object_id)
+            current = cast(Obj, found)
             if expected_version is not None:
                 self._expect(kind, object_id, current.version, expected_version)
             new = change(current)
@@ -165,9 +246,9 @@ class ConfigStore:
                     [{"field": "id", "message": f"is {object_id!r} in the path"}],
                 )
             new = new.model_copy(update={"version": current.version})
+            if isinstance(new, Loop) and isinstance(current, Loop):
+                new = new.model_copy(update=_target_of(current))  # only commands change it
             if new == current:
-                if echo_unchanged:
-                    self._notify(kind, current.id, current)
                 return current
             self._check(kind, new)
             saved = self._update(kind, new, current.version)
@@ -190,15 +271,63 @@ class ConfigStore:
             CONFIG_ROWS[kind].delete().where(CONFIG_ROWS[kind].id == object_id).execute()
         self._notify(kind, object_id, None)
 
+    # targets ----------------------------------------------------------------------------
+    def set_target(
+        self, loop_id: str, target: LoopTarget, *, newer_only: bool = False
+    ) -> Loop | None:
+        """Mirror a loop's target as its controller published it.
+
+        The target is not configuration: the version stays, nothing is re-published
+        (the controller owns it; an echo back as configuration would replay it).
+        """
+        with self.db.atomic():
+            row = LoopRow.get_or_none(LoopRow.id == loop_id)
+            if row is None:
+                return None
+            current = self._load("loops", row)
+            if not isinstance(current, Loop):
+                return None
+            if newer_only and target.revision < current.target_revision:
+                return current
+            fields = {**target.fields(), "target_revision": target.revision}
+            if all(getattr(current, k) == v for k, v in fields.items()):
+                return current
+            try:
+                new = Loop.model_validate({**current.model_dump(), **fields})
+            except ValidationError as exc:
+                log.warning("target of loop %s does not fit its configuration: %s", loop_id, exc)
+                return None
+            LoopRow.update(data=self._data(new), **self._columns("loops", new)).where(
+                LoopRow.id == loop_id
+            ).execute()
+        self._changed("loops", loop_id)
+        return new
+
+    def _keep_target(self, kind: str, row: ConfigRow, obj: Obj) -> Obj:
+        """A configuration write never changes the target: the stored one stays."""
+        if kind != "loops":
+            return obj
+        current = self._load(kind, row)
+        if not isinstance(current, Loop):
+            return obj
+        return obj.model_copy(update=_target_of(current))
+
+    def _changed(self, kind: str, object_id: str) -> None:
+        """A change that is not published (a mirrored target): only the cache hears of it."""
+        self.invalidate(kind)
+
     # settings ---------------------------------------------------------------------------
     def settings(self) -> list[Setting]:
-        return [self._setting(row) for row in SettingRow.select().order_by(SettingRow.key)]
+        return cast(list[Setting], list(self.snapshot("settings").objects.values()))
 
     def setting(self, key: str) -> Setting:
-        row = SettingRow.get_or_none(SettingRow.key == key)
-        if row is None:
-            raise NotFound(f"no setting {key!r}", {"field": "key", "key": key})
-        return self._setting(row)
+        found = self.snapshot("settings").objects.get(key)
+        if found is None:
+            raise self._not_found("settings", key)
+        return cast(Setting, found)
+
+    def _read_settings(self) -> Iterable[Setting]:
+        return [self._setting(row) for row in SettingRow.select().order_by(SettingRow.key)]
 
     def put_setting(self, setting: Setting) -> tuple[Setting, bool]:
         value = json.dumps(setting.value, ensure_ascii=False)
@@ -269,6 +398,7 @@ class ConfigStore:
         for loop in incoming["loops"]:
             self.check_loop(loop, devices_by_id.get, profile_ids.__contains__)
         self.check_outputs_unshared(incoming["loops"])
+        self.invalidate()  # whatever happens below, read it all again afterwards
         with self.db.atomic():
             LoopRow.delete().execute()
             for kind in ("devices", "profiles"):
@@ -284,7 +414,7 @@ class ConfigStore:
                 for obj in incoming[kind]:
                     self._insert(kind, obj, version=before[kind].get(obj.id, 0) + 1)
         for kind in (*reversed(KINDS), "settings"):  # loops go before the devices they use
-            for gone in sorted(set(before[kind]) - {self._key(o) for o in incoming[kind]}):
+            for gone in sorted(set(before[kind]) - {_key(o) for o in incoming[kind]}):
                 self._notify(kind, gone, None)
         for s in self.settings():
             self._notify("settings", s.key, s)
@@ -292,10 +422,6 @@ class ConfigStore:
             for obj in self.list(kind):
                 self._notify(kind, obj.id, obj)
         return {kind: len(items) for kind, items in incoming.items()}
-
-    @staticmethod
-    def _key(obj: Any) -> str:
-        return obj.key if isinstance(obj, Setting) else obj.id
 
     # internals --------------------------------------------------------------------------
     def _stale(self, kind: str, object_id: str, have: int, got: int) -> Conflict:
@@ -361,22 +487,22 @@ class ConfigStore:
         if isinstance(obj, Loop):
             self.check_loop(
                 obj,
-                lambda d: cast(Device | None, self.find("devices", d)),
+                lambda d: cast(Device | None, self._read("devices", d)),
                 self._profile_exists,
             )
-            others = [cast(Loop, o) for o in self.list("loops") if o.id != obj.id]
+            others = [cast(Loop, o) for o in self._read_list("loops") if o.id != obj.id]
             self.check_outputs_unshared([*others, obj])
         elif isinstance(obj, Device):
             stranded = []
             for loop_id in self._users("devices", obj.id):
-                loop = cast(Loop | None, self.find("loops", loop_id))
+                loop = cast(Loop | None, self._read("loops", loop_id))
                 if loop is None:
                     continue
                 try:
                     self.check_loop(
                         loop,
                         lambda d: (
-                            obj if d == obj.id else cast(Device | None, self.find("devices", d))
+                            obj if d == obj.id else cast(Device | None, self._read("devices", d))
                         ),
                         lambda p: True,
                     )

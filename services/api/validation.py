@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from services.api.errors import BadRequest, Invalid, UnsupportedMediaType, invalid
+from services.common.problems import problems
 from services.common.schema.base import Id
 
 M = TypeVar("M", bound=BaseModel)
@@ -105,7 +106,7 @@ def path_id(request: web.Request, name: str = "id") -> str:
     except ValidationError as exc:
         raise BadRequest(
             f"bad {name}",
-            {"field": name, "message": exc.errors()[0]["msg"].removeprefix("Value error, ")},
+            {"field": name, "message": problems(exc)[0]["message"]},
         ) from exc
 
 

@@ -37,6 +37,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from pydantic import ValidationError
+
 from services.bridge import protocol
 from services.bridge.outbox import Frame
 from services.bridge.protocol import (
@@ -61,6 +63,8 @@ from services.bridge.session import (
 from services.bridge.settings import BridgeSettings
 from services.common.config import Config
 from services.common.mqtt import Message, MqttClient
+from services.common.repeater import Repeater
+from services.common.schema.target import CommandReply
 from services.common.topics import TopicError, TopicFilter, Topics, check_topic
 
 log = logging.getLogger(__name__)
@@ -172,13 +176,15 @@ class Hub:
         self._group = 0
         self._group_key: tuple[str, bytes, bool] | None = None
         self._group_filters: set[str] = set()
-        self._housekeeping: asyncio.Task[None] | None = None
-        self._pacing: asyncio.Task[None] | None = None
+        self._housekeeping: Repeater | None = None
+        self._pacing: Repeater | None = None
         self._closing: set[asyncio.Task[None]] = set()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._online = False
         self._resubscribing: set[str] = set()
         self._online_timer: asyncio.TimerHandle | None = None
+        self._command_filter = TopicFilter(self.mqtt.topics.all_loop_commands)
+        self._reply_topic = self.mqtt.topics.replies(self.mqtt.client_id)
 
     # lifecycle ----------------------------------------------------------------------
     async def start(self) -> None:
@@ -186,9 +192,14 @@ class Hub:
         self.mqtt.on_connect(self._broker_connected)
         self.mqtt.on_disconnect(self._broker_lost)
         self.mqtt.on_subscribed(self._subscription_accepted)
+        self.mqtt.subscribe(self._reply_topic, self._on_command_reply)
         await self.mqtt.start()
-        self._housekeeping = asyncio.create_task(self._keep_house(), name="bridge-housekeeping")
-        self._pacing = asyncio.create_task(self._keep_pace(), name="bridge-pace")
+        self._housekeeping = Repeater(
+            "bridge-housekeeping",
+            lambda: self._sweep_sessions(self._loop.time()),  # type: ignore[union-attr]
+            HOUSEKEEPING_INTERVAL,
+        ).start()
+        self._pacing = Repeater("bridge-pace", self._keep_pace, 0.0).start()
 
     async def close_browsers(self, reason: str = "server shutting down") -> None:
         """Close every browser socket (on shutdown, so graceful shutdown need not wait)."""
@@ -199,11 +210,9 @@ class Hub:
 
     async def stop(self) -> None:
         await self.close_browsers()
-        for task in (self._housekeeping, self._pacing):
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        for repeater in (self._housekeeping, self._pacing):
+            if repeater is not None:
+                await repeater.stop()
         for task in list(self._closing):
             with contextlib.suppress(Exception):
                 await task
@@ -329,7 +338,36 @@ class Hub:
             self.stats.refused_publishes += 1
             self._refuse(session, "forbidden", refusal, topic=op.topic)
             return
-        self.mqtt.publish(op.topic, payload_from_browser(op.payload), qos=op.qos, retain=op.retain)
+        extra: dict[str, Any] = {}
+        if self._command_filter.matches(op.topic):
+            # The controller answers a refusal to this browser (an error frame), not a log only.
+            extra = {
+                "response_topic": self._reply_topic,
+                "correlation": str(session.id).encode(),
+                "user": {"by": session.who},
+            }
+        self.mqtt.publish(
+            op.topic, payload_from_browser(op.payload), qos=op.qos, retain=op.retain, **extra
+        )
+
+    def _on_command_reply(self, message: Message) -> None:
+        try:
+            answer = CommandReply.model_validate_json(message.payload)
+            session_id = int((message.correlation or b"").decode())
+        except (ValidationError, ValueError):
+            return
+        if answer.ok:
+            return  # the new target reaches every browser on maelstrom/target/… and data/…
+        session = next((s for s in self.sessions if s.id == session_id), None)
+        if session is not None:
+            self._refuse(
+                session,
+                "refused",
+                answer.error or "refused",
+                topic=self.mqtt.topics.loop_command(answer.loop, answer.command),
+                loop=answer.loop,
+                command=answer.command,
+            )
 
     def _publish_refusal(self, op: Publish) -> str | None:
         """Rules no MAELSTROM_WS_PUBLISH_ACL can lift: why `op` is refused, or None."""
@@ -514,20 +552,13 @@ class Hub:
         return protocol.status_text(self.broker_online, heartbeat=self.settings.heartbeat)
 
     # housekeeping ----------------------------------------------------------------------
-    async def _keep_house(self) -> None:
-        assert self._loop is not None
-        while True:
-            await asyncio.sleep(HOUSEKEEPING_INTERVAL)
-            self._sweep_sessions(self._loop.time())
-
     async def _keep_pace(self) -> None:
         """Widen the batch window while the loop lags or MQTT messages queue up."""
         assert self._loop is not None
-        while True:
-            started = self._loop.time()
-            await asyncio.sleep(PACE_INTERVAL)
-            lag = self._loop.time() - started - PACE_INTERVAL
-            self.pace.adjust(lag, self.mqtt.backlog)
+        started = self._loop.time()
+        await asyncio.sleep(PACE_INTERVAL)
+        lag = self._loop.time() - started - PACE_INTERVAL
+        self.pace.adjust(lag, self.mqtt.backlog)
 
     def _sweep_sessions(self, now: float) -> None:
         s = self.settings

@@ -15,6 +15,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from services.common.problems import first_problem
+
 
 class _Op(BaseModel):
     model_config = ConfigDict(extra="forbid")
@@ -69,7 +71,7 @@ def _describe(exc: ValidationError) -> str:
     where = ".".join(str(p) for p in first["loc"][1:]) or "frame"
     if kind == "extra_forbidden":
         return f"unexpected field {where!r}"
-    return f"{where}: {first['msg']}"
+    return first_problem(exc, whole="frame", skip=1)
 
 
 # payloads ------------------------------------------------------------------------------

@@ -71,6 +71,9 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     await ws.prepare(request)
     session = BrowserSession(ws, request, settings, hub.pace, hub.flusher)
     session.role = role or "admin"
+    principal = request.get("principal")  # set by the API's auth middleware
+    if principal is not None:
+        session.who = principal.name
     hub.attach(session)
     try:
         async for frame in ws:

@@ -63,6 +63,8 @@ class Config:
     topic_prefix: str = "maelstrom"
     api_token: str | None = None
     controller_id: str | None = None
+    controller_state: str = "data/controller-state.json"
+    """Where the controller keeps its configuration and targets (`MAELSTROM_CONTROLLER_STATE`)."""
     homeassistant_prefix: str = "homeassistant"
     log_level: str = "INFO"
     demo: bool = False
@@ -101,6 +103,7 @@ class Config:
             topic_prefix=prefix,
             api_token=env.get("MAELSTROM_API_TOKEN") or None,
             controller_id=env.get("MAELSTROM_CONTROLLER_ID") or None,
+            controller_state=get("MAELSTROM_CONTROLLER_STATE", "data/controller-state.json"),
             homeassistant_prefix=get("MAELSTROM_HA_PREFIX", "homeassistant").strip("/"),
             log_level=get("MAELSTROM_LOG_LEVEL", "INFO").upper(),
             demo=get("MAELSTROM_DEMO", "0").lower() in ("1", "true", "yes", "on"),

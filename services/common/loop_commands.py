@@ -1,6 +1,6 @@
-"""What a parsed loop command does to a loop's configuration — one pure function,
-used by the API (which persists the result) and the controller (which applies it at
-once), so the two can never disagree.
+"""What a parsed loop command does to a loop's target — one pure function. The
+controller that runs the loop applies it (it owns the target); the API uses the
+same rules only to say what a profile stop holds.
 
 Profile commands:
 
@@ -29,6 +29,7 @@ from services.common.schema.commands import (
     OutputCommand,
     ProfileCommand,
     SetpointCommand,
+    TargetCommand,
 )
 from services.common.schema.config import Loop, LoopMode, Profile, ProfileRun
 
@@ -92,6 +93,11 @@ def apply_loop_command(loop: Loop, cmd: LoopCommand, now: float, find_profile: F
         if cmd.value == LoopMode.profile and loop.profile is None:
             raise CommandError("mode profile: start a profile first (command 'profile')")
         update = {"mode": cmd.value}
+    elif isinstance(cmd, TargetCommand):
+        update = cmd.value.model_dump()
+        run = cmd.value.profile
+        if run is not None and find_profile(run.profile) is None:
+            raise CommandError(f"target: no profile {run.profile!r}")
     elif isinstance(cmd, OutputCommand):
         if cmd.value > 0 and loop.heater is None:
             raise CommandError("output > 0 heats, but the loop has no heater")

@@ -56,6 +56,15 @@ class Message:
     payload: bytes
     retain: bool = False
     qos: int = 0
+    response_topic: str | None = None
+    """MQTT 5: where the sender wants an answer (commands from the API and the bridge)."""
+    correlation: bytes | None = None
+    """MQTT 5: the sender's tag for the answer, echoed back verbatim."""
+    user: tuple[tuple[str, str], ...] = ()
+    """MQTT 5 user properties, e.g. `("by", "anna")` on a command."""
+
+    def user_property(self, name: str) -> str | None:
+        return next((value for key, value in self.user if key == name), None)
 
     @property
     def text(self) -> str:
@@ -67,7 +76,7 @@ class Message:
     def json(self) -> Any:
         try:
             return json.loads(self.payload)
-        except (ValueError, UnicodeDecodeError) as exc:
+        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
             raise PayloadError(f"payload on {self.topic} is not JSON: {exc}") from exc
 
 
@@ -122,9 +131,10 @@ class MqttClient:
         self.topics = Topics(config.topic_prefix)
         self._announce = announce
         self._status_topic = self.topics.status(service)
+        self.client_id = f"maelstrom-{service}-{uuid.uuid4().hex[:8]}"
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
-            client_id=f"maelstrom-{service}-{uuid.uuid4().hex[:8]}",
+            client_id=self.client_id,
             protocol=paho.MQTTv5,
         )
         settings = config.mqtt
@@ -227,9 +237,30 @@ class MqttClient:
         *,
         qos: int = 1,
         retain: bool = False,
+        response_topic: str | None = None,
+        correlation: bytes | None = None,
+        user: dict[str, str] | None = None,
+        expiry_s: int | None = None,
     ) -> None:
-        """Send a message; QoS 1 messages wait in paho's queue while disconnected."""
-        self._client.publish(topic, encode_payload(payload), qos=qos, retain=retain)
+        """Send a message; QoS 1 messages wait in paho's queue while disconnected.
+
+        `response_topic`, `correlation`, `user` and `expiry_s` are MQTT 5 properties (a
+        command that wants the controller's answer, who sent it, and when the broker
+        should drop it rather than deliver it late)."""
+        props = None
+        if response_topic or correlation or user or expiry_s:
+            props = Properties(PacketTypes.PUBLISH)
+            if expiry_s:
+                props.MessageExpiryInterval = expiry_s
+            if response_topic:
+                props.ResponseTopic = response_topic
+            if correlation:
+                props.CorrelationData = correlation
+            if user:
+                props.UserProperty = list(user.items())
+        self._client.publish(
+            topic, encode_payload(payload), qos=qos, retain=retain, properties=props
+        )
 
     # subscribing ------------------------------------------------------------------
     def subscribe(
@@ -346,8 +377,17 @@ class MqttClient:
             self._loop.call_soon_threadsafe(self._disconnected_in_loop)
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
-        idents = getattr(msg.properties, "SubscriptionIdentifier", None) if msg.properties else None
-        message = Message(msg.topic, bytes(msg.payload), bool(msg.retain), msg.qos)
+        props = msg.properties
+        idents = getattr(props, "SubscriptionIdentifier", None) if props else None
+        message = Message(
+            msg.topic,
+            bytes(msg.payload),
+            bool(msg.retain),
+            msg.qos,
+            getattr(props, "ResponseTopic", None) if props else None,
+            getattr(props, "CorrelationData", None) if props else None,
+            tuple(getattr(props, "UserProperty", ()) or ()) if props else (),
+        )
         if self._loop and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._queue.put_nowait, (message, idents))
 

@@ -1,7 +1,8 @@
 """Every MQTT topic Maelstrom uses is built here, and nowhere else.
 
 The contract (docs/topics.md) fixes the first level under the prefix: `data`,
-`logs`, `alarms`, `cmd`, `config`, `status`. Keeping the strings in one place
+`logs`, `alarms`, `cmd`, `config`, `status`; the second wave adds `target` (each
+loop's target, published by its controller) and `replies` (answers to commands). Keeping the strings in one place
 means a prefix change or a new channel is one edit, and code reads in brewing
 terms (`topics.loop_state("fermenter")`) instead of string formatting.
 """
@@ -17,7 +18,8 @@ CHANNELS = ("data", "logs", "alarms", "cmd", "config", "status")
 """First-level channels under the prefix. `POST /api/publish/{channel}` accepts these."""
 
 CONFIG_KINDS = ("settings", "devices", "profiles", "loops")
-LOOP_COMMANDS = ("setpoint", "mode", "profile", "output")
+LOOP_COMMANDS = ("setpoint", "mode", "profile", "output", "target")
+"""`target` sets the whole target at once (a restore); the others change one part."""
 
 
 class TopicError(ValueError):
@@ -201,11 +203,28 @@ class Topics:
     def all_device_simulate(self) -> str:
         return self._t("cmd", "devices", "+", "simulate")
 
+    # targets: what each loop is told to do (the controller owns them) -----------
+    def loop_target(self, loop_id: str) -> str:
+        return self._t("target", check_segment(loop_id, "loop id"))
+
+    @property
+    def all_loop_targets(self) -> str:
+        return self._t("target", "+")
+
+    def replies(self, client: str) -> str:
+        """Where a client asks the controller to answer its commands (MQTT 5 response topic)."""
+        return self._t("replies", check_segment(client, "client id"))
+
     # configuration ----------------------------------------------------------
     def config(self, kind: str, object_id: str) -> str:
         if kind not in CONFIG_KINDS:
             raise TopicError(f"unknown config kind {kind!r}")
         return self._t("config", kind, check_segment(str(object_id), f"{kind} id"))
+
+    @property
+    def config_index(self) -> str:
+        """Every configured id and version, sent (not retained) after a full publish."""
+        return self._t("config", "index")
 
     def all_config(self, kind: str | None = None) -> str:
         return self._t("config", kind, "+") if kind else self._t("config", "#")

@@ -25,7 +25,7 @@ async def main() -> None:
     # A faster-than-real-time demo runs everything (physics and control) on one
     # simulated clock, so the control still sees a consistent world.
     clock = RealClock() if speed == 1 else SimClock(start=time.time())
-    async with running_controller(config, Options(clock=clock)):
+    async with running_controller(config, Options(clock=clock, state_path=config.controller_state)):
         runner = None
         if isinstance(clock, SimClock):
             log.warning("simulated time runs at %g × real time (MAELSTROM_SIM_SPEED)", speed)

@@ -1,6 +1,10 @@
 """Composes the controller: every part, in dependency order, on one screen.
 
-    MQTT client → alarms → configuration → devices → loops → commands → supervisor
+    disk state → MQTT client → alarms → configuration → targets → devices → loops
+    → commands → supervisor
+
+The configuration and targets come from the controller's own disk first, so it
+drives its boards with no broker and no API; the broker's copies follow.
 
 `running_controller()` is what `python -m services.controller` runs and what
 the tests run in-process (with a simulated clock and scaled timing).
@@ -18,16 +22,19 @@ from typing import Any
 from services.common.config import Config
 from services.common.logs import MqttLogHandler, attach_mqtt_logging, detach_mqtt_logging
 from services.common.mqtt import Message, MqttClient
+from services.common.repeater import Repeater
 from services.common.schema.commands import CommandError, parse_simulate_command
 from services.common.schema.state import LoopState
 from services.controller.alarms import AlarmManager
-from services.controller.config_store import ConfigStore
+from services.controller.configuration import RunningConfig
 from services.controller.control.loop import LoopEnv
 from services.controller.control.manager import LoopManager
 from services.controller.devices.boards import SimulatedDevice
 from services.controller.devices.registry import DeviceContext, Registry
 from services.controller.events import events
 from services.controller.options import Options
+from services.controller.state_file import Snapshot, StateFile
+from services.controller.targets import Targets
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +45,8 @@ class Controller:
     options: Options
     mqtt: MqttClient
     alarms: AlarmManager
-    store: ConfigStore
+    store: RunningConfig
+    targets: Targets
     registry: Registry
     loops: LoopManager
 
@@ -76,16 +84,10 @@ class Controller:
             return
         log.warning("simulation on %s: %s", device_id, message.payload.decode(errors="replace"))
 
-    async def supervise(self) -> None:
-        clock, every = self.options.clock, self.options.timing.supervise_s
-        while True:
-            await clock.sleep(every)
-            now = clock.now()
-            try:
-                self.registry.supervise(now)
-                self.loops.supervise(now)
-            except Exception:
-                log.exception("supervisor pass failed")
+    def supervise(self) -> None:
+        now = self.options.clock.now()
+        self.registry.supervise(now)
+        self.loops.supervise(now)
 
     async def settle(self, timeout: float = 5.0) -> None:
         """Wait until every simulated board and its host driver have read what the
@@ -138,7 +140,22 @@ async def running_controller(
     # alarms first: retained alarms rebuild their state before loops evaluate theirs
     alarms = AlarmManager(mqtt, clock)
     alarms.start()
-    store = ConfigStore(mqtt)
+    # what this controller ran last, from its own disk
+    state_file = StateFile(options.state_path) if options.state_path else None
+    snapshot = state_file.load() if state_file else Snapshot()
+
+    def save() -> None:
+        if state_file is not None:
+            store.snapshot_into(snapshot)
+            targets.snapshot_into(snapshot)
+            state_file.save(snapshot)
+
+    store = RunningConfig(mqtt, save)
+    restored = store.restore(snapshot)
+    targets = Targets(mqtt, clock, save)
+    targets.restore(snapshot)
+    if restored:
+        log.info("started from %d configuration objects on disk", restored)
     registry = Registry(
         DeviceContext(
             clock=clock,
@@ -156,27 +173,36 @@ async def running_controller(
             alarms=alarms,
             profiles=store.profiles,
             publish=lambda loop_id, state: publish_state(mqtt, loop_id, state),
+            commit=lambda target: targets.commit(target),
             publish_every_s=options.timing.publish_every_s,
         ),
         store.loops,
         store.devices,
         config.controller_id,
         options.timing.orphan_grace_s,
+        targets,
     )
-    controller = Controller(config, options, mqtt, alarms, store, registry, loops)
+    controller = Controller(config, options, mqtt, alarms, store, targets, registry, loops)
     alarms.on_change(lambda alarm: loops.alarms_changed(alarm.source))
+    targets.on_adopted(loops.adopted)
+    for device_id, device in store.devices.items():  # the disk's devices, before their loops
+        await registry.apply(device_id, device)
+    loops.reconcile()
     store.on_change(controller.on_config)
+    targets.start()  # subscribed before the configuration: its retained copies come first
+    # After any reconnect the broker's retained state may be a stale autosave: say it anew.
+    mqtt.on_connect(lambda: loops.publish_all(clock.now()))
     store.start()
     mqtt.subscribe(mqtt.topics.all_loop_commands, controller.loops.on_command)
     mqtt.subscribe(mqtt.topics.all_device_simulate, controller.on_simulate)
-    supervisor = asyncio.create_task(controller.supervise(), name="controller-supervisor")
+    supervisor = Repeater(
+        "controller-supervisor", controller.supervise, options.timing.supervise_s, clock
+    ).start()
     log.info("controller%s started", f" {config.controller_id}" if config.controller_id else "")
     try:
         yield controller
     finally:
-        supervisor.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await supervisor
+        await supervisor.stop()
         controller.loops.stop_all()  # every output off before the boards are let go
         await registry.stop()
         events.removeHandler(events_handler)

@@ -28,6 +28,7 @@ class Options:
     clock: Clock = field(default_factory=RealClock)
     timing: Timing = field(default_factory=Timing)
     sim_seed: int | None = None  # sensor noise of simulated boards; None: random
+    state_path: str | None = None  # the controller's disk state; None: keeps none (tests)
 
 
 def sim_speed_from_env(env: dict[str, str] | None = None) -> float:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import AsyncIterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -13,6 +14,9 @@ from aiohttp.test_utils import TestClient, TestServer
 from services.api.app import create_app
 from services.common.config import Config
 from services.common.web import MQTT
+from services.controller.app import Controller, running_controller
+from services.controller.options import Options
+from tests.support.waiting import eventually
 
 FERMENTER_DEVICE: dict[str, Any] = {
     "id": "ferm",
@@ -54,7 +58,8 @@ async def start_api(config: Config) -> TestClient:
     assert await mqtt.wait_connected(10), "API did not reach the broker"
     topics = mqtt.topics
     for topic_filter in (
-        topics.all_loop_commands,
+        topics.all_loop_targets,
+        topics.replies(mqtt.client_id),
         topics.all_alarms,
         topics.all_config(),
         topics.status("controller"),
@@ -95,3 +100,19 @@ async def fermenter(api: TestClient) -> dict[str, Any]:
     await create(api, "devices", FERMENTER_DEVICE)
     await create(api, "profiles", ALE)
     return await create(api, "loops", FERMENTER_LOOP)
+
+
+@pytest.fixture
+async def controller(config: Config, tmp_path: Path) -> AsyncIterator[Controller]:
+    """A real controller in this process, with its own disk state: it owns the targets."""
+    options = Options(state_path=str(tmp_path / "controller-state.json"))
+    async with running_controller(config, options) as running:
+        assert await running.mqtt.wait_connected(10)
+        yield running
+
+
+@pytest.fixture
+async def controlled(fermenter: dict[str, Any], controller: Controller) -> Controller:
+    """The fermenter loop, run by the controller (commands to it get answers)."""
+    await eventually(lambda: "fv1" in controller.loops.loops, 10, "the controller runs fv1")
+    return controller

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp.test_utils import TestClient
 
+from services.controller.app import Controller
 from tests.api.access import credentials, snapshot
 
 PATH_VALUES = {"id": "fv1", "key": "units", "channel": "logs", "subtopic": "x"}
@@ -28,7 +29,7 @@ def _operations(spec: dict[str, Any]) -> list[tuple[str, str, str]]:
 
 
 async def test_every_change_needs_the_right_role_and_a_refusal_changes_nothing(
-    api: TestClient, fermenter: dict[str, Any]
+    api: TestClient, controlled: Controller
 ) -> None:
     creds = await credentials(api)
     spec = await (await api.get("/api/openapi.json")).json()

@@ -20,7 +20,7 @@ async def test_backup_restore_round_trip(demo_api: TestClient, probe: MqttProbe)
     assert [d["id"] for d in backup["devices"]] == ["sim-fermenter", "sim-kettle"]
 
     # change things after the backup: edit, add, delete
-    await api.patch("/api/loops/kettle", json={"setpoint": 70})
+    await api.patch("/api/loops/kettle", json={"window_s": 30})
     await api.post(
         "/api/profiles", json={"id": "extra", "points": [{"offset": 0, "temperature": 20}]}
     )
@@ -30,7 +30,10 @@ async def test_backup_restore_round_trip(demo_api: TestClient, probe: MqttProbe)
     resp = await api.post("/api/restore", json=backup)
     body = await resp.json()
     assert resp.status == 200, body
-    assert body == {"restored": {"settings": 1, "devices": 2, "profiles": 2, "loops": 2}}
+    assert body["restored"] == {"settings": 1, "devices": 2, "profiles": 2, "loops": 2}
+    # no controller runs here: the targets stay the controller's to take (it says why)
+    assert set(body["targets"]) == {"fermenter", "kettle"}
+    assert all(v != "restored" for v in body["targets"].values()), body
 
     resp = await api.get("/api/backup")
     after = await resp.json()
@@ -38,12 +41,10 @@ async def test_backup_restore_round_trip(demo_api: TestClient, probe: MqttProbe)
         strip = [{k: v for k, v in o.items() if k != "version"} for o in after[kind]]
         assert strip == [{k: v for k, v in o.items() if k != "version"} for o in backup[kind]], kind
     kettle = next(loop for loop in after["loops"] if loop["id"] == "kettle")
-    assert (
-        kettle["setpoint"] == 65 and kettle["version"] == 3
-    )  # versions move on: old reads get 409
+    assert kettle["window_s"] == 10 and kettle["version"] == 3  # versions move on: old reads 409
 
     await received(probe, "maelstrom/config/profiles/extra", lambda m: m.payload == b"")
-    await received(probe, "maelstrom/config/loops/kettle", lambda m: m.json()["setpoint"] == 65)
+    await received(probe, "maelstrom/config/loops/kettle", lambda m: m.json()["window_s"] == 10)
     await received(probe, "maelstrom/config/settings/units", lambda m: m.json() == "C")
 
 

@@ -60,3 +60,29 @@ def test_a_stored_object_that_no_longer_validates_is_kept_not_lost(tmp_path: Pat
     assert store.list("profiles") == []  # unreadable: skipped, with a warning
     assert ProfileRow.get_by_id("odd").data  # but still there for a migration to fix
     db.close()
+
+
+def test_a_loop_stored_before_targets_existed_loads_with_its_target(tmp_path: Path) -> None:
+    """Today's rows carry mode and setpoint inside the loop and no target revision: they
+    load as they are, the stored values being the target the controller starts from."""
+    from services.api.models import DeviceRow, LoopRow
+
+    db = open_database(f"sqlite:///{tmp_path / 'old.db'}")
+    migrate(db)
+    DeviceRow.create(id="ferm", data=json.dumps({"id": "ferm", "kind": "simulated"}), version=1)
+    old_loop = {
+        "id": "fv1",
+        "sensor": {"device": "ferm", "id": "beer"},
+        "heater": {"device": "ferm", "id": "heater"},
+        "mode": "constant",
+        "setpoint": 17.5,
+    }
+    LoopRow.create(id="fv1", data=json.dumps(old_loop), version=4, sensor_device="ferm")
+    loop = ConfigStore(db).get("loops", "fv1")
+    assert (loop.mode, loop.setpoint, loop.target_revision, loop.version) == (
+        "constant",
+        17.5,
+        0,
+        4,
+    )
+    db.close()

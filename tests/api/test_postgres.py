@@ -39,9 +39,9 @@ async def test_the_api_on_postgresql(config: Config, postgres_url: str) -> None:
         await create(api, "devices", FERMENTER_DEVICE)
         await create(api, "profiles", {**ALE, "id": "ale-2"})
         loop = await create(api, "loops", FERMENTER_LOOP)
-        resp = await api.put("/api/loops/fv1", json={**loop, "setpoint": 12})
+        resp = await api.put("/api/loops/fv1", json={**loop, "name": "twelve"})
         assert resp.status == 200
-        resp = await api.put("/api/loops/fv1", json={**loop, "setpoint": 13})
+        resp = await api.put("/api/loops/fv1", json={**loop, "name": "thirteen"})
         assert resp.status == 409
         resp = await api.delete("/api/devices/ferm")
         assert resp.status == 409
@@ -53,6 +53,6 @@ async def test_the_api_on_postgresql(config: Config, postgres_url: str) -> None:
         resp = await api.post("/api/restore", json=backup)
         assert resp.status == 200, await resp.text()
         resp = await api.get("/api/loops/fv1")
-        assert (await resp.json())["setpoint"] == 12
+        assert (await resp.json())["name"] == "twelve"
     finally:
         await api.close()

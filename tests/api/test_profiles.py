@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from services.controller.app import Controller
 from tests.api.conftest import ALE, create
 
 BREWPI_CSV = """date,temperature,days
@@ -18,16 +19,20 @@ BREWPI_CSV = """date,temperature,days
 """
 
 
-async def test_crud_and_in_use_protection(api: TestClient, fermenter: dict[str, Any]) -> None:
+async def test_crud_and_in_use_protection(
+    api: TestClient, fermenter: dict[str, Any], controlled: Controller
+) -> None:
     resp = await api.get("/api/profiles/ale")
     ale = await resp.json()
     assert ale["points"][2] == {"offset": 172800.0, "at": None, "temperature": None}
     resp = await api.post("/api/loops/fv1/profile", json={"action": "start", "profile": "ale"})
     assert resp.status == 200
+    # in use by the loop's target, as its controller published it
     resp = await api.delete("/api/profiles/ale")
     body = await resp.json()
     assert resp.status == 409 and body["detail"]["used_by"] == {"loops": ["fv1"]}
     resp = await api.post("/api/loops/fv1/profile", data="stop")
+    assert resp.status == 200
     resp = await api.delete("/api/profiles/ale")
     assert resp.status == 204
 

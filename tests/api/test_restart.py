@@ -16,15 +16,19 @@ from tests.support.services import Service, service_env
 
 
 def start(broker: Broker, tmp_path: Path, port: int, name: str) -> Service:
-    env = service_env(
+    env = api_env(broker, tmp_path, port)
+    service = Service("services.api", env, tmp_path / f"{name}.log")
+    wait_for_port(port, timeout=20)
+    return service
+
+
+def api_env(broker: Broker, tmp_path: Path, port: int) -> dict[str, str]:
+    return service_env(
         broker.url,
         MAELSTROM_HTTP_HOST="127.0.0.1",
         MAELSTROM_HTTP_PORT=str(port),
         MAELSTROM_DATABASE_URL=f"sqlite:///{tmp_path / 'maelstrom.db'}",
     )
-    service = Service("services.api", env, tmp_path / f"{name}.log")
-    wait_for_port(port, timeout=20)
-    return service
 
 
 async def snapshot(http: aiohttp.ClientSession, base: str) -> dict[str, Any]:
@@ -41,7 +45,10 @@ async def test_kill_and_restart_loses_nothing(
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     api = start(broker, tmp_path, port, "first")
-    probe.subscribe("maelstrom/config/#")
+    controller = Service(
+        "services.controller", api_env(broker, tmp_path, port), tmp_path / "controller.log"
+    )
+    probe.subscribe("maelstrom/config/#").subscribe("maelstrom/target/#")
     async with aiohttp.ClientSession() as http:
         for kind, body in (
             ("devices", FERMENTER_DEVICE),
@@ -52,12 +59,15 @@ async def test_kill_and_restart_loses_nothing(
                 assert resp.status == 201, await resp.text()
         async with http.put(f"{base}/api/settings/units", json={"value": "C"}) as resp:
             assert resp.status == 201
+        await received(probe, "maelstrom/target/fv1", timeout=20)  # the controller runs it
         async with http.post(
             f"{base}/api/loops/fv1/profile", json={"action": "start", "profile": "ale"}
         ) as resp:
-            assert resp.status == 200
+            assert resp.status == 200, await resp.text()
         probe.publish("maelstrom/cmd/loops/fv1/setpoint", "21.5")
-        await received(probe, "maelstrom/config/loops/fv1", lambda m: m.json()["setpoint"] == 21.5)
+        await received(probe, "maelstrom/target/fv1", lambda m: m.json()["setpoint"] == 21.5)
+        async with http.get(f"{base}/api/loops/fv1") as resp:  # the API has mirrored it
+            assert (await resp.json())["setpoint"] == 21.5
         before = await snapshot(http, base)
 
         assert api.stop(signal.SIGKILL) == -signal.SIGKILL
@@ -72,3 +82,4 @@ async def test_kill_and_restart_loses_nothing(
             assert msg.json() == loop  # re-published on start
         finally:
             api.stop()
+            controller.stop()

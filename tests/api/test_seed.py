@@ -6,8 +6,8 @@ import dataclasses
 
 from aiohttp.test_utils import TestClient
 
-from services.api.loop_commands import profile_temperature
 from services.common.config import Config
+from services.common.loop_commands import profile_temperature
 from services.common.schema.config import Profile, ProfileRun
 from tests.api.conftest import FERMENTER_DEVICE, create, start_api
 

@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 
 from services.api.auth import AUTH
 from services.common.config import Config
+from services.controller.app import Controller
 from tests.api.access import OWNER, add_user, credentials, issue_token, set_up_owner, snapshot
 from tests.api.conftest import start_api
 
@@ -195,7 +196,7 @@ async def test_backups_and_answers_hold_no_secrets(api: TestClient) -> None:
 
 
 async def test_a_rest_setpoint_is_recorded_with_its_author(
-    api: TestClient, fermenter: dict[str, Any]
+    api: TestClient, controlled: Controller
 ) -> None:
     creds = await credentials(api)
     resp = await api.post("/api/loops/fv1/setpoint", data="18", headers=creds.bearer("brewer"))

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import aiohttp
 import pytest
 
+from services.common.config import Config
+from services.controller.app import running_controller
+from services.controller.options import Options
 from tests.bridge.browser import Browser
-from tests.bridge.conftest import StartBridge
+from tests.bridge.conftest import StartBridge, eventually
+from tests.controller.support import kettle_device, kettle_loop, publish_config
 from tests.support.broker import Broker
 from tests.support.probe import MqttProbe
 
@@ -90,3 +95,19 @@ async def test_the_acl_comes_from_the_environment(
     await browser.send(op="publish", topic="maelstrom/cmd/loops/f/mode", payload="off")
     error = await browser.wait_for(is_error("forbidden"))
     assert "maelstrom/cmd/loops/+/setpoint" in error["error"]
+
+
+async def test_a_command_the_controller_refuses_comes_back_as_an_error_frame(
+    browser: Browser, config: Config, tmp_path: Path, probe: MqttProbe
+) -> None:
+    for obj in (kettle_device(), kettle_loop(mode="constant", setpoint=20.0)):
+        publish_config(probe, obj)
+    options = Options(state_path=str(tmp_path / "controller-state.json"))
+    async with running_controller(config, options) as controller:
+        await eventually(lambda: "kettle" in controller.loops.loops)
+        await browser.send(op="publish", topic="maelstrom/cmd/loops/kettle/setpoint", payload="500")
+        frame = await browser.wait_for(is_error("refused"))
+        assert frame["loop"] == "kettle" and "outside" in frame["error"], frame
+        # an accepted one is answered by the new target alone, as every browser sees it
+        await browser.send(op="publish", topic="maelstrom/cmd/loops/kettle/setpoint", payload="66")
+        await eventually(lambda: controller.targets.get("kettle").setpoint == 66)  # type: ignore[union-attr]

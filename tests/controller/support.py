@@ -3,9 +3,7 @@ running in-process on a simulated clock, and waiting on what a user would see.""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
-import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -25,6 +23,7 @@ from services.controller.app import Controller, running_controller
 from services.controller.devices.serial_board import BoardTiming
 from services.controller.options import Options, Timing
 from tests.support.probe import MqttProbe
+from tests.support.waiting import eventually
 
 DAY = 86_400.0
 HOUR = 3_600.0
@@ -117,18 +116,6 @@ def ale_profile() -> Profile:
 def publish_config(probe: MqttProbe, obj: Device | Loop | Profile) -> None:
     kind = {Device: "devices", Loop: "loops", Profile: "profiles"}[type(obj)]
     probe.publish(f"maelstrom/config/{kind}/{obj.id}", obj.model_dump(mode="json"), retain=True)
-
-
-async def eventually(predicate: Callable[[], Any], timeout: float = 10.0, what: str = "") -> Any:
-    """Wait (real time) until `predicate()` is truthy; returns its value."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = predicate()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout}s waiting for {what or predicate}")
-        await asyncio.sleep(0.005)
 
 
 class SimRun:

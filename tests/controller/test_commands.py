@@ -74,7 +74,7 @@ def test_a_command_that_cannot_be_used_is_logged_and_dropped(
         return lambda m: text in json.loads(m.payload)["message"]
 
     logs = "maelstrom/logs/controller"
-    probe.wait_for(logs, warning("setpoint command dropped"), timeout=5)
+    probe.wait_for(logs, warning("setpoint command from mqtt refused"), timeout=5)
     probe.wait_for(logs, warning("outside -5..105"), timeout=5)
     probe.wait_for(logs, warning("no cooler"), timeout=5)
     mark = probe.mark()

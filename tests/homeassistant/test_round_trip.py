@@ -24,9 +24,10 @@ from tests.support.broker import Broker
 from tests.support.ports import free_port, wait_for_port
 from tests.support.probe import MqttProbe
 from tests.support.services import Service, service_env
+from tests.support.waiting import until
 
 CLIMATE = "homeassistant/climate/maelstrom_loop_fermenter/climate/config"
-LOOP_CONFIG = "maelstrom/config/loops/fermenter"
+LOOP_TARGET = "maelstrom/target/fermenter"
 
 
 DEVICE = {
@@ -106,34 +107,41 @@ def setpoint_of(config: Any) -> float:
 
 
 def test_setpoint_from_home_assistant_is_validated_persisted_and_republished(
-    api: Api, probe: MqttProbe
+    api: Api, probe: MqttProbe, tmp_path: Path
 ) -> None:
-    probe.subscribe("homeassistant/#")
-    probe.subscribe(LOOP_CONFIG)
-    configure_fermenter(api)
-    climate = discovered_climate(probe)
+    controller = Service("services.controller", api.env, tmp_path / "controller.log")
+    try:
+        probe.subscribe("homeassistant/#")
+        probe.subscribe(LOOP_TARGET)
+        configure_fermenter(api)
+        climate = discovered_climate(probe)
+        probe.wait_for(LOOP_TARGET, timeout=15)  # the controller runs the loop
 
-    mark = probe.mark()
-    probe.publish(climate["temperature_command_topic"], "19.5", qos=climate["qos"])
-    probe.wait_for(LOOP_CONFIG, lambda m: setpoint_of(m.json()) == 19.5, since=mark)
-    assert setpoint_of(api.call("GET", "/api/loops/fermenter")) == 19.5
+        mark = probe.mark()
+        probe.publish(climate["temperature_command_topic"], "19.5", qos=climate["qos"])
+        probe.wait_for(LOOP_TARGET, lambda m: setpoint_of(m.json()) == 19.5, since=mark)
 
-    # Outside the loop's limits: refused, and the next good one still goes through.
-    mark = probe.mark()
-    probe.publish(climate["temperature_command_topic"], "200", qos=climate["qos"])
-    probe.publish(climate["temperature_command_topic"], "19.6", qos=climate["qos"])
-    probe.wait_for(LOOP_CONFIG, lambda m: setpoint_of(m.json()) == 19.6, since=mark)
-    assert all(
-        setpoint_of(m.json()) != 200 for m in probe.messages[mark:] if m.topic == LOOP_CONFIG
-    )
+        # Outside the loop's limits: refused, and the next good one still goes through.
+        mark = probe.mark()
+        probe.publish(climate["temperature_command_topic"], "200", qos=climate["qos"])
+        probe.publish(climate["temperature_command_topic"], "19.6", qos=climate["qos"])
+        probe.wait_for(LOOP_TARGET, lambda m: setpoint_of(m.json()) == 19.6, since=mark)
+        assert all(
+            setpoint_of(m.json()) != 200 for m in probe.messages[mark:] if m.topic == LOOP_TARGET
+        )
 
-    mark = probe.mark()
-    probe.publish(climate["mode_command_topic"], "heat_cool", qos=climate["qos"])
-    probe.wait_for(LOOP_CONFIG, lambda m: m.json()["mode"] == "constant", since=mark)
+        mark = probe.mark()
+        probe.publish(climate["mode_command_topic"], "off", qos=climate["qos"])
+        probe.publish(climate["mode_command_topic"], "heat_cool", qos=climate["qos"])
+        probe.wait_for(LOOP_TARGET, lambda m: m.json()["mode"] == "off", since=mark)
+        probe.wait_for(LOOP_TARGET, lambda m: m.json()["mode"] == "constant", since=mark)
 
-    api.stop()
-    api.start()
-    assert setpoint_of(api.call("GET", "/api/loops/fermenter")) == 19.6
+        # persisted by the API (it mirrors the controller's target), across its restart
+        api.stop()
+        api.start()
+        until(lambda: setpoint_of(api.call("GET", "/api/loops/fermenter")) == 19.6, 10)
+    finally:
+        controller.stop()
 
 
 def test_setpoint_from_home_assistant_is_echoed_on_the_state_topic(
@@ -145,6 +153,7 @@ def test_setpoint_from_home_assistant_is_echoed_on_the_state_topic(
         configure_fermenter(api)
         climate = discovered_climate(probe)
         probe.subscribe(climate["temperature_state_topic"])
+        probe.wait_for(climate["temperature_state_topic"], timeout=15)  # the loop runs
 
         mark = probe.mark()
         probe.publish(climate["mode_command_topic"], "heat_cool", qos=climate["qos"])

@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
@@ -14,6 +15,8 @@ REPO = Path(__file__).resolve().parents[2]
 def service_env(broker_url: str, **extra: str) -> dict[str, str]:
     env = dict(os.environ)
     env.update({"MAELSTROM_MQTT_URL": broker_url, "PYTHONUNBUFFERED": "1"})
+    # Each controller its own disk state: tests run side by side.
+    env["MAELSTROM_CONTROLLER_STATE"] = str(Path(tempfile.mkdtemp()) / "controller-state.json")
     env.update(extra)
     return env
 

@@ -40,10 +40,12 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]
         MAELSTROM_DEMO="1",
     )
     api = Service("services.api", env, workdir / "api.log")
+    controller = Service("services.controller", env, workdir / "controller.log")
     try:
         wait_for_port(port, timeout=20)
         yield {"url": f"http://127.0.0.1:{port}", "broker": broker, "api": api}
     finally:
+        controller.stop()
         api.stop()
         broker.stop()
 

@@ -402,7 +402,8 @@ def test_debugger_watches_publishes_and_calls_the_api(stack: Stack, page: Page) 
     page.get_by_label("Path").fill("/api/loops/fermenter/setpoint")
     page.get_by_label("Body (JSON)").fill('{"value": 999}')
     page.get_by_role("button", name="Send").click()
-    expect(page.locator(".response-status")).to_have_text(re.compile("^HTTP 422"))
+    # the controller refuses it, and says why
+    expect(page.locator(".response-status")).to_have_text(re.compile("^HTTP 409"))
     expect(page.locator(".response")).to_contain_text("outside")
     save_screenshot(page, "debugger")
 

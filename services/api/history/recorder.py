@@ -25,6 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.common.clock import Clock
 from services.common.mqtt import Message, MqttClient, PayloadError
+from services.common.problems import first_problem
 from services.common.schema.alarms import Alarm
 from services.common.schema.logs import LogLevel, LogRecord
 from services.common.schema.state import LoopState, SensorReading
@@ -68,9 +69,7 @@ def _parse(model: type[M], message: Message, data: Any = None) -> M:
             return model.model_validate(data)
         return model.model_validate_json(message.payload)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"]) or "payload"
-        raise PayloadError(f"{where}: {first['msg']}") from None
+        raise PayloadError(first_problem(exc)) from None
 
 
 class Recorder:

@@ -2,7 +2,8 @@
 loop events, alarm history and log history.
 
 Every query runs on a reader thread, never in the event loop. Bad parameters get
-a 400 naming the parameter; a database that cannot answer gets a 503.
+a 400 naming the parameter; a database that cannot answer gets the API's 503
+(services/api/errors.py).
 """
 
 from __future__ import annotations
@@ -11,11 +12,10 @@ import asyncio
 import csv
 import io
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from fnmatch import fnmatchcase
-from functools import wraps
 from typing import Any, TypeVar
 
 import peewee
@@ -26,8 +26,8 @@ from services.api.database import database
 from services.api.errors import BadRequest, NotFound, invalid
 from services.api.validation import read_object
 from services.common.clock import Clock
+from services.common.problems import problems
 from services.common.schema.logs import LogLevel
-from services.common.web import json_error
 
 from . import query
 from .openapi import describe
@@ -70,35 +70,9 @@ IGNORED_PARAMS = {"token"}
 # --- plumbing -----------------------------------------------------------------------------
 
 
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def guarded(handler: Handler) -> Handler:
-    """503 when the database cannot answer, whatever the driver's error — never a 500.
-
-    Bad input raises the API's errors (services/api/errors.py), which its error
-    middleware answers with a 4xx."""
-
-    @wraps(handler)
-    async def wrapper(request: web.Request) -> web.StreamResponse:
-        try:
-            return await handler(request)
-        except peewee.PeeweeException as exc:
-            log.warning("history: database error answering %s: %s", request.path, exc)
-            return json_error(503, "database unavailable", str(exc))
-
-    return wrapper
-
-
 def _query_error(exc: ValidationError) -> BadRequest:
     """A 400 naming each bad query parameter, the first in the message."""
-    details = []
-    for err in exc.errors():
-        field = ".".join(str(p) for p in err["loc"]) or "query"
-        message = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            message = "unknown query parameter"
-        details.append({"field": field, "message": message})
+    details = problems(exc, whole="query", messages={"extra_forbidden": "unknown query parameter"})
     first = details[0]
     return BadRequest(f"invalid query parameter '{first['field']}': {first['message']}", details)
 
@@ -155,7 +129,6 @@ def _expand(patterns: list[str], known: list[str]) -> list[str]:
     query=HistoryQuery,
     responses={200: HistoryResponse},
 )
-@guarded
 async def get_history(request: web.Request) -> web.Response:
     """At most `points` values per series over a range, min and max of every bucket kept."""
     q = parse_query(request, HistoryQuery)
@@ -180,7 +153,6 @@ async def get_history(request: web.Request) -> web.Response:
 
 @routes.get("/api/history/series")
 @describe("The recorded series", responses={200: SeriesListResponse})
-@guarded
 async def get_series(request: web.Request) -> web.Response:
     """Every recorded series, with its first and last time and how many samples it holds."""
     parse_query(request, NoQuery)
@@ -196,7 +168,6 @@ async def get_series(request: web.Request) -> web.Response:
     query=ExportQuery,
     responses={200: {"content": {"text/csv": {"type": "string"}}}},
 )
-@guarded
 async def export_csv(request: web.Request) -> web.StreamResponse:
     """Stored samples of a range as CSV, streamed (one series after another, oldest first)."""
     q = parse_query(request, ExportQuery)
@@ -251,7 +222,6 @@ def _num(value: float | None) -> str:
 @describe(
     "Loop mode, state and profile changes", query=EventsQuery, responses={200: EventsResponse}
 )
-@guarded
 async def get_events(request: web.Request) -> web.Response:
     """Loop mode, state and profile changes, oldest first."""
     q = parse_query(request, EventsQuery)
@@ -265,7 +235,6 @@ async def get_events(request: web.Request) -> web.Response:
     query=AlarmHistoryQuery,
     responses={200: AlarmHistoryResponse},
 )
-@guarded
 async def get_alarm_history(request: web.Request) -> web.Response:
     """Every change in every alarm's life (raised, acknowledged, cleared, removed), newest first."""
     q = parse_query(request, AlarmHistoryQuery)
@@ -286,7 +255,6 @@ async def get_alarm_history(request: web.Request) -> web.Response:
 
 @routes.get("/api/logs")
 @describe("Recorded log records", query=LogsQuery, responses={200: LogsResponse})
-@guarded
 async def get_logs(request: web.Request) -> web.Response:
     """Recorded log records at or above `level`, newest first."""
     q = parse_query(request, LogsQuery)
@@ -309,7 +277,6 @@ async def get_logs(request: web.Request) -> web.Response:
 @describe(
     "A brewer's notes on the timeline", query=AnnotationsQuery, responses={200: AnnotationsResponse}
 )
-@guarded
 async def get_annotations(request: web.Request) -> web.Response:
     q = parse_query(request, AnnotationsQuery)
     rows = await read(request, query.annotations, q.start, q.end, q.loop)
@@ -318,7 +285,6 @@ async def get_annotations(request: web.Request) -> web.Response:
 
 @routes.post("/api/history/annotations")
 @describe("Add a note to the timeline", body=AnnotationIn, responses={201: AnnotationOut})
-@guarded
 async def post_annotation(request: web.Request) -> web.Response:
     """Add a note to the timeline: `{"text": "pitched yeast", "loop": "fermenter"}`."""
     body = await read_object(request, "annotation")
@@ -340,7 +306,6 @@ async def post_annotation(request: web.Request) -> web.Response:
 
 @routes.delete("/api/history/annotations/{id}")
 @describe("Delete a note", responses={204: None}, errors=(404,), path={"id": {"type": "integer"}})
-@guarded
 async def delete_annotation(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
     if not raw.isdigit():
@@ -355,7 +320,6 @@ async def delete_annotation(request: web.Request) -> web.Response:
 
 @routes.get("/api/history/status")
 @describe("The recorder's state and the history settings in force", responses={200: RecorderStatus})
-@guarded
 async def get_status(request: web.Request) -> web.Response:
     """Is the recorder listening, how much is waiting, and the retention settings in force."""
     parse_query(request, NoQuery)

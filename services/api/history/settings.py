@@ -13,6 +13,8 @@ from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.common.problems import first_problem
+
 KEY = "history"
 
 
@@ -64,6 +66,4 @@ def parse_settings(payload: bytes) -> HistorySettings:
     try:
         return HistorySettings.model_validate(value)
     except ValidationError as exc:
-        first = exc.errors()[0]
-        where = ".".join(str(p) for p in first["loc"])
-        raise ValueError(f"history setting {where}: {first['msg']}") from None
+        raise ValueError(f"history setting {first_problem(exc)}") from None

@@ -18,6 +18,7 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from services.common.mqtt import Handler, Message, MqttClient, encode_payload
+from services.common.problems import first_problem
 from services.common.schema.config import Device, Loop
 from services.common.topics import DISCOVERY_ID
 from services.common.web import CONFIG, MQTT
@@ -90,7 +91,10 @@ class HomeAssistantDiscovery:
             obj = model.model_validate_json(message.payload)
         except ValidationError as exc:
             log.warning(
-                "Home Assistant: ignored %s config on %s: %s", kind, message.topic, _why(exc)
+                "Home Assistant: ignored %s config on %s: %s",
+                kind,
+                message.topic,
+                first_problem(exc),
             )
             return
         if obj.id != owner.id:
@@ -135,12 +139,6 @@ class HomeAssistantDiscovery:
             self._mqtt.publish(topic, payload, retain=True)
         if published:
             log.info("Home Assistant: re-published %d discovery configs", len(published))
-
-
-def _why(exc: ValidationError) -> str:
-    first = exc.errors()[0]
-    where = ".".join(str(part) for part in first["loc"])
-    return f"{where}: {first['msg']}" if where else first["msg"]
 
 
 HOMEASSISTANT = web.AppKey("homeassistant", HomeAssistantDiscovery)

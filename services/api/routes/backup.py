@@ -3,11 +3,13 @@
 Restore is all or nothing: the document is validated completely (every object,
 unique ids, loops that refer to devices and profiles in the document) before one
 transaction replaces the configuration; the controller then gets the new config,
-and empty retained payloads for objects that are gone.
+and empty retained payloads for objects that are gone. Each loop's target (mode,
+setpoint, profile run) is the controller's, so it is sent as a `target` command.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import Counter
 from typing import Literal
@@ -15,12 +17,14 @@ from typing import Literal
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
-from services.api.errors import Invalid
+from services.api.commands import LOOP_COMMANDS, principal_name
+from services.api.errors import ApiError, Invalid
 from services.api.migrations import current_version
 from services.api.openapi import describe
 from services.api.store import KINDS, STORE, ConfigStore
 from services.api.validation import read_object, validate
 from services.common.schema.config import Device, Loop, Profile, Setting
+from services.common.schema.target import TARGET_FIELDS, TargetFields
 
 routes = web.RouteTableDef()
 
@@ -41,6 +45,11 @@ class Backup(BaseModel):
 
 class Restored(BaseModel):
     restored: dict[str, int] = Field(description="How many objects of each kind.")
+    targets: dict[str, str] = Field(
+        default_factory=dict,
+        description="Per loop: 'restored', or why its controller did not take the backup's "
+        "target (mode, setpoint, manual output, profile run) — e.g. no controller answered.",
+    )
 
 
 def make_backup(store: ConfigStore) -> Backup:
@@ -99,4 +108,23 @@ async def restore(request: web.Request) -> web.Response:
     doc = validate(Backup, await read_object(request, "backup"), "backup")
     _check(doc)
     restored = request.app[STORE].replace_all(doc.settings, doc.devices, doc.profiles, doc.loops)
-    return web.json_response(Restored(restored=restored).model_dump())
+    targets = await _restore_targets(request, doc.loops)
+    return web.json_response(Restored(restored=restored, targets=targets).model_dump())
+
+
+async def _restore_targets(request: web.Request, loops: list[Loop]) -> dict[str, str]:
+    """The targets are the controller's: it gets each as a `target` command, applied once."""
+    commands = request.app[LOOP_COMMANDS]
+    by = principal_name(request)
+
+    async def one(loop: Loop) -> str:
+        payload = TargetFields(**{k: getattr(loop, k) for k in TARGET_FIELDS})
+        try:
+            await commands.execute(loop.id, "target", payload.model_dump_json().encode(), by)
+        except ApiError as exc:
+            message = exc.detail.get("message") if isinstance(exc.detail, dict) else None
+            return f"{exc.error}: {message}" if message else exc.error
+        return "restored"
+
+    results = await asyncio.gather(*(one(loop) for loop in loops))
+    return dict(zip((loop.id for loop in loops), results, strict=True))

@@ -25,6 +25,8 @@ from services.common.schema.config import Device, Loop, Profile
 
 Obj = TypeVar("Obj", Device, Profile, Loop)
 
+_COMMAND_OF = {"manual_output": "output", "target_revision": "target"}
+
 MERGE_PATCH_SCHEMA = {
     "type": "object",
     "description": "JSON merge patch (RFC 7396): the fields to change; null resets a field "
@@ -45,9 +47,9 @@ def model_response(
     )
 
 
-def list_response(objs: Sequence[BaseModel]) -> web.Response:
-    body = "[" + ",".join(o.model_dump_json() for o in objs) + "]"
-    return web.Response(text=body, content_type="application/json")
+def json_body(body: bytes) -> web.Response:
+    """A response of JSON that is already serialized (the store's cached bodies)."""
+    return web.Response(body=body, content_type="application/json")
 
 
 def merge_patch(target: Any, patch: Any) -> Any:
@@ -75,8 +77,14 @@ def body_with_id(
     return data
 
 
-def collection_routes(kind: str, model: type[Obj], routes: web.RouteTableDef) -> None:
-    """Add the CRUD routes for `kind` to `routes`."""
+def collection_routes(
+    kind: str,
+    model: type[Obj],
+    routes: web.RouteTableDef,
+    commands: Sequence[str] = (),
+) -> None:
+    """Add the CRUD routes for `kind` to `routes`. Fields named in `commands` are changed
+    by a command of that name only: a PATCH naming one is refused, a PUT keeps them."""
     what = SINGULAR[kind]
     base = f"/api/{kind}"
     item = f"{base}/{{id}}"
@@ -84,7 +92,7 @@ def collection_routes(kind: str, model: type[Obj], routes: web.RouteTableDef) ->
     @routes.get(base)
     @describe(f"List {kind}", responses={200: list[model]})  # type: ignore[valid-type]
     async def list_objects(request: web.Request) -> web.Response:
-        return list_response(request.app[STORE].list(kind))
+        return json_body(request.app[STORE].list_body(kind))
 
     @routes.post(base)
     @describe(f"Create a {what}", body=model, responses={201: model}, errors=(409,))
@@ -96,7 +104,7 @@ def collection_routes(kind: str, model: type[Obj], routes: web.RouteTableDef) ->
     @routes.get(item)
     @describe(f"Read a {what}", responses={200: model})
     async def get_object(request: web.Request) -> web.Response:
-        return model_response(request.app[STORE].get(kind, path_id(request)))
+        return json_body(request.app[STORE].body(kind, path_id(request)))
 
     @routes.put(item)
     @describe(
@@ -123,6 +131,19 @@ def collection_routes(kind: str, model: type[Obj], routes: web.RouteTableDef) ->
     async def patch_object(request: web.Request) -> web.Response:
         object_id = path_id(request)
         patch = body_with_id(await read_object(request, what), object_id, what)
+        ruled = [field for field in commands if field in patch]
+        if ruled:
+            raise Invalid(
+                f"invalid {what}",
+                [
+                    {
+                        "field": field,
+                        "message": f"is part of the {what}'s target, changed by a command: "
+                        f"POST {base}/{object_id}/{_COMMAND_OF.get(field, field)}",
+                    }
+                    for field in ruled
+                ],
+            )
         version = patch.pop("version", None)
         if version is not None and (type(version) is not int or version < 0):
             raise Invalid(

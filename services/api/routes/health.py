@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.api.database import DATABASE, check_database
+from services.api.errors import RETRY_AFTER_S
 from services.api.openapi import describe
 from services.common.web import MQTT
 
@@ -41,4 +42,5 @@ async def health(request: web.Request) -> web.Response:
             "database": {"ok": database_ok},
         },
         status=200 if ok else 503,
+        headers=None if ok else {"Retry-After": str(RETRY_AFTER_S)},
     )

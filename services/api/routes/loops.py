@@ -11,16 +11,17 @@ from typing import Any
 
 from aiohttp import web
 
-from services.api.loop_commands import LOOP_COMMANDS
+from services.api.commands import LOOP_COMMANDS, principal_name
 from services.api.openapi import describe
 from services.api.routes.collection import collection_routes, model_response
 from services.api.validation import path_id
 from services.common.schema.commands import ProfileCommand
 from services.common.schema.config import Loop, LoopMode
+from services.common.schema.target import TARGET_FIELDS, TargetFields
 from services.common.topics import LOOP_COMMANDS as COMMAND_NAMES
 
 routes = web.RouteTableDef()
-collection_routes("loops", Loop, routes)
+collection_routes("loops", Loop, routes, commands=(*TARGET_FIELDS, "target_revision"))
 
 _VALUE_NUMBER = {
     "anyOf": [
@@ -43,12 +44,14 @@ COMMAND_BODIES: dict[str, Any] = {
             ProfileCommand,
         ]
     },
+    "target": TargetFields,
 }
 COMMAND_TEXT = {
     "setpoint": "Set the setpoint (°C), within the loop's setpoint_min..setpoint_max.",
     "mode": "Set the mode: off, manual, constant or profile (Home Assistant's heat/cool/auto too).",
     "output": "Set the manual output, % (+ heats, − cools).",
     "profile": "Start, pause, resume, stop or jump within a temperature profile.",
+    "target": "Set the whole target at once: mode, setpoint, manual_output, profile (a restore).",
 }
 
 
@@ -57,19 +60,24 @@ def _command_route(command: str) -> None:
     @describe(
         COMMAND_TEXT[command],
         description="The same payloads as MQTT `maelstrom/cmd/loops/<id>/"
-        f"{command}`: plain text or JSON. Returns the loop with its new version.",
+        f"{command}`: plain text or JSON. Sent to the loop's controller, which applies "
+        "it; returns the loop with the controller's new target (`target_revision`). "
+        "409: the controller refused (its reason in `detail.message`); 504: no "
+        "controller answered; 503: the broker is unreachable.",
         body_content={
             "application/json": COMMAND_BODIES[command],
             "text/plain": {"type": "string"},
         },
         responses={200: Loop},
-        errors=(422,),
+        errors=(409, 422, 503, 504),
         tag="loops",
     )
     async def loop_command(request: web.Request) -> web.Response:
         loop_id = path_id(request)
         raw = await request.read()
-        loop = request.app[LOOP_COMMANDS].execute(loop_id, command, raw)
+        loop = await request.app[LOOP_COMMANDS].execute(
+            loop_id, command, raw, principal_name(request)
+        )
         return model_response(loop)
 
 

@@ -9,7 +9,7 @@ from services.api.openapi import describe
 from services.api.routes.collection import (
     VERSION_PARAM,
     body_with_id,
-    list_response,
+    json_body,
     model_response,
 )
 from services.api.store import STORE
@@ -22,7 +22,7 @@ routes = web.RouteTableDef()
 @routes.get("/api/settings")
 @describe("List app settings", responses={200: list[Setting]})
 async def list_settings(request: web.Request) -> web.Response:
-    return list_response(request.app[STORE].settings())
+    return json_body(request.app[STORE].list_body("settings"))
 
 
 @routes.post("/api/settings")
@@ -39,7 +39,7 @@ async def create_setting(request: web.Request) -> web.Response:
 @routes.get("/api/settings/{key}")
 @describe("Read an app setting", responses={200: Setting})
 async def get_setting(request: web.Request) -> web.Response:
-    return model_response(request.app[STORE].setting(path_id(request, "key")))
+    return json_body(request.app[STORE].body("settings", path_id(request, "key")))
 
 
 @routes.put("/api/settings/{key}")

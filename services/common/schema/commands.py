@@ -13,6 +13,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from .config import LoopMode
+from .target import TargetFields
 
 HA_MODES = {
     "heat": LoopMode.constant,
@@ -32,7 +33,7 @@ class CommandError(ValueError):
 
 
 class SetpointCommand(BaseModel):
-    value: float
+    value: float = Field(..., allow_inf_nan=False)
 
 
 class ModeCommand(BaseModel):
@@ -58,7 +59,14 @@ class ProfileCommand(BaseModel):
     )
 
 
-LoopCommand = SetpointCommand | ModeCommand | OutputCommand | ProfileCommand
+class TargetCommand(BaseModel):
+    """The whole target at once (mode, setpoint, manual_output, profile): a restore sends it."""
+
+    model_config = ConfigDict(extra="forbid")
+    value: TargetFields
+
+
+LoopCommand = SetpointCommand | ModeCommand | OutputCommand | ProfileCommand | TargetCommand
 
 
 def _scalar(raw: bytes) -> Any:
@@ -67,6 +75,8 @@ def _scalar(raw: bytes) -> Any:
         raise CommandError("empty payload")
     try:
         value = json.loads(text)
+    except RecursionError:
+        raise CommandError("payload is nested too deeply") from None
     except ValueError:
         return text
     if isinstance(value, dict) and "value" in value and len(value) == 1:
@@ -91,6 +101,8 @@ def parse_loop_command(command: str, raw: bytes) -> LoopCommand:
             if isinstance(value, str):
                 value = {"action": value}
             return ProfileCommand.model_validate(value)
+        if command == "target":
+            return TargetCommand(value=TargetFields.model_validate(_scalar(raw)))
     except UnicodeDecodeError as exc:
         raise CommandError("payload is not UTF-8") from exc
     except ValidationError as exc:

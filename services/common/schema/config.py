@@ -307,6 +307,12 @@ class Loop(Strict):
     )
     compressor: CompressorProtection = CompressorProtection()
     alarms: AlarmThresholds = AlarmThresholds()
+    target_revision: int = Field(
+        0,
+        ge=0,
+        description="Revision of the target (mode, setpoint, manual_output, profile) as the "
+        "controller last published it. The target changes only by commands; a PUT keeps it.",
+    )
     version: int = 0
 
     @model_validator(mode="after")

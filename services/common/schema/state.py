@@ -62,6 +62,9 @@ class LoopState(BaseModel):
     waiting_reason: str | None = None
     profile: ProfileProgress | None = None
     alarms: list[str] = Field([], description="Ids of this loop's active alarms.")
+    revision: int = Field(
+        0, description="The target's revision (maelstrom/target/<loop>): new command, new number."
+    )
     ts: float
 
     _finite = field_serializer("pv", "sp", "ts")(lambda self, value: finite(value))

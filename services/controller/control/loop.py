@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from services.common.clock import Clock
 from services.common.loop_commands import apply_loop_command
 from services.common.schema.commands import LoopCommand, ProfileCommand
-from services.common.schema.config import Loop, LoopMode, Profile, Severity
+from services.common.schema.config import Loop, LoopMode, Profile, ProfileRun, Severity
 from services.common.schema.state import LoopActivity, LoopState, Output, ProfileProgress
+from services.common.schema.target import LoopTarget
 from services.controller.alarms import AlarmManager
 from services.controller.control import profile as profiles
 from services.controller.control.core import Decision, LoopControl
@@ -51,13 +52,16 @@ class LoopEnv:
     alarms: AlarmManager
     profiles: Mapping[str, Profile]
     publish: Callable[[str, LoopState | None], None]
+    commit: Callable[[LoopTarget], LoopTarget]
+    """Store a changed target (revision + 1, on disk, published) and return it."""
     publish_every_s: float = 5.0
 
 
 class LoopRuntime:
-    def __init__(self, loop: Loop, env: LoopEnv) -> None:
-        self.cfg = loop
-        self.configured = loop  # the configuration as last published (commands change cfg only)
+    def __init__(self, configured: Loop, target: LoopTarget, env: LoopEnv) -> None:
+        self.configured = configured  # the API's configuration, as last published
+        self.target = target  # what the loop is told to do: ours alone (commands change it)
+        loop = self.cfg = target.onto(configured)  # the two together: what runs
         self.env = env
         now = env.clock.now()
         self.started_at = now
@@ -110,9 +114,26 @@ class LoopRuntime:
 
     def configure(self, loop: Loop) -> None:
         """A changed configuration (from the API), applied without disturbing what did not
-        change."""
+        change. Its target fields are not ours to take: the target stays as commanded."""
         self.configured = loop
-        self._apply(loop)
+        target = self.target
+        if not loop.setpoint_min <= target.setpoint <= loop.setpoint_max:
+            # New limits the target breaks: the limits win, and everyone is told.
+            clamped = min(max(target.setpoint, loop.setpoint_min), loop.setpoint_max)
+            log.warning(
+                "loop %s: setpoint %g °C is outside the new limits; now %g °C",
+                self.id,
+                target.setpoint,
+                clamped,
+            )
+            self._commit(target.onto(loop).model_copy(update={"setpoint": clamped}), "config")
+            target = self.target
+        self._apply(target.onto(loop))
+
+    def adopt(self, target: LoopTarget) -> None:
+        """A target taken over from the broker (this controller's disk had none)."""
+        self.target = target
+        self._apply(target.onto(self.configured))
 
     def _apply(self, loop: Loop) -> None:
         old, self.cfg = self.cfg, loop
@@ -350,6 +371,7 @@ class LoopRuntime:
             waiting_reason=self.fault or (decision.waiting_reason if decision else None),
             profile=progress,
             alarms=list(self.env.alarms.active_for(self.id)),
+            revision=self.target.revision,
             ts=now,
         )
 
@@ -374,6 +396,7 @@ class LoopRuntime:
             self.cfg.profile,
             self._profile_point(now),
             self.env.alarms.active_for(self.id),
+            self.target.revision,
         )
         if not force and key == self._published_key:
             return
@@ -382,12 +405,14 @@ class LoopRuntime:
         self.env.publish(self.id, self.state(now))
 
     # commands -------------------------------------------------------------------------------------
-    def command(self, cmd: LoopCommand) -> None:
-        """Apply a command now; raises CommandError saying why it cannot be."""
+    def command(self, cmd: LoopCommand, by: str | None = None) -> LoopTarget:
+        """Apply a command now and return the resulting target; raises CommandError saying
+        why it cannot be. A command that changes nothing leaves the revision as it is."""
         old = self.cfg
         loop = apply_loop_command(old, cmd, self.env.clock.now(), self.env.profiles.get)
         if loop is old:
-            return
+            return self.target
+        self._commit(loop, by)
         if isinstance(cmd, ProfileCommand) and cmd.action in ("start", "stop"):
             if loop.profile is not None:
                 events.info("loop %s: profile %s started", self.id, loop.profile.profile)
@@ -395,4 +420,18 @@ class LoopRuntime:
                 events.info("loop %s: profile stopped; holding %.2f °C", self.id, loop.setpoint)
             else:
                 events.info("loop %s: profile stopped", self.id)
-        self._apply(loop)  # the API persists it and publishes it back as configuration
+        self._apply(loop)
+        return self.target
+
+    def update_run(self, run: ProfileRun | None, by: str = "program") -> None:
+        """The running program moved on by itself (a step advanced): a new target."""
+        if run == self.cfg.profile:
+            return
+        loop = self.cfg.model_copy(update={"profile": run})
+        self._commit(loop, by)
+        self._apply(loop)
+
+    def _commit(self, loop: Loop, by: str | None) -> None:
+        # On disk before it acts: a crash leaves the old target or the new one, not a mix.
+        new = LoopTarget.of(loop, changed_by=by, ts=self.env.clock.now())
+        self.target = self.env.commit(new)

@@ -11,10 +11,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Mapping
 
-from services.common.mqtt import Message, PayloadError
+from services.common.mqtt import Message, MqttClient, PayloadError
 from services.common.schema.commands import CommandError, parse_loop_command
 from services.common.schema.config import Device, Loop
+from services.common.schema.target import CommandReply, LoopTarget
 from services.controller.control.loop import LoopEnv, LoopRuntime
+from services.controller.targets import Targets
 
 log = logging.getLogger(__name__)
 
@@ -27,8 +29,10 @@ class LoopManager:
         configured_devices: Mapping[str, Device],
         controller_id: str | None,
         orphan_grace_s: float,
+        targets: Targets,
     ) -> None:
         self.env = env
+        self.targets = targets
         self.loops: dict[str, LoopRuntime] = {}
         self._configured = configured_loops
         self._devices = configured_devices
@@ -57,7 +61,7 @@ class LoopManager:
                 continue
             runtime = self.loops.get(loop_id)
             if runtime is None:
-                runtime = LoopRuntime(loop, self.env)
+                runtime = LoopRuntime(loop, self.targets.for_loop(loop), self.env)
                 self.loops[loop_id] = runtime
                 log.info("loop %s: running (%s, %s)", loop_id, loop.kind, loop.mode)
                 runtime.start()
@@ -72,6 +76,13 @@ class LoopManager:
         if runtime is not None:
             log.info("loop %s: stopped", loop_id)
             runtime.stop(remove_state=remove_state)
+        if remove_state:  # deleted, not handed over: its target goes with it
+            self.targets.forget(loop_id)
+
+    def adopted(self, target: LoopTarget) -> None:
+        runtime = self.loops.get(target.loop)
+        if runtime is not None:
+            runtime.adopt(target)
 
     def stop_all(self) -> None:
         for loop_id in list(self.loops):
@@ -88,6 +99,10 @@ class LoopManager:
         if runtime is not None:
             runtime.publish(self.env.clock.now())
 
+    def publish_all(self, now: float) -> None:
+        for runtime in self.loops.values():
+            runtime.publish(now, force=True)
+
     def supervise(self, now: float) -> None:
         if any(loop_id not in self.loops for loop_id in self._configured):
             self.reconcile()  # an orphan's grace may have run out
@@ -95,7 +110,10 @@ class LoopManager:
             runtime.supervise(now)
 
     def on_command(self, message: Message) -> None:
-        parts = self.env.registry.ctx.mqtt.topics.parts(message.topic)
+        """`cmd/loops/<loop>/<command>`: applied once, here, by the controller that runs
+        the loop; the sender hears the result when it asked (MQTT 5 response topic)."""
+        mqtt = self.env.registry.ctx.mqtt
+        parts = mqtt.topics.parts(message.topic)
         if len(parts) != 4:
             return
         _, _, loop_id, command = parts
@@ -103,8 +121,46 @@ class LoopManager:
         if runtime is None:
             if loop_id not in self._configured:
                 log.warning("command %s for unknown loop %r dropped", command, loop_id)
-            return  # another controller's loop
+                _reply(
+                    mqtt,
+                    message,
+                    CommandReply(
+                        ok=False,
+                        loop=loop_id,
+                        command=command,
+                        runs=False,
+                        error=f"this controller has no loop {loop_id!r}",
+                    ),
+                )
+            return  # another controller's loop: it answers
+        by = message.user_property("by") or "mqtt"
         try:
-            runtime.command(parse_loop_command(command, message.payload))
+            target = runtime.command(parse_loop_command(command, message.payload), by)
         except (CommandError, PayloadError) as exc:
-            log.warning("loop %s: %s command dropped: %s", loop_id, command, exc)
+            log.warning("loop %s: %s command from %s refused: %s", loop_id, command, by, exc)
+            _reply(
+                mqtt,
+                message,
+                CommandReply(
+                    ok=False, loop=loop_id, command=command, error=str(exc), target=runtime.target
+                ),
+            )
+            return
+        _reply(mqtt, message, CommandReply(ok=True, loop=loop_id, command=command, target=target))
+
+
+def _reply(mqtt: MqttClient, message: Message, reply: CommandReply) -> None:
+    # Only under <prefix>/replies/: a sender must not make the controller publish elsewhere.
+    topic = message.response_topic
+    if (
+        topic
+        and mqtt.topics.parts(topic)[:1] == ["replies"]
+        and "+" not in topic
+        and "#" not in topic
+    ):
+        mqtt.publish(
+            message.response_topic,
+            reply.model_dump_json().encode(),
+            qos=1,
+            correlation=message.correlation,
+        )

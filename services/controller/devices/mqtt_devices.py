@@ -41,7 +41,7 @@ RESEND_S = 30.0
 """Actuator commands are repeated this often even when confirmed."""
 
 
-class PayloadError(ValueError):
+class ReadingError(ValueError):
     pass
 
 
@@ -53,19 +53,19 @@ def walk(data: Any, path: str) -> Any:
         elif isinstance(data, list) and key.isdigit() and int(key) < len(data):
             data = data[int(key)]
         else:
-            raise PayloadError(f"no {key!r} in the payload")
+            raise ReadingError(f"no {key!r} in the payload")
     return data
 
 
 def number(value: Any) -> float:
     if isinstance(value, bool) or value is None:
-        raise PayloadError(f"{value!r} is not a number")
+        raise ReadingError(f"{value!r} is not a number")
     try:
         result = float(value)
     except (TypeError, ValueError):
-        raise PayloadError(f"{value!r} is not a number") from None
+        raise ReadingError(f"{value!r} is not a number") from None
     if not math.isfinite(result):
-        raise PayloadError(f"{value!r} is not a finite number")
+        raise ReadingError(f"{value!r} is not a finite number")
     return result
 
 
@@ -197,7 +197,7 @@ class MqttDevice:
             else:
                 text = message.text.strip()
                 value = number(json.loads(text) if text[:1] in "{[" else text)
-        except (PayloadError, ValueError) as exc:
+        except (ReadingError, ValueError) as exc:
             log.warning("device %s: dropped %s: %s", self.device.id, message.topic, exc)
             return
         self.deliver(sensor, value)
@@ -317,7 +317,7 @@ class TasmotaDevice(MqttDevice):
         try:
             data = message.json()
             if not isinstance(data, dict):
-                raise PayloadError("not a JSON object")
+                raise ReadingError("not a JSON object")
         except ValueError as exc:
             log.warning("device %s: dropped %s: %s", self.device.id, message.topic, exc)
             return
@@ -328,7 +328,7 @@ class TasmotaDevice(MqttDevice):
                 continue
             try:
                 value = number(raw)
-            except PayloadError as exc:
+            except ReadingError as exc:
                 log.warning("device %s: sensor %s: %s", self.device.id, sensor.id, exc)
                 continue
             # Tasmota says which unit it reports in; the configured one only says "temperature"
@@ -345,7 +345,7 @@ class TasmotaDevice(MqttDevice):
             if sensor.json_path:
                 try:
                     found[sensor.id] = walk(data, sensor.json_path)
-                except PayloadError:
+                except ReadingError:
                     found[sensor.id] = None
                 continue
             wanted = address_key(sensor.address) if sensor.address else ""

@@ -116,7 +116,11 @@ export function createApi({
     settings: resource("settings"),
     devices: resource("devices"),
     profiles: resource("profiles"),
-    loops: resource("loops"),
+    loops: {
+      ...resource("loops"),
+      /** POST /api/loops/{id}/{setpoint|mode|output|profile|target}: the controller answers. */
+      command: (id, command, body) => request("POST", `/api/loops/${enc(id)}/${enc(command)}`, { body }),
+    },
     /** POST /api/publish/{channel}/{subtopic…}: publish `body` on a channel. */
     publish(channel, subtopic, body, { retain = false } = {}) {
       const tail = subtopic ? `/${String(subtopic).split("/").map(enc).join("/")}` : "";

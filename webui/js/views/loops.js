@@ -181,9 +181,20 @@ class LoopEditor {
     const r = await attempt(this.isNew ? "Creating the loop" : "Saving the loop", () =>
       this.isNew ? api.loops.create(body) : api.loops.update(body.id, body));
     if (!r.ok) return;
+    let saved = r.value;
+    if (!this.isNew) {
+      // Mode and setpoint are the loop's target: the controller takes them as commands
+      // (a configuration save leaves them as they are).
+      for (const command of ["setpoint", "mode"]) {
+        if (body[command] === null || body[command] === this.loop[command]) continue;
+        const c = await attempt(`Setting the ${command}`, () => api.loops.command(body.id, command, { value: body[command] }));
+        if (!c.ok) return;
+        saved = c.value;
+      }
+    }
     showInfo(`Loop ${body.name || body.id} saved`);
     if (this.isNew) this.ctx.navigate(`#/loops/${encodeURIComponent(body.id)}`);
-    else if (r.value?.version) this.loop = r.value;
+    else if (saved?.version) this.loop = saved;
   }
 
   async remove() {

@@ -9,7 +9,7 @@ import pytest
 
 from services.common.config import Config
 from services.common.mqtt import MqttClient
-from services.controller.config_store import ConfigStore
+from services.controller.configuration import RunningConfig
 from tests.controller.support import eventually, fermenter_loop, kettle_device, publish_config
 from tests.support.probe import MqttProbe
 
@@ -21,7 +21,7 @@ async def test_config_is_validated_kept_and_deleted(
     publish_config(probe, kettle_device())  # retained before the controller starts
     changes: list[tuple[str, str, Any]] = []
     async with MqttClient(config, "controller") as mqtt:
-        store = ConfigStore(mqtt)
+        store = RunningConfig(mqtt)
         store.on_change(lambda kind, object_id, value: changes.append((kind, object_id, value)))
         store.start()
         await eventually(lambda: "sim-kettle" in store.devices)
