@@ -99,15 +99,24 @@ def ale_profile() -> Profile:
 
 
 def fermenter_loop() -> Loop:
-    ref = IoRef(device="sim", id="x")
     return Loop(
-        id="f", kind=LoopKind.fermenter, sensor=ref, heater=ref, cooler=ref, mode="constant"
+        id="f",
+        kind=LoopKind.fermenter,
+        sensor=IoRef(device="sim", id="beer"),
+        heater=IoRef(device="sim", id="heater"),  # the heater and the cooler: two relays
+        cooler=IoRef(device="sim", id="cooler"),
+        mode="constant",
     )
 
 
 def kettle_loop() -> Loop:
-    ref = IoRef(device="sim", id="x")
-    return Loop(id="k", kind=LoopKind.kettle, sensor=ref, heater=ref, mode="constant")
+    return Loop(
+        id="k",
+        kind=LoopKind.kettle,
+        sensor=IoRef(device="sim", id="water"),
+        heater=IoRef(device="sim", id="element"),
+        mode="constant",
+    )
 
 
 @dataclass

@@ -240,7 +240,7 @@ class MqttClient:
         response_topic: str | None = None,
         correlation: bytes | None = None,
         user: dict[str, str] | None = None,
-        expiry_s: int | None = None,
+        expiry_s: float | None = None,
     ) -> None:
         """Send a message; QoS 1 messages wait in paho's queue while disconnected.
 
@@ -251,7 +251,7 @@ class MqttClient:
         if response_topic or correlation or user or expiry_s:
             props = Properties(PacketTypes.PUBLISH)
             if expiry_s:
-                props.MessageExpiryInterval = expiry_s
+                props.MessageExpiryInterval = max(1, int(expiry_s))
             if response_topic:
                 props.ResponseTopic = response_topic
             if correlation:

@@ -229,6 +229,14 @@ class Topics:
     def all_config(self, kind: str | None = None) -> str:
         return self._t("config", kind, "+") if kind else self._t("config", "#")
 
+    # device leases (docs/safety.md): which controller instance drives a device ----
+    def lease(self, device_id: str) -> str:
+        return self._t("lease", check_segment(device_id, "device id"))
+
+    @property
+    def all_leases(self) -> str:
+        return self._t("lease", "+")
+
     # service status ---------------------------------------------------------
     def status(self, service: str) -> str:
         return self._t("status", check_segment(service, "service name"))
@@ -280,6 +288,16 @@ class NativeTopics:
     @staticmethod
     def tasmota_sensor(name: str) -> str:
         return f"tele/{check_segment(name, 'Tasmota topic')}/SENSOR"
+
+    @staticmethod
+    def tasmota_command(name: str, command: str) -> str:
+        """`cmnd/<topic>/<Command>`, e.g. `PulseTime1`, `PowerOnState`."""
+        return f"cmnd/{check_segment(name, 'Tasmota topic')}/{check_segment(command, 'command')}"
+
+    @staticmethod
+    def tasmota_result(name: str) -> str:
+        """`stat/<topic>/RESULT`: Tasmota's answer to every command."""
+        return f"stat/{check_segment(name, 'Tasmota topic')}/RESULT"
 
     @staticmethod
     def tasmota_lwt(name: str) -> str:

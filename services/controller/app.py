@@ -19,17 +19,20 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import Any
 
+from services.common.clock import WallStepDetector
 from services.common.config import Config
 from services.common.logs import MqttLogHandler, attach_mqtt_logging, detach_mqtt_logging
 from services.common.mqtt import Message, MqttClient
 from services.common.repeater import Repeater
 from services.common.schema.commands import CommandError, parse_simulate_command
+from services.common.schema.config import Severity
 from services.common.schema.state import LoopState
 from services.controller.alarms import AlarmManager
 from services.controller.configuration import RunningConfig
 from services.controller.control.loop import LoopEnv
 from services.controller.control.manager import LoopManager
 from services.controller.devices.boards import SimulatedDevice
+from services.controller.devices.leases import Leases, new_instance_id
 from services.controller.devices.registry import DeviceContext, Registry
 from services.controller.events import events
 from services.controller.options import Options
@@ -49,6 +52,7 @@ class Controller:
     targets: Targets
     registry: Registry
     loops: LoopManager
+    wall_steps: WallStepDetector
 
     # configuration → devices and loops ------------------------------------------------------------
     async def on_config(self, kind: str, object_id: str, value: Any) -> None:
@@ -75,6 +79,11 @@ class Controller:
             sim = driver.sim
             if cmd.sensor is not None and cmd.fault is not None:
                 sim.set_sensor_fault(cmd.sensor, cmd.fault)
+            if cmd.output is not None and cmd.fault is not None:
+                channel = driver.channel_of(cmd.output)
+                if channel is None:
+                    raise ValueError(f"no actuator {cmd.output!r} with a channel")
+                sim.set_output_fault(channel, cmd.fault)
             if cmd.board is not None:
                 sim.set_mode(cmd.board)
             if cmd.input is not None and cmd.level is not None:
@@ -85,7 +94,11 @@ class Controller:
         log.warning("simulation on %s: %s", device_id, message.payload.decode(errors="replace"))
 
     def supervise(self) -> None:
-        now = self.options.clock.now()
+        now = self.options.clock.monotonic()
+        step = self.wall_steps.check()
+        if step is not None:
+            # Nothing else moves: every protection timer is monotonic (docs/safety.md).
+            events.warning("wall clock stepped by %+.0f s; protection timers unaffected", step)
         self.registry.supervise(now)
         self.loops.supervise(now)
 
@@ -150,12 +163,23 @@ async def running_controller(
             targets.snapshot_into(snapshot)
             state_file.save(snapshot)
 
-    store = RunningConfig(mqtt, save)
+    store = RunningConfig(mqtt, save, on_invalid=lambda *refused: config_refused(alarms, *refused))
     restored = store.restore(snapshot)
     targets = Targets(mqtt, clock, save)
     targets.restore(snapshot)
     if restored:
         log.info("started from %d configuration objects on disk", restored)
+    registry: Registry | None = None
+    leases = Leases(
+        mqtt,
+        clock,
+        alarms,
+        new_instance_id(config.controller_id),
+        config.controller_id,
+        options.timing.lease_renew_s,
+        on_lost=lambda device_id: registry.lease_lost(device_id) if registry else None,
+    )
+    leases.start()  # before the configuration: retained leases arrive first
     registry = Registry(
         DeviceContext(
             clock=clock,
@@ -164,6 +188,7 @@ async def running_controller(
             timing=options.timing,
             controller_id=config.controller_id,
             sim_seed=options.sim_seed,
+            leases=leases,
         )
     )
     loops = LoopManager(
@@ -182,7 +207,9 @@ async def running_controller(
         options.timing.orphan_grace_s,
         targets,
     )
-    controller = Controller(config, options, mqtt, alarms, store, targets, registry, loops)
+    controller = Controller(
+        config, options, mqtt, alarms, store, targets, registry, loops, WallStepDetector(clock)
+    )
     alarms.on_change(lambda alarm: loops.alarms_changed(alarm.source))
     targets.on_adopted(loops.adopted)
     for device_id, device in store.devices.items():  # the disk's devices, before their loops
@@ -191,7 +218,7 @@ async def running_controller(
     store.on_change(controller.on_config)
     targets.start()  # subscribed before the configuration: its retained copies come first
     # After any reconnect the broker's retained state may be a stale autosave: say it anew.
-    mqtt.on_connect(lambda: loops.publish_all(clock.now()))
+    mqtt.on_connect(lambda: loops.publish_all(clock.monotonic()))
     store.start()
     mqtt.subscribe(mqtt.topics.all_loop_commands, controller.loops.on_command)
     mqtt.subscribe(mqtt.topics.all_device_simulate, controller.on_simulate)
@@ -208,6 +235,19 @@ async def running_controller(
         events.removeHandler(events_handler)
         detach_mqtt_logging(log_handler)
         await mqtt.stop()
+
+
+def config_refused(alarms: AlarmManager, kind: str, object_id: str, reason: str | None) -> None:
+    """A configuration that breaks a rule is refused (the last valid one stays) with an
+    alarm, since it arrives on a topic anyone may publish on (docs/safety.md)."""
+    alarms.condition(
+        f"{object_id}-config",
+        reason is not None,
+        f"Refused the configuration of {kind[:-1]} {object_id}: {reason}",
+        kind="config",
+        severity=Severity.high,
+        source=object_id,
+    )
 
 
 def publish_state(mqtt: MqttClient, loop_id: str, state: LoopState | None) -> None:

@@ -29,6 +29,8 @@ from services.controller.validation import why
 
 log = logging.getLogger(__name__)
 
+InvalidHandler = Callable[[str, str, str | None], None]
+"""(kind, id, why it was refused — or None once a valid one arrived)."""
 ChangeHandler = Callable[[str, str, Any], Awaitable[None] | None]
 """(kind, id, new object or None when deleted)."""
 
@@ -36,8 +38,14 @@ KINDS = ("settings", "devices", "profiles", "loops")
 
 
 class RunningConfig:
-    def __init__(self, mqtt: MqttClient, save: Callable[[], None] = lambda: None) -> None:
+    def __init__(
+        self,
+        mqtt: MqttClient,
+        save: Callable[[], None] = lambda: None,
+        on_invalid: InvalidHandler | None = None,
+    ) -> None:
         self.mqtt = mqtt
+        self._on_invalid = on_invalid or (lambda kind, object_id, reason: None)
         self.devices: dict[str, Device] = {}
         self.profiles: dict[str, Profile] = {}
         self.loops: dict[str, Loop] = {}
@@ -107,7 +115,9 @@ class RunningConfig:
             value = self.parse(kind, object_id, message)
         except (ValueError, ValidationError) as exc:
             log.warning("dropped configuration on %s: %s", message.topic, why(exc))
+            self._on_invalid(kind, object_id, why(exc))  # configuration is on an open topic
             return
+        self._on_invalid(kind, object_id, None)
         current = table.get(object_id)
         if current == value:
             return  # the API re-publishing what we have: nothing to do

@@ -20,6 +20,7 @@ class Timing:
     publish_every_s: float = 5.0  # loop state and sensor readings at least this often
     sim_interval_s: float = 1.0  # a simulated board's reading period
     orphan_grace_s: float = 5.0  # wait this long for a loop's device before running it anyway
+    lease_renew_s: float = 5.0  # device leases renewed this often, valid 3 × as long
     board: BoardTiming = field(default_factory=BoardTiming)
 
 

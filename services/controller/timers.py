@@ -1,4 +1,6 @@
-"""A re-armable one-shot timer on a `Clock`: one per loop, for relay switching times."""
+"""A re-armable one-shot timer on a `Clock`: one per loop, for relay switching times.
+
+Times are the clock's monotonic time: a wall-clock step moves no relay."""
 
 from __future__ import annotations
 
@@ -20,7 +22,7 @@ class Timer:
         self._task: asyncio.Task[None] | None = None
 
     def at(self, when: float | None) -> None:
-        """Call back at `when` (clock time), replacing any earlier request; None cancels."""
+        """Call back at `when` (monotonic clock time), replacing any earlier request; None cancels."""
         if when == self.when:
             return
         self.cancel()
@@ -35,7 +37,7 @@ class Timer:
         self.when = None
 
     async def _fire(self, when: float) -> None:
-        await self.clock.sleep(max(0.0, when - self.clock.now()))
+        await self.clock.sleep(max(0.0, when - self.clock.monotonic()))
         self._task = None
         self.when = None
         try:

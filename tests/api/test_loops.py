@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
 import pytest
@@ -44,7 +45,8 @@ async def test_a_loop_must_name_real_io(api: TestClient, fermenter: dict[str, An
     cases = [
         ({"sensor": {"device": "nope", "id": "beer"}}, "sensor.device"),
         ({"sensor": {"device": "ferm", "id": "wort"}}, "sensor.id"),
-        ({"heater": {"device": "ferm", "id": "cooler"}}, "heater.id"),
+        ({"heater": {"device": "ferm", "id": "cooler"}, "cooler": None}, "heater.id"),
+        ({"heater": {"device": "ferm", "id": "cooler"}}, "body"),  # heater = cooler
         ({"cooler": {"device": "ferm", "id": "fan"}}, "cooler.id"),
         ({"mode": "profile", "profile": {"profile": "lager", "started_at": 0}}, "profile.profile"),
     ]
@@ -131,3 +133,21 @@ async def test_a_second_loop_on_the_same_relay_is_refused(
     assert "already driven by loop 'fv1'" in body["error"]
     assert body["detail"]["used_by"] == {"loops": ["fv1"]}
     assert (await api.get("/api/loops/fv2")).status == 404
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"window_s": 1e-6}, "window_s must be at least"),
+        ({"compressor": {"min_on_s": 1e9}}, "at most 3600"),
+        ({"setpoint_max": 104, "setpoint": 20}, "within -10..40"),
+        ({"compressor": {"window_s": 5}}, "compressor.window_s"),
+    ],
+)
+async def test_unsafe_loop_settings_are_refused(
+    api: TestClient, fermenter: dict[str, Any], change: dict[str, Any], why: str
+) -> None:
+    resp = await api.post("/api/loops", json={**FERMENTER_LOOP, "id": "fv2", **change})
+    data = await resp.json()
+    assert resp.status == 422, data
+    assert why in json.dumps(data), data

@@ -132,12 +132,12 @@ class SimRun:
         self, predicate: Callable[[], Any], max_seconds: float, step: float = 1.0
     ) -> float:
         """Advance in `step`s until `predicate()` holds; returns the simulated seconds it took."""
-        start = self.clock.now()
+        start = self.clock.monotonic()
         while not predicate():
-            if self.clock.now() - start >= max_seconds:
+            if self.clock.monotonic() - start >= max_seconds:
                 raise AssertionError(f"not within {max_seconds:g} simulated seconds")
             await self.advance(step)
-        return self.clock.now() - start
+        return self.clock.monotonic() - start
 
     def sim(self, device_id: str) -> Any:
         driver = self.ctl.registry.simulated(device_id)

@@ -109,7 +109,8 @@ async def test_a_board_reset_reads_85_and_recovers(config: Config, probe: MqttPr
         alarm = await received(
             probe, "maelstrom/alarms/kettle-sensor", payload(lambda a: a["state"] == "active"), mark
         )
-        assert "85.0" in json.loads(alarm.payload)["message"]
+        # the reset itself is the cause (its 85.0 readings would say so a moment later)
+        assert "reset" in json.loads(alarm.payload)["message"]
         await run.advance_until(lambda: sim.outputs[1], 30)  # outputs restored once sane
 
 

@@ -15,6 +15,7 @@ from services.common.schema.config import (
     DigitalInput,
     IoRef,
     MqttLink,
+    Protections,
     Sensor,
 )
 from tests.controller.support import (
@@ -61,11 +62,24 @@ async def fridge_loop(run: Any, probe: MqttProbe, **loop: Any) -> None:
             cooler=IoRef(device="fridge", id="cooler"),
             setpoint=18.0,
             compressor=CompressorProtection(min_off_s=0, dead_time_s=0),
+            protections=Protections(fault_free_s=0),
             **loop,
         ),
     )
     await eventually(lambda: "fermenter" in run.ctl.loops.loops)
     assert await run.ctl.mqtt.wait_subscribed("tele/fermfridge/SENSOR")
+    assert await run.ctl.mqtt.wait_subscribed("stat/fermfridge/RESULT")
+    confirm_failsafe(probe)
+
+
+def confirm_failsafe(probe: MqttProbe) -> None:
+    """What a Tasmota answers to the controller's PulseTime<n> 160 and PowerOnState 0."""
+    for answer in (
+        {"PulseTime1": {"Set": 160, "Remaining": 0}},
+        {"PulseTime2": {"Set": 160, "Remaining": 0}},
+        {"PowerOnState": 0},
+    ):
+        probe.publish("stat/fermfridge/RESULT", answer)
 
 
 def value(m):  # type: ignore[no-untyped-def]
@@ -88,6 +102,7 @@ async def test_tasmota_readings_drive_its_relays_and_silence_fails_safe(
         # 7 °C too warm: the compressor relay (POWER1) goes on
         await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"ON")
         probe.publish("stat/fermfridge/POWER1", "ON")
+        probe.publish("stat/fermfridge/POWER2", "OFF")  # a Tasmota answers every command
         point = run.ctl.registry.actuator("fridge", "cooler")
         await eventually(lambda: point.confirmed is True, what="echo")
 
@@ -292,3 +307,71 @@ async def test_editing_a_device_does_not_short_cycle_its_compressor(
         publish_config(probe, moved)
         await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"OFF", since=mark)
         await received(probe, "cmnd/fermfridge/POWER3", lambda m: m.payload == b"ON", since=mark)
+
+
+async def test_a_tasmota_ds18b20_reading_85_after_a_power_blip_is_not_believed(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/#")
+    async with sim_controller(config) as run:
+        await fridge_loop(run, probe)
+        probe.publish("tele/fermfridge/SENSOR", tele(beer=19.0, chamber=18.0))
+        await received(probe, "maelstrom/data/sensors/fridge/beer", lambda m: value(m) == 19.0)
+        probe.publish("tele/fermfridge/SENSOR", tele(beer=85.0, chamber=18.0))
+        lost = await received(
+            probe, "maelstrom/data/sensors/fridge/beer", lambda m: value(m) is None
+        )
+        assert "85.0" in json.loads(lost.payload)["error"]
+
+
+async def test_a_relay_that_never_confirms_is_loss_of_control(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/#")
+    probe.subscribe("cmnd/fermfridge/#")
+    async with sim_controller(config) as run:
+        await fridge_loop(run, probe)
+        loop = run.loop("fermenter")
+        probe.publish("tele/fermfridge/SENSOR", tele(beer=25.0, chamber=24.0))
+        await received(probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"ON")
+        # nobody answers on stat/fermfridge/POWER1: the relay may not have switched
+        for _ in range(4):
+            probe.publish("tele/fermfridge/SENSOR", tele(beer=25.0, chamber=24.0))
+            await run.advance(3)
+        alarm = await received(
+            probe, "maelstrom/alarms/fermenter-protection", lambda m: b"active" in m.payload
+        )
+        assert "not confirmed" in json.loads(alarm.payload)["message"]
+        assert loop.state(run.clock.now()).state == "fault"
+
+
+async def test_the_controller_sets_the_tasmota_failsafe_and_refuses_a_relay_without_it(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/#")
+    probe.subscribe("cmnd/fermfridge/#")
+    async with sim_controller(config) as run:
+        publish_config(probe, tasmota())
+        publish_config(
+            probe,
+            fermenter_loop(
+                sensor=IoRef(device="fridge", id="beer"),
+                heater=IoRef(device="fridge", id="heater"),
+                cooler=IoRef(device="fridge", id="cooler"),
+                setpoint=18.0,
+            ),
+        )
+        pulse = await received(probe, "cmnd/fermfridge/PulseTime1")
+        assert pulse.payload == b"160"  # 60 s: longer than the 30 s resend
+        await received(probe, "cmnd/fermfridge/PulseTime2")
+        power_on = await received(probe, "cmnd/fermfridge/PowerOnState")
+        assert power_on.payload == b"0"
+        # this Tasmota never answers: its relays are not driven
+        for _ in range(4):
+            probe.publish("tele/fermfridge/SENSOR", tele(beer=25.0, chamber=24.0))
+            await run.advance(3)
+        alarm = await received(
+            probe, "maelstrom/alarms/fermenter-protection", lambda m: b"active" in m.payload
+        )
+        assert "did not confirm" in json.loads(alarm.payload)["message"]
+        assert run.loop("fermenter").state(run.clock.now()).state == "fault"

@@ -213,6 +213,11 @@ class SimavrBoard:
         end = next(i for i, line in enumerate(lines) if line.startswith("E "))
         return lines[: end + 1]
 
+    def arm(self) -> None:
+        """What the host does after reading a hello: set the watchdog, which arms outputs."""
+        self.send("W 0 10")
+        self.expect("K 0")
+
     # the simulated hardware ------------------------------------------------------------
     def inject(self, command: str) -> None:
         """Fault injection on the simulator's stdin: `temp 0 400`, `plug 1 0`, …"""

@@ -47,6 +47,9 @@ def test_hello_lists_the_probes_and_readings_follow(simavr_board: Start) -> None
 def test_output_command_is_acknowledged_and_switches_the_pin(simavr_board: Start) -> None:
     board = simavr_board()
     board.hello()
+    board.send("O 6 1 1")  # not before the host has set the watchdog after a reset
+    assert board.expect_prefix("N 6") == "N 6 reset"
+    board.arm()
     mark = board.events.mark()
     board.send("O 7 1 1")
     board.expect("K 7")
@@ -107,6 +110,7 @@ def test_watchdog_switches_outputs_off_when_the_host_goes_quiet(simavr_board: St
 def test_all_off_and_hello_on_request(simavr_board: Start) -> None:
     board = simavr_board()
     board.hello()
+    board.arm()
     mark = board.events.mark()
     board.send("O 1 1 1")
     board.send("O 2 2 1")
@@ -208,6 +212,7 @@ def test_input_change_is_debounced_and_sent(simavr_board: Start) -> None:
 def test_opening_the_port_resets_the_board_with_outputs_off(simavr_board: Start) -> None:
     board = simavr_board()
     board.hello()
+    board.arm()
     board.send("O 1 1 1")
     board.expect("K 1")
     board.pin(HEATER_PIN, 1)
@@ -221,6 +226,7 @@ def test_opening_the_port_resets_the_board_with_outputs_off(simavr_board: Start)
 def test_stack_stays_small(simavr_board: Start) -> None:
     board = simavr_board("--probe", "100", "--probe", "200")
     board.hello()
+    board.arm()
     board.send("? 1")
     board.send("O 2 1 1")
     board.send_raw(b"garbage\n")
@@ -233,3 +239,33 @@ def test_stack_stays_small(simavr_board: Start) -> None:
     report = board.close()
     used, free = int(report.split()[1]), int(report.split()[3])
     assert used < free / 4, report
+
+
+def test_hello_requests_do_not_feed_the_watchdog(simavr_board: Start) -> None:
+    """A host that only reconnects (ser2net, ESP-Link: `?` after `?`) has decided
+    nothing: the outputs go off at the watchdog time all the same."""
+    board = simavr_board()
+    board.hello()
+    board.send("W 1 1")
+    board.expect("K 1")
+    mark = board.events.mark()
+    board.send("O 2 2 1")
+    board.expect("K 2")
+    board.pin(COOLER_PIN, 1, start=mark)
+    # keep asking hello until the watchdog fires, or fail after far more than its 1 s
+    heard = board.board.mark()
+    for seq in range(3, 200):
+        board.send(f"? {seq}")
+        board.expect(f"K {seq}")
+        if "L watchdog: outputs off" in board.board.since(heard):
+            break
+    else:
+        raise AssertionError("hello requests kept the outputs on")
+    board.pin(COOLER_PIN, 0, start=mark)
+
+
+def test_the_hello_is_followed_by_the_reset_cause(simavr_board: Start) -> None:
+    board = simavr_board()
+    board.hello()
+    cause = board.expect_prefix("L reset cause: ")
+    assert cause.split(": ")[1] in ("power-on", "external", "brown-out", "watchdog", "unknown")

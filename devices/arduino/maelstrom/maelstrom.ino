@@ -72,6 +72,10 @@ uint32_t inputChangedAt[INPUT_COUNT];
 uint32_t lastValidLineMs = 0;
 uint32_t watchdogMs = DEFAULT_WATCHDOG_S * 1000UL;
 bool watchdogTripped = false;
+// After a reset nothing may switch on until the host has set the watchdog (`W`), which
+// it does only once it has read our hello: an `O … 1` already in flight when we reset
+// would otherwise restart a compressor that the reset has just stopped.
+bool armed = false;
 bool busShorted = false;
 uint16_t garbageReported = 0;
 uint32_t garbageLoggedMs = 0;
@@ -198,14 +202,19 @@ uint8_t splitFields(char *body, char *fields[], uint8_t max) {
   }
 }
 
+// Only output commands and the keep-alive `P` feed the watchdog: a host that is only
+// reconnecting (sending `?` behind ser2net or ESP-Link) has not decided anything, and
+// must not keep an element on.
+void feedWatchdog() {
+  lastValidLineMs = millis();
+  watchdogTripped = false;
+}
+
 void handleCommand(char *body) {
   char *f[4];
   uint8_t n = splitFields(body, f, 4);
   uint32_t seq;
   if (n < 2 || !parseNumber(f[1], 65535, seq)) return;  // no sequence number: cannot answer
-  // Any checksummed line with a sequence number proves the host is alive.
-  lastValidLineMs = millis();
-  watchdogTripped = false;
   if (f[0][1] != '\0') return sendNak(seq, PSTR("cmd"));
   uint32_t channel, value;
   switch (f[0][0]) {
@@ -213,11 +222,13 @@ void handleCommand(char *body) {
       if (n != 2) return sendNak(seq, PSTR("arg"));
       sendHello();
       return sendAck(seq);
-    case 'P':
+    case 'P':  // the explicit keep-alive
       if (n != 2) return sendNak(seq, PSTR("arg"));
+      feedWatchdog();
       return sendAck(seq);
     case 'X':
       if (n != 2) return sendNak(seq, PSTR("arg"));
+      feedWatchdog();
       allOutputsOff();
       return sendAck(seq);
     case 'W':
@@ -225,6 +236,7 @@ void handleCommand(char *body) {
         return sendNak(seq, PSTR("arg"));
       }
       watchdogMs = value * 1000UL;
+      armed = true;
       return sendAck(seq);
     case 'O': {
       if (n != 4 || !parseNumber(f[2], 255, channel) || !parseNumber(f[3], 1, value)) {
@@ -232,6 +244,8 @@ void handleCommand(char *body) {
       }
       int8_t i = outputIndex(channel);
       if (i < 0) return sendNak(seq, PSTR("ch"));
+      if (value == 1 && !armed) return sendNak(seq, PSTR("reset"));
+      feedWatchdog();
       setOutput(i, value == 1);
       return sendAck(seq);
     }
@@ -305,7 +319,20 @@ void serviceGarbageLog(uint32_t now) {
   line.begin('L').space().textP(PSTR("rx garbage:")).number(garbageReported).send();
 }
 
+// Why the board (re)started, from MCUSR, told after the hello: a brown-out under a
+// compressor's inrush, or the AVR watchdog, is worth a brewer's attention. (A bootloader
+// that clears MCUSR itself leaves "unknown".)
+void sendResetCause(uint8_t mcusr) {
+  PGM_P cause = PSTR("unknown");
+  if (mcusr & _BV(WDRF)) cause = PSTR("watchdog");
+  else if (mcusr & _BV(BORF)) cause = PSTR("brown-out");
+  else if (mcusr & _BV(EXTRF)) cause = PSTR("external");
+  else if (mcusr & _BV(PORF)) cause = PSTR("power-on");
+  line.begin('L').space().textP(PSTR("reset cause:")).space().textP(cause).send();
+}
+
 void setup() {
+  uint8_t mcusr = MCUSR;
   MCUSR = 0;
   wdt_disable();
   setupPins();
@@ -314,6 +341,7 @@ void setup() {
   busShorted = probes.shorted();
   lastValidLineMs = millis();
   sendHello();
+  sendResetCause(mcusr);
 #if USE_HW_WATCHDOG
   wdt_enable(WDTO_2S);
 #endif

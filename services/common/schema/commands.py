@@ -111,17 +111,27 @@ def parse_loop_command(command: str, raw: bytes) -> LoopCommand:
     raise CommandError(f"unknown loop command {command!r}")
 
 
+OUTPUT_FAULTS = ("stuck_on", "refused")
+
+
 class SimulateCommand(BaseModel):
     """`<prefix>/cmd/devices/<device>/simulate`: fault injection on a simulated board.
 
-    `{"sensor": "beer", "fault": "85"}` (or `-127`, `missing`, `none` to heal),
-    `{"board": "silent"}` (or `garbage`, `reset`, `normal`), `{"input": 8, "level": true}`.
+    `{"sensor": "beer", "fault": "85"}` (or `-127`, `missing`, `stuck`: frozen at its
+    last value, `in_air`: the probe reads the room, `none` to heal),
+    `{"output": "cooler", "fault": "stuck_on"}` (a welded relay: on whatever it is told;
+    or `refused`: the board answers N; `none` to heal) — `output` is the actuator's id,
+    `{"board": "silent"}` (or `garbage`, `deaf`: sends but hears nothing, `reset`,
+    `normal`), `{"input": 8, "level": true}`.
     """
 
     model_config = ConfigDict(extra="forbid")
     sensor: str | None = None
-    fault: Literal["85", "-127", "missing", "none"] | None = None
-    board: Literal["normal", "silent", "garbage", "reset"] | None = None
+    output: str | None = Field(None, description="An actuator id of the simulated device.")
+    fault: (
+        Literal["85", "-127", "missing", "stuck", "in_air", "stuck_on", "refused", "none"] | None
+    ) = None
+    board: Literal["normal", "silent", "garbage", "deaf", "reset"] | None = None
     input: int | None = Field(None, ge=0, le=255)
     level: bool | None = None
 
@@ -134,13 +144,19 @@ class SimulateCommand(BaseModel):
 
     @model_validator(mode="after")
     def _complete(self) -> SimulateCommand:
-        if (self.sensor is None) != (self.fault is None):
-            raise ValueError("'sensor' and 'fault' go together")
+        if self.sensor is not None and self.output is not None:
+            raise ValueError("one fault at a time: 'sensor' or 'output', not both")
+        if (self.sensor is None and self.output is None) != (self.fault is None):
+            raise ValueError("'fault' goes with 'sensor' or 'output'")
+        if self.sensor is not None and self.fault in OUTPUT_FAULTS:
+            raise ValueError(f"{self.fault!r} is an output fault: use 'output'")
+        if self.output is not None and self.fault not in (*OUTPUT_FAULTS, "none"):
+            raise ValueError("an output fault is 'stuck_on', 'refused' or 'none'")
         if (self.input is None) != (self.level is None):
             raise ValueError("'input' and 'level' go together")
-        if self.sensor is None and self.board is None and self.input is None:
+        if self.fault is None and self.board is None and self.input is None:
             raise ValueError(
-                "say what to simulate: 'sensor' + 'fault', 'board', or 'input' + 'level'"
+                "say what to simulate: 'sensor' or 'output' + 'fault', 'board', or 'input' + 'level'"
             )
         return self
 

@@ -161,6 +161,11 @@ class Device(Strict):
             ids = [i.id for i in items]
             if len(ids) != len(set(ids)):
                 raise ValueError(f"{kind} ids must be unique within a device")
+        # Two actuators on one channel: switching one switches the other (a heater and a
+        # cooler on one relay heat while the loop says it cools).
+        channels = [a.channel for a in self.actuators if a.channel is not None]
+        if len(channels) != len(set(channels)):
+            raise ValueError("each actuator needs its own channel")
         return self
 
 
@@ -278,12 +283,101 @@ class AlarmThresholds(Strict):
     )
 
 
+class Protections(Strict):
+    """Independent protections outside the PID (docs/safety.md). null: the loop kind's
+    default (`PROTECTION_DEFAULTS`); 0 switches a check off (never for a kettle's cutout)."""
+
+    cutout_c: Celsius | None = Field(
+        None, description="High-limit cutout: at or above this every output goes off, latched."
+    )
+    no_rise_s: Seconds | None = Field(
+        None,
+        description="Heating at ≥ 80 % for this long must raise the PV (dry fire, probe in air).",
+    )
+    min_rise_c: float | None = Field(
+        None,
+        ge=0,
+        le=50,
+        description="…by at least this much, °C (default: from element_w and volume_l).",
+    )
+    element_w: float | None = Field(None, gt=0, le=100_000, description="Heater power, W.")
+    volume_l: float | None = Field(None, gt=0, le=100_000, description="Liquid volume, litres.")
+    runaway_c: float | None = Field(
+        None,
+        ge=0,
+        le=50,
+        description="A rise (heater off) or fall (cooler off) this large within runaway_s trips: a stuck relay.",
+    )
+    runaway_s: Seconds | None = None
+    glitch_s: Seconds | None = Field(
+        None, description="A running compressor rides through bad readings for this long."
+    )
+    fault_free_s: Seconds | None = Field(
+        None,
+        description="After a fault the compressor waits this long without one (and its min off).",
+    )
+    max_starts_per_hour: int | None = Field(None, ge=0, le=60)
+
+
+PROTECTION_DEFAULTS: dict[LoopKind, Protections] = {
+    # Water cannot pass 100 °C: the kettle's cutout catches a probe reading dry fire, and
+    # "no rise" a probe out of the water (3.5 kW into 30 L: 16 °C in 10 min; 1 °C asked).
+    LoopKind.kettle: Protections(
+        cutout_c=105.0,
+        no_rise_s=600.0,
+        min_rise_c=1.0,
+        runaway_c=2.0,
+        runaway_s=600.0,
+        glitch_s=0.0,
+        fault_free_s=0.0,
+        max_starts_per_hour=0,
+    ),
+    # A fermenter's 60 W mat barely moves 20 L in minutes: no rise check by default; a
+    # welded compressor pulls the beer down ≈ 2 °C/h while the heater fights it.
+    LoopKind.fermenter: Protections(
+        cutout_c=40.0,
+        no_rise_s=0.0,
+        min_rise_c=0.0,
+        runaway_c=2.0,
+        runaway_s=3600.0,
+        glitch_s=30.0,
+        fault_free_s=300.0,
+        max_starts_per_hour=6,
+    ),
+    LoopKind.other: Protections(
+        cutout_c=105.0,
+        no_rise_s=0.0,
+        min_rise_c=0.0,
+        runaway_c=0.0,
+        runaway_s=600.0,
+        glitch_s=30.0,
+        fault_free_s=300.0,
+        max_starts_per_hour=6,
+    ),
+}
+
+
 class ProfileRun(Strict):
     profile: Id
     started_at: float = Field(..., description="Unix time the profile's offset 0 corresponds to.")
     paused_at: float | None = Field(
         None, description="Unix time it was paused; null while running."
     )
+
+
+MIN_WINDOW_S = 1.0
+"""A relay window shorter than this switches faster than a relay (or a zero-cross SSR
+on 50 Hz mains) can follow."""
+MIN_COMPRESSOR_WINDOW_S = 60.0
+MAX_COMPRESSOR_HOLD_S = 3600.0
+"""Minimum on/off longer than an hour: a typo, and a compressor that cannot be stopped."""
+MAX_DEAD_TIME_S = 4 * 3600.0
+SETPOINT_LIMITS: dict[LoopKind, tuple[float, float]] = {
+    LoopKind.fermenter: (-10.0, 40.0),  # above 40 °C yeast dies and fermenters soften
+    LoopKind.kettle: (-5.0, 105.0),
+    LoopKind.other: (-50.0, 150.0),
+}
+"""The setpoint range each kind of loop may be configured for, °C."""
 
 
 class Loop(Strict):
@@ -307,6 +401,7 @@ class Loop(Strict):
     )
     compressor: CompressorProtection = CompressorProtection()
     alarms: AlarmThresholds = AlarmThresholds()
+    protections: Protections = Protections()
     target_revision: int = Field(
         0,
         ge=0,
@@ -315,10 +410,38 @@ class Loop(Strict):
     )
     version: int = 0
 
+    @model_validator(mode="before")
+    @classmethod
+    def _kind_defaults(cls, data: object) -> object:
+        # A fermenter's default ceiling is its kind's, not the kettle's boil.
+        if isinstance(data, dict) and "setpoint_max" not in data:
+            kind = data.get("kind", LoopKind.fermenter)
+            if kind in SETPOINT_LIMITS:
+                data = {**data, "setpoint_max": min(105.0, SETPOINT_LIMITS[LoopKind(kind)][1])}
+        return data
+
     @model_validator(mode="after")
     def _coherent(self) -> Loop:
         if self.heater is None and self.cooler is None:
             raise ValueError("a loop needs a heater, a cooler, or both")
+        if self.heater is not None and self.heater == self.cooler:
+            raise ValueError("the heater and the cooler must be different actuators")
+        lo, hi = SETPOINT_LIMITS[self.kind]
+        if self.setpoint_max > hi or self.setpoint_min < lo:
+            raise ValueError(f"a {self.kind} loop's setpoints must stay within {lo:g}..{hi:g} °C")
+        if self.window_s < MIN_WINDOW_S:
+            raise ValueError(f"window_s must be at least {MIN_WINDOW_S:g} s")
+        c = self.compressor
+        if c.window_s < MIN_COMPRESSOR_WINDOW_S:
+            raise ValueError(f"compressor.window_s must be at least {MIN_COMPRESSOR_WINDOW_S:g} s")
+        if max(c.min_on_s, c.min_off_s) > MAX_COMPRESSOR_HOLD_S:
+            raise ValueError(
+                f"compressor min_on_s and min_off_s must be at most {MAX_COMPRESSOR_HOLD_S:g} s"
+            )
+        if c.dead_time_s > MAX_DEAD_TIME_S:
+            raise ValueError(f"compressor.dead_time_s must be at most {MAX_DEAD_TIME_S:g} s")
+        if self.kind == LoopKind.kettle and self.protections.cutout_c == 0:
+            raise ValueError("a kettle's high-limit cutout cannot be switched off")
         if self.setpoint_min >= self.setpoint_max:
             raise ValueError("setpoint_min must be below setpoint_max")
         if not self.setpoint_min <= self.setpoint <= self.setpoint_max:
@@ -330,6 +453,19 @@ class Loop(Strict):
     @property
     def pid_settings(self) -> PidSettings:
         return self.pid or PID_DEFAULTS[self.kind]
+
+    @property
+    def protection_settings(self) -> Protections:
+        """Every protection setting, the kind's default where none is set."""
+        defaults = PROTECTION_DEFAULTS[self.kind]
+        own = self.protections.model_dump(exclude_none=True)
+        merged = Protections(**{**defaults.model_dump(), **own})
+        p = merged
+        if self.protections.min_rise_c is None and p.element_w and p.volume_l and p.no_rise_s:
+            # a quarter of what every joule would give: losses, lag, a partly-on window
+            expected = p.element_w * p.no_rise_s / (p.volume_l * 4186.0)
+            merged = merged.model_copy(update={"min_rise_c": min(10.0, 0.25 * expected)})
+        return merged
 
 
 # --- app settings -------------------------------------------------------------------------

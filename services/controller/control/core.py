@@ -62,11 +62,18 @@ class LoopControl:
         # counted from start-up) already holds it for minutes, so it is not held longer.
         self._heat_end = -math.inf
         self._cool_end = now
+        # After a fault stopped it, the compressor also waits a fault-free period: a loose
+        # probe wire must not start and stop it at the rhythm of its glitches.
+        self._fault_at = -math.inf
+        self.riding_until: float | None = None  # a running compressor rides a glitch until
+        self._cooldown = True
+        self.fault_free_s = loop.protection_settings.fault_free_s or 0.0
 
     # configuration ---------------------------------------------------------------------------
     def configure(self, loop: Loop, now: float) -> None:
         """Apply a changed configuration without a bump: the PID keeps its integral."""
         old, self.loop = self.loop, loop
+        self.fault_free_s = loop.protection_settings.fault_free_s or 0.0
         gains = loop.pid_settings
         self.pid.tune(gains.kp, gains.ki, gains.kd)
         if (old.heater is None) != (loop.heater is None):
@@ -103,14 +110,37 @@ class LoopControl:
         self.active = True
         self.fault = None
 
-    def hold_off(self, now: float, fault: str | None = None) -> None:
-        """Every output off at once: mode off, no setpoint, or a sensor fault (`fault`)."""
+    def hold_off(
+        self,
+        now: float,
+        fault: str | None = None,
+        ride_until: float | None = None,
+        *,
+        cooldown: bool = True,
+    ) -> None:
+        """Every output off at once: mode off, no setpoint, or a fault (`fault`).
+
+        `ride_until`: a running compressor keeps running until then (a single bad reading
+        must not cost it a start); the heater goes off at once regardless. `cooldown`
+        False: the fault does not start the compressor's fault-free period (no reading
+        yet at start-up is not a fault of the plant).
+        """
         self.active = False
         self.fault = fault
         self.output = 0.0
+        riding = (
+            ride_until is not None
+            and now < ride_until
+            and self.cooler is not None
+            and self.cooler.on
+        )
+        self.riding_until = ride_until if riding else None
         for out in (self.heater, self.cooler):
-            if out is not None:
+            if out is not None and not (riding and out is self.cooler):
                 out.force_off(now)
+        self._cooldown = cooldown
+        if fault is not None and cooldown and not riding:
+            self._fault_at = now
         self._note_ends(now)
 
     # outputs ---------------------------------------------------------------------------------
@@ -125,9 +155,11 @@ class LoopControl:
     def update(self, now: float) -> Decision:
         """Switch the relays for `now`; call again at `next_at` or on the next reading."""
         if not self.active:
-            self.hold_off(now, self.fault)
+            riding = self.riding_until
+            self.hold_off(now, self.fault, riding, cooldown=self._cooldown)
             activity = LoopActivity.fault if self.fault else LoopActivity.off
-            return Decision(False, False, activity, None, None)
+            cool = bool(self.cooler and self.cooler.on)
+            return Decision(False, cool, activity, None, self.riding_until if cool else None)
         dead = self.loop.compressor.dead_time_s if self.heater and self.cooler else 0.0
         deadlines: list[float] = []
         heat_duty, cool_duty = self.heat_duty, self.cool_duty
@@ -147,13 +179,17 @@ class LoopControl:
                 continue
             other_on = other is not None and other.on
             free_at = other_end + dead
+            why_held = "dead time between heating and cooling"
+            if out is self.cooler and self._fault_at + self.fault_free_s > free_at:
+                free_at = self._fault_at + self.fault_free_s
+                why_held = "fault-free period after a fault"
             allowed = not other_on and now >= free_at
             nxt = out.update(now, duty, allowed)
             if nxt is not None:
                 deadlines.append(nxt)
             if duty > 0 and not out.on and not allowed and not other_on:
                 deadlines.append(free_at)
-                out.waiting = f"dead time between heating and cooling ({free_at - now:.0f} s left)"
+                out.waiting = f"{why_held} ({free_at - now:.0f} s left)"
             if duty > 0 and out.waiting:
                 reason = f"{name}: {out.waiting}"
         self._note_ends(now)

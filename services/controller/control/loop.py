@@ -28,6 +28,7 @@ from services.common.schema.target import LoopTarget
 from services.controller.alarms import AlarmManager
 from services.controller.control import profile as profiles
 from services.controller.control.core import Decision, LoopControl
+from services.controller.control.protections import LoopGuard
 from services.controller.devices.points import (
     NO_READING,
     RECOVER_AFTER,
@@ -63,15 +64,20 @@ class LoopRuntime:
         self.target = target  # what the loop is told to do: ours alone (commands change it)
         loop = self.cfg = target.onto(configured)  # the two together: what runs
         self.env = env
-        now = env.clock.now()
+        now = env.clock.monotonic()
         self.started_at = now
         self.control = LoopControl(loop, now)
         self.point: SensorPoint = env.registry.sensor(loop.sensor.device, loop.sensor.id)
         self.point.subscribe(self._on_reading)
         self.heater = self._actuator(loop.heater)
         self.cooler = self._actuator(loop.cooler)
+        for actuator in (self.heater, self.cooler):
+            if actuator is not None:
+                actuator.subscribe(self._on_forced_off)
         self.timer = Timer(env.clock, self._on_timer, name=f"loop-{loop.id}")
+        self.guard = LoopGuard(loop, env.alarms, on_reset=lambda: self.decide(sample=True))
         self.fault: str | None = None
+        self._fault_since = now
         self.pv: float | None = None
         self.sp: float | None = None
         self.decision: Decision | None = None
@@ -107,6 +113,7 @@ class LoopRuntime:
         self.point.unsubscribe(self._on_reading)
         for actuator in (self.heater, self.cooler):
             if actuator is not None:
+                actuator.unsubscribe(self._on_forced_off)
                 actuator.set(False)
         self.env.alarms.forget_source(self.id)
         if remove_state:
@@ -137,7 +144,7 @@ class LoopRuntime:
 
     def _apply(self, loop: Loop) -> None:
         old, self.cfg = self.cfg, loop
-        now = self.env.clock.now()
+        now = self.env.clock.monotonic()
         if (loop.sensor.device, loop.sensor.id) != (old.sensor.device, old.sensor.id):
             self.point.unsubscribe(self._on_reading)
             self.point = self.env.registry.sensor(loop.sensor.device, loop.sensor.id)
@@ -147,7 +154,10 @@ class LoopRuntime:
             current = getattr(self, attr)
             if current is not new:
                 if current is not None:
+                    current.unsubscribe(self._on_forced_off)
                     current.set(False)
+                if new is not None:
+                    new.subscribe(self._on_forced_off)
                 setattr(self, attr, new)
         if (
             loop.profile is None
@@ -157,6 +167,7 @@ class LoopRuntime:
             self._schedule = None
             self._finished_logged = False
         self.control.configure(loop, now)
+        self.guard.configure(loop)
         self.decide(sample=True)
 
     def profile_changed(self) -> None:
@@ -171,42 +182,114 @@ class LoopRuntime:
     def _on_timer(self) -> None:
         self.decide(sample=False)
 
+    def _on_forced_off(self, point: ActuatorPoint, now: float) -> None:
+        """The board reset: its outputs went off at `now`. Minimum off times count from
+        then, and control returns only after fresh sane readings."""
+        why = f"board {point.device} reset: waiting for fresh readings"
+        self.control.hold_off(now, why)  # switched_at = now: minimum off starts here
+        self.point.good_streak = 0
+        self._set_fault(now, why)
+        self.decide(sample=False)
+
+    def alarm_changed(self) -> None:
+        """An alarm about this loop changed: acknowledging the protection's resets it."""
+        record = self.env.alarms.records.get(self.guard.alarm_id)
+        if self.guard.tripped is not None and record is not None and record.acknowledged:
+            self.guard.acknowledged(self.pv_raw(), self.heater, self.cooler)
+
+    def pv_raw(self) -> float | None:
+        pv, why = self.point.status(self.env.clock.monotonic(), self.cfg.alarms.stale_after_s)
+        return pv if why is None else None
+
     def supervise(self, now: float) -> None:
-        """Periodic: notice a sensor gone stale; keep the published state fresh."""
+        """Periodic (`now`: monotonic): notice a sensor gone stale; keep the state fresh."""
         _, why = self.point.status(now, self.cfg.alarms.stale_after_s)
         waiting_alarm = self.fault is not None and not self.env.alarms.is_active(self.sensor_alarm)
-        if (why is not None and self.fault is None) or waiting_alarm:
+        trouble = self.guard.tripped is None and any(
+            a is not None and a.trouble for a in (self.heater, self.cooler)
+        )
+        if (why is not None and self.fault is None) or waiting_alarm or trouble:
             self.decide(sample=False)
         elif now - self._published_at >= self.env.publish_every_s:
             self.publish(now, force=True)
 
     # the decision ------------------------------------------------------------------------------
     def decide(self, sample: bool) -> None:
-        now = self.env.clock.now()
+        """Decide, and if deciding fails, fail safe: every output off, an alarm."""
+        error_alarm = f"{self.id}-error"
+        try:
+            self._decide(sample)
+        except Exception as exc:
+            log.exception("loop %s: decision failed; outputs off", self.id)
+            for actuator in (self.heater, self.cooler):
+                if actuator is not None:
+                    actuator.set(False)
+            try:
+                self.control.hold_off(self.env.clock.monotonic(), "decision failed")
+            except Exception:
+                log.exception("loop %s: could not even hold its outputs off", self.id)
+            self.env.alarms.condition(
+                error_alarm,
+                True,
+                f"{self.title}: the controller failed deciding this loop ({exc!r}); outputs off",
+                kind="error",
+                severity=Severity.high,
+                source=self.id,
+            )
+            return
+        self.env.alarms.condition(error_alarm, False)
+
+    def _decide(self, sample: bool) -> None:
+        # Durations on the monotonic clock; wall time only for the profile's dates.
+        now = self.env.clock.monotonic()
         cfg, control = self.cfg, self.control
         pv, why = self.point.status(now, cfg.alarms.stale_after_s)
+        recovering = False
         if (
             why is None
             and self.fault not in (None, NO_READING)
             and self.point.good_streak < RECOVER_AFTER
         ):
             why = self.fault  # sane again, but not for long enough yet
+            recovering = True
         self.pv = pv if why is None else None
-        sp = self.setpoint(now)
+        sp = self.setpoint(self.env.clock.now())
         self.sp = sp if cfg.mode in (LoopMode.constant, LoopMode.profile) else None
         if why is not None:
+            if self.fault is None:
+                self._fault_since = now
             self._set_fault(now, why)
-            control.hold_off(now, why)
+            glitch = self.guard.settings.glitch_s or 0.0
+            # Only a bad reading is a glitch to ride through; a lost or stale probe is not.
+            glitching = recovering or (self.point.error is not None and self.point.glitch)
+            ride = self._fault_since + glitch if glitching and glitch else None
+            control.hold_off(now, why, ride, cooldown=why != NO_READING)
         else:
             if self.fault is not None:
                 self._set_fault(now, None)
-            if cfg.mode == LoopMode.manual:
+            if self.guard.tripped is not None:
+                control.hold_off(now, self.guard.tripped)
+            elif cfg.mode == LoopMode.manual:
                 control.manual(cfg.manual_output)
             elif cfg.mode == LoopMode.off or sp is None:
                 control.hold_off(now)
             elif sample or not control.active:
                 control.sample(now, pv, sp)  # type: ignore[arg-type]
         decision = control.update(now)
+        was = self.guard.tripped
+        cause = self.guard.check(
+            now,
+            self.pv,
+            control.heat_duty,
+            decision.heat,
+            decision.cool,
+            self.heater,
+            self.cooler,
+            control.cooler.starts if control.cooler is not None else 0,
+        )
+        if cause is not None and was is None:  # tripped just now: off in this same decision
+            control.hold_off(now, cause)
+            decision = control.update(now)
         self.decision = decision
         if self.heater is not None:
             self.heater.set(decision.heat)
@@ -217,6 +300,7 @@ class LoopRuntime:
         self.publish(now)
 
     def setpoint(self, now: float) -> float | None:
+        """The setpoint at wall time `now` (a profile runs by date)."""
         cfg = self.cfg
         if cfg.mode != LoopMode.profile:
             return cfg.setpoint
@@ -350,6 +434,7 @@ class LoopRuntime:
 
     # state --------------------------------------------------------------------------------------
     def state(self, now: float) -> LoopState:
+        """The live state at wall time `now`."""
         decision = self.decision
         control = self.control
         activity = decision.activity if decision else LoopActivity.off
@@ -368,7 +453,9 @@ class LoopRuntime:
             ),
             mode=self.cfg.mode,
             state=activity,
-            waiting_reason=self.fault or (decision.waiting_reason if decision else None),
+            waiting_reason=self.fault
+            or self.guard.tripped
+            or (decision.waiting_reason if decision else None),
             profile=progress,
             alarms=list(self.env.alarms.active_for(self.id)),
             revision=self.target.revision,
@@ -383,7 +470,9 @@ class LoopRuntime:
         return bisect.bisect_right(self._schedule.offsets, profiles.elapsed_in(run, now))
 
     def publish(self, now: float, force: bool = False) -> None:
-        """Publish the state if anything a brewer would see changed (or when forced)."""
+        """Publish the state if anything a brewer would see changed (or when forced);
+        `now` is monotonic."""
+        wall = self.env.clock.now()
         d, c = self.decision, self.control
         key = (
             None if self.pv is None else round(self.pv, 2),
@@ -392,9 +481,9 @@ class LoopRuntime:
             round(c.cool_duty * 100, 1),
             self.cfg.mode,
             d.activity if d else None,
-            self.fault or (d.waiting_reason if d else None),
+            self.fault or self.guard.tripped or (d.waiting_reason if d else None),
             self.cfg.profile,
-            self._profile_point(now),
+            self._profile_point(wall),
             self.env.alarms.active_for(self.id),
             self.target.revision,
         )
@@ -402,7 +491,7 @@ class LoopRuntime:
             return
         self._published_key = key
         self._published_at = now
-        self.env.publish(self.id, self.state(now))
+        self.env.publish(self.id, self.state(wall))
 
     # commands -------------------------------------------------------------------------------------
     def command(self, cmd: LoopCommand, by: str | None = None) -> LoopTarget:

@@ -41,6 +41,8 @@ class LoopManager:
         self._seen_at: dict[str, float] = {}
 
     def owns(self, loop: Loop, now: float) -> bool:
+        if loop.sensor.device in self.env.registry.waiting:
+            return False  # another controller holds its device's lease: the loop is theirs
         device = self._devices.get(loop.sensor.device)
         if device is not None:
             return device.controller_id == self._controller_id
@@ -50,7 +52,7 @@ class LoopManager:
 
     def reconcile(self) -> None:
         """Start, reconfigure or stop loops to match the configuration."""
-        now = self.env.clock.now()
+        now = self.env.clock.monotonic()
         for loop_id in list(self.loops):
             loop = self._configured.get(loop_id)
             if loop is None or not self.owns(loop, now):
@@ -97,15 +99,19 @@ class LoopManager:
         """An alarm of `source` changed: its loop's state lists its active alarms."""
         runtime = self.loops.get(source)
         if runtime is not None:
-            runtime.publish(self.env.clock.now())
+            runtime.alarm_changed()
+            runtime.publish(self.env.clock.monotonic())
 
     def publish_all(self, now: float) -> None:
         for runtime in self.loops.values():
             runtime.publish(now, force=True)
 
     def supervise(self, now: float) -> None:
-        if any(loop_id not in self.loops for loop_id in self._configured):
-            self.reconcile()  # an orphan's grace may have run out
+        waiting = self.env.registry.waiting
+        if any(loop_id not in self.loops for loop_id in self._configured) or any(
+            r.cfg.sensor.device in waiting for r in self.loops.values()
+        ):
+            self.reconcile()  # an orphan's grace may have run out, or a lease changed hands
         for runtime in self.loops.values():
             runtime.supervise(now)
 

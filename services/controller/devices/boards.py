@@ -14,7 +14,7 @@ import random
 from typing import TYPE_CHECKING
 
 from services.common.schema.config import Device, DigitalInput, Sensor, Severity
-from services.controller.devices.points import CELSIUS
+from services.controller.devices.points import CELSIUS, ActuatorPoint
 from services.controller.devices.serial_board import BoardInfo, SerialBoard
 from services.controller.sim.board import SimulatedBoard
 from services.controller.sim.physics import make_plant
@@ -115,7 +115,7 @@ class BoardDevice:
         self._detach_actuators()
         if self.board is not None:
             await self.board.stop()
-        now = self.registry.ctx.clock.now()
+        now = self.registry.ctx.clock.monotonic()
         for sensor in self.device.sensors:
             self.registry.sensor(self.device.id, sensor.id).lost("device removed", now)
         self.registry.ctx.alarms.forget_source(self.device.id)
@@ -206,7 +206,7 @@ class BoardDevice:
                     ", ".join(info.sensors.values()) or "no sensors",
                 )
                 point = self.registry.sensor(self.device.id, sensor.id)
-                point.lost("not found on the board", self.registry.ctx.clock.now())
+                point.lost("not found on the board", self.registry.ctx.clock.monotonic())
                 self.registry.reading_changed(point)
         for actuator in self.device.actuators:
             if actuator.channel is not None and actuator.channel not in info.actuators:
@@ -220,9 +220,26 @@ class BoardDevice:
         for channel, level in info.inputs.items():
             self.board_input(channel, level)
 
+    def _points_on(self, channel: int) -> list[ActuatorPoint]:
+        return [
+            self.registry.actuator(self.device.id, a.id)
+            for a in self.device.actuators
+            if a.channel == channel and a.id in self._attached
+        ]
+
+    def board_reset(self, info: BoardInfo) -> None:
+        now = self.registry.ctx.clock.monotonic()
+        for actuator in self.device.actuators:
+            if actuator.id in self._attached:
+                self.registry.actuator(self.device.id, actuator.id).forced_off(now)
+
+    def board_output_trouble(self, channel: int, why: str | None) -> None:
+        for point in self._points_on(channel):
+            point.trouble = why
+
     def board_offline(self, reason: str) -> None:
         ctx = self.registry.ctx
-        now = ctx.clock.now()
+        now = ctx.clock.monotonic()
         for sensor in self.device.sensors:
             point = self.registry.sensor(self.device.id, sensor.id)
             point.lost("board offline", now)
@@ -243,7 +260,7 @@ class BoardDevice:
         point = self.registry.sensor(self.device.id, sensor.id)
         point.unit = CELSIUS  # the protocol's unit, whatever the configuration says
         why = BOARD_ERRORS.get(error, error) if error else None
-        point.reading(celsius, why, self.registry.ctx.clock.now(), sensor.offset, ds18b20=True)
+        point.reading(celsius, why, self.registry.ctx.clock.monotonic(), sensor.offset, ds18b20=True)
         self.registry.reading_changed(point)
 
     def board_input(self, channel: int, level: bool) -> None:
@@ -269,6 +286,13 @@ class SimulatedDevice(BoardDevice):
 
     def port(self) -> str:
         return self.sim.port
+
+    def channel_of(self, actuator_id: str) -> int | None:
+        """The board channel a configured actuator is wired to."""
+        for actuator in self.device.actuators:
+            if actuator.id == actuator_id:
+                return actuator.channel
+        return None
 
     async def start(self) -> None:
         await self.sim.start()

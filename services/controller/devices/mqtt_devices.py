@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from services.common.mqtt import Message
 from services.common.schema.config import (
     Actuator,
+    ActuatorRole,
     Device,
     DigitalInput,
     MqttPreset,
@@ -39,6 +40,8 @@ LEVELS = {"on": True, "1": True, "true": True, "off": False, "0": False, "false"
 
 RESEND_S = 30.0
 """Actuator commands are repeated this often even when confirmed."""
+PULSE_TIME = 100 + int(2 * RESEND_S)
+"""Tasmota's PulseTime (values above 111 mean value − 100 seconds): 60 s, twice our resend."""
 
 
 class ReadingError(ValueError):
@@ -79,15 +82,17 @@ class MqttDevice:
         self.registry = registry
         self.ctx = registry.ctx
         self._subs: list[tuple[str, Any]] = []
+        self.quiet = False  # True: stopping must not command anything (lease lost)
         self._started_at = 0.0
         self._last_heard: float | None = None
         self._stale = False
         self._sent_at: dict[str, float] = {}
+        self._unconfirmed_since: dict[str, float] = {}  # actuator id → first unconfirmed send
         self._echo: dict[str, Actuator] = {}
 
     # life cycle -------------------------------------------------------------------------------
     async def start(self) -> None:
-        self._started_at = self.ctx.clock.now()
+        self._started_at = self.ctx.clock.monotonic()
         self._wire()
 
     def _wire(self) -> None:
@@ -123,7 +128,7 @@ class MqttDevice:
             if point.sink is not None:
                 self._command(actuator, False)
             point.detach()
-        now = self.ctx.clock.now()
+        now = self.ctx.clock.monotonic()
         for sensor in self.device.sensors:
             self.registry.sensor(self.device.id, sensor.id).lost("device removed", now)
         self.ctx.alarms.forget_source(self.device.id)
@@ -142,7 +147,10 @@ class MqttDevice:
         kept = {
             a.id
             for a in device.actuators
-            if any(o.id == a.id and self._wiring(o) == rewired._wiring(a) for o in self.device.actuators)
+            if any(
+                o.id == a.id and self._wiring(o) == rewired._wiring(a)
+                for o in self.device.actuators
+            )
         }
         for topic, handler in self._subs:
             self.ctx.mqtt.unsubscribe(topic, handler)
@@ -156,7 +164,7 @@ class MqttDevice:
                 self._command(actuator, False)  # as it was wired
             point.detach()
         old_device, self.device, self.link = self.device, device, device.mqtt
-        now = self.ctx.clock.now()
+        now = self.ctx.clock.monotonic()
         sensor_ids = {sensor.id for sensor in device.sensors}
         for sensor in old_device.sensors:
             if sensor.id not in sensor_ids:
@@ -165,8 +173,12 @@ class MqttDevice:
         return True
 
     def _wiring(self, actuator: Actuator) -> tuple[object, ...]:
-        return (self.command_topic(actuator), actuator.payload_on, actuator.payload_off, actuator.inverted)
-
+        return (
+            self.command_topic(actuator),
+            actuator.payload_on,
+            actuator.payload_off,
+            actuator.inverted,
+        )
 
     def _subscribe(self, topic: str, handler: Any) -> None:
         self.ctx.mqtt.subscribe(topic, handler)
@@ -212,7 +224,7 @@ class MqttDevice:
                 text[:40],
             )
             return
-        self.heard(self.ctx.clock.now())
+        self.heard(self.ctx.clock.monotonic())
         self.registry.input_changed(self.device, config, LEVELS[text] == config.active_high)
 
     def deliver(
@@ -221,14 +233,17 @@ class MqttDevice:
         value: float | None,
         error: str | None = None,
         unit: str | None = None,
+        *,
+        ds18b20: bool = False,
     ) -> None:
         """A reading in `unit` (default: the sensor's); temperatures go on as °C."""
         if value is not None:
             value = to_celsius(value, self.unit(sensor) if unit is None else unit)
-        now = self.ctx.clock.now()
+        now = self.ctx.clock.monotonic()
         self.heard(now)
         point = self.registry.sensor(self.device.id, sensor.id)
-        point.reading(value, error, now, sensor.offset if value is not None else 0.0)
+        offset = sensor.offset if value is not None else 0.0
+        point.reading(value, error, now, offset, ds18b20=ds18b20)
         self.registry.reading_changed(point)
 
     def heard(self, now: float) -> None:
@@ -248,12 +263,28 @@ class MqttDevice:
                 continue
             confirmed = point.confirmed == point.desired
             has_echo = self.state_topic(actuator) is not None
+            trouble = self.setup_trouble(actuator, now)
+            # A device that has gone quiet is lost (its readings go stale), not disobeying.
+            if has_echo and not confirmed and not self._stale:
+                since = self._unconfirmed_since.setdefault(actuator.id, now)
+                if now - since > 3 * self.ctx.timing.board.refresh_s:
+                    state = "ON" if point.desired else "OFF"
+                    trouble = trouble or f"{state} not confirmed for {now - since:.0f} s"
+            else:
+                self._unconfirmed_since.pop(actuator.id, None)
+            if trouble != point.trouble and trouble is not None:
+                log.warning("device %s: %s: %s", self.device.id, actuator.id, trouble)
+            point.trouble = trouble
             every = self.ctx.timing.board.refresh_s if has_echo and not confirmed else RESEND_S
             if now - self._sent_at.get(actuator.id, -math.inf) >= every:
                 self._command(actuator, point.desired)
 
+    def setup_trouble(self, actuator: Actuator, now: float) -> str | None:
+        """Why the device's own failsafe settings for `actuator` are not confirmed."""
+        return None
+
     def went_quiet(self, reason: str) -> None:
-        now = self.ctx.clock.now()
+        now = self.ctx.clock.monotonic()
         self._stale = True
         for sensor in self.device.sensors:
             point = self.registry.sensor(self.device.id, sensor.id)
@@ -276,8 +307,12 @@ class MqttDevice:
         if actuator.inverted:
             on = not on
         payload = actuator.payload_on if on else actuator.payload_off
-        self._sent_at[actuator.id] = self.ctx.clock.now()
-        self.ctx.mqtt.publish(topic, payload, qos=1)
+        self._sent_at[actuator.id] = self.ctx.clock.monotonic()
+        if self.quiet:
+            return  # let go without a word: another controller holds this device's lease
+        # Expires when the next resend is due: a broker never replays a stale ON to a
+        # relay that reconnects an hour later.
+        self.ctx.mqtt.publish(topic, payload, qos=1, expiry_s=RESEND_S)
 
     def _on_echo(self, message: Message) -> None:
         actuator = self._echo.get(message.topic)
@@ -296,6 +331,11 @@ class MqttDevice:
 class TasmotaDevice(MqttDevice):
     """A Tasmota: DS18B20 readings in `tele/<topic>/SENSOR`, relays via `cmnd/<topic>/POWER<n>`."""
 
+    def __init__(self, device: Device, registry: Registry) -> None:
+        super().__init__(device, registry)
+        self._confirmed_setup: set[str] = set()  # "PulseTime1", "PowerOnState" read back
+        self._setup_sent_at = 0.0
+
     @property
     def name(self) -> str:
         return self.link.name or self.device.id
@@ -304,6 +344,55 @@ class TasmotaDevice(MqttDevice):
         if self.device.sensors:
             self._subscribe(NativeTopics.tasmota_sensor(self.name), self._on_sensor)
         self._subscribe(NativeTopics.tasmota_lwt(self.name), self._on_lwt)
+        self._subscribe(NativeTopics.tasmota_result(self.name), self._on_result)
+        self._send_setup()
+
+    # Tasmota's own failsafe: PulseTime switches a relay off by itself unless the ON is
+    # repeated in time (Tasmota re-arms it on every ON: our resends), and PowerOnState 0
+    # keeps it off after a mains blip. Set and read back on every (re)connect; a heater
+    # or cooler whose Tasmota does not confirm both is not driven (loss of control).
+    def _guarded(self) -> list[Actuator]:
+        roles = (ActuatorRole.heater, ActuatorRole.cooler)
+        return [a for a in self.device.actuators if a.role in roles]
+
+    def _send_setup(self) -> None:
+        self._setup_sent_at = self.ctx.clock.monotonic()
+        guarded = self._guarded()
+        for actuator in guarded:
+            command = f"PulseTime{actuator.channel or 1}"
+            self.ctx.mqtt.publish(
+                NativeTopics.tasmota_command(self.name, command), str(PULSE_TIME), qos=1
+            )
+        if guarded:
+            self.ctx.mqtt.publish(
+                NativeTopics.tasmota_command(self.name, "PowerOnState"), "0", qos=1
+            )
+
+    def _on_result(self, message: Message) -> None:
+        try:
+            data = message.json()
+        except ValueError:
+            return
+        if not isinstance(data, dict):
+            return
+        for key, value in data.items():
+            if isinstance(value, dict):
+                value = value.get("Set")
+            if (key.startswith("PulseTime") and value == PULSE_TIME) or (key == "PowerOnState" and value == 0):
+                self._confirmed_setup.add(key)
+
+    def setup_trouble(self, actuator: Actuator, now: float) -> str | None:
+        if actuator not in self._guarded() or self._stale:
+            return None
+        wanted = {f"PulseTime{actuator.channel or 1}", "PowerOnState"}
+        missing = wanted - self._confirmed_setup
+        if not missing:
+            return None
+        if now - self._setup_sent_at < 3 * self.ctx.timing.board.refresh_s:
+            return None  # give it time to answer
+        if now - self._setup_sent_at > RESEND_S:
+            self._send_setup()  # ask again; still not driven meanwhile
+        return f"the Tasmota did not confirm {' and '.join(sorted(missing))} (its own failsafe)"
 
     def command_topic(self, actuator: Actuator) -> str | None:
         return actuator.command_topic or NativeTopics.tasmota_power_command(
@@ -322,6 +411,7 @@ class TasmotaDevice(MqttDevice):
             log.warning("device %s: dropped %s: %s", self.device.id, message.topic, exc)
             return
         fahrenheit = str(data.get("TempUnit", "C")).upper() == "F"
+        ds18b20 = any(str(key).upper().startswith("DS18B20") for key in data)
         for sensor, raw in self._match(data):
             if raw is None:
                 self.deliver(sensor, None, "missing from the Tasmota report")
@@ -333,12 +423,17 @@ class TasmotaDevice(MqttDevice):
                 continue
             # Tasmota says which unit it reports in; the configured one only says "temperature"
             unit = ("°F" if fahrenheit else CELSIUS) if temperature_unit(sensor.unit) else ""
-            self.deliver(sensor, value, unit=unit)
+            # A DS18B20 on a Tasmota reads 85.0 after a power blip and −127 when lost,
+            # as on a board: the same checks (on °C; a °F report is converted first).
+            probe = ds18b20 and unit == CELSIUS
+            self.deliver(sensor, value, unit=unit, ds18b20=probe)
 
     def _match(self, data: dict[str, Any]) -> list[tuple[Sensor, Any]]:
         """Each configured sensor and its raw value: by JSON path, by DS18B20 address, by
         key (`ds18b20-2`), and the rest in order among the probes nobody claimed."""
-        probes = sorted((k, v) for k, v in data.items() if isinstance(v, dict) and "Temperature" in v)
+        probes = sorted(
+            (k, v) for k, v in data.items() if isinstance(v, dict) and "Temperature" in v
+        )
         claimed: set[str] = set()
         found: dict[str, Any] = {}
         for sensor in self.device.sensors:
@@ -372,7 +467,9 @@ class TasmotaDevice(MqttDevice):
         if text == "Offline":
             self.went_quiet("Tasmota reports Offline (last will)")
         elif text == "Online":
-            self.heard(self.ctx.clock.now())
+            self.heard(self.ctx.clock.monotonic())
+            self._confirmed_setup = set()  # it restarted: settings confirmed afresh
+            self._send_setup()
 
 
 ISPINDEL_FIELDS = ("temperature", "gravity", "angle", "battery", "RSSI", "tilt")
@@ -380,6 +477,11 @@ ISPINDEL_FIELDS = ("temperature", "gravity", "angle", "battery", "RSSI", "tilt")
 
 class ISpindelDevice(MqttDevice):
     """An iSpindel: `ispindel/<name>/temperature`, `…/gravity` (plain numbers)."""
+
+    def __init__(self, device: Device, registry: Registry) -> None:
+        super().__init__(device, registry)
+        self._confirmed_setup: set[str] = set()  # "PulseTime1", "PowerOnState" read back
+        self._setup_sent_at = 0.0
 
     @property
     def name(self) -> str:

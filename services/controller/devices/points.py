@@ -79,6 +79,7 @@ class SensorPoint:
         "_previous",
         "device",
         "error",
+        "glitch",
         "good_at",
         "good_streak",
         "published",
@@ -95,6 +96,7 @@ class SensorPoint:
         self.unit = "°C"
         self.value: float | None = None  # the last usable value (offset applied)
         self.error: str | None = None  # why the latest reading is unusable
+        self.glitch = False  # the error is a bad reading (a glitch), not a lost device
         self.ts: float | None = None  # the latest reading, usable or not
         self.good_at: float | None = None  # the latest usable reading
         self.good_streak = 0
@@ -118,6 +120,7 @@ class SensorPoint:
         offset: float = 0.0,
         *,
         ds18b20: bool = False,
+        lost: bool = False,
     ) -> None:
         """A new reading from the device (raw, before calibration), or why there is none.
 
@@ -131,6 +134,7 @@ class SensorPoint:
                 error = out_of_range(raw)
         if raw is None or error is not None:
             self.error = error or "no value"
+            self.glitch = not lost
             self.good_streak = 0
         else:
             self.value = raw + offset
@@ -144,7 +148,7 @@ class SensorPoint:
 
     def lost(self, reason: str, now: float) -> None:
         """The device is gone: the value can no longer be trusted."""
-        self.reading(None, reason, now)
+        self.reading(None, reason, now, lost=True)
 
     def status(self, now: float, stale_after: float) -> tuple[float | None, str | None]:
         """(value, None) when usable now, else (None, why)."""
@@ -163,16 +167,37 @@ class SensorPoint:
 
 
 class ActuatorPoint:
-    """Where the control wants an actuator; the device that drives it attaches a sink."""
+    """Where the control wants an actuator; the device that drives it attaches a sink.
 
-    __slots__ = ("actuator", "confirmed", "desired", "device", "sink")
+    The device reports back on the point: `trouble` says why it cannot be sure the
+    output does what it is told (no acknowledgement, refused, not confirmed), and
+    `forced_off(now)` says the output went off behind the control's back (the board
+    reset), so the loop starts its minimum off time from that moment.
+    """
+
+    __slots__ = ("_listeners", "actuator", "confirmed", "desired", "device", "sink", "trouble")
 
     def __init__(self, device: str, actuator: str) -> None:
         self.device = device
         self.actuator = actuator
         self.desired = False
         self.confirmed: bool | None = None  # what the device last said it is doing
+        self.trouble: str | None = None  # why control of it is lost, or None
         self.sink: Callable[[bool], None] | None = None
+        self._listeners: list[Callable[[ActuatorPoint, float], None]] = []
+
+    def subscribe(self, listener: Callable[[ActuatorPoint, float], None]) -> None:
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[ActuatorPoint, float], None]) -> None:
+        if listener in self._listeners:
+            self._listeners.remove(listener)
+
+    def forced_off(self, now: float) -> None:
+        """The device switched the output off by itself at `now` (monotonic)."""
+        self.desired = False
+        for listener in list(self._listeners):
+            listener(self, now)
 
     def set(self, on: bool) -> None:
         if on == self.desired:
@@ -188,3 +213,4 @@ class ActuatorPoint:
     def detach(self) -> None:
         self.sink = None
         self.confirmed = None
+        self.trouble = None

@@ -10,6 +10,7 @@ alarms.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Protocol
@@ -19,6 +20,7 @@ from services.common.mqtt import MqttClient
 from services.common.schema.config import Device, DeviceKind, DigitalInput
 from services.controller.alarms import AlarmManager
 from services.controller.devices.boards import BoardDevice, SimulatedDevice
+from services.controller.devices.leases import Leases
 from services.controller.devices.mqtt_devices import make_mqtt_device
 from services.controller.devices.points import ActuatorPoint, SensorPoint
 from services.controller.options import Timing
@@ -46,6 +48,7 @@ class DeviceContext:
     timing: Timing
     controller_id: str | None = None
     sim_seed: int | None = None
+    leases: Leases | None = None  # None: drive every assigned device (no arbitration)
 
 
 class Registry:
@@ -55,6 +58,8 @@ class Registry:
         self.sensors: dict[tuple[str, str], SensorPoint] = {}
         self.actuators: dict[tuple[str, str], ActuatorPoint] = {}
         self._topics = ctx.mqtt.topics
+        self.waiting: dict[str, Device] = {}  # assigned, but another controller holds the lease
+        self._tasks: set[asyncio.Task[None]] = set()
 
     # points -----------------------------------------------------------------------------------
     def sensor(self, device_id: str, sensor_id: str) -> SensorPoint:
@@ -93,7 +98,13 @@ class Registry:
             del self.drivers[device_id]
             log.info("device %s: stopping", device_id)
             await driver.stop()
+            if self.ctx.leases is not None:
+                self.ctx.leases.release(device_id)
+        self.waiting.pop(device_id, None)
         if device is None:
+            return
+        if self.ctx.leases is not None and not self.ctx.leases.claim(device_id):
+            self.waiting[device_id] = device  # retried when the lease lapses
             return
         driver = self._make(device)
         self.drivers[device_id] = driver
@@ -108,13 +119,35 @@ class Registry:
         return make_mqtt_device(device, self)
 
     async def stop(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
         for device_id in list(self.drivers):
             await self.apply(device_id, None)
+        self.waiting.clear()
+
+    def leases_free(self, device_id: str) -> bool:
+        """No other controller holds `device_id`'s lease."""
+        return self.ctx.leases is None or self.ctx.leases.holder(device_id) is None
+
+    def lease_lost(self, device_id: str) -> None:
+        """Another controller's older claim won: let go of the device without a word."""
+        driver = self.drivers.pop(device_id, None)
+        if driver is None:
+            return
+        self.waiting[device_id] = driver.device
+        if hasattr(driver, "quiet"):
+            driver.quiet = True
+        self._spawn(driver.stop())
+
+    def _spawn(self, coro: object) -> None:
+        task = asyncio.get_running_loop().create_task(coro)  # type: ignore[arg-type]
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     # publishing -------------------------------------------------------------------------------------
     def reading_changed(self, point: SensorPoint, now: float | None = None) -> None:
         """Publish a sensor's reading if it changed or the last one is getting old."""
-        now = self.ctx.clock.now() if now is None else now
+        now = self.ctx.clock.monotonic() if now is None else now
         shown = (None if point.error else point.value, point.error)
         if shown == point.published and now - point.published_at < self.ctx.timing.publish_every_s:
             return
@@ -126,7 +159,7 @@ class Registry:
             {
                 "value": None if value is None else round(value, 4),
                 "unit": point.unit,
-                "ts": point.ts if point.ts is not None else now,
+                "ts": self.ctx.clock.now(),  # wall time: point times are monotonic
                 "error": point.error,
             },
             qos=0,  # high rate, each one supersedes the last; retained for late subscribers
@@ -137,7 +170,7 @@ class Registry:
         """A digital input's level: published as a 0/1 reading; raises its alarm while active."""
         point = self.sensor(device.id, config.id)
         point.unit = ""
-        point.reading(1.0 if active else 0.0, None, self.ctx.clock.now())
+        point.reading(1.0 if active else 0.0, None, self.ctx.clock.monotonic())
         self.reading_changed(point)
         if config.alarm_text:
             self.ctx.alarms.condition(
@@ -152,3 +185,11 @@ class Registry:
     def supervise(self, now: float) -> None:
         for driver in self.drivers.values():
             driver.supervise(now)
+        leases = self.ctx.leases
+        if leases is not None:
+            leases.supervise()
+            for device_id, device in list(self.waiting.items()):
+                if leases.holder(device_id) is None:  # lapsed or released: take over
+                    log.info("device %s: its lease is free; driving it", device_id)
+                    self.waiting.pop(device_id)
+                    self._spawn(self.apply(device_id, device))

@@ -63,6 +63,14 @@ class BoardListener(Protocol):
 
     def board_input(self, channel: int, level: bool) -> None: ...
 
+    def board_reset(self, info: BoardInfo) -> None:
+        """An unsolicited hello: every output of the board went off just now."""
+        ...
+
+    def board_output_trouble(self, channel: int, why: str | None) -> None:
+        """The board is not doing (or not confirming) what it is told for `channel`."""
+        ...
+
 
 @dataclass
 class LinkStats:
@@ -100,6 +108,9 @@ class SerialBoard:
         self._splitter = p.LineSplitter()
         self._pending_hello: BoardInfo | None = None
         self._pending_acks: dict[int, float] = {}
+        self._seq_channel: dict[int, int] = {}  # seq of an output command → its channel
+        self._unacked_since: dict[int, float] = {}  # channel → oldest unanswered command
+        self._trouble: dict[int, str] = {}  # channel → why control of it is lost
         self._outbox = bytearray()
         self._seq = 0
         self._last_rx = 0.0
@@ -180,10 +191,14 @@ class SerialBoard:
         self._outbox.clear()
         self._pending_hello = None
         self._pending_acks.clear()
+        self._seq_channel.clear()
+        self._unacked_since.clear()
+        for channel in list(self._trouble):
+            self._set_trouble(channel, None)  # a new session: judged afresh
         self.stats.rx_bytes = self.stats.tx_bytes = 0
         self.stats.connects += 1
         self._lost = asyncio.get_running_loop().create_future()
-        self._last_rx = self.clock.now()
+        self._last_rx = self.clock.monotonic()
         try:
             self._fd = ser.fileno()
         except Exception:  # rfc2217://, loop:// … have no descriptor to watch
@@ -216,10 +231,10 @@ class SerialBoard:
     async def _session(self) -> str:
         """Talk to an open port until the board is lost; returns why."""
         assert self._lost is not None
-        opened = self.clock.now()
+        opened = self.clock.monotonic()
         next_hello = opened + self.timing.hello_timeout_s
         while not self._lost.done():
-            now = self.clock.now()
+            now = self.clock.monotonic()
             if now - self._last_rx > self.timing.lost_after_s:
                 return f"no line from {self.port} for {self.timing.lost_after_s:g} s"
             if self.online:
@@ -277,7 +292,7 @@ class SerialBoard:
 
     def _receive(self, data: bytes) -> None:
         self.stats.rx_bytes += len(data)
-        self._last_rx = self.clock.now()
+        self._last_rx = self.clock.monotonic()
         overflows = self._splitter.overflows
         for line in self._splitter.feed(data):
             self._line(line)
@@ -300,6 +315,10 @@ class SerialBoard:
                     self.listener.board_input(channel, level)
             case p.Ack(seq):
                 self._pending_acks.pop(seq, None)
+                channel = self._seq_channel.pop(seq, None)
+                if channel is not None:
+                    self._unacked_since.pop(channel, None)
+                    self._set_trouble(channel, None)
             case p.Hello(proto, board, firmware):
                 if proto != p.PROTOCOL_VERSION:
                     log.warning(
@@ -329,8 +348,18 @@ class SerialBoard:
             case p.Nak(seq, reason):
                 self.stats.naks += 1
                 self._pending_acks.pop(seq, None)
-                log.warning("board %s refused command %d: %s", self.name, seq, reason)
+                channel = self._seq_channel.pop(seq, None)
+                if reason == "reset":
+                    # sent before we read its hello: the hello handling decides again
+                    log.info("board %s: output %s refused while it reset", self.name, channel)
+                elif channel is not None:
+                    self._set_trouble(channel, f"the board refused output {channel} ({reason})")
+                else:
+                    log.warning("board %s refused command %d: %s", self.name, seq, reason)
             case p.BoardLog(text):
+                if text.startswith("reset cause:"):
+                    events.info("board %s: %s", self.name, text)  # a brown-out is news
+                    return
                 level = logging.WARNING if "watchdog" in text else logging.INFO
                 log.log(level, "board %s: %s", self.name, text)
             case _:
@@ -351,7 +380,13 @@ class SerialBoard:
                 sorted(info.actuators),
             )
         else:
-            log.warning("board %s said hello again (it reset); restoring outputs", self.name)
+            # A reset switched every output off at this moment. Restoring them at once
+            # would restart a compressor seconds after it stopped: the loops decide again,
+            # with their minimum off times counted from now (docs/safety.md).
+            log.warning("board %s said hello again (it reset); its outputs are off", self.name)
+            for channel in self._desired:
+                self._desired[channel] = False
+            self.listener.board_reset(info)
         self._send(p.SetWatchdog(self._next_seq(), int(self.timing.watchdog_s)))
         self._refresh()
         self.listener.board_online(info)
@@ -359,7 +394,7 @@ class SerialBoard:
     def _garbage(self, why: str) -> None:
         self.stats.garbage += 1
         self._garbage_unlogged += 1
-        now = self.clock.now()
+        now = self.clock.monotonic()
         if now - self._garbage_logged_at >= GARBAGE_LOG_EVERY_S:
             log.warning(
                 "board %s: dropped %d garbage line(s) (last: %s); %d in total",
@@ -377,15 +412,39 @@ class SerialBoard:
         return self._seq
 
     def _refresh(self) -> None:
-        now = self.clock.now()
+        now = self.clock.monotonic()
         stale = [s for s, t in self._pending_acks.items() if now - t > 2 * self.timing.refresh_s]
         for seq in stale:
             del self._pending_acks[seq]
         self.stats.acks_missed += len(stale)
+        for seq in stale:
+            self._seq_channel.pop(seq, None)
+        # Only a board that is talking can be said to ignore us; one that has gone quiet
+        # altogether is lost (`lost_after_s`), and its readings go stale.
+        talking = now - self._last_rx < self.timing.refresh_s
+        for channel, since in self._unacked_since.items():
+            # ≥ 1.5 refreshes: the second refresh after an unanswered command (one ack lost
+            # to line noise is answered by the next refresh's)
+            if talking and now - since >= 1.5 * self.timing.refresh_s and channel not in self._trouble:
+                self._set_trouble(
+                    channel, f"no acknowledgement from the board for {now - since:.0f} s"
+                )
         if not self._desired:
             self._send(p.Ping(self._next_seq()))
         for channel, on in self._desired.items():
             self._send(p.SetOutput(self._next_seq(), channel, on))
+
+    def _set_trouble(self, channel: int, why: str | None) -> None:
+        if self._trouble.get(channel) == why:
+            return
+        if why is None:
+            del self._trouble[channel]
+            log.info("board %s: output %d is obeying again", self.name, channel)
+        else:
+            if channel not in self._trouble:
+                log.warning("board %s: output %d: %s", self.name, channel, why)
+            self._trouble[channel] = why
+        self.listener.board_output_trouble(channel, why)
 
     def _send(self, cmd: p.HostCommand) -> None:
         """Queue a command; everything queued in one event-loop turn goes in one write."""
@@ -394,8 +453,12 @@ class SerialBoard:
         if not self._outbox:
             asyncio.get_running_loop().call_soon(self._flush)
         self._outbox += p.encode_host(cmd)
+        now = self.clock.monotonic()
         if len(self._pending_acks) < 256:
-            self._pending_acks[cmd.seq] = self.clock.now()
+            self._pending_acks[cmd.seq] = now
+        if isinstance(cmd, p.SetOutput) and len(self._seq_channel) < 1024:
+            self._seq_channel[cmd.seq] = cmd.channel
+            self._unacked_since.setdefault(cmd.channel, now)
 
     def _flush(self) -> None:
         if self._ser is None or not self._outbox:

@@ -17,6 +17,7 @@ import asyncio
 import contextlib
 import errno
 import logging
+import math
 import os
 import random
 import tty
@@ -33,6 +34,11 @@ FIRMWARE = "sim-1.0"
 DEFAULT_WATCHDOG_S = 10
 SENSOR_FAULTS = {"85": 1360, "-127": -2032}
 """Injected raw values: the DS18B20's power-on value and a common 'no sensor' value."""
+PHYSICAL_SENSOR_FAULTS = ("stuck", "in_air")
+"""Faults of the probe's physics rather than its value: frozen, or reading the room."""
+OUTPUT_FAULTS = ("stuck_on", "refused")
+IN_AIR_TAU_S = 60.0
+"""A probe pulled out of the liquid follows the room air with this lag."""
 
 
 class SimulatedBoard:
@@ -56,7 +62,10 @@ class SimulatedBoard:
         self.inputs: dict[int, bool] = dict(inputs if inputs is not None else {8: False})
         self.outputs: dict[int, bool] = dict.fromkeys(plant.channels, False)
         self.sensor_faults: dict[str, str] = {}
-        self.mode = "normal"  # normal | silent | garbage
+        self.output_faults: dict[int, str] = {}  # channel → stuck_on | refused
+        self._last_value: dict[str, float] = {}  # what each probe last read (stuck)
+        self._in_air: dict[str, float] = {}  # a pulled-out probe's own temperature
+        self.mode = "normal"  # normal | silent | garbage | deaf
         self.watchdog_s: float = DEFAULT_WATCHDOG_S
         self.watchdog_trips = 0
         self.resets = 0
@@ -69,9 +78,10 @@ class SimulatedBoard:
         self._master: int | None = None
         self._port = ""
         self._attached = False
-        self._last_rx = clock.now()
-        self._t = clock.now()
+        self._last_rx = clock.monotonic()
+        self._t = clock.monotonic()
         self._power_on = False  # next reading of each sensor is the DS18B20's 85.0
+        self._armed = False  # outputs may switch on only after the host's W
         self._task: asyncio.Task[None] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -120,25 +130,51 @@ class SimulatedBoard:
 
     # fault injection ---------------------------------------------------------------------------
     def set_sensor_fault(self, sensor: str, fault: str) -> None:
-        """`fault`: '85', '-127', 'missing', or 'none' to heal."""
+        """`fault`: '85', '-127', 'missing', 'stuck' (frozen at its last value), 'in_air'
+        (the probe reads the room, not the liquid), or 'none' to heal."""
         if sensor not in self.plant.sensors:
             raise ValueError(f"no sensor {sensor!r}; have {', '.join(self.plant.sensors)}")
         if fault in ("none", "ok", ""):
             self.sensor_faults.pop(sensor, None)
-        elif fault in SENSOR_FAULTS or fault == "missing":
+            self._in_air.pop(sensor, None)
+        elif fault in SENSOR_FAULTS or fault == "missing" or fault in PHYSICAL_SENSOR_FAULTS:
             self.sensor_faults[sensor] = fault
+            if fault == "in_air":
+                self._in_air[sensor] = self.plant.temperature(sensor)
         else:
-            raise ValueError(f"unknown fault {fault!r}; use 85, -127, missing or none")
+            raise ValueError(
+                f"unknown fault {fault!r}; use 85, -127, missing, stuck, in_air or none"
+            )
+
+    def set_output_fault(self, channel: int, fault: str) -> None:
+        """`fault`: 'stuck_on' (a welded relay or shorted SSR: on whatever it is told),
+        'refused' (the board answers N to commands for it), or 'none' to heal."""
+        if channel not in self.outputs:
+            raise ValueError(f"no output channel {channel}; have {sorted(self.outputs)}")
+        if fault in ("none", "ok", ""):
+            self.output_faults.pop(channel, None)
+        elif fault in OUTPUT_FAULTS:
+            self._advance()  # the physics so far ran with the relay as it was
+            self.output_faults[channel] = fault
+        else:
+            raise ValueError(f"unknown output fault {fault!r}; use stuck_on, refused or none")
+
+    def energised(self, channel: int) -> bool:
+        """Whether the load on `channel` really gets power (a stuck relay: always)."""
+        return self.outputs.get(channel, False) or self.output_faults.get(channel) == "stuck_on"
 
     def set_mode(self, mode: str) -> None:
         """`normal`, `silent` (the line goes dead both ways), `garbage` (noise on the line),
-        or `reset` (a power blip: outputs off, hello, first readings 85.0)."""
+        `deaf` (the board sends but hears nothing), or `reset` (a power blip: outputs off,
+        hello, first readings 85.0)."""
         if mode == "reset":
             self.mode = "normal"
             self._reset(power_on=True)
             return
-        if mode not in ("normal", "silent", "garbage"):
-            raise ValueError(f"unknown board mode {mode!r}; use normal, silent, garbage or reset")
+        if mode not in ("normal", "silent", "garbage", "deaf"):
+            raise ValueError(
+                f"unknown board mode {mode!r}; use normal, silent, garbage, deaf or reset"
+            )
         self.mode = mode
 
     def set_input(self, channel: int, level: bool) -> None:
@@ -160,15 +196,16 @@ class SimulatedBoard:
         """One firmware loop pass: physics, watchdog, readings."""
         if not self._attached:
             self.poll()
-            if not self._attached:
-                self._advance()
-                return
         self._advance()
-        now = self.clock.now()
+        # The watchdog runs whether or not a host holds the port: a host that crashed or
+        # closed the port without a word leaves the outputs to it.
+        now = self.clock.monotonic()
         if any(self.outputs.values()) and now - self._last_rx > self.watchdog_s:
             self._all_off()
             self.watchdog_trips += 1
             self._send(p.encode_board(p.BoardLog("watchdog: outputs off")))
+        if not self._attached:
+            return
         if self.mode == "silent":
             return
         out = bytearray()
@@ -178,7 +215,9 @@ class SimulatedBoard:
             out += p.encode_board(p.InputLevel(channel, level))
         if self.mode == "garbage":
             noise = bytes(self._rng.randrange(256) for _ in range(self._rng.randrange(5, 40)))
-            out = bytearray(noise) + b"\n" + out + b"T 0 12*00\n" + noise[:7]
+            # The burst ends at a line break: noise locked to the reading burst would
+            # otherwise eat every acknowledgement that follows it, which real noise doesn't.
+            out = bytearray(noise) + b"\n" + out + b"T 0 12*00\n" + noise[:7] + b"\n"
         self._power_on = False
         self._send(bytes(out))
 
@@ -186,19 +225,26 @@ class SimulatedBoard:
         fault = self.sensor_faults.get(sensor)
         if fault == "missing":
             return p.Temperature(index, None, "nc")
-        if fault is not None:
+        if fault in SENSOR_FAULTS:
             return p.Temperature(index, SENSOR_FAULTS[fault])
         if self._power_on:
             return p.Temperature(index, SENSOR_FAULTS["85"])
-        value = self.plant.temperature(sensor) + self._rng.gauss(0.0, self.noise_c)
+        if fault == "stuck" and sensor in self._last_value:
+            return p.Temperature(index, p.to_raw(self._last_value[sensor]))
+        truth = self._in_air[sensor] if fault == "in_air" else self.plant.temperature(sensor)
+        value = truth + self._rng.gauss(0.0, self.noise_c)
+        self._last_value[sensor] = value
         return p.Temperature(index, p.to_raw(value))
 
     def _advance(self) -> None:
-        now = self.clock.now()
+        now = self.clock.monotonic()
         dt = now - self._t
         if dt > 0:
-            on = {name: self.outputs[ch] for ch, name in self.plant.channels.items()}
+            on = {name: self.energised(ch) for ch, name in self.plant.channels.items()}
             self.plant.advance(dt, on)
+            room = self.plant.room()
+            for sensor, probe in self._in_air.items():
+                self._in_air[sensor] = room + (probe - room) * math.exp(-dt / IN_AIR_TAU_S)
             self._t = now
 
     def _all_off(self) -> None:
@@ -206,17 +252,20 @@ class SimulatedBoard:
         for ch, on in self.outputs.items():
             if on:
                 self.outputs[ch] = False
-                self.switches.append((self.clock.now(), ch, False))
+                self.switches.append((self.clock.monotonic(), ch, False))
 
     def _reset(self, power_on: bool = False) -> None:
         """What an Arduino does when DTR resets it (or power blips)."""
         self.resets += 1
+        self._armed = False
         self._all_off()
         self.watchdog_s = DEFAULT_WATCHDOG_S
-        self._last_rx = self.clock.now()
+        self._last_rx = self.clock.monotonic()
         self._splitter.clear()
         self._power_on = power_on
         self._send_hello()
+        cause = "power-on" if power_on else "external"  # a blip, or DTR from the host
+        self._send(p.encode_board(p.BoardLog(f"reset cause: {cause}")))
 
     def _send_hello(self) -> None:
         lines = [p.Hello(p.PROTOCOL_VERSION, self.name, FIRMWARE)]
@@ -235,16 +284,25 @@ class SimulatedBoard:
             why = "arg" if fields[0] in ("?", "O", "P", "W", "X") else "cmd"
             self._send(p.frame(f"N {seq} {why}"))
             return
-        self._last_rx = self.clock.now()
+        # Only output commands and the keep-alive feed the watchdog (as the firmware):
+        # hello requests from a host that is only reconnecting do not.
+        if isinstance(cmd, p.Ping | p.AllOff):
+            self._last_rx = self.clock.monotonic()
         match cmd:
             case p.SetOutput(seq, channel, on):
-                if channel not in self.outputs:
+                if channel not in self.outputs or self.output_faults.get(channel) == "refused":
                     self._send(p.encode_board(p.Nak(seq, "ch")))
                     return
+                if on and not self._armed:
+                    # after a reset nothing switches on before the host's `W` (it has
+                    # read our hello): a command in flight must not restart a compressor
+                    self._send(p.encode_board(p.Nak(seq, "reset")))
+                    return
+                self._last_rx = self.clock.monotonic()
                 if self.outputs[channel] != on:
                     self._advance()
                     self.outputs[channel] = on
-                    self.switches.append((self.clock.now(), channel, on))
+                    self.switches.append((self.clock.monotonic(), channel, on))
                 self._send(p.encode_board(p.Ack(seq)))
             case p.Ping(seq):
                 self._send(p.encode_board(p.Ack(seq)))
@@ -253,6 +311,7 @@ class SimulatedBoard:
                 self._send(p.encode_board(p.Ack(seq)))
             case p.SetWatchdog(seq, seconds):
                 self.watchdog_s = seconds
+                self._armed = True
                 self._send(p.encode_board(p.Ack(seq)))
             case p.AllOff(seq):
                 self._all_off()
@@ -292,8 +351,8 @@ class SimulatedBoard:
 
     def _receive(self, data: bytes) -> None:
         self.rx_bytes += len(data)
-        if self.mode == "silent":
-            return
+        if self.mode in ("silent", "deaf"):
+            return  # deaf: a broken RX line or a dead USB-serial receive path
         for line in self._splitter.feed(data):
             try:
                 body = p.unframe(line)

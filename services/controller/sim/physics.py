@@ -28,6 +28,10 @@ class Plant(Protocol):
 
     def temperature(self, sensor: str) -> float: ...
 
+    def room(self) -> float:
+        """The air around the vessel, °C: what a probe pulled out of the liquid reads."""
+        ...
+
 
 @dataclass
 class FermenterParams:
@@ -92,6 +96,9 @@ class Fermenter:
     def temperature(self, sensor: str) -> float:
         return self.beer if sensor == "beer" else self.air
 
+    def room(self) -> float:
+        return self.ambient()
+
 
 @dataclass
 class KettleParams:
@@ -140,6 +147,9 @@ class Kettle:
 
     def temperature(self, sensor: str) -> float:
         return self.probe
+
+    def room(self) -> float:
+        return self.p.ambient_c
 
 
 def make_plant(simulation: str) -> Plant:
