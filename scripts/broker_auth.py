@@ -51,6 +51,8 @@ def acl_text(prefix: str, devices: list[str]) -> str:
         f"topic write {p}/data/#",
         f"topic write {p}/alarms/#",
         f"topic write {p}/target/#",
+        f"topic write {p}/replies/#",
+        f"topic write {p}/lease/#",
         f"topic write {p}/logs/#",
         f"topic write {p}/status/#",
         f"topic write {p}/cmd/#",
