@@ -5,7 +5,9 @@ read and send commands."""
 from __future__ import annotations
 
 import importlib.util
+import json
 import threading
+import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
@@ -14,7 +16,9 @@ import paho.mqtt.client as mqtt
 import pytest
 
 from tests.support.broker import Broker
-from tests.support.services import REPO
+from tests.support.ports import free_port, wait_for_port
+from tests.support.probe import MqttProbe
+from tests.support.services import REPO, Service, service_env
 
 spec = importlib.util.spec_from_file_location("broker_auth", REPO / "scripts" / "broker_auth.py")
 assert spec and spec.loader
@@ -25,10 +29,10 @@ spec.loader.exec_module(broker_auth)
 @pytest.fixture
 def secured(tmp_path: Path) -> Iterator[tuple[Broker, Path, str]]:
     auth = tmp_path / "auth"
-    broker_auth.generate(auth)
-    device_password = broker_auth.add_device(auth, "fridge")
     (tmp_path / "broker").mkdir()
     broker = Broker(tmp_path / "broker")
+    broker_auth.generate(auth, host=f"127.0.0.1:{broker.port}")
+    device_password = broker_auth.add_device(auth, "fridge")
     broker.conf.write_text(
         broker.conf.read_text() + f"password_file {auth / 'passwd'}\nacl_file {auth / 'acl'}\n"
     )
@@ -117,3 +121,42 @@ def test_only_the_api_publishes_configuration(secured: tuple[Broker, Path, str])
         assert topic not in observer.received, topic
     for c in (api, anonymous, fridge, controller, wrong):
         c.close()
+
+
+def test_the_services_run_with_their_own_credentials(
+    secured: tuple[Broker, Path, str], tmp_path: Path
+) -> None:
+    """As `make run-all` starts them: the ACL lets every service do its whole job."""
+    broker, auth, _ = secured
+    port = free_port()
+    common = {
+        "MAELSTROM_HTTP_PORT": str(port),
+        "MAELSTROM_HTTP_HOST": "127.0.0.1",
+        "MAELSTROM_DATABASE_URL": f"sqlite:///{tmp_path / 'maelstrom.db'}",
+        "MAELSTROM_DEMO": "1",
+        "MAELSTROM_AUTH": "off",
+    }
+    url = {
+        s: (auth / f"{s}.env").read_text().strip().split("=", 1)[1] for s in ("api", "controller")
+    }
+    api = Service("services.api", service_env(url["api"], **common), tmp_path / "api.log")
+    controller = Service(
+        "services.controller", service_env(url["controller"], **common), tmp_path / "ctl.log"
+    )
+    probe = MqttProbe(broker.port)  # anonymous, on loopback: reads everything
+    try:
+        probe.subscribe("maelstrom/#")
+        wait_for_port(port, timeout=20)
+        probe.wait_for("maelstrom/config/loops/fermenter", timeout=20)  # the API's config
+        probe.wait_for("maelstrom/target/fermenter", timeout=20)  # the controller runs it
+        probe.wait_for("maelstrom/data/fermenter", lambda m: bool(m.payload), timeout=20)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/loops/fermenter/setpoint", data=b"18.5", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=15) as resp:  # answered by the controller
+            assert resp.status == 200 and json.loads(resp.read())["setpoint"] == 18.5
+        probe.wait_for("maelstrom/target/fermenter", lambda m: m.json()["setpoint"] == 18.5)
+    finally:
+        probe.close()
+        controller.stop()
+        api.stop()
