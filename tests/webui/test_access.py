@@ -195,6 +195,19 @@ def test_another_origin_cannot_change_a_setpoint_with_a_brewers_session(
     after = page.evaluate("async () => (await (await fetch('/api/loops/fermenter')).json())")
     assert after["setpoint"] == before["setpoint"] != 31.5
     assert not [m for m in probe.messages if m.topic.endswith("/setpoint")]
-    probe.close()
-    # ...while the brewer's own page, with the CSRF token, may
+    # ...while the brewer's own page, with the CSRF token, may; and the controller
+    # records who, whether the command came by REST or by the page's socket
+    probe.subscribe("maelstrom/target/fermenter")
     assert call(server, page, "POST", "/api/loops/fermenter/setpoint", 20.5) == 200
+    by_rest = probe.wait_for("maelstrom/target/fermenter", lambda m: m.json()["setpoint"] == 20.5)
+    assert by_rest.json()["changed_by"] == "ben"
+    page.evaluate(
+        """() => { const ws = new WebSocket(`ws://${location.host}/ws`);
+            ws.onopen = () => ws.send(JSON.stringify({op: "publish",
+                topic: "maelstrom/cmd/loops/fermenter/setpoint", payload: "19.5"})); }"""
+    )
+    by_socket = probe.wait_for(
+        "maelstrom/target/fermenter", lambda m: m.json()["setpoint"] == 19.5, timeout=15
+    )
+    assert by_socket.json()["changed_by"] == "ben"
+    probe.close()
