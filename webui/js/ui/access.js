@@ -66,7 +66,35 @@ export function userMenu(el, api, status) {
       location.reload();
     }
   });
-  fill(el, h("span", { class: "user-name" }, `${user.name} · ${user.role}`), logout);
+  const change = h("button", { type: "button", class: "logout", "data-keep": "" }, "Password");
+  change.addEventListener("click", () => passwordDialog(api));
+  fill(el, h("span", { class: "user-name" }, `${user.name} · ${user.role}`), change, logout);
+}
+
+/** Change my own password (my other sessions end). */
+function passwordDialog(api) {
+  const error = h("p", { class: "auth-error", role: "alert" });
+  const form = h("form", { class: "auth-form", method: "dialog", "aria-label": "Change password" },
+    h("h2", {}, "Change password"),
+    field("Current password", { name: "current", type: "password", autocomplete: "current-password", required: true }),
+    field("New password", { name: "new", type: "password", autocomplete: "new-password", minLength: 8, required: true }),
+    error,
+    h("button", { type: "submit", class: "primary" }, "Change"),
+    h("button", { type: "button", value: "cancel", onclick: () => dialog.close() }, "Cancel"));
+  const dialog = h("dialog", { "data-keep": "" }, form);
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const data = Object.fromEntries(new FormData(form));
+    try {
+      await api.auth.password(data.current, data.new);
+      location.reload(); // the server gave this browser a new session
+    } catch (err) {
+      error.textContent = describeError(err);
+    }
+  });
+  dialog.addEventListener("close", () => dialog.remove());
+  document.body.append(dialog);
+  dialog.showModal();
 }
 
 /** A loud banner: MAELSTROM_AUTH=off, or this user may only look. */
