@@ -78,6 +78,8 @@ async def authenticate(request: web.Request, state: AuthState) -> Principal | st
         if legacy and hmac.compare_digest(token.encode(), legacy.encode()):
             return LEGACY
         principal = state.store.token_principal(token)
+        if principal is None and state.first_run() and from_loopback(request):
+            return LOCAL  # before the owner exists no token is valid, and loopback is trusted
         return principal or "the token is not valid (revoked, or never issued)"
     if state.cookie_name in request.cookies:
         session = await aiohttp_session.get_session(request)
