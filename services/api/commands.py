@@ -34,7 +34,7 @@ from services.common.web import MQTT
 
 log = logging.getLogger(__name__)
 
-COMMAND_TIMEOUT_S = 3.0
+COMMAND_TIMEOUT_S = 5.0
 """How long a REST command waits for the controller (a live one answers in milliseconds)."""
 
 

@@ -169,12 +169,15 @@ async def running_controller(
     targets.restore(snapshot)
     if restored:
         log.info("started from %d configuration objects on disk", restored)
+    if snapshot.instance is None:
+        snapshot.instance = new_instance_id(config.controller_id)
+        save()
     registry: Registry | None = None
     leases = Leases(
         mqtt,
         clock,
         alarms,
-        new_instance_id(config.controller_id),
+        snapshot.instance,
         config.controller_id,
         options.timing.lease_renew_s,
         on_lost=lambda device_id: registry.lease_lost(device_id) if registry else None,

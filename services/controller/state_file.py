@@ -40,9 +40,17 @@ class Snapshot:
     """kind → id → the version it had when it was deleted (it must stay deleted)."""
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
     """loop id → LoopTarget JSON."""
+    instance: str | None = None
+    """This controller's lease identity: the same after a restart (kill -9 included), so it
+    takes back its own devices at once instead of waiting for its old leases to lapse."""
 
     def body(self) -> dict[str, Any]:
-        return {"config": self.config, "tombstones": self.tombstones, "targets": self.targets}
+        return {
+            "config": self.config,
+            "tombstones": self.tombstones,
+            "targets": self.targets,
+            "instance": self.instance,
+        }
 
 
 def _digest(body: dict[str, Any]) -> str:
@@ -91,6 +99,7 @@ class StateFile:
                 config={k: dict(v) for k, v in body.get("config", {}).items()},
                 tombstones={k: dict(v) for k, v in body.get("tombstones", {}).items()},
                 targets=dict(body.get("targets", {})),
+                instance=body.get("instance") if isinstance(body.get("instance"), str) else None,
             )
         except (TypeError, ValueError, AttributeError) as exc:
             raise StateFileError(f"malformed ({exc})") from exc

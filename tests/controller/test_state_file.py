@@ -56,3 +56,9 @@ def test_the_file_says_what_it_is(tmp_path: Path) -> None:
     StateFile(path).save(snapshot())
     doc = json.loads(path.read_text())
     assert doc["format"] == 1 and len(doc["sha256"]) == 64
+
+
+def test_the_lease_identity_survives_a_restart(tmp_path: Path) -> None:
+    state = StateFile(tmp_path / "state.json")
+    state.save(Snapshot(instance="controller-1a2b3c4d"))
+    assert state.load().instance == "controller-1a2b3c4d"
