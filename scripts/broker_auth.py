@@ -12,7 +12,7 @@ Writes, only where missing (so passwords survive restarts):
   (possible on the loopback listener only) reads everything and sends commands and
   acknowledgements, never configuration;
 * `<service>.env` — `MAELSTROM_MQTT_URL=mqtt://<user>:<password>@127.0.0.1:1883` for
-  each service (mode 0600), which the Procfile loads;
+  each service (mode 0600), which deploy/supervisord.conf loads (scripts/with-mqtt-credentials.sh);
 * `mosquitto.conf` — broker/mosquitto.conf with the password file and ACL filled in
   (rewritten every time: it holds no secret), which scripts/run-broker.sh runs.
 """

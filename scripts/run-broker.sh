@@ -1,19 +1,12 @@
 #!/usr/bin/env bash
-# Runs Mosquitto for `make run-all`. On Ctrl-C honcho signals every process at
-# once; the broker waits a moment so the services can publish `offline` and
-# disconnect cleanly before it goes, instead of the retained status going stale.
-set -u
+# Runs Mosquitto for `make run-all` (deploy/supervisord.conf). supervisord stops the
+# services before the broker, so they can still publish `offline` as they go; the
+# broker itself is the process supervisord watches (exec), so a broker that dies is
+# seen and restarted at once. MAELSTROM_BROKER_CONF picks another configuration
+# (the tests run the whole stack on their own ports).
+set -eu
 # With the credentials `make run-all` generated (scripts/broker_auth.py), its copy of
 # broker/mosquitto.conf that names the password file and ACL; else the plain one.
-conf=broker/mosquitto.conf
-[ -f data/mosquitto/mosquitto.conf ] && conf=data/mosquitto/mosquitto.conf
-"${MOSQUITTO:-mosquitto}" -c "$conf" &
-broker=$!
-stopping=0
-stop() { stopping=1; sleep 3; kill -TERM "$broker" 2>/dev/null; }
-trap stop TERM INT
-wait "$broker"; status=$?
-# `wait` returns early when a trapped signal arrives: wait for the broker itself.
-while kill -0 "$broker" 2>/dev/null; do wait "$broker"; status=$?; done
-[ "$stopping" = 1 ] && exit 0
-exit "$status"
+default=broker/mosquitto.conf
+[ -f data/mosquitto/mosquitto.conf ] && default=data/mosquitto/mosquitto.conf
+exec "${MOSQUITTO:-mosquitto}" -c "${MAELSTROM_BROKER_CONF:-$default}"

@@ -67,11 +67,15 @@ def parse_profile_csv(
     interpolation: Interpolation = Interpolation.linear,
     absolute: bool = False,
 ) -> Profile:
-    rows = [
-        (n, row)
-        for n, row in enumerate(csv.reader(io.StringIO(text)), start=1)
-        if any(c.strip() for c in row)
-    ]
+    try:
+        # newline="": a bare \r (old Mac line ends) ends a row instead of breaking the reader.
+        rows = [
+            (n, row)
+            for n, row in enumerate(csv.reader(io.StringIO(text, newline="")), start=1)
+            if any(c.strip() for c in row)
+        ]
+    except csv.Error as exc:
+        raise Invalid("invalid BrewPi CSV", [{"field": "body", "message": str(exc)}]) from None
     if not rows:
         raise Invalid(
             "invalid BrewPi CSV",

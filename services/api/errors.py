@@ -139,14 +139,16 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         if exc.content_type == "application/json":
             raise  # already in our shape (services.common.web.http_error)
         detail: Any = exc.reason
+        headers: dict[str, str] = {}
         if exc.status == 405:
-            detail = {
-                "method": request.method,
-                "allowed": sorted(getattr(exc, "allowed_methods", ())),
-            }
+            allowed = sorted(getattr(exc, "allowed_methods", ()))
+            detail = {"method": request.method, "allowed": allowed}
+            headers["Allow"] = ", ".join(allowed)  # RFC 9110 §15.5.6: a 405 must say
         elif exc.status == 413:
             detail = exc.text  # "Maximum request body size … exceeded, actual body size …"
-        return json_error(exc.status, _REASONS.get(exc.status, exc.reason.lower()), detail)
+        response = json_error(exc.status, _REASONS.get(exc.status, exc.reason.lower()), detail)
+        response.headers.update(headers)
+        return response
     except peewee.PeeweeException as exc:
         # Whatever the driver raised (locked, gone, a connection lost mid-query), the
         # client sees one answer it can act on, never a 500.

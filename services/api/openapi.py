@@ -122,6 +122,18 @@ def describe(
     return mark
 
 
+@dataclass(frozen=True)
+class KeyInPath:
+    """A request body of `model` that may leave out `key`: the path names the object.
+
+    `PUT /api/loops/fv1` with no `id` in the body means `fv1`; the document must
+    say so, or a client (or a fuzzer) reading it would think the body invalid.
+    """
+
+    model: type[BaseModel]
+    key: str = "id"
+
+
 class _Schemas:
     """Collects component schemas from pydantic types (validation mode throughout)."""
 
@@ -133,6 +145,13 @@ class _Schemas:
             return {}
         if isinstance(spec, dict):  # JSON Schema, possibly with models inside
             return {k: self._inner(v) for k, v in spec.items()}
+        if isinstance(spec, KeyInPath):
+            name = spec.model.__name__
+            self.of(spec.model)
+            schema = dict(self.components[name])
+            schema["required"] = [r for r in schema.get("required", []) if r != spec.key]
+            self.components[f"{name}InPath"] = schema
+            return {"$ref": REF.format(model=f"{name}InPath")}
         schema = TypeAdapter(spec).json_schema(ref_template=REF)
         self.components.update(schema.pop("$defs", {}))
         if isinstance(spec, type) and issubclass(spec, BaseModel):

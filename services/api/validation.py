@@ -15,6 +15,7 @@ from aiohttp import web
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from services.api.errors import BadRequest, Invalid, UnsupportedMediaType, invalid
+from services.common import jsontext
 from services.common.problems import problems
 from services.common.schema.base import Id
 
@@ -43,7 +44,7 @@ def parse_json(body: bytes) -> Any:
     except UnicodeDecodeError as exc:
         raise BadRequest("malformed JSON", {"field": "body", "message": "not UTF-8"}) from exc
     try:
-        value = json.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
+        value = jsontext.loads(text, parse_constant=_reject_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise BadRequest(
             "malformed JSON",
@@ -110,16 +111,27 @@ def path_id(request: web.Request, name: str = "id") -> str:
         ) from exc
 
 
+FLAG_TRUE = ("1", "true", "yes", "on")
+FLAG_FALSE = ("0", "false", "no", "off")
+FLAG_SCHEMA: dict[str, Any] = {"type": "string", "enum": [*FLAG_TRUE, *FLAG_FALSE]}
+"""A yes/no query parameter, as the OpenAPI document states it: exactly what `query_flag` takes."""
+
+
 def query_flag(request: web.Request, name: str) -> bool:
     raw = request.query.get(name)
     if raw is None:
         return False
-    value = raw.strip().lower()
-    if value in ("1", "true", "yes", "on", ""):
+    if raw in FLAG_TRUE:
         return True
-    if value in ("0", "false", "no", "off"):
+    if raw in FLAG_FALSE:
         return False
-    raise BadRequest(f"bad {name}", {"field": name, "message": f"expected 1 or 0, not {raw!r}"})
+    raise BadRequest(
+        f"bad {name}", {"field": name, "message": f"expected 1 or 0, not {raw[:40]!r}"}
+    )
+
+
+SQLITE_MAX_INT = 2**63 - 1
+"""The largest integer SQLite stores; a larger one in a query overflows inside the driver."""
 
 
 def query_int(request: web.Request, name: str) -> int | None:
@@ -134,4 +146,6 @@ def query_int(request: web.Request, name: str) -> int | None:
         ) from exc
     if value < 0:
         raise BadRequest(f"bad {name}", {"field": name, "message": "must not be negative"})
+    if value > SQLITE_MAX_INT:
+        raise BadRequest(f"bad {name}", {"field": name, "message": f"at most {SQLITE_MAX_INT}"})
     return value

@@ -567,7 +567,7 @@ class Hub:
             if session.closed:
                 continue
             stalled = session.stalled_for(now)
-            if stalled >= s.stall_timeout or session.outbox.replies > s.queue_limit:
+            if stalled >= s.stall_limit or session.outbox.replies > s.queue_limit:
                 self._close_slow(session, stalled)
             elif now - session.last_sent >= s.heartbeat and not len(session.outbox):
                 status = status or reply(self._status())

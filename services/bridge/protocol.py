@@ -15,6 +15,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from services.common import jsontext
 from services.common.problems import first_problem
 
 
@@ -87,7 +88,7 @@ def payload_json(raw: bytes) -> str:
     """
     try:
         text = raw.decode("utf-8")
-        json.loads(text, parse_constant=_reject_constant)
+        jsontext.loads(text, parse_constant=_reject_constant)
     except ValueError:  # includes UnicodeDecodeError and JSONDecodeError
         return json.dumps(raw.decode("utf-8", errors="replace"), ensure_ascii=False)
     return text.strip()

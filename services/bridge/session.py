@@ -9,7 +9,7 @@ write per frame, and no task switch.
 
 A browser whose socket buffer is full (it does not read) is not written to:
 its outbox keeps filling, then coalescing, and a small task waits for the
-buffer to drain. When it stays full for `stall_timeout`, the hub closes it.
+buffer to drain. When it stays full for `stall_limit`, the hub closes it.
 
 While messages keep coming, the flusher runs at most once per `batch_window`,
 so batches form; a message arriving after a quiet spell goes out at once. The

@@ -22,8 +22,9 @@ class BridgeSettings:
     """When set, `/ws` requires it (`?token=` or `Authorization: Bearer`)."""
     queue_limit: int = 1000
     """Messages waiting for one browser before its queue keeps only the latest per topic."""
-    stall_timeout: float = 30.0
-    """Seconds a browser may accept nothing while messages wait, before it is closed."""
+    stall_timeout: float = 15.0
+    """Seconds a browser may accept nothing while messages wait, before it is closed
+    (1013, "too slow"). Never more than `stall_limit` allows."""
     batch_window: float = 0.005
     """At high rates, frames to one browser go out at most this often, as `batch` frames."""
     max_batch_window: float = 0.050
@@ -41,6 +42,17 @@ class BridgeSettings:
     delivered once none arrived for this long (or a live message came after them)."""
     priming_max: float = 2.0
     """...and at the latest this long after the broker accepted the filter."""
+
+    @property
+    def stall_limit(self) -> float:
+        """The stall timeout in force: at most three quarters of the heartbeat.
+
+        A browser that stopped reading answers no ping either, and the WebSocket
+        heartbeat cuts it (1006, no reason) `heartbeat` × 1.5 after its last pong.
+        Closing it as too slow before that gives it the documented close, 1013
+        with a reason, so the page knows to reconnect and why.
+        """
+        return min(self.stall_timeout, 0.75 * self.heartbeat)
 
     @classmethod
     def from_config(cls, config: Config, **overrides: object) -> BridgeSettings:

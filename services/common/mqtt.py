@@ -34,6 +34,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
+from . import jsontext
 from .config import Config
 from .topics import Topics, matches
 
@@ -75,8 +76,8 @@ class Message:
 
     def json(self) -> Any:
         try:
-            return json.loads(self.payload)
-        except (ValueError, UnicodeDecodeError, RecursionError) as exc:
+            return jsontext.loads(self.payload)
+        except (ValueError, UnicodeDecodeError) as exc:
             raise PayloadError(f"payload on {self.topic} is not JSON: {exc}") from exc
 
 

@@ -27,9 +27,10 @@ class TopicError(ValueError):
 
 
 def check_segment(segment: str, what: str = "topic segment") -> str:
-    """Reject ids that would break the topic tree (wildcards, slashes, empty)."""
+    """Reject ids that would break the topic tree (wildcards, slashes, empty, refused text)."""
     if not segment or any(c in segment for c in "/+#\0"):
         raise TopicError(f"{what} {segment!r} may not be empty or contain / + # or NUL")
+    _check_text(segment, what)
     return segment
 
 
@@ -42,22 +43,48 @@ MAX_TOPIC_BYTES = 65535
 """MQTT's limit on a topic name or filter, in UTF-8 bytes."""
 
 
-def _check_length(text: str, what: str) -> None:
+_REFUSED = re.compile("[\x00-\x1f\x7f-\x9f\ufdd0-\ufdef\ufffe\uffff]")
+"""Code points Mosquitto refuses in a topic (`mosquitto_validate_utf8`): C0 and C1 controls,
+DEL and the Unicode non-characters. A client that sends one is disconnected, so a shared
+client must never forward one on somebody's behalf."""
+
+
+def _check_text(text: str, what: str) -> None:
+    """Valid UTF-8, none of the code points the broker refuses, at most 65535 bytes."""
     try:
         size = len(text.encode("utf-8"))
     except UnicodeEncodeError:
         raise TopicError(f"{what} is not valid UTF-8 text") from None
     if size > MAX_TOPIC_BYTES:
         raise TopicError(f"{what} is longer than {MAX_TOPIC_BYTES} bytes")
+    bad = _REFUSED.search(text) or _non_character(text)
+    if bad:
+        char = bad if isinstance(bad, str) else bad.group()
+        raise TopicError(
+            f"{what} may not contain U+{ord(char):04X} (control characters and "
+            "non-characters are refused by the broker)"
+        )
+
+
+def _non_character(text: str) -> str | None:
+    """The first U+xFFFE / U+xFFFF of a supplementary plane (the BMP ones are in `_REFUSED`)."""
+    for char in text:
+        if ord(char) > 0xFFFF and ord(char) & 0xFFFE == 0xFFFE:
+            return char
+    return None
 
 
 def check_topic(topic: str) -> str:
-    """A topic one may publish to: not empty, no wildcards or NUL, at most 65535 bytes."""
+    """A topic one may publish to, as MQTT and Mosquitto require it.
+
+    Not empty, no wildcards (they are for filters), valid UTF-8 without NUL,
+    control characters or non-characters, at most 65535 bytes.
+    """
     if not topic:
         raise TopicError("topic may not be empty")
     if any(c in topic for c in "+#\0"):
         raise TopicError(f"topic {topic!r} may not contain + # or NUL (wildcards are for filters)")
-    _check_length(topic, "topic")
+    _check_text(topic, "topic")
     return topic
 
 
@@ -65,9 +92,7 @@ def check_filter(topic_filter: str) -> str:
     """A subscription filter as MQTT allows it: `+` and `#` fill a whole level, `#` only last."""
     if not topic_filter:
         raise TopicError("topic filter may not be empty")
-    if "\0" in topic_filter:
-        raise TopicError("topic filter may not contain NUL")
-    _check_length(topic_filter, "topic filter")
+    _check_text(topic_filter, "topic filter")
     levels = topic_filter.split("/")
     for i, level in enumerate(levels):
         if "#" in level and (level != "#" or i != len(levels) - 1):
@@ -127,9 +152,7 @@ class Topics:
         if channel not in CHANNELS:
             raise TopicError(f"unknown channel {channel!r}; expected one of {', '.join(CHANNELS)}")
         subtopic = subtopic.strip("/")
-        if any(c in subtopic for c in "+#\0"):
-            raise TopicError(f"subtopic {subtopic!r} may not contain + # or NUL")
-        return self._t(channel, subtopic) if subtopic else self._t(channel)
+        return check_topic(self._t(channel, subtopic) if subtopic else self._t(channel))
 
     def channel_filter(self, channel: str) -> str:
         return self._t(channel, "#")

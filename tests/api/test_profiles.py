@@ -70,6 +70,13 @@ BAD_PROFILES: list[tuple[str, dict[str, Any], str]] = [
         "points.0",
     ),
     ("neither", {"points": [{"temperature": 1}]}, "points.0"),
+    ("offset past ten years", {"points": [{"offset": 1e15, "temperature": 1}]}, "points.0.offset"),
+    ("date as a number", {"points": [{"at": 0, "temperature": 1}]}, "points.0.at"),
+    (
+        "date in year 1",
+        {"points": [{"at": "0001-01-01T00:00:00+01:00", "temperature": 1}]},
+        "points.0",
+    ),
     ("naive date", {"points": [{"at": "2026-01-01T00:00:00", "temperature": 1}]}, "points.0"),
     (
         "mixed",
@@ -172,7 +179,26 @@ BAD_CSV = [
     ),
     ("short row", "date,temperature,days\n2024-03-01T12:00:00\n", "line 2: row"),
     ("infinite", "date,temperature,days\n2024-03-01T12:00:00,inf,0\n", "line 2: temperature"),
+    ("a bare carriage return", "\r", "body"),
+    ("carriage return mid-header", "date,tem\rperature\n", "line 1: header"),
+    ("a field past the csv limit", "date,temperature\n" + "1" * 200_000 + ",2\n", "body"),
+    ("days past ten years", "temperature,days\n20,0\n20,9999999\n", "line 3: offset"),
 ]
+
+
+async def test_old_mac_line_ends_import(api: TestClient) -> None:
+    resp = await api.put("/api/profiles/mac/csv", data="temperature,days\r20,0\r22,1.5\r")
+    body = await resp.json()
+    assert resp.status == 201, body
+    assert [p["offset"] for p in body["points"]] == [0.0, 129600.0]
+
+
+async def test_an_export_past_the_calendar_is_a_400(api: TestClient) -> None:
+    await create(api, "profiles", ALE)
+    resp = await api.get("/api/profiles/ale/csv?start=9999-12-31T00:00:00")
+    body = await resp.json()
+    assert resp.status == 400, body
+    assert body["detail"]["field"] == "start"
 
 
 @pytest.mark.parametrize(("case", "text", "field"), BAD_CSV, ids=[c[0] for c in BAD_CSV])

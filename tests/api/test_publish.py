@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from aiohttp.test_utils import TestClient
 
+from services.common.web import MQTT
 from tests.support.probe import MqttProbe, received
 
 
@@ -64,3 +65,24 @@ async def test_bad_publishes_are_refused(
     body = await resp.json()
     assert resp.status == status, body
     assert body["detail"]["field"] == field
+
+
+@pytest.mark.parametrize("subtopic", ["x%7Fy", "x%C2%85y", "x%EF%B7%90y", "x%01y"])
+async def test_a_topic_the_broker_refuses_is_a_400_and_the_client_stays_connected(
+    api: TestClient, probe: MqttProbe, subtopic: str
+) -> None:
+    """Mosquitto disconnects a client that publishes U+007F, a C1 control or a
+    non-character; the API's client is shared, so it must refuse the topic itself."""
+    mqtt = api.app[MQTT]
+    drops: list[None] = []
+    mqtt.on_disconnect(lambda: drops.append(None))
+    probe.subscribe("maelstrom/data/after")
+    resp = await api.post(f"/api/publish/data/{subtopic}", data="1")
+    body = await resp.json()
+    assert resp.status == 400, body
+    assert body["detail"]["field"] == "subtopic"
+    assert "refused by the broker" in body["detail"]["message"]
+    resp = await api.post("/api/publish/data/after", data="2")
+    assert resp.status == 202
+    await received(probe, "maelstrom/data/after")
+    assert mqtt.connected.is_set() and not drops

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-import asyncio
+from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp.test_utils import TestClient
 
@@ -15,6 +16,10 @@ from services.common.config import Config
 from services.common.schema.config import Loop, Setting
 from services.common.schema.target import LoopTarget
 from tests.api.conftest import FERMENTER_DEVICE, FERMENTER_LOOP, start_api
+from tests.support.broker import Broker
+from tests.support.ports import free_port, wait_for_port
+from tests.support.services import Service, service_env
+from tests.support.waiting import eventually
 
 
 async def get(api: TestClient, path: str) -> Any:
@@ -97,21 +102,38 @@ async def test_a_rolled_back_write_is_never_served(
     assert (await get(api, "/api/loops/fv1"))["name"] == "FV1"
 
 
-async def test_a_write_by_another_api_process_is_seen(config: Config) -> None:
-    """Two API processes on one database: the config one publishes invalidates the other."""
+async def test_a_write_by_another_api_process_is_seen(
+    config: Config, broker: Broker, tmp_path: Path
+) -> None:
+    """Two API processes on one database: the config one publishes invalidates the other's
+    cache. (The other is a real second process: peewee's models bind one database per
+    process.)"""
+    port = free_port()
+    env = service_env(
+        broker.url,
+        MAELSTROM_HTTP_HOST="127.0.0.1",
+        MAELSTROM_HTTP_PORT=str(port),
+        MAELSTROM_DATABASE_URL=config.database_url,
+        MAELSTROM_AUTH="off",
+    )
+    second = Service("services.api", env, tmp_path / "second.log")
     first = await start_api(config)
-    second = await start_api(config)
     try:
-        assert await get(second, "/api/devices") == []  # cached empty
-        resp = await first.post("/api/devices", json=FERMENTER_DEVICE)
-        assert resp.status == 201
-        for _ in range(100):  # the config message crosses the broker in milliseconds
-            if await get(second, "/api/devices"):
-                break
-            await asyncio.sleep(0.05)
-        assert [d["id"] for d in await get(second, "/api/devices")] == ["ferm"]
+        wait_for_port(port, timeout=20)
+        base = f"http://127.0.0.1:{port}"
+        async with aiohttp.ClientSession() as http:
+
+            async def devices() -> list[Any]:
+                async with http.get(f"{base}/api/devices") as resp:
+                    return list(await resp.json())
+
+            assert await devices() == []  # cached empty
+            resp = await first.post("/api/devices", json=FERMENTER_DEVICE)
+            assert resp.status == 201, await resp.text()
+            listed = await eventually(devices, 10, "the second process sees the new device")
+            assert [d["id"] for d in listed] == ["ferm"]
     finally:
-        await second.close()
+        second.stop()
         await first.close()
 
 

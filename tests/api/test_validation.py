@@ -15,6 +15,15 @@ BAD_REQUESTS: list[tuple[str, str, str, bytes, dict[str, str], int, str]] = [
     ("malformed JSON", "POST", "/api/devices", b'{"id": ', JSON, 400, "malformed JSON"),
     ("trailing garbage", "POST", "/api/devices", b'{"id": "a"} x', JSON, 400, "malformed JSON"),
     (
+        "nested too deeply",
+        "POST",
+        "/api/devices",
+        b"[" * 100_000 + b"]" * 100_000,
+        JSON,
+        400,
+        "malformed JSON",
+    ),
+    (
         "NaN",
         "POST",
         "/api/profiles",
@@ -102,3 +111,35 @@ async def test_bad_requests_get_json_errors(
     assert set(data) == {"error", "detail"}
     resp = await api.get("/api/health")
     assert resp.status == 200  # still serving
+
+
+async def test_a_405_says_which_methods_are_allowed(api: TestClient) -> None:
+    resp = await api.request("DELETE", "/api/devices")
+    data = await resp.json()
+    assert resp.status == 405
+    assert (
+        set(resp.headers["Allow"].split(", "))
+        == set(data["detail"]["allowed"])
+        >= {
+            "GET",
+            "POST",
+        }
+    )
+
+
+async def test_flags_take_exactly_what_the_document_lists(api: TestClient) -> None:
+    resp = await api.post("/api/publish/data/flag?retain=true", data="1")
+    assert resp.status == 202 and (await resp.json())["retain"] is True
+    resp = await api.post("/api/publish/data/flag?retain=TRUE%20", data="1")
+    assert resp.status == 400
+
+
+async def test_a_put_may_leave_out_the_id_and_the_document_says_so(api: TestClient) -> None:
+    resp = await api.put("/api/profiles/short", json={"points": [{"offset": 0, "temperature": 1}]})
+    assert resp.status == 201 and (await resp.json())["id"] == "short"
+    resp = await api.get("/api/openapi.json")
+    spec = await resp.json()
+    body = spec["paths"]["/api/profiles/{id}"]["put"]["requestBody"]["content"]
+    ref = body["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert "id" not in spec["components"]["schemas"][ref]["required"]
+    assert "id" in spec["components"]["schemas"]["Profile"]["required"]

@@ -101,3 +101,21 @@ async def test_a_browser_that_stays_stalled_is_closed_with_a_reason(
     probe.publish(TOPICS[0], '{"seq": -1}')
     await watcher.wait_for(lambda f: is_message(TOPICS[0])(f) and f["payload"]["seq"] == -1)
     stalled.close()
+
+
+async def test_a_browser_that_never_reads_is_closed_as_too_slow_before_the_heartbeat_gives_up(
+    make_bridge: StartBridge, probe: MqttProbe
+) -> None:
+    """It answers no ping either: the documented 1013 path must come first, with its reason.
+
+    The heartbeat is scaled down (4 s, pong due 2 s later) and the stall timeout
+    left at its default: the bridge keeps the stall limit inside the heartbeat.
+    """
+    bridge = await make_bridge(queue_limit=50, heartbeat=4.0)
+    stalled = await asyncio.to_thread(StalledBrowser, bridge.port, "maelstrom/data/sensors/#")
+    await eventually(lambda: bridge.hub.snapshot()["filters"].get("maelstrom/data/sensors/#") == 1)
+    await asyncio.to_thread(burst, probe, 600, 4000)
+    await eventually(lambda: bridge.hub.snapshot()["closed_slow"] >= 1, timeout=10)
+    code, reason = await asyncio.to_thread(stalled.read_until_closed)
+    assert (code, reason.split(":")[0]) == (1013, "too slow"), reason
+    stalled.close()

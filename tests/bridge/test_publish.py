@@ -12,7 +12,7 @@ from services.common.config import Config
 from services.controller.app import running_controller
 from services.controller.options import Options
 from tests.bridge.browser import Browser
-from tests.bridge.conftest import StartBridge, eventually
+from tests.bridge.conftest import RunningBridge, StartBridge, eventually
 from tests.controller.support import kettle_device, kettle_loop, publish_config
 from tests.support.broker import Broker
 from tests.support.probe import MqttProbe
@@ -95,6 +95,37 @@ async def test_the_acl_comes_from_the_environment(
     await browser.send(op="publish", topic="maelstrom/cmd/loops/f/mode", payload="off")
     error = await browser.wait_for(is_error("forbidden"))
     assert "maelstrom/cmd/loops/+/setpoint" in error["error"]
+
+
+@pytest.mark.parametrize(
+    ("op", "topic", "code"),
+    [
+        ("publish", "maelstrom/cmd/loops/f/mo\x01de", "invalid_topic"),
+        ("publish", "maelstrom/cmd/loops/f/mo\x7fde", "invalid_topic"),
+        ("subscribe", "maelstrom/data/\x9f/#", "invalid_filter"),
+    ],
+)
+async def test_a_topic_the_broker_refuses_gets_an_error_and_the_bridge_stays_connected(
+    bridge: RunningBridge,
+    browser: Browser,
+    probe: MqttProbe,
+    op: str,
+    topic: str,
+    code: str,
+) -> None:
+    """Mosquitto disconnects a client that sends a control character in a topic;
+    the bridge's client is shared by every browser, so it refuses the frame itself."""
+    drops: list[None] = []
+    bridge.hub.mqtt.on_disconnect(lambda: drops.append(None))
+    probe.subscribe("maelstrom/cmd/#")
+    mark = browser.mark()
+    frame = {"op": op, "topic": topic} | ({"payload": "off"} if op == "publish" else {})
+    await browser.send(**frame)
+    error = await browser.wait_for(is_error(code), since=mark)
+    assert error["topic"] == topic and "U+00" in error["error"]
+    await browser.send(op="publish", topic="maelstrom/cmd/loops/f/mode", payload="off")
+    await asyncio.to_thread(probe.wait_for, "maelstrom/cmd/loops/f/mode")
+    assert bridge.hub.mqtt.connected.is_set() and not drops
 
 
 async def test_a_command_the_controller_refuses_comes_back_as_an_error_frame(

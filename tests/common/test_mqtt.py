@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import logging
+
+import pytest
 
 from services.common.config import Config
 from services.common.mqtt import Message, MqttClient
@@ -90,3 +93,21 @@ async def test_retained_messages_delivered_on_subscribe(config: Config, probe: M
         client.subscribe("maelstrom/config/#", got.append)
         await wait_until(lambda: bool(got))
     assert got[0].retain and got[0].json() == {"id": "f"}
+
+
+async def test_deeply_nested_json_is_dropped_with_one_line_and_no_traceback(
+    config: Config, probe: MqttProbe, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`json.loads` raises RecursionError, not ValueError, on `[[[[…]]]]`."""
+    got: list[object] = []
+    async with MqttClient(config, "tester") as client:
+        client.subscribe("maelstrom/cmd/#", lambda m: got.append(m.json()))
+        assert await client.wait_subscribed("maelstrom/cmd/#")
+        with caplog.at_level(logging.INFO, logger="services.common.mqtt"):
+            probe.publish("maelstrom/cmd/x", b"[" * 200_000 + b"]" * 200_000)
+            probe.publish("maelstrom/cmd/x", b'{"ok": 1}')
+            await wait_until(lambda: got)
+    dropped = [r for r in caplog.records if "maelstrom/cmd/x" in r.getMessage()]
+    assert len(dropped) == 1, [r.getMessage() for r in dropped]
+    assert dropped[0].exc_info is None and "nested too deeply" in dropped[0].getMessage()
+    assert got == [{"ok": 1}]

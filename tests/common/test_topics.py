@@ -1,6 +1,6 @@
 import pytest
 
-from services.common.topics import TopicError, Topics
+from services.common.topics import TopicError, Topics, check_filter, check_topic
 
 
 def test_contract_topics() -> None:
@@ -34,3 +34,43 @@ def test_unknown_channel_refused() -> None:
 def test_parts() -> None:
     assert Topics().parts("maelstrom/cmd/loops/f/mode") == ["cmd", "loops", "f", "mode"]
     assert Topics().parts("other/x") == []
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "a/\x01",
+        "a/\x1f",
+        "a/\x7f",
+        "a/\x85",
+        "a/\x9f",
+        "a/\ufdd0",
+        "a/\ufffe",
+        "a/\U0001ffff",
+        "a/\ud800",
+        "a/\0",
+        "a/+",
+        "a/#",
+        "",
+        "a" * 65536,
+    ],
+)
+def test_a_publish_topic_is_refused_as_mosquitto_would(bad: str) -> None:
+    with pytest.raises(TopicError):
+        check_topic(bad)
+
+
+@pytest.mark.parametrize("good", ["a/b", "maelstrom/data/küche", "a/\xa0", "a/\U0001f37a", "a/ "])
+def test_ordinary_unicode_topics_pass(good: str) -> None:
+    assert check_topic(good) == good
+
+
+@pytest.mark.parametrize("bad", ["a/\x01/#", "a/+/\x7f", "\x90"])
+def test_a_filter_with_a_refused_character_is_refused(bad: str) -> None:
+    with pytest.raises(TopicError):
+        check_filter(bad)
+
+
+def test_a_channel_topic_is_checked_whole() -> None:
+    with pytest.raises(TopicError, match="U\\+007F"):
+        Topics().channel("data", "x\x7fy")

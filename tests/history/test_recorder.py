@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 
 from tests.history.conftest import Api, loop_state, reading, wait_until
@@ -143,6 +144,7 @@ async def test_retention_settings_follow_the_history_setting(api: Api, probe: Mq
     await wait_until(lambda: settings()["raw_days"] == 30 and settings()["heartbeat_s"] == 120)
     status, body = await api.get("/api/history/status")
     assert status == 200
+    assert status == 200
     assert body["subscribed"] and body["settings"]["rollup_days"] == 0
 
     probe.subscribe("maelstrom/logs/api")
@@ -155,3 +157,42 @@ async def test_retention_settings_follow_the_history_setting(api: Api, probe: Mq
         assert settings()["raw_days"] == 30  # the previous settings stay
     probe.publish(topic, b"", retain=True)  # deleted: the defaults
     await wait_until(lambda: settings()["raw_days"] == 14 and settings()["heartbeat_s"] == 60)
+
+
+async def test_a_flood_of_log_lines_is_stored_as_a_burst_and_a_count(
+    api: Api, probe: MqttProbe
+) -> None:
+    """Anyone allowed to publish on logs/… must not be able to fill the disk."""
+    for i in range(2_000):
+        probe.client.publish(
+            "maelstrom/logs/ui", json.dumps({"level": "error", "message": f"x{i}"})
+        )
+    before = api.recorder.received
+    probe.publish("maelstrom/logs/sentinel", {"level": "error", "message": "after the flood"})
+    await api.recorder.flush()
+    # Same connection, same subscription: the sentinel comes after the whole flood.
+    status, body = await api.get("/api/logs", source="sentinel")
+    while not body["logs"]:
+        await wait_until(lambda: api.recorder.received > before, 10)
+        await api.recorder.flush()
+        status, body = await api.get("/api/logs", source="sentinel")
+    status, body = await api.get("/api/logs", source="ui", limit=5000)
+    assert status == 200, body
+    assert [r["message"] for r in body["logs"]][::-1] == [f"x{i}" for i in range(20)]
+
+
+async def test_an_impossible_time_is_refused_and_recording_goes_on(
+    api: Api, probe: MqttProbe
+) -> None:
+    """`"ts": 1e308` cannot become milliseconds: kept in a batch it failed every write."""
+    t0 = round(time.time())
+    probe.publish("maelstrom/data/sensors/sim/beer", {"value": 20.0, "ts": 1e308})
+    probe.publish("maelstrom/data/sensors/sim/beer", {"value": 20.0, "ts": -1})
+    probe.publish("maelstrom/logs/ui", {"level": "error", "message": "late", "ts": 1e308})
+    probe.publish("maelstrom/data/sensors/sim/beer", reading(20.5, t0))
+    await api.received(1)
+    series = await api.series()
+    assert series["sensor/sim/beer"]["count"] == 1
+    status, body = await api.get("/api/history/status")
+    assert status == 200
+    assert body["write_failures"] == 0 and body["dropped"] == 0, body

@@ -186,3 +186,16 @@ def test_retention_waits_for_the_rollups(db: peewee.Database) -> None:
     writer.write(temps(*((t, 20.0 + t) for t in range(0, int(3 * DAY), 3600))))
     writer.apply_retention(T0 + 10 * DAY)  # nothing is rolled up yet: nothing may go
     assert len(stored()) == 72
+
+
+def test_the_stored_log_is_bounded_in_size_as_well_as_age(db: peewee.Database) -> None:
+    writer = writer_for(db, log_rows=1_000)
+    for batch in range(100):
+        logs = [LogIn(T0 + batch, 30, "api", f"line {batch}.{i}") for i in range(50)]
+        writer.write(Batch(logs=logs))
+    # Checked every tenth of the bound: never more than the bound and a tenth.
+    assert 1_000 <= LogEntry.select().count() <= 1_100
+    while writer.apply_retention(T0 + 100):
+        pass
+    kept = [e.message for e in LogEntry.select().order_by(LogEntry.id)]
+    assert len(kept) == 1_000 and kept[-1] == "line 99.49" and kept[0] == "line 80.0"

@@ -38,3 +38,21 @@ export function addAnnotation(api, note) {
 export function recentLogs(api, query = {}) {
   return api.request("GET", "/api/logs", { query });
 }
+
+/** /api/notifications: targets, rules, the delivery log (docs/notifications.md). */
+export const notifications = {
+  overview: (api) => api.request("GET", "/api/notifications"),
+  putTarget: (api, id, body) => api.request("PUT", `/api/notifications/targets/${enc(id)}`, { body }),
+  deleteTarget: (api, id) => api.request("DELETE", `/api/notifications/targets/${enc(id)}`),
+  putRule: (api, id, body) => api.request("PUT", `/api/notifications/rules/${enc(id)}`, { body }),
+  deleteRule: (api, id) => api.request("DELETE", `/api/notifications/rules/${enc(id)}`),
+  deliveries: (api, query = {}) => api.request("GET", "/api/notifications/deliveries", { query }),
+  test: (api, target) => api.request("POST", "/api/notifications/test", { body: { target } }),
+};
+
+/** /api/streams: readings to Brewfather, Brewer's Friend or a webhook (docs/streams.md). */
+export const streams = {
+  list: (api) => api.request("GET", "/api/streams"),
+  put: (api, id, body) => api.request("PUT", `/api/streams/${enc(id)}`, { body }),
+  remove: (api, id) => api.request("DELETE", `/api/streams/${enc(id)}`),
+};

@@ -24,6 +24,7 @@ import peewee
 from pydantic import BaseModel, ValidationError
 
 from services.common.clock import Clock
+from services.common.logs import Line, LogThrottle
 from services.common.mqtt import Message, MqttClient, PayloadError
 from services.common.problems import first_problem
 from services.common.schema.alarms import Alarm
@@ -63,6 +64,21 @@ def sensor_series(device: str, sensor: str) -> str:
     return f"sensor/{device}/{sensor}"
 
 
+EARLIEST_TS = 946_684_800.0  # 2000-01-01
+FUTURE_S = 366 * 86_400.0
+"""How far ahead of the recorder's clock a timestamp may be (a clock set wrong, not a bug)."""
+
+
+def _check_time(ts: float | None, message: Message, now: float) -> None:
+    """A time history can store and chart: finite, after 2000, not a year ahead.
+
+    An infinite or absurd `ts` cannot become integer milliseconds; kept in a batch
+    it would fail every write after it, so it is refused here, at the edge.
+    """
+    if ts is not None and not (EARLIEST_TS <= ts <= now + FUTURE_S):
+        raise PayloadError(f"time {ts!r} on {message.topic} is not a plausible Unix time")
+
+
 def _parse(model: type[M], message: Message, data: Any = None) -> M:
     try:
         if data is not None:
@@ -89,6 +105,9 @@ class Recorder:
         self.settings = HistorySettings()
         self.writer = HistoryWriter(db, lambda: self.settings)
         self._batch = Batch()
+        # Whoever may publish on logs/… could otherwise fill the disk: per source, a
+        # burst of distinct lines per window, repeats stored once with their count.
+        self._log_throttle = LogThrottle()
         self._full = asyncio.Event()
         self._executor = ThreadPoolExecutor(1, thread_name_prefix="history-writer")
         self._task: asyncio.Task[None] | None = None
@@ -177,12 +196,19 @@ class Recorder:
 
     async def flush(self, final: bool = False) -> None:
         """Write what has arrived, in one transaction; on failure keep it for the next try."""
+        self._store_logs(self._log_throttle.flush(self._clock.now()))
         batch, self._batch = self._batch, Batch()
         self._flushed_at = self.received
         if not batch and not final:
             return
         try:
             await self.in_writer(self.writer.write, batch, final)
+        except (ValueError, OverflowError, TypeError) as exc:
+            # Not the database: something in the batch cannot be stored, and would fail
+            # every retry (and every batch after it). Drop it rather than stop recording.
+            self.dropped += len(batch)
+            log.error("history: dropped %d items that cannot be stored: %s", len(batch), exc)
+            return
         except Exception as exc:
             self._batch.prepend(batch)
             self._trim()
@@ -238,9 +264,12 @@ class Recorder:
         if not message.payload:
             return  # a retained topic cleared (loop or sensor removed)
         if len(parts) == 2:
-            self._record_loop(parts[1], _parse(LoopState, message))
+            state = _parse(LoopState, message)
+            _check_time(state.ts, message, self._clock.now())
+            self._record_loop(parts[1], state)
         elif len(parts) == 4 and parts[1] == "sensors":
             reading = _parse(SensorReading, message)
+            _check_time(reading.ts, message, self._clock.now())
             self._add(
                 self._batch.samples,
                 SampleIn(
@@ -289,20 +318,33 @@ class Recorder:
             # A client's raw raise or clear: the controller, which owns every alarm's
             # lifecycle, re-publishes it as a full record, and that is what history keeps.
             return
+        for ts in (alarm.raised_at, alarm.cleared_at, alarm.acknowledged_at, alarm.ts or None):
+            _check_time(ts, message, now)
         self._add(self._batch.alarms, AlarmIn(alarm_id, alarm, now))
 
     def _on_log(self, message: Message) -> None:
         parts = self._topics.parts(message.topic)
         record = _parse(LogRecord, message)
-        self._add(
-            self._batch.logs,
-            LogIn(
-                ts=record.ts or self._clock.now(),
-                level=int(LogLevel.parse(record.level)),
-                source=record.source or "/".join(parts[1:]),
-                message=record.message,
-            ),
+        _check_time(record.ts or None, message, self._clock.now())
+        line = Line(
+            record.source or "/".join(parts[1:]),
+            record.level,
+            record.message,
+            record.ts or self._clock.now(),
         )
+        self._store_logs(self._log_throttle.offer(line, line.message, self._clock.now()))
+
+    def _store_logs(self, lines: list[Line]) -> None:
+        for line in lines:
+            self._add(
+                self._batch.logs,
+                LogIn(
+                    ts=line.ts or self._clock.now(),
+                    level=int(LogLevel.parse(line.level)),
+                    source=line.source,
+                    message=line.message,
+                ),
+            )
 
     def _on_setting(self, message: Message) -> None:
         if self._topics.parts(message.topic)[-1] != SETTINGS_KEY:

@@ -24,7 +24,7 @@ from pydantic import BaseModel, ValidationError
 
 from services.api.database import database
 from services.api.errors import BadRequest, NotFound, invalid
-from services.api.validation import read_object
+from services.api.validation import SQLITE_MAX_INT, read_object
 from services.common.clock import Clock
 from services.common.problems import problems
 from services.common.schema.logs import LogLevel
@@ -308,10 +308,11 @@ async def post_annotation(request: web.Request) -> web.Response:
 @describe("Delete a note", responses={204: None}, errors=(404,), path={"id": {"type": "integer"}})
 async def delete_annotation(request: web.Request) -> web.Response:
     raw = request.match_info["id"]
-    if not raw.isdigit():
+    if not (raw.isascii() and raw.isdigit()):
         raise BadRequest("bad id", {"field": "id", "message": f"{raw[:40]!r} is not a number"})
-    if not await read(request, query.delete_annotation, int(raw)):
-        raise NotFound("no such annotation", {"field": "id", "id": int(raw)})
+    # SQLite's integers are 64-bit: a larger id names no note (and would overflow the query).
+    if int(raw) > SQLITE_MAX_INT or not await read(request, query.delete_annotation, int(raw)):
+        raise NotFound("no such annotation", {"field": "id", "id": raw[:40]})
     return web.Response(status=204)
 
 

@@ -8,11 +8,11 @@ previous settings kept.
 
 from __future__ import annotations
 
-import json
 from fnmatch import fnmatchcase
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from services.common import jsontext
 from services.common.problems import first_problem
 
 KEY = "history"
@@ -26,6 +26,9 @@ class HistorySettings(BaseModel):
         0.0, ge=0, description="Keep 1-minute min/avg/max this many days; 0 keeps them forever."
     )
     log_days: float = Field(365.0, ge=0, description="Keep log records this long; 0 = forever.")
+    log_rows: int = Field(
+        100_000, ge=0, description="Keep at most this many log records, the newest; 0 = no limit."
+    )
     heartbeat_s: float = Field(
         60.0, ge=1, le=3600, description="Store a value that holds at least this often."
     )
@@ -56,7 +59,7 @@ def parse_settings(payload: bytes) -> HistorySettings:
     if not payload.strip():
         return HistorySettings()
     try:
-        value = json.loads(payload)
+        value = jsontext.loads(payload)
     except ValueError:
         raise ValueError("the history setting is not JSON") from None
     if isinstance(value, dict) and set(value) == {"value"}:

@@ -83,6 +83,15 @@ def delete_logs_before(ts: float) -> int:
     return _rowcount(LogEntry.delete().where(LogEntry.ts < ts))
 
 
+def delete_logs_beyond(keep: int) -> int:
+    """Delete all but the newest `keep` log records (ids grow with arrival)."""
+    newest = LogEntry.select(LogEntry.id).order_by(LogEntry.id.desc())
+    cutoff = newest.offset(keep).limit(1).scalar()
+    if cutoff is None:
+        return 0
+    return _rowcount(LogEntry.delete().where(LogEntry.id <= cutoff))
+
+
 def _rowcount(query: peewee.Delete) -> int:
     result = query.execute()
     return int(result or 0)

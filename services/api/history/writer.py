@@ -214,6 +214,7 @@ class HistoryWriter:
         self._events: dict[tuple[str, str], str | None] = {}
         self._alarms: dict[str, Alarm | None] = {}
         self.stored = 0  # raw samples stored since start
+        self._logs_unchecked = 0  # log records stored since the size bound was last checked
 
     def prepare(self) -> None:
         create_tables(self._db)
@@ -236,6 +237,7 @@ class HistoryWriter:
                     fields=[LogEntry.ts, LogEntry.level, LogEntry.source, LogEntry.message],
                 ).execute()
             result.logs = len(batch.logs)
+            self._trim_logs(len(batch.logs))
         # Committed: now the in-memory view may move on.
         self._series.update(staged.series)
         self._events.update(staged.events)
@@ -468,4 +470,14 @@ class HistoryWriter:
                 tiers.delete_rollups_before(row.id, now_ms - round(rollup_days * tiers.DAY_MS))
         if settings.log_days:
             tiers.delete_logs_before(now - settings.log_days * 86_400)
+        if settings.log_rows:
+            tiers.delete_logs_beyond(settings.log_rows)
         return False
+
+    def _trim_logs(self, added: int) -> None:
+        """Keep the stored log within `log_rows`, checked every tenth of it (not every batch)."""
+        limit = self._settings().log_rows
+        self._logs_unchecked += added
+        if limit and self._logs_unchecked >= max(1, limit // 10):
+            self._logs_unchecked = 0
+            tiers.delete_logs_beyond(limit)

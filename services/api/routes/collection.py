@@ -18,7 +18,7 @@ from aiohttp import web
 from pydantic import BaseModel
 
 from services.api.errors import Invalid
-from services.api.openapi import Param, describe
+from services.api.openapi import KeyInPath, Param, describe
 from services.api.store import SINGULAR, STORE
 from services.api.validation import path_id, query_int, read_object, validate
 from services.common.schema.config import Device, Loop, Profile
@@ -110,8 +110,8 @@ def collection_routes(
     @describe(
         f"Create or replace a {what}",
         description="Send back the `version` you read; a stale one gets 409. "
-        "Version 0 (or none) creates.",
-        body=model,
+        "Version 0 (or none) creates. `id` may be left out: the path gives it.",
+        body=KeyInPath(model),
         responses={200: model, 201: model},
         errors=(409,),
     )

@@ -11,7 +11,7 @@ from services.api.errors import BadRequest, Invalid
 from services.api.openapi import Param, describe
 from services.api.routes.collection import VERSION_PARAM, collection_routes, model_response
 from services.api.store import STORE
-from services.api.validation import path_id, query_flag, query_int
+from services.api.validation import FLAG_SCHEMA, path_id, query_flag, query_int
 from services.common.schema.config import Interpolation, Profile
 
 routes = web.RouteTableDef()
@@ -45,8 +45,15 @@ async def export_csv(request: web.Request) -> web.Response:
                 {"field": "start", "message": "expected a date-time like 2026-03-01T12:00:00"},
             ) from exc
     assert isinstance(profile, Profile)
+    try:
+        text = format_profile_csv(profile, start)
+    except (OverflowError, ValueError) as exc:
+        # The dates of a relative profile run past the end of the calendar (year 9999).
+        raise BadRequest(
+            "bad start", {"field": "start", "message": "too late: the profile would end after 9999"}
+        ) from exc
     return web.Response(
-        text=format_profile_csv(profile, start),
+        text=text,
         content_type="text/csv",
         headers={"Content-Disposition": f'attachment; filename="{profile.id}.csv"'},
     )
@@ -62,7 +69,7 @@ async def export_csv(request: web.Request) -> web.Response:
         VERSION_PARAM,
         Param("name", {"type": "string", "maxLength": 200}, "The profile's name."),
         Param("interpolation", {"type": "string", "enum": ["linear", "step"]}),
-        Param("absolute", {"type": "string", "enum": ["0", "1"]}, "Keep the dates as dates."),
+        Param("absolute", FLAG_SCHEMA, "Keep the dates as dates."),
     ),
     responses={200: Profile, 201: Profile},
     errors=(409,),

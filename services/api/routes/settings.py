@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from services.api.errors import Conflict
-from services.api.openapi import describe
+from services.api.openapi import KeyInPath, describe
 from services.api.routes.collection import (
     VERSION_PARAM,
     body_with_id,
@@ -47,7 +47,7 @@ async def get_setting(request: web.Request) -> web.Response:
     "Create or replace an app setting",
     description='Body `{"value": <any JSON>, "version": <the version read>}`; '
     "a stale version gets 409, version 0 (or none) creates.",
-    body=Setting,
+    body=KeyInPath(Setting, "key"),
     responses={200: Setting, 201: Setting},
     errors=(409,),
 )

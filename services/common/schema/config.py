@@ -15,7 +15,7 @@ from typing import Literal
 
 from pydantic import Field, JsonValue, field_validator, model_validator
 
-from .base import Celsius, Id, Seconds, Strict
+from .base import Celsius, Id, MqttTopic, Seconds, Strict, TopicSegment
 
 # --- io configuration: boards and their physical IO ---------------------------------
 
@@ -38,7 +38,7 @@ class Sensor(Strict):
     )
     unit: str = "°C"
     # For MQTT devices: where the reading comes from.
-    topic: str | None = Field(None, description="MQTT devices: topic carrying the reading.")
+    topic: MqttTopic | None = Field(None, description="MQTT devices: topic carrying the reading.")
     json_path: str | None = Field(
         None,
         description="MQTT devices: dotted path into a JSON payload, e.g. 'DS18B20.Temperature'.",
@@ -54,10 +54,10 @@ class Actuator(Strict):
         False, description="Relay energised when the output is off (active-low boards)."
     )
     # For MQTT devices: how to switch it.
-    command_topic: str | None = None
+    command_topic: MqttTopic | None = None
     payload_on: str = "ON"
     payload_off: str = "OFF"
-    state_topic: str | None = Field(
+    state_topic: MqttTopic | None = Field(
         None, description="MQTT devices: where the device echoes its state."
     )
 
@@ -78,7 +78,7 @@ class DigitalInput(Strict):
         "", description="Raised as an alarm while active, e.g. 'pilot light out'."
     )
     severity: Severity = Severity.high
-    topic: str | None = None
+    topic: MqttTopic | None = None
 
 
 SERIAL_PORT_PATTERN = re.compile(
@@ -119,7 +119,9 @@ class MqttPreset(StrEnum):
 
 class MqttLink(Strict):
     preset: MqttPreset = MqttPreset.generic
-    name: str | None = Field(None, description="Tasmota topic / iSpindel name, e.g. 'fermfridge'.")
+    name: TopicSegment | None = Field(
+        None, description="Tasmota topic / iSpindel name, e.g. 'fermfridge'."
+    )
     stale_after_s: Seconds = Field(
         300.0, description="No reading for this long means the device is lost."
     )
@@ -177,9 +179,30 @@ class Interpolation(StrEnum):
     step = "step"
 
 
+MAX_PROFILE_SECONDS = 10 * 366 * 86400.0
+"""Ten years: longer than any brew, and far from where date arithmetic overflows."""
+
+FIRST_YEAR, LAST_YEAR = 1970, 9000
+"""Dates a profile point may carry (`datetime` ends at 9999; a profile runs past its points)."""
+
+
 class ProfilePoint(Strict):
-    offset: Seconds | None = Field(None, description="Seconds after the profile's start.")
-    at: datetime | None = Field(None, description="An absolute date-time (timezone-aware).")
+    offset: Seconds | None = Field(
+        None, le=MAX_PROFILE_SECONDS, description="Seconds after the profile's start."
+    )
+    at: datetime | None = Field(
+        None,
+        description="An absolute date-time (timezone-aware), between 1970 and 9000.",
+    )
+
+    @field_validator("at", mode="before")
+    @classmethod
+    def _at_is_text(cls, value: object) -> object:
+        # pydantic would read a number as seconds since 1970; the schema says a date-time string.
+        if value is not None and not isinstance(value, str | datetime):
+            raise ValueError("'at' is a date-time string like 2026-11-24T18:00:00+00:00")
+        return value
+
     temperature: Celsius | None = Field(
         ..., description="°C; null means control off for this segment."
     )
@@ -192,6 +215,8 @@ class ProfilePoint(Strict):
             )
         if self.at is not None and self.at.tzinfo is None:
             raise ValueError("'at' needs a timezone, e.g. 2026-11-24T18:00:00+00:00")
+        if self.at is not None and not FIRST_YEAR <= self.at.year <= LAST_YEAR:
+            raise ValueError(f"'at' must fall between {FIRST_YEAR} and {LAST_YEAR}")
         return self
 
 

@@ -16,6 +16,7 @@ import logging
 import math
 from typing import TYPE_CHECKING, Any
 
+from services.common import jsontext
 from services.common.mqtt import Message
 from services.common.schema.config import (
     Actuator,
@@ -208,7 +209,7 @@ class MqttDevice:
                 value = number(walk(message.json(), sensor.json_path))
             else:
                 text = message.text.strip()
-                value = number(json.loads(text) if text[:1] in "{[" else text)
+                value = number(jsontext.loads(text) if text[:1] in "{[" else text)
         except (ReadingError, ValueError) as exc:
             log.warning("device %s: dropped %s: %s", self.device.id, message.topic, exc)
             return
