@@ -39,6 +39,7 @@ endif
 
 run-all: setup
 	@mkdir -p data/mosquitto
+	@$(PYTHON) scripts/broker_auth.py --dir data/mosquitto
 	@if [ "$$(id -u)" -eq 0 ] && id mosquitto >/dev/null 2>&1; then chown -R mosquitto: data/mosquitto; fi
 	MOSQUITTO=$(MOSQUITTO) PYTHON=$(PYTHON) MAELSTROM_RUN_DIR=$(CURDIR)/data \
 		$(VENV)/bin/supervisord -c deploy/supervisord.conf

@@ -5,4 +5,8 @@
 # seen and restarted at once. MAELSTROM_BROKER_CONF picks another configuration
 # (the tests run the whole stack on their own ports).
 set -eu
-exec "${MOSQUITTO:-mosquitto}" -c "${MAELSTROM_BROKER_CONF:-broker/mosquitto.conf}"
+# With the credentials `make run-all` generated (scripts/broker_auth.py), its copy of
+# broker/mosquitto.conf that names the password file and ACL; else the plain one.
+default=broker/mosquitto.conf
+[ -f data/mosquitto/mosquitto.conf ] && default=data/mosquitto/mosquitto.conf
+exec "${MOSQUITTO:-mosquitto}" -c "${MAELSTROM_BROKER_CONF:-$default}"

@@ -5,9 +5,8 @@ from __future__ import annotations
 import socket
 import sys
 
-from aiohttp import web
-
 from services.api.app import create_app
+from services.api.serve import run
 from services.common.config import Config
 from services.common.logs import setup_logging
 
@@ -39,11 +38,12 @@ def main() -> None:
     except OSError as exc:
         print(f"cannot listen on {config.http_host}:{config.http_port}: {exc}", file=sys.stderr)
         sys.exit(1)
-    web.run_app(
+    run(
         create_app(config),
+        config.http_host,
+        config.http_port,
+        ready=lambda text: print(text, flush=True),
         sock=sock,
-        access_log=None,
-        print=lambda text: print(text, flush=True),
         shutdown_timeout=5,
     )
 

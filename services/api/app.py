@@ -6,7 +6,9 @@ from aiohttp import web
 
 from services.api import database, webui
 from services.api.alarm_book import setup_alarm_book
-from services.api.auth import token_middleware
+from services.api.audit import audit_middleware
+from services.api.audit import routes as audit_routes
+from services.api.auth import auth_middlewares, setup_auth
 from services.api.commands import setup_loop_commands
 from services.api.errors import error_middleware
 from services.api.history import setup as setup_history
@@ -41,14 +43,20 @@ MAX_BODY_BYTES = 1024 * 1024
 
 
 def create_app(config: Config) -> web.Application:
-    middlewares = [error_middleware]
-    if config.api_token:
-        middlewares.append(token_middleware(config.api_token))
-    app = web.Application(client_max_size=MAX_BODY_BYTES, middlewares=middlewares)
+    # Outermost first: errors in our shape; Host/Origin; session cookie; the audit of
+    # what the authorization check (innermost) lets through or refuses.
+    (safety, session, authorize), storage = auth_middlewares(config)
+    app = web.Application(
+        client_max_size=MAX_BODY_BYTES,
+        middlewares=[error_middleware, safety, session, audit_middleware, authorize],
+    )
     app[CONFIG] = config
     # infrastructure
     setup_mqtt(app, "api")
     database.setup_database(app)
+    # users, sessions, tokens (needs the database)
+    setup_auth(app, storage)
+    webui.setup_security_headers(app)
     # configuration: store (+ demo seed) → publisher; targets (the controller's) → commands
     setup_store(app)
     setup_publisher(app)
@@ -78,6 +86,7 @@ def create_app(config: Config) -> web.Application:
         backup,
     ):
         app.add_routes(resource.routes)
+    app.add_routes(audit_routes)
     openapi.setup_openapi(app)  # built once, from every route (history's too)
     # history: the recorder (MQTT → batched writes) and /api/history…, /api/logs
     setup_history(app)

@@ -43,6 +43,11 @@ class BadRequest(ApiError):
     """The request itself is malformed (not JSON, a bad path id or query parameter)."""
 
 
+class Forbidden(ApiError):
+    status = 403
+    error = "forbidden"
+
+
 class NotFound(ApiError):
     error = "not found"
 

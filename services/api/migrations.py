@@ -52,6 +52,12 @@ def _alarms(db: peewee.Database) -> None:
     db.create_tables([AlarmRow])
 
 
+def _users_and_access(db: peewee.Database) -> None:
+    from services.api.models import AuditRow, SecretRow, SessionRow, TokenRow, UserRow
+
+    db.create_tables([UserRow, TokenRow, SessionRow, SecretRow, AuditRow])
+
+
 def _history(db: peewee.Database) -> None:
     from services.api.history.models import create_tables  # it imports the database module
 
@@ -68,6 +74,7 @@ MIGRATIONS: list[Migration] = [
     Migration(3, "history: series, samples, rollups, events, alarms, logs, annotations", _history),
     # Alerts and streams (issue 18): its own step, whatever number it lands at.
     Migration(4, "notifications: targets, rules, outbox, alarm notices; streams", _notifications),
+    Migration(5, "users, API tokens, sessions, server secrets, audit", _users_and_access),
 ]
 
 

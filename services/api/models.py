@@ -208,3 +208,72 @@ CONFIG_ROWS: dict[str, type[ConfigRow]] = {
     "loops": LoopRow,
 }
 """Config kind → table, in dependency order (loops refer to devices and profiles)."""
+
+
+class UserRow(BaseModel):
+    """A person who logs in. `password_hash` is argon2id; nothing else about it is kept."""
+
+    id = peewee.AutoField()
+    name = peewee.TextField(unique=True)
+    password_hash = peewee.TextField()
+    role = peewee.TextField()  # viewer | brewer | admin
+    disabled = peewee.BooleanField(default=False)
+    created_at = peewee.FloatField(default=_now)
+    updated_at = peewee.FloatField(default=_now)
+
+    class Meta:
+        table_name = "user"
+
+
+class TokenRow(BaseModel):
+    """An API token (Home Assistant, scripts): only its SHA-256 is kept; shown once."""
+
+    id = peewee.TextField(primary_key=True)  # public, short: names the token in URLs
+    name = peewee.TextField()
+    role = peewee.TextField()
+    token_hash = peewee.TextField(unique=True)
+    created_by = peewee.TextField()
+    created_at = peewee.FloatField(default=_now)
+    last_used_at = peewee.FloatField(null=True)
+
+    class Meta:
+        table_name = "api_token"
+
+
+class SessionRow(BaseModel):
+    """A browser login. The cookie carries the session id (encrypted); the row is the
+    session, so logout, a password change or disabling the user ends it at once."""
+
+    id = peewee.TextField(primary_key=True)  # SHA-256 of the session id in the cookie
+    user = peewee.ForeignKeyField(UserRow, backref="sessions", on_delete="CASCADE")
+    csrf = peewee.TextField()
+    created_at = peewee.FloatField(default=_now)
+    last_seen_at = peewee.FloatField(default=_now)
+
+    class Meta:
+        table_name = "session"
+
+
+class SecretRow(BaseModel):
+    """Server secrets (the session cookie key): never in a backup, never in a response."""
+
+    name = peewee.TextField(primary_key=True)
+    value = peewee.TextField()
+
+    class Meta:
+        table_name = "server_secret"
+
+
+class AuditRow(BaseModel):
+    """Who changed what, when: one row per REST mutation (accepted or refused)."""
+
+    id = peewee.AutoField()
+    ts = peewee.FloatField(default=_now, index=True)
+    who = peewee.TextField()  # user name, "token:<name>", "local", "anonymous"…
+    method = peewee.TextField()
+    path = peewee.TextField()
+    status = peewee.IntegerField()
+    address = peewee.TextField(default="")
+
+    class Meta:
+        table_name = "audit"

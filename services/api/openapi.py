@@ -23,6 +23,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, TypeAdapter
 
+from services.api.auth.policy import OPEN, describe_rule, required
 from services.api.validation import ID_PATTERN
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -39,6 +40,9 @@ ERROR_SCHEMA: dict[str, Any] = {
 ERROR_TEXT = {
     400: "Bad request: malformed JSON, a bad path id or query parameter.",
     404: "No such object.",
+    401: "Not logged in, or the token is not valid.",
+    403: "Your role may not do this, a cookie-authenticated change without its CSRF token, "
+    "or a request from another site's page.",
     409: "Conflict: a stale `version`, an id already taken, an object still in use, or a "
     "command the loop's controller refused (its reason in `detail.message`).",
     413: "Request body too large.",
@@ -176,6 +180,11 @@ def _operation(op: Operation, path: str, method: str, schemas: _Schemas) -> dict
     if op.description:
         out["description"] = op.description
     out["tags"] = [op.tag or path.split("/")[2]]
+    # Who may call it (services/api/auth/policy.py): the tests are generated from this.
+    rule = required(method, path)
+    out["x-maelstrom-role"] = describe_rule(rule)
+    if rule != OPEN:
+        out["security"] = [{"bearer": []}, {"session": []}]
     params: list[dict[str, Any]] = []
     for name in re.findall(r"{(\w+)}", path):
         params.append(
@@ -213,6 +222,8 @@ def _operation(op: Operation, path: str, method: str, schemas: _Schemas) -> dict
             entry["content"] = _content(schemas, spec)
         responses[str(status)] = entry
     errors = {400, 503, *op.errors}
+    if rule != OPEN:
+        errors |= {401, 403}
     if has_body:
         errors |= {413, 415, 422}
     if "{" in path:
@@ -281,5 +292,11 @@ def build_spec(app: web.Application, version: str = "0.1.0") -> dict[str, Any]:
             'Errors are `{"error", "detail"}` with a 4xx status. See docs/api.md.',
         },
         "paths": dict(sorted(paths.items())),
-        "components": {"schemas": dict(sorted(schemas.components.items()))},
+        "components": {
+            "schemas": dict(sorted(schemas.components.items())),
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer", "description": "An API token."},
+                "session": {"type": "apiKey", "in": "cookie", "name": "maelstrom_session"},
+            },
+        },
     }

@@ -65,7 +65,7 @@ from services.common.config import Config
 from services.common.mqtt import Message, MqttClient
 from services.common.repeater import Repeater
 from services.common.schema.target import CommandReply
-from services.common.topics import TopicError, TopicFilter, check_topic
+from services.common.topics import TopicError, TopicFilter, Topics, check_topic
 
 log = logging.getLogger(__name__)
 
@@ -169,6 +169,7 @@ class Hub:
         self.pace = Pace(settings.batch_window, settings.max_batch_window)
         self.flusher = Flusher(self.pace)
         self._acl = [TopicFilter(f) for f in settings.publish_acl]
+        self._config_filter = TopicFilter(Topics(config.topic_prefix).all_config())
         self._upstreams: dict[str, Upstream] = {}
         self._priming: set[Upstream] = set()
         self._epoch = 0
@@ -256,6 +257,15 @@ class Hub:
         except TopicError as exc:
             self._refuse(session, "invalid_filter", str(exc), topic=topic_filter)
             return
+        if topic_filter.startswith("$SYS"):
+            # $SYS/# tells a page the broker's clients, versions and load: not a browser's.
+            self._refuse(
+                session,
+                "forbidden",
+                "the broker's own topics ($SYS/…) are not available to browsers",
+                topic=topic_filter,
+            )
+            return
         if topic_filter.startswith("$share/"):
             self._refuse(
                 session,
@@ -309,6 +319,10 @@ class Hub:
             self.stats.refused_publishes += 1
             self._refuse(session, "invalid_topic", str(exc), topic=op.topic)
             return
+        if session.role == "viewer":
+            self.stats.refused_publishes += 1
+            self._refuse(session, "forbidden", "a viewer may not publish", topic=op.topic)
+            return
         if not any(f.matches(op.topic) for f in self._acl):
             self.stats.refused_publishes += 1
             allowed = ", ".join(self.settings.publish_acl) or "nowhere"
@@ -319,13 +333,18 @@ class Hub:
                 topic=op.topic,
             )
             return
+        refusal = self._publish_refusal(op)
+        if refusal:
+            self.stats.refused_publishes += 1
+            self._refuse(session, "forbidden", refusal, topic=op.topic)
+            return
         extra: dict[str, Any] = {}
         if self._command_filter.matches(op.topic):
             # The controller answers a refusal to this browser (an error frame), not a log only.
             extra = {
                 "response_topic": self._reply_topic,
                 "correlation": str(session.id).encode(),
-                "user": {"by": "browser"},
+                "user": {"by": session.who},
             }
         self.mqtt.publish(
             op.topic, payload_from_browser(op.payload), qos=op.qos, retain=op.retain, **extra
@@ -349,6 +368,15 @@ class Hub:
                 loop=answer.loop,
                 command=answer.command,
             )
+
+    def _publish_refusal(self, op: Publish) -> str | None:
+        """Rules no MAELSTROM_WS_PUBLISH_ACL can lift: why `op` is refused, or None."""
+        if self._config_filter.matches(op.topic):
+            return "configuration comes from the API only, never from a browser"
+        if op.retain and not payload_from_browser(op.payload):
+            # An empty retained message deletes the topic's record (an alarm's, a loop's state).
+            return "browsers may not clear retained topics"
+        return None
 
     def _refuse(self, session: BrowserSession, code: str, error: str, **detail: Any) -> None:
         session.offer(reply(error_text(code, error, **detail)))

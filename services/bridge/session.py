@@ -122,6 +122,10 @@ class BrowserSession:
         """Filters this browser holds, in the order it subscribed (kept by the hub)."""
         self.last_group = 0
         """The last MQTT message (by the hub's count) offered, so overlaps deliver it once."""
+        self.role = "admin"
+        """viewer publishes nothing; see Hub.publish."""
+        self.who = "browser"
+        """Who sends this browser's commands (MQTT 5 `by`): the logged-in user's name."""
         self.closed = False
         self.close_reason: str | None = None
         self.sent_messages = 0

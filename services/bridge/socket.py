@@ -13,10 +13,15 @@ from services.bridge.protocol import error_text
 from services.bridge.session import BrowserSession
 from services.bridge.settings import BridgeSettings
 from services.common.web import CONFIG, http_error
+from services.common.websafety import WebSafety, host_refused, origin_refused
 
 log = logging.getLogger(__name__)
 
 HUB = web.AppKey("bridge_hub", Hub)
+SAFETY = web.AppKey("bridge_safety", WebSafety)
+ROLE = "bridge_role"
+"""Set by the API's auth middleware when it mounts the bridge: the browser's role
+(viewer, brewer, admin). Absent when the bridge runs alone (then its token rules)."""
 
 
 def check_token(request: web.Request, token: str | None) -> None:
@@ -41,7 +46,16 @@ def check_token(request: web.Request, token: str | None) -> None:
 async def websocket(request: web.Request) -> web.StreamResponse:
     hub = request.app[HUB]
     settings = hub.settings
-    check_token(request, settings.api_token)
+    # A page of another site may open a WebSocket to us (no CORS for sockets), with the
+    # brewer's cookie: the Origin is the only thing that tells it apart.
+    safety = request.app[SAFETY]
+    if not safety.host_ok(request):
+        return host_refused(request)
+    if not safety.origin_ok(request):
+        return origin_refused(request)
+    role = request.get(ROLE)
+    if role is None:
+        check_token(request, settings.api_token)
     # No permessage-deflate: compressing the same message once per browser costs more CPU
     # than a LAN saves; and the session writes its frames itself.
     ws = web.WebSocketResponse(
@@ -56,6 +70,10 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         )
     await ws.prepare(request)
     session = BrowserSession(ws, request, settings, hub.pace, hub.flusher)
+    session.role = role or "admin"
+    principal = request.get("principal")  # set by the API's auth middleware
+    if principal is not None:
+        session.who = principal.name
     hub.attach(session)
     try:
         async for frame in ws:
@@ -85,7 +103,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
 async def stats(request: web.Request) -> web.Response:
     """`GET /ws/stats`: browsers, upstream filters, retained cached, drops."""
     hub = request.app[HUB]
-    check_token(request, hub.settings.api_token)
+    if request.get(ROLE) is None:
+        check_token(request, hub.settings.api_token)
     return web.json_response(hub.snapshot())
 
 
@@ -95,6 +114,7 @@ def setup_bridge(app: web.Application, settings: BridgeSettings | None = None) -
     async def bridge_ctx(app: web.Application) -> AsyncIterator[None]:
         config = app[CONFIG]
         hub = Hub(config, settings or BridgeSettings.from_config(config))
+        app[SAFETY] = WebSafety(config.allowed_hosts, config.allowed_origins)
         app[HUB] = hub
         await hub.start()
         yield

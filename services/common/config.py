@@ -74,6 +74,14 @@ class Config:
     public_url: str | None = None
     """Where brewers reach the web UI (`MAELSTROM_PUBLIC_URL`; default http://<hostname>:<port>):
     links in notifications (a `public_url` setting wins) and Home Assistant's device links."""
+    auth: bool = True
+    """`MAELSTROM_AUTH=off` turns users and tokens off (a closed lab network only)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """`MAELSTROM_ALLOWED_HOSTS`: Host names served besides loopback and this machine's own."""
+    allowed_origins: tuple[str, ...] = ()
+    """`MAELSTROM_ALLOWED_ORIGINS`: browser origins (a reverse proxy's) besides the server's own."""
+    cookie_secure: bool = False
+    """`MAELSTROM_COOKIE_SECURE=1` behind an HTTPS reverse proxy: session cookies only over TLS."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Config:
@@ -107,7 +115,27 @@ class Config:
             public_url=get("MAELSTROM_PUBLIC_URL", f"http://{socket.gethostname()}:{http_port}")
             .strip()
             .rstrip("/"),
+            auth=parse_auth(env.get("MAELSTROM_AUTH", "")),
+            allowed_hosts=_words(env.get("MAELSTROM_ALLOWED_HOSTS", "")),
+            allowed_origins=tuple(
+                o.rstrip("/").lower() for o in _words(env.get("MAELSTROM_ALLOWED_ORIGINS", ""))
+            ),
+            cookie_secure=get("MAELSTROM_COOKIE_SECURE", "0").lower() in ("1", "true", "yes", "on"),
         )
+
+
+def _words(text: str) -> tuple[str, ...]:
+    return tuple(w for w in text.replace(",", " ").split() if w)
+
+
+def parse_auth(text: str) -> bool:
+    """`MAELSTROM_AUTH`: on (the default) or off."""
+    value = text.strip().lower() or "on"
+    if value in ("on", "1", "true", "yes"):
+        return True
+    if value in ("off", "0", "false", "no"):
+        return False
+    raise ConfigError(f"MAELSTROM_AUTH must be on or off, got {text!r}")
 
 
 def parse_publish_acl(text: str) -> tuple[str, ...] | None:

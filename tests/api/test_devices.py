@@ -81,7 +81,7 @@ BAD_DEVICES: list[tuple[str, Any, int, str]] = [
     ("empty port", {"id": "a", "kind": "serial", "serial": {"port": ""}}, 422, "serial.port"),
     (
         "bad baud",
-        {"id": "a", "kind": "serial", "serial": {"port": "/dev/x", "baud": 0}},
+        {"id": "a", "kind": "serial", "serial": {"port": "/dev/ttyX", "baud": 0}},
         422,
         "serial.baud",
     ),

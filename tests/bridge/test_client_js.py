@@ -56,7 +56,8 @@ async def start_api(config: Config, port: int) -> web.AppRunner:
 
 
 async def open_page(chromium: Chromium, port: int) -> Page:
-    page = await chromium.new_page()
+    # bypass_csp: Playwright evaluates wait_for_function strings, which the CSP forbids
+    page = await chromium.new_page(bypass_csp=True)
     await page.goto(f"http://127.0.0.1:{port}/__test__/client.html")
     await page.wait_for_function("window.__t && window.__t.ready === true", timeout=15_000)
     return page

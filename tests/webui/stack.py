@@ -78,6 +78,8 @@ def start_stack(workdir: Path) -> Stack:
         MAELSTROM_DATABASE_URL=f"sqlite:///{workdir / 'maelstrom.db'}",
         MAELSTROM_DEMO="1",
         MAELSTROM_SIM_SPEED=SIM_SPEED,
+        # The journeys are about brewing, not logging in (tests/webui/test_access.py is).
+        MAELSTROM_AUTH="off",
     )
     stack = Stack(broker, f"http://127.0.0.1:{http_port}", workdir)
     stack.services["api"] = Service("services.api", env, workdir / "api.log")

@@ -6,6 +6,7 @@ import { topics as makeTopics } from "./topics.js";
 import { connectionState, showConnection, showServices } from "./ui/connection.js";
 import { alarmBanner } from "./ui/alarm-banner.js";
 import { showError } from "./ui/toast.js";
+import { accessBanner, readOnly, signIn, userMenu } from "./ui/access.js";
 
 /** MAELSTROM_API_TOKEN as the brewer gave it: once as ?token=… in the address (then kept
  * in this browser, and taken out of the address bar), or on the Settings tab. */
@@ -31,16 +32,36 @@ const VIEWS = {
   logs: { title: "Logs", load: () => import("./views/logs.js") },
   settings: { title: "Settings", load: () => import("./views/settings.js") },
   debugger: { title: "Debugger", load: () => import("./views/debugger.js") },
+  access: { title: "Users and tokens", load: () => import("./views/access.js"), admin: true },
 };
 
 // The topic prefix (MAELSTROM_TOPIC_PREFIX) as the page was told, else the default.
 const prefix = document.querySelector('meta[name="maelstrom-prefix"]')?.content || "maelstrom";
 const token = accessToken();
+// Who we are (and the session's CSRF token) before anything connects: a browser that is
+// not logged in gets the login page, or the setup page on a fresh install.
+let auth = { auth: "on", user: null, csrf: null, setup_required: false };
+const api = createApi({ token, csrf: () => auth.csrf });
+const viewEl = document.getElementById("view");
+try {
+  auth = await api.auth.status();
+} catch (err) {
+  showError(err, "Asking the server who you are");
+}
+if (auth.auth === "on" && (auth.setup_required || !auth.user)) {
+  document.querySelector("nav.tabs").hidden = true;
+  signIn(viewEl, api, auth);
+  await new Promise(() => {}); // nothing else starts: logging in reloads the page
+}
+const role = auth.user?.role ?? "admin";
+document.body.dataset.role = role;
+userMenu(document.getElementById("user-menu"), api, auth);
+accessBanner(document.getElementById("access-banner"), auth);
+if (role === "viewer") readOnly([viewEl, document.getElementById("alarm-banner")]);
+if (role === "admin") document.querySelector('[data-tab="access"]').parentElement.hidden = false;
 const socket = connect({ token });
-const api = createApi({ token });
 const topics = makeTopics(prefix);
 const live = new Live(socket, topics);
-const viewEl = document.getElementById("view");
 // A view with a form says whether it holds unsaved changes; leaving asks first.
 let unsaved = () => false;
 const ctx = {
@@ -103,7 +124,7 @@ async function route() {
   unsaved = () => false;
   const token = (routing += 1);
   const [name, ...args] = location.hash.replace(/^#\/?/, "").split("/");
-  const tab = VIEWS[name] ? name : "dashboard";
+  const tab = VIEWS[name] && (!VIEWS[name].admin || role === "admin") ? name : "dashboard";
   let module;
   try {
     module = await VIEWS[tab].load();

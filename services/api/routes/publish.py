@@ -2,7 +2,7 @@
 
 For tools and the Debugger tab: raise a test alarm, send a command, inject a log
 line. The body is sent as it is (JSON or not); an empty body with `?retain=1`
-clears a retained topic. Configuration is not publishable here: it is the API's
+clears a retained topic (not an alarm's record: that is the controller's). Admins only. Configuration is not publishable here: it is the API's
 own output, from the database (use the REST resources).
 """
 
@@ -11,7 +11,7 @@ from __future__ import annotations
 from aiohttp import web
 from pydantic import BaseModel
 
-from services.api.errors import BadRequest
+from services.api.errors import BadRequest, Forbidden
 from services.api.openapi import Param, describe
 from services.api.validation import FLAG_SCHEMA, query_flag, query_int
 from services.common.topics import TopicError
@@ -64,6 +64,13 @@ async def _publish(request: web.Request, channel: str, subtopic: str) -> web.Res
     except TopicError as exc:
         raise BadRequest("bad subtopic", {"field": "subtopic", "message": str(exc)[:200]}) from exc
     payload = await request.read()
+    if channel == "alarms" and retain and not payload:
+        # The alarm book is the controller's record; an empty retained message would erase
+        # an alarm nobody acknowledged. Acknowledge it instead (POST /api/alarms/{id}/ack).
+        raise Forbidden(
+            "alarm records cannot be cleared by publishing",
+            {"field": "body", "message": "acknowledge the alarm instead"},
+        )
     mqtt.publish(topic, payload, qos=qos, retain=retain)
     result = Published(topic=topic, retain=retain, qos=qos, bytes=len(payload))
     return web.json_response(result.model_dump(), status=202)

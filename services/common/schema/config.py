@@ -8,6 +8,7 @@ they read (a stale one gets 409).
 from __future__ import annotations
 
 import itertools
+import re
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -80,13 +81,34 @@ class DigitalInput(Strict):
     topic: MqttTopic | None = None
 
 
+SERIAL_PORT_PATTERN = re.compile(
+    r"^(/dev/(tty[\w.-]*|cu\.[\w.-]+|pts/\d+|serial/by-(id|path)/[\w.:+@-]+)"
+    r"|(socket|rfc2217)://[\w.\[\]:-]+(/[\w.=&?-]*)?)$"
+)
+"""What a serial port may be: the controller opens it, so a path to any other file
+(`/etc/shadow`, a disk) or a pyserial URL that runs code (`spy://`, `loop://` tricks)
+is refused at the edge. Pseudo-terminals (/dev/pts/N) are the simulated board's."""
+
+
 class SerialLink(Strict):
     port: str = Field(
         ...,
         min_length=1,
-        description="Device path or pyserial URL (e.g. /dev/ttyACM0, socket://host:port).",
+        max_length=255,
+        description="A serial device: /dev/tty*, /dev/cu.*, /dev/pts/N, /dev/serial/by-id/…, "
+        "/dev/serial/by-path/…, or socket://host:port, rfc2217://host:port.",
     )
     baud: int = Field(57600, gt=0)
+
+    @field_validator("port")
+    @classmethod
+    def _serial_port_only(cls, port: str) -> str:
+        if not SERIAL_PORT_PATTERN.match(port) or ".." in port:
+            raise ValueError(
+                "must be a serial device (/dev/tty*, /dev/serial/by-id/…) "
+                f"or socket:// / rfc2217://, not {port[:80]!r}"
+            )
+        return port
 
 
 class MqttPreset(StrEnum):

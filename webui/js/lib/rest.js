@@ -32,8 +32,16 @@ const enc = encodeURIComponent;
  * @param {string|null} [options.token] sent as `Authorization: Bearer` when set
  * @param {number} [options.timeout] ms before a call gives up (rejects with status 0)
  * @param {typeof fetch} [options.fetch]
+ * @param {() => (string|null)} [options.csrf] the session's CSRF token, sent as
+ *   `X-CSRF-Token` on every change (a logged-in browser's cookie alone is not enough)
  */
-export function createApi({ base = "", token = null, timeout = 15000, fetch: fetchImpl } = {}) {
+export function createApi({
+  base = "",
+  token = null,
+  timeout = 15000,
+  fetch: fetchImpl,
+  csrf = () => null,
+} = {}) {
   const doFetch = fetchImpl ?? globalThis.fetch.bind(globalThis);
 
   /** Any call: `request("GET", "/api/loops", {query, body})`; `contentType` for a string
@@ -48,7 +56,9 @@ export function createApi({ base = "", token = null, timeout = 15000, fetch: fet
     if ([...params].length) url += `?${params}`;
     const headers = { Accept: "application/json" };
     if (token) headers.Authorization = `Bearer ${token}`;
-    const init = { method, headers };
+    const csrfToken = method === "GET" ? null : csrf();
+    if (csrfToken) headers["X-CSRF-Token"] = csrfToken;
+    const init = { method, headers, credentials: "same-origin" };
     if (body !== undefined) {
       // A string goes as plain text (`20.5`, `constant`), anything else as JSON.
       headers["Content-Type"] = contentType ?? (typeof body === "string" ? "text/plain" : "application/json");
@@ -127,6 +137,17 @@ export function createApi({ base = "", token = null, timeout = 15000, fetch: fet
     /** GET /api/history?series=&from=&to=&points= (Dates go as ISO 8601). */
     history: ({ series, from, to, points } = {}) =>
       request("GET", "/api/history", { query: { series, from, to, points } }),
+    users: resource("users"),
+    tokens: resource("tokens"),
+    /** /api/auth/…: status (who am I, CSRF token), setup, login, logout, password. */
+    auth: {
+      status: () => request("GET", "/api/auth/status"),
+      setup: (body) => request("POST", "/api/auth/setup", { body }),
+      login: (name, password) => request("POST", "/api/auth/login", { body: { name, password } }),
+      logout: () => request("POST", "/api/auth/logout"),
+      password: (current, next) =>
+        request("POST", "/api/auth/password", { body: { current, new: next } }),
+    },
     health: () => request("GET", "/api/health"),
     openapi: () => request("GET", "/api/openapi.json"),
   };

@@ -12,7 +12,7 @@ export function describeError(err) {
   const detail = describeDetail(body.detail);
   const status = err.status ? ` (HTTP ${err.status})` : "";
   const text = detail ? `${capitalise(title)}${status}: ${detail}` : `${capitalise(title)}${status}`;
-  if (err.status === 401) return `${text}. Enter the access token on the Settings tab.`;
+  if (err.status === 401) return `${text}. Your session has ended: reload the page to log in again.`;
   if (err.status === 409 && /version|changed|stale/i.test(text)) {
     return `${capitalise(title)}: it was changed meanwhile. Reload to see the latest, then make your change again.`;
   }

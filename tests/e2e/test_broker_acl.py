@@ -1,0 +1,162 @@
+"""The generated password file and ACL on a real Mosquitto: only the API publishes
+configuration; a device publishes only its own topics; anonymous clients (loopback)
+read and send commands."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import threading
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlparse
+
+import paho.mqtt.client as mqtt
+import pytest
+
+from tests.support.broker import Broker
+from tests.support.ports import free_port, wait_for_port
+from tests.support.probe import MqttProbe
+from tests.support.services import REPO, Service, service_env
+
+spec = importlib.util.spec_from_file_location("broker_auth", REPO / "scripts" / "broker_auth.py")
+assert spec and spec.loader
+broker_auth = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(broker_auth)
+
+
+@pytest.fixture
+def secured(tmp_path: Path) -> Iterator[tuple[Broker, Path, str]]:
+    auth = tmp_path / "auth"
+    (tmp_path / "broker").mkdir()
+    broker = Broker(tmp_path / "broker")
+    broker_auth.generate(auth, host=f"127.0.0.1:{broker.port}")
+    device_password = broker_auth.add_device(auth, "fridge")
+    broker.conf.write_text(
+        broker.conf.read_text() + f"password_file {auth / 'passwd'}\nacl_file {auth / 'acl'}\n"
+    )
+    broker.start()
+    yield broker, auth, device_password
+    broker.stop()
+
+
+class Client:
+    def __init__(self, port: int, user: str | None = None, password: str | None = None):
+        self.received: list[str] = []
+        self.got = threading.Condition()
+        self.connected = threading.Event()
+        self.refused: int | None = None
+        self.c = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv5)
+        if user:
+            self.c.username_pw_set(user, password)
+        self.c.on_connect = self._on_connect
+        self.c.on_message = self._on_message
+        self.c.connect("127.0.0.1", port)
+        self.c.loop_start()
+
+    def _on_connect(self, client, userdata, flags, reason, props) -> None:
+        if reason.is_failure:
+            self.refused = reason.value
+        self.connected.set()
+
+    def _on_message(self, client, userdata, msg) -> None:
+        with self.got:
+            self.received.append(msg.topic)
+            self.got.notify_all()
+
+    def wait_for(self, topic: str, timeout: float = 5.0) -> None:
+        with self.got:
+            assert self.got.wait_for(lambda: topic in self.received, timeout), self.received
+
+    def publish(self, topic: str) -> None:
+        self.c.publish(topic, b"1", qos=1).wait_for_publish(5)
+
+    def close(self) -> None:
+        self.c.loop_stop()
+        self.c.disconnect()
+
+
+def service_password(auth: Path, service: str) -> str:
+    url = (auth / f"{service}.env").read_text().strip().split("=", 1)[1]
+    return urlparse(url).password or ""
+
+
+def test_only_the_api_publishes_configuration(secured: tuple[Broker, Path, str]) -> None:
+    broker, auth, device_password = secured
+    api = Client(broker.port, "api", service_password(auth, "api"))
+    assert api.connected.wait(5) and api.refused is None
+    anonymous = Client(broker.port)
+    fridge = Client(broker.port, "fridge", device_password)
+    controller = Client(broker.port, "controller", service_password(auth, "controller"))
+    # the controller reads everything it is allowed to: the observer
+    observer = controller
+    assert controller.connected.wait(5)
+    controller.c.subscribe([("maelstrom/#", 1), ("tele/#", 1)])
+    wrong = Client(broker.port, "controller", "not the password")
+    for c in (anonymous, fridge, controller, wrong):
+        assert c.connected.wait(5)
+    assert wrong.refused is not None  # a wrong password is not let in as anonymous
+    api.publish("maelstrom/config/loops/sentinel-0")
+    observer.wait_for("maelstrom/config/loops/sentinel-0")
+    refused = [
+        (anonymous, "maelstrom/config/loops/kettle"),
+        (fridge, "maelstrom/config/loops/kettle"),
+        (controller, "maelstrom/config/devices/x"),
+        (fridge, "tele/freezer/SENSOR"),  # another device's topic
+        (fridge, "maelstrom/cmd/loops/kettle/output"),
+    ]
+    allowed = [
+        (anonymous, "maelstrom/cmd/loops/kettle/setpoint"),  # the docs' mosquitto_pub lines
+        (fridge, "tele/fridge/SENSOR"),
+        (controller, "maelstrom/data/kettle"),
+    ]
+    for client, topic in refused + allowed:
+        client.publish(topic)
+    api.publish("maelstrom/config/loops/sentinel-1")  # after all of the above, in order
+    observer.wait_for("maelstrom/config/loops/sentinel-1")
+    for _client, topic in allowed:
+        observer.wait_for(topic)
+    for _client, topic in refused:
+        assert topic not in observer.received, topic
+    for c in (api, anonymous, fridge, controller, wrong):
+        c.close()
+
+
+def test_the_services_run_with_their_own_credentials(
+    secured: tuple[Broker, Path, str], tmp_path: Path
+) -> None:
+    """As `make run-all` starts them: the ACL lets every service do its whole job."""
+    broker, auth, _ = secured
+    port = free_port()
+    common = {
+        "MAELSTROM_HTTP_PORT": str(port),
+        "MAELSTROM_HTTP_HOST": "127.0.0.1",
+        "MAELSTROM_DATABASE_URL": f"sqlite:///{tmp_path / 'maelstrom.db'}",
+        "MAELSTROM_DEMO": "1",
+        "MAELSTROM_AUTH": "off",
+    }
+    url = {
+        s: (auth / f"{s}.env").read_text().strip().split("=", 1)[1] for s in ("api", "controller")
+    }
+    api = Service("services.api", service_env(url["api"], **common), tmp_path / "api.log")
+    controller = Service(
+        "services.controller", service_env(url["controller"], **common), tmp_path / "ctl.log"
+    )
+    probe = MqttProbe(broker.port)  # anonymous, on loopback: reads everything
+    try:
+        probe.subscribe("maelstrom/#")
+        wait_for_port(port, timeout=20)
+        probe.wait_for("maelstrom/config/loops/fermenter", timeout=20)  # the API's config
+        probe.wait_for("maelstrom/target/fermenter", timeout=20)  # the controller runs it
+        probe.wait_for("maelstrom/data/fermenter", lambda m: bool(m.payload), timeout=20)
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/loops/fermenter/setpoint", data=b"18.5", method="POST"
+        )
+        with urllib.request.urlopen(request, timeout=15) as resp:  # answered by the controller
+            assert resp.status == 200 and json.loads(resp.read())["setpoint"] == 18.5
+        probe.wait_for("maelstrom/target/fermenter", lambda m: m.json()["setpoint"] == 18.5)
+    finally:
+        probe.close()
+        controller.stop()
+        api.stop()
