@@ -74,27 +74,27 @@ window.addEventListener("beforeunload", (e) => {
 });
 
 let everOpen = false;
-let auth = "unknown"; // "denied" once the API said 401: the socket is refused the same way
+let access = "unknown"; // "denied" once the API said 401: the socket is refused the same way
 let lastState = socket.state;
 const servicesEl = document.getElementById("services");
 const showState = (state) => {
   lastState = state;
   everOpen ||= state.socket === "open";
-  if (state.socket === "open") auth = "ok";
-  const status = { ...state, everOpen, auth };
+  if (state.socket === "open") access = "ok";
+  const status = { ...state, everOpen, auth: access };
   showConnection(document.getElementById("connection"), status);
   showServices(servicesEl, live.services, connectionState(status));
 };
 // A browser cannot see why a WebSocket was refused; the REST API can say 401.
 let checking = false;
 const checkAccess = async () => {
-  if (checking || auth === "denied") return;
+  if (checking || access === "denied") return;
   checking = true;
   try {
     await api.request("GET", "/api/settings");
   } catch (err) {
     if (err.status === 401) {
-      auth = "denied";
+      access = "denied";
       showState(lastState);
     }
   } finally {
