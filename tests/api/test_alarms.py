@@ -26,8 +26,11 @@ async def eventually(
     return await asyncio.wait_for(poll(), timeout)
 
 
+T = 1_767_225_600.0  # 2026-01-01: history refuses times before 2000
+
+
 def alarm(alarm_id: str, **fields: Any) -> dict[str, Any]:
-    return {"id": alarm_id, "message": f"{alarm_id} happened", "raised_at": 100.0, **fields}
+    return {"id": alarm_id, "message": f"{alarm_id} happened", "raised_at": T + 100.0, **fields}
 
 
 async def test_lists_visible_alarms_in_order_and_recent_ones(
@@ -66,24 +69,42 @@ async def test_recent_shows_every_occurrence_as_it_ended_newest_first(
         publish(alarm_id, retain=False, state="cleared", acknowledged=True, **fields)
         probe.publish(f"maelstrom/alarms/{alarm_id}", b"", retain=True)
 
-    publish("hot", raised_at=100.0, ts=100.0)
-    publish("hot", raised_at=100.0, acknowledged=True, acknowledged_by="anna", ts=110.0)
-    end("hot", raised_at=100.0, acknowledged_by="anna", acknowledged_at=110.0, cleared_at=120.0)
-    publish("hot", raised_at=200.0, ts=200.0)
-    publish("hot", raised_at=200.0, state="cleared", cleared_at=210.0, ts=210.0)
-    end("hot", raised_at=200.0, acknowledged_by="ben", acknowledged_at=230.0, cleared_at=210.0)
-    publish("pilot", raised_at=150.0, ts=150.0)
-    publish("pilot", raised_at=150.0, state="cleared", cleared_at=160.0, ts=160.0)
-    end("pilot", raised_at=150.0, acknowledged_by="mqtt", acknowledged_at=170.0, cleared_at=160.0)
+    publish("hot", raised_at=T + 100.0, ts=T + 100.0)
+    publish("hot", raised_at=T + 100.0, acknowledged=True, acknowledged_by="anna", ts=T + 110.0)
+    end(
+        "hot",
+        raised_at=T + 100.0,
+        acknowledged_by="anna",
+        acknowledged_at=T + 110.0,
+        cleared_at=T + 120.0,
+    )
+    publish("hot", raised_at=T + 200.0, ts=T + 200.0)
+    publish("hot", raised_at=T + 200.0, state="cleared", cleared_at=T + 210.0, ts=T + 210.0)
+    end(
+        "hot",
+        raised_at=T + 200.0,
+        acknowledged_by="ben",
+        acknowledged_at=T + 230.0,
+        cleared_at=T + 210.0,
+    )
+    publish("pilot", raised_at=T + 150.0, ts=T + 150.0)
+    publish("pilot", raised_at=T + 150.0, state="cleared", cleared_at=T + 160.0, ts=T + 160.0)
+    end(
+        "pilot",
+        raised_at=T + 150.0,
+        acknowledged_by="mqtt",
+        acknowledged_at=T + 170.0,
+        cleared_at=T + 160.0,
+    )
 
     body = await eventually(api, lambda b: len(b["recent"]) == 3)
     assert [
         (a["id"], a["raised_at"], a["state"], a["acknowledged_by"], a["cleared_at"])
         for a in body["recent"]
     ] == [
-        ("hot", 200.0, "cleared", "ben", 210.0),
-        ("pilot", 150.0, "cleared", "mqtt", 160.0),
-        ("hot", 100.0, "cleared", "anna", 120.0),
+        ("hot", T + 200.0, "cleared", "ben", T + 210.0),
+        ("pilot", T + 150.0, "cleared", "mqtt", T + 160.0),
+        ("hot", T + 100.0, "cleared", "anna", T + 120.0),
     ]
     assert body["alarms"] == []
 

@@ -46,11 +46,15 @@ RULES: dict[tuple[str, str], Rule] = {
     ("POST", "/api/auth/login"): OPEN,
     ("POST", "/api/auth/logout"): OPEN,
     ("POST", "/api/auth/password"): AUTHENTICATED,
+    # a hydrometer cannot log in: the route checks the device's own token (docs/streams.md)
+    ("POST", "/api/ingest/ispindel"): OPEN,
     # brewing: commands, profiles, alarms, notes
     ("POST", "/api/loops/{id}/setpoint"): Role.brewer,
     ("POST", "/api/loops/{id}/mode"): Role.brewer,
     ("POST", "/api/loops/{id}/output"): Role.brewer,
     ("POST", "/api/loops/{id}/profile"): Role.brewer,
+    ("POST", "/api/loops/{id}/ack"): Role.brewer,
+    ("POST", "/api/profiles/import"): Role.brewer,
     ("POST", "/api/profiles"): Role.brewer,
     ("PUT", "/api/profiles/{id}"): Role.brewer,
     ("PATCH", "/api/profiles/{id}"): Role.brewer,

@@ -71,7 +71,7 @@ class DiscoverySettings:
             discovery=DiscoveryTopics(config.homeassistant_prefix),
             sw_version=version,
             support_url=url,
-            public_url=config.public_url or None,
+            public_url=f"{config.public_url.rstrip('/')}/" if config.public_url else None,
         )
 
     @property
