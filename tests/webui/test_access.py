@@ -18,7 +18,8 @@ from tests.support.probe import MqttProbe
 from tests.support.services import Service, service_env
 from tests.webui.stack import CHROMIUM, CHROMIUM_ARGS
 
-pytestmark = pytest.mark.browser
+# One server for the module, in order: the first test creates the owner the others log in as.
+pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("webui-access")]
 
 OWNER = ("anna", "correct horse battery")
 BREWER = ("ben", "ben's long password")
