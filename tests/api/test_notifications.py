@@ -16,6 +16,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 
 from services.api.alarm_book import ALARMS
+from services.api.live import LIVE
 from services.api.notifications import NOTIFIER
 from services.common.clock import SimClock
 from services.common.config import Config
@@ -23,6 +24,7 @@ from services.common.schema.alarms import Alarm
 from tests.api.conftest import FERMENTER_DEVICE, FERMENTER_LOOP, create, start_api
 from tests.support.probe import MqttProbe, received
 from tests.support.receiver import HttpReceiver, SmtpReceiver
+from tests.support.waiting import eventually
 
 PUBLIC_URL = "http://brew.example:8888"
 T0 = 1_767_261_600.0  # 2026-01-01 10:00 UTC: outside any quiet hours below
@@ -422,6 +424,9 @@ async def test_a_controller_offline_for_a_minute_is_a_critical_alarm_and_resolve
         lambda i, a: seen.put_nowait(a) if i == "service-controller-offline" else None
     )
     await asyncio.to_thread(probe.publish, "maelstrom/status/controller", "offline", True)
+    # the API has heard it (the grace starts then) before simulated time moves on
+    live = api.app[LIVE]  # type: ignore[index]
+    await eventually(lambda: live.services.get("controller") is False, 10, "the API hears offline")
     await settle(api, clock, 30)
     assert book.get("service-controller-offline") is None  # a restart is not an alarm
     await settle(api, clock, 31)

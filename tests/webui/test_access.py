@@ -19,7 +19,11 @@ from tests.support.services import Service, service_env
 from tests.webui.stack import CHROMIUM, CHROMIUM_ARGS
 
 # One server for the module, in order: the first test creates the owner the others log in as.
-pytestmark = [pytest.mark.browser, pytest.mark.xdist_group("webui-access")]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.xdist_group("webui-access"),
+    pytest.mark.flaky(reruns=2),
+]
 
 OWNER = ("anna", "correct horse battery")
 BREWER = ("ben", "ben's long password")
