@@ -21,6 +21,8 @@ export class LoopCard {
   constructor(id, ctx, { profiles, chamberOf, range }) {
     this.id = id;
     this.ctx = ctx;
+    // A page opened while the controller is down never hears from it: judge staleness from here.
+    this.openedAt = Date.now();
     this.getProfiles = profiles;
     this.chamberOf = chamberOf;
     this.range = range;
@@ -175,9 +177,12 @@ export class LoopCard {
   }
 
   checkStale() {
-    const stale = this.receivedAt !== undefined && Date.now() - this.receivedAt > STALE_AFTER_MS;
+    const heardAt = this.receivedAt ?? this.openedAt;
+    const stale = Date.now() - heardAt > STALE_AFTER_MS;
     this.el.classList.toggle("stale", stale);
-    if (stale) this.n.updated.textContent = `No update since ${new Date(this.receivedAt).toLocaleTimeString()} — is the controller running?`;
+    if (!stale) return;
+    const since = this.receivedAt === undefined ? "No update since this page opened" : `No update since ${new Date(this.receivedAt).toLocaleTimeString()}`;
+    this.n.updated.textContent = `${since} — is the controller running?`;
   }
 
   setState(s, chamberReading) {
