@@ -52,7 +52,8 @@ def health(port: int) -> dict:
 
 
 @pytest.mark.skipif(
-    resource.getrlimit(resource.RLIMIT_NOFILE)[1] < IDLE + 200, reason="hard file limit too low"
+    resource.getrlimit(resource.RLIMIT_NOFILE)[1] < IDLE + 200,
+    reason="the hard open-file limit cannot hold this many idle connections",
 )
 def test_idle_connections_do_not_stop_health(api_process: int) -> None:
     idle: list[socket.socket] = []

@@ -90,6 +90,13 @@ def call(server: dict[str, Any], page: Page, method: str, path: str, body: Any) 
     )
 
 
+def add_brewer_and_viewer(server: dict[str, Any], page: Page) -> None:
+    """As the owner logged in on `page`."""
+    for user, role in ((BREWER, "brewer"), (VIEWER, "viewer")):
+        body = {"name": user[0], "password": user[1], "role": role}
+        assert call(server, page, "POST", "/api/users", body) == 201
+
+
 def test_setup_login_viewer_and_logout(server: dict[str, Any], browser: Browser) -> None:
     page = new_page(browser, server["url"])
     setup = page.get_by_role("form", name="Create the owner")
@@ -98,17 +105,7 @@ def test_setup_login_viewer_and_logout(server: dict[str, Any], browser: Browser)
     setup.get_by_role("button", name="Create owner").click()
     expect(page.locator("#user-menu")).to_contain_text("anna · admin")
     expect(page.get_by_role("link", name="Users")).to_be_visible()
-    for name, role in ((BREWER, "brewer"), (VIEWER, "viewer")):
-        assert (
-            call(
-                server,
-                page,
-                "POST",
-                "/api/users",
-                {"name": name[0], "password": name[1], "role": role},
-            )
-            == 201
-        )
+    add_brewer_and_viewer(server, page)
     page.get_by_role("button", name="Log out").click()
     expect(page.get_by_role("form", name="Log in")).to_be_visible()
 
@@ -143,9 +140,7 @@ def ensure_users(server: dict[str, Any], browser: Browser) -> None:
         list(OWNER),
     )
     if created == 201:
-        for user, role in ((BREWER, "brewer"), (VIEWER, "viewer")):
-            body = {"name": user[0], "password": user[1], "role": role}
-            assert call(server, page, "POST", "/api/users", body) == 201
+        add_brewer_and_viewer(server, page)
     else:
         assert created == 409  # already set up
     context.close()
