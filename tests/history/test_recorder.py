@@ -22,7 +22,7 @@ async def test_loop_state_and_sensor_readings_become_series(api: Api, probe: Mqt
         probe.publish(
             "maelstrom/data/sensors/ispindel/gravity", reading(1.050 - i / 1000, t0 + i, "SG")
         )
-    await api.received(10 * (4 + 3 + 1))  # 4 samples and 3 events per state, 1 reading
+    await api.received(10 * (4 + 4 + 1))  # 4 samples and 4 events per state, 1 reading
 
     series = await api.series()
     assert set(series) >= {
@@ -55,6 +55,49 @@ async def test_loop_state_and_sensor_readings_become_series(api: Api, probe: Mqt
         ("mode", "constant"),
         ("state", "idle"),
         ("profile", None),
+        ("step", None),
+    ]
+
+
+async def test_step_changes_of_a_running_profile_become_step_events(
+    api: Api, probe: MqttProbe
+) -> None:
+    """Every profile's step changes are kept, so a chart of any past range can mark them."""
+    t0 = round(time.time()) - 100.0
+
+    def running(ts: float, step: int, name: str | None = None, finished: bool = False) -> Any:
+        state = loop_state("kettle", ts, pv=60.0, mode="profile")
+        state["profile"] = {
+            "profile": "mash",
+            "step": step,
+            "steps": 3,
+            "elapsed_s": ts - t0,
+            "remaining_s": 100.0,
+            "step_name": name,
+            "finished": finished,
+        }
+        return state
+
+    states = [
+        running(t0, 0),
+        running(t0 + 1, 0),  # the same step: nothing new
+        running(t0 + 2, 1),
+        running(t0 + 3, 2, "Mash out"),
+        running(t0 + 4, 2, finished=True),
+    ]
+    for state in states:
+        probe.publish("maelstrom/data/kettle", state, retain=True)
+    await api.received(len(states) * 8)
+
+    status, body = await api.get(
+        "/api/history/events", loop="kettle", kind="step", from_=t0 - 1, to=t0 + 10
+    )
+    assert status == 200, body
+    assert [(e["ts"], e["value"]) for e in body["events"]] == [
+        (t0, "1"),
+        (t0 + 2, "2"),
+        (t0 + 3, "3 Mash out"),
+        (t0 + 4, None),
     ]
 
 

@@ -77,7 +77,7 @@ async def test_a_simulated_week_is_recorded_and_queried_back(api: Api, probe: Mq
     for s in seconds[:LIVE_S]:
         for topic, payload in messages(s, t0):
             probe.publish(topic, payload, retain=True, qos=0)
-    await api.received(LIVE_S + LIVE_S // 10 * 7 + 1)  # readings; 4 samples + 3 events; gravity
+    await api.received(LIVE_S + LIVE_S // 10 * 7 + 1)  # readings; 4 samples + 4 events; gravity
     for i, s in enumerate(seconds[LIVE_S:]):
         for topic, payload in messages(s, t0):
             recorder.receive(Message(topic, payload))

@@ -66,11 +66,11 @@ class Rollup(_Base):
 
 
 class Event(_Base):
-    """A loop's discrete changes: mode, activity state, running profile."""
+    """A loop's discrete changes: mode, activity state, running profile, its step."""
 
     ts = peewee.DoubleField()
     loop = peewee.CharField(max_length=100)
-    kind = peewee.CharField(max_length=16)  # "mode", "state", "profile"
+    kind = peewee.CharField(max_length=16)  # "mode", "state", "profile", "step"
     value = peewee.CharField(max_length=100, null=True)
 
     class Meta:

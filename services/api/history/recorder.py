@@ -29,7 +29,12 @@ from services.common.mqtt import Message, MqttClient, PayloadError
 from services.common.problems import first_problem
 from services.common.schema.alarms import Alarm
 from services.common.schema.logs import LogLevel, LogRecord
-from services.common.schema.state import LoopState, ProgramEvent, SensorReading
+from services.common.schema.state import (
+    LoopState,
+    ProfileProgress,
+    ProgramEvent,
+    SensorReading,
+)
 from services.common.topics import Topics, matches
 
 from .query import add_annotation
@@ -63,6 +68,17 @@ def loop_series(loop: str, quantity: str) -> str:
 def sensor_series(device: str, sensor: str) -> str:
     """`sensor/<device>/<sensor>`; an iSpindel's gravity is `sensor/<device>/gravity`."""
     return f"sensor/{device}/{sensor}"
+
+
+def step_value(progress: ProfileProgress | None) -> str | None:
+    """A `step` event's value: the running step's number as the dashboard shows it
+    (1-based), then a program step's name: `"2"`, `"2 Saccharification"`; null when no
+    profile runs. Stored when it changes, so the chart can mark step changes of any
+    past range (docs/history.md)."""
+    if progress is None:
+        return None
+    number = str(progress.step + 1)
+    return f"{number} {progress.step_name}"[:100] if progress.step_name else number
 
 
 EARLIEST_TS = 946_684_800.0  # 2000-01-01
@@ -297,13 +313,14 @@ class Recorder:
             SampleIn(names[2], "loop", "%", ts, state.output.heat),
             SampleIn(names[3], "loop", "%", ts, state.output.cool),
         )
-        profile = state.profile.profile if state.profile and not state.profile.finished else None
+        running = state.profile if state.profile and not state.profile.finished else None
         events += (
             EventIn(loop, "mode", state.mode.value, ts),
             EventIn(loop, "state", state.state.value, ts),
-            EventIn(loop, "profile", profile, ts),
+            EventIn(loop, "profile", running.profile if running else None, ts),
+            EventIn(loop, "step", step_value(running), ts),
         )
-        self._count(7)
+        self._count(8)
 
     def _on_alarm(self, message: Message) -> None:
         parts = self._topics.parts(message.topic)

@@ -263,10 +263,10 @@ def _num(value: float | None) -> str:
 
 @routes.get("/api/history/events")
 @describe(
-    "Loop mode, state and profile changes", query=EventsQuery, responses={200: EventsResponse}
+    "Loop mode, state, profile and step changes", query=EventsQuery, responses={200: EventsResponse}
 )
 async def get_events(request: web.Request) -> web.Response:
-    """Loop mode, state and profile changes, oldest first."""
+    """Loop mode, state, profile and step changes, oldest first."""
     q = parse_query(request, EventsQuery)
     rows = await read(request, query.events, q.start, q.end, q.loop, q.kind, q.limit)
     return web.json_response({"events": rows})

@@ -156,7 +156,7 @@ class ExportQuery(RangeQuery):
 
 class EventsQuery(RangeQuery):
     loop: str | None = None
-    kind: Literal["mode", "state", "profile"] | None = None
+    kind: Literal["mode", "state", "profile", "step"] | None = None
     limit: int = Field(1000, ge=1, le=MAX_LIMIT)
 
 
@@ -248,7 +248,7 @@ class SeriesListResponse(BaseModel):
 class EventOut(BaseModel):
     ts: float
     loop: str
-    kind: str = Field(..., description="mode, state or profile")
+    kind: str = Field(..., description="mode, state, profile or step")
     value: str | None
 
 
