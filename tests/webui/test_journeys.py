@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import csv
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
@@ -695,6 +697,95 @@ def test_the_chart_shows_the_plan_of_a_running_profile(stack: Stack, page: Page)
         save_screenshot(page, "dashboard-plan")
     finally:
         stack.api("POST", "/api/loops/fermenter/profile", {"action": "stop"})
+
+
+def around_now() -> str:
+    """A range for history queries that holds the stack's simulated clock (30× ahead)."""
+    now = int(time.time())
+    return f"from={now - 86400}&to={now + 30 * 86400}"
+
+
+def wait_api(stack: Stack, path: str, ok, timeout: float = 20.0) -> Any:
+    """Poll a GET until `ok(body)`: what the recorder has written (it writes once a second)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status, body = stack.api("GET", path)
+        if status == 200 and ok(body):
+            return body
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{path}: still {status} {body!r}")
+        time.sleep(0.2)
+
+
+def test_the_chart_draws_the_hydrometers_gravity_on_its_own_axis_from_history(
+    stack: Stack, browser: Browser
+) -> None:
+    simulate = "maelstrom/cmd/devices/sim-fermenter/simulate"
+    stack.mosquitto_pub(simulate, '{"hydrometer": "silent"}')  # only our readings
+    page = None
+    try:
+        # A reading as the fermenter's iSpindel sends it, then recorded by the API.
+        stack.mosquitto_pub("ispindel/sim-fermenter/gravity", "1.042")
+        wait_api(
+            stack,
+            f"/api/history?series=sensor/ispindel/gravity&{around_now()}",
+            lambda body: 1.042 in body["series"][0]["min"],
+        )
+        page = open_page(browser, stack)  # a fresh page: the gravity comes from history
+        fermenter = card(page, "fermenter")
+        chart = fermenter.locator(".chart")
+        expect(chart).to_have_attribute("data-gravity", re.compile(r"^[1-9]\d*$"))
+        expect(chart.locator(".u-legend")).to_contain_text("Gravity SG")
+        expect(fermenter.locator(".chart-gravity")).to_have_text("Gravity 1.042 SG")
+        expect(card(page, "kettle").locator(".chart-gravity")).to_have_count(0)  # no hydrometer
+        # A brewer who reads Plato.
+        go(page, "settings")
+        page.get_by_label("Gravity unit").select_option("P")
+        page.get_by_role("button", name="Save", exact=True).click()
+        expect(page.get_by_label("Gravity unit")).to_have_value("P")  # after the reload
+        go(page, "dashboard")
+        expect(fermenter.locator(".chart-gravity")).to_have_text("Gravity 10.5 °P")
+        expect(chart.locator(".u-legend")).to_contain_text("Gravity °P")
+        save_screenshot(page, "dashboard-gravity")
+        assert not page.script_errors  # type: ignore[attr-defined]
+    finally:
+        stack.mosquitto_pub(simulate, '{"hydrometer": "normal"}')
+        if page is not None:
+            page.context.close()
+
+
+def test_step_changes_are_recorded_and_marked_on_the_chart_after_a_reload(
+    stack: Stack, page: Page
+) -> None:
+    quick = {
+        "id": "quick-steps",
+        "name": "Quick steps",
+        "kind": "fermentation",
+        "interpolation": "step",
+        # at the stack's 30× simulated time: a step every 2 s
+        "points": [{"offset": o, "temperature": t} for o, t in ((0, 18), (60, 19), (120, 20))]
+        + [{"offset": 86400, "temperature": 20}],
+    }
+    assert stack.api("PUT", "/api/profiles/quick-steps", quick)[0] in (200, 201)
+    started = stack.api(
+        "POST", "/api/loops/fermenter/profile", {"action": "start", "profile": "quick-steps"}
+    )
+    assert started[0] == 200, started
+    try:
+        # The API's history has the step changes (the controller's loop state, recorded).
+        wait_api(
+            stack,
+            f"/api/history/events?loop=fermenter&kind=step&{around_now()}&limit=10000",
+            lambda body: [e["value"] for e in body["events"]][-3:] == ["1", "2", "3"],
+        )
+        page.reload()  # nothing seen live: the marks come from history
+        chart = card(page, "fermenter").locator(".chart")
+        marks = re.compile(r"▶ Quick steps \| step 2 \| step 3")
+        expect(chart).to_have_attribute("data-markers", marks)
+        save_screenshot(page, "dashboard-step-marks")
+    finally:
+        stack.api("POST", "/api/loops/fermenter/profile", {"action": "stop"})
+        stack.api("DELETE", "/api/profiles/quick-steps")
 
 
 def test_export_csv_downloads_a_wide_file_whose_rows_match_the_history(

@@ -16,6 +16,7 @@ export function topics(prefix = "maelstrom") {
     uiLog: t("logs", "ui"),
     status: t("status", "+"),
     config: (kind) => t("config", kind, "+"),
+    loopEvents: (loop) => t("events", loop),
     loopCommand: (loop, command) => t("cmd", "loops", loop, command),
     simulate: (device) => t("cmd", "devices", device, "simulate"),
     /** The levels below the prefix, or [] when the topic is not ours. */

@@ -7,10 +7,12 @@ import { field, select, numberInput, numberValue, setOptions } from "../ui/forms
 import { MODES, STATE_TEXT, asList, profileFits } from "../ui/data.js";
 import { temperature, percent, duration, dateTime } from "../ui/format.js";
 import { fromDisplay, inputValue, unitLabel } from "../ui/units.js";
+import { toGravityDisplay } from "../ui/gravity.js";
 import { attempt, showInfo } from "../ui/toast.js";
 import { addAnnotation, annotations, loopCommand, loopEvents } from "../calls.js";
 import { LoopChart } from "./loop-chart.js";
 import { plannedCurve } from "./plan.js";
+import { Timeline } from "./timeline.js";
 import { ProgramStatus } from "../views/program-status.js";
 
 const STALE_AFTER_MS = 20000; // the controller publishes every loop at least every 5 s
@@ -30,6 +32,11 @@ export class LoopCard {
     this.state = null;
     this.chart = null;
     this.notes = [];
+    // Profile and step changes on the chart (timeline.js); a program's events live.
+    this.timeline = new Timeline((pid) => this.getProfiles().find((p) => p.id === pid)?.name || pid);
+    this.stopEvents = ctx.socket.subscribe(ctx.topics.loopEvents(id), ({ payload }) => {
+      if (this.timeline.programEvent(payload)) this.showNotes();
+    });
     const c = (cls, text = "—") => h("span", { class: cls }, text);
     this.n = {
       name: h("span", { class: "loop-title" }, id),
@@ -114,6 +121,7 @@ export class LoopCard {
   rewire() {
     if (!this.chart || !this.config) return;
     const same = this.chart.chamber === this.chamberOf(this.config)
+      && this.chart.gravity === this.hydrometer()
       && this.chart.keys.includes("heat") === Boolean(this.config.heater)
       && this.chart.keys.includes("cool") === Boolean(this.config.cooler);
     if (same) return;
@@ -128,9 +136,25 @@ export class LoopCard {
       id: this.id,
       outputs: { heat: Boolean(this.config.heater), cool: Boolean(this.config.cooler) },
       chamber: this.chamberOf(this.config),
+      gravity: this.hydrometer(),
       now: () => this.now(),
     });
     this.loadHistory(this.range);
+  }
+
+  /** The loop's hydrometer: "device/sensor" of its gravity reading, or null. */
+  hydrometer() {
+    const g = this.config?.gravity;
+    return g?.device && g?.id ? `${g.device}/${g.id}` : null;
+  }
+
+  /** A reading of the hydrometer that the chart has not drawn yet, in the brewer's unit. */
+  newGravity() {
+    const key = this.chart?.gravity;
+    const reading = key && this.ctx.live.sensors.get(key);
+    if (!reading || reading.value == null || reading.ts === this.gravityTs) return undefined;
+    this.gravityTs = reading.ts;
+    return toGravityDisplay(reading.value, reading.unit);
   }
 
   /** The loop's clock: its last state's time, else the wall clock. */
@@ -186,7 +210,11 @@ export class LoopCard {
   }
 
   setState(s, chamberReading) {
+    const first = !this.state;
     this.state = s;
+    // A simulated clock runs ahead of the wall: history loaded before the loop's first
+    // state ended at the wall's "now", short of the loop's. Load it again on the loop's.
+    if (first && this.chart && s.ts && this.loadedNow && s.ts - this.loadedNow > 60) this.loadHistory(this.range);
     this.receivedAt = Date.now();
     this.el.classList.remove("stale");
     const n = this.n;
@@ -218,14 +246,13 @@ export class LoopCard {
           : null);
       this.pauseBtn.textContent = p.paused ? "Resume profile" : "Pause profile";
       n.profile.classList.remove("none");
-      if (s.ts) this.noteStep(p, s.ts);
     } else {
       n.profile.classList.add("none");
       fill(n.profile, "No profile running.");
       this.pauseBtn.textContent = "Pause profile";
     }
     this.program.update(p);
-    if (s.ts) this.noteProfile(p, s.ts);
+    if (s.ts && this.timeline.live(p, s.ts)) this.showNotes();
     this.pauseBtn.disabled = !p;
     this.stopBtn.disabled = !p; // nothing to stop: a stray click must not change the mode
     const alarmText = (id) => this.ctx.live.alarms.get(id)?.message ?? id;
@@ -236,7 +263,9 @@ export class LoopCard {
     n.alarm.title = alarms.map(alarmText).join("; ");
     n.updated.textContent = s.ts ? `Updated ${new Date(s.ts * 1000).toLocaleTimeString()}` : "";
     if (s.ts && this.chart) {
-      this.chart.append(s.ts, { pv: s.pv, sp: s.sp, heat: s.output?.heat, cool: s.output?.cool, chamber: chamberReading ?? null });
+      this.chart.append(s.ts, {
+        pv: s.pv, sp: s.sp, heat: s.output?.heat, cool: s.output?.cool, chamber: chamberReading ?? null, gravity: this.newGravity(),
+      });
     }
     this.updatePlan();
   }
@@ -257,6 +286,7 @@ export class LoopCard {
   async loadHistory(range) {
     if (!this.chart) return;
     const mine = (this.loads = (this.loads ?? 0) + 1); // only the latest range's answer counts
+    this.loadedNow = this.now();
     const chart = this.chart;
     const r = await attempt(`Loading the history of ${this.id}`, () => chart.load(this.ctx.api, range));
     if (!r.ok || mine !== this.loads || chart !== this.chart) return;
@@ -266,44 +296,23 @@ export class LoopCard {
   }
 
   async loadNotes(from, to) {
-    const [notes, events] = await Promise.all([
+    const asked = this.now();
+    const events = (kind) => attempt(`Loading the ${kind} changes of ${this.id}`, () => loopEvents(this.ctx.api, { from, to, loop: this.id, kind }));
+    const [notes, profiles, steps] = await Promise.all([
       attempt(`Loading the notes of ${this.id}`, () => annotations(this.ctx.api, { from, to, loop: this.id })),
-      attempt(`Loading the profile changes of ${this.id}`, () => loopEvents(this.ctx.api, { from, to, loop: this.id, kind: "profile" })),
+      events("profile"),
+      events("step"),
     ]);
     if (!notes.ok) return;
     this.notes = asList(notes.value, "annotations").sort((a, b) => a.ts - b.ts);
-    // Profile starts and stops, and the steps seen passing while this page was open.
-    const named = (id) => this.getProfiles().find((p) => p.id === id)?.name || id;
-    this.events = events.ok
-      ? asList(events.value, "events").map((e) => ({ ts: e.ts, text: e.value ? `▶ ${named(e.value)}` : "■ profile ended" }))
-      : [];
+    // Profile starts and stops and point profiles' steps, as recorded (timeline.js).
+    const recorded = (r) => (r.ok ? asList(r.value, "events") : []);
+    this.timeline.fromHistory(recorded(profiles), recorded(steps), asked);
     this.showNotes();
   }
 
-  /** A profile started or ended while this page is open: mark it at once (the
-   * recorded events come with the next history load). */
-  noteProfile(p, ts) {
-    const now = p && !p.finished ? p.profile : null;
-    if (this.lastProfile !== undefined && now !== this.lastProfile) {
-      const name = now && (this.getProfiles().find((x) => x.id === now)?.name || p.name || now);
-      this.events = [...(this.events ?? []), { ts, text: now ? `▶ ${name}` : "■ profile ended" }];
-      this.showNotes();
-    }
-    this.lastProfile = now;
-  }
-
-  /** A step passed live: mark it on the chart. */
-  noteStep(p, ts) {
-    const key = `${p.profile}/${p.step}`;
-    if (this.lastStep !== undefined && this.lastStep !== key && !p.finished) {
-      this.events = [...(this.events ?? []), { ts, text: `step ${p.step + 1}` }];
-      this.showNotes();
-    }
-    this.lastStep = key;
-  }
-
   showNotes() {
-    this.chart?.setMarkers([...(this.events ?? []), ...this.notes].sort((a, b) => a.ts - b.ts));
+    this.chart?.setMarkers([...this.timeline.marks, ...this.notes].sort((a, b) => a.ts - b.ts));
     fill(this.notesList, this.notes.map((note) => h("li", {}, h("time", {}, dateTime(note.ts)), " ", note.text)));
   }
 
@@ -362,6 +371,7 @@ export class LoopCard {
   }
 
   destroy() {
+    this.stopEvents();
     this.chart?.destroy();
     this.program.destroy();
     this.el.remove();

@@ -10,22 +10,25 @@ const COLOURS = {
   cool: "#17a2b8",
   profile: "#2a9d52",
   chamber: "#9467bd",
+  gravity: "#a0700a",
 };
 export { COLOURS };
 
-function tempRange(min, max) {
+/** A range at least `span` tall around the data: small steps should not fill the chart. */
+function spanRange(min, max, span) {
   if (min === null || max === null) return [0, 1];
   const mid = (min + max) / 2;
-  const half = Math.max(((max - min) / 2) * 1.1, 0.5);
+  const half = Math.max(((max - min) / 2) * 1.1, span / 2);
   return [mid - half, mid + half];
 }
 
 /**
- * series: [{label, colour, scale: "temp" | "pct", dash}].
+ * series: [{label, colour, scale: "temp" | "pct" | one of `scales`, dash, digits}].
  * options.time: x in Unix seconds (true) or plain numbers (false, xLabel names them).
+ * options.scales: more value axes, on the right: [{scale, label, span, digits}] (gravity).
  */
 export class Chart {
-  constructor(container, series, { height = 220, time = true, xLabel = "", label = "Chart", now } = {}) {
+  constructor(container, series, { height = 220, time = true, xLabel = "", label = "Chart", now, scales = [] } = {}) {
     this.container = container;
     this.time = time;
     this.windowS = null;
@@ -42,6 +45,10 @@ export class Chart {
       { scale: "temp", label: unitLabel(), stroke: "#555", grid: { stroke: "#eee" }, size: 48 },
     ];
     if (hasPct) axes.push({ scale: "pct", side: 1, label: "%", stroke: "#555", grid: { show: false }, size: 40 });
+    for (const extra of scales) {
+      axes.push({ scale: extra.scale, side: 1, label: extra.label, stroke: "#555", grid: { show: false }, size: 56,
+        values: (u, ticks) => ticks.map((t) => t.toFixed(extra.digits ?? 2)) });
+    }
     this.plot = new uPlot(
       {
         width: this.width(),
@@ -50,8 +57,9 @@ export class Chart {
           // A live chart shows its whole window, however little data it has yet.
           x: { time, range: (u, min, max) => this.xRange(min, max) },
           // At least 1 °C tall: a probe's 0.0625 °C steps should not fill the chart as a storm.
-          temp: { auto: true, range: (u, min, max) => tempRange(min, max) },
+          temp: { auto: true, range: (u, min, max) => spanRange(min, max, 1) },
           ...(hasPct ? { pct: { auto: false, range: [0, 100] } } : {}),
+          ...Object.fromEntries(scales.map((x) => [x.scale, { auto: true, range: (u, min, max) => spanRange(min, max, x.span ?? 1) }])),
         },
         series: [
           {},
@@ -63,7 +71,7 @@ export class Chart {
             dash: s.dash,
             spanGaps: Boolean(s.spanGaps),
             paths: s.step ? uPlot.paths.stepped({ align: 1 }) : undefined,
-            value: (u, v) => (v === null || v === undefined ? "—" : v.toFixed(s.scale === "pct" ? 0 : 2)),
+            value: (u, v) => (v === null || v === undefined ? "—" : v.toFixed(s.digits ?? (s.scale === "pct" ? 0 : 2))),
           })),
         ],
         axes,

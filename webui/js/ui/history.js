@@ -34,7 +34,8 @@ function findSeries(response, name) {
 /**
  * Columns [xs, ys…] for `names` between `from` and `to` (Unix seconds), at most `points`
  * per series. A time one series has and another lacks gets `undefined` there, which the
- * chart steps over; a recorded null (no usable reading) stays a gap.
+ * chart steps over; a recorded null (no usable reading) stays a gap. The columns'
+ * `units` holds each series' recorded unit ("°C", "%", "SG", "°P"…).
  */
 export async function loadColumns(api, names, from, to, points = 600) {
   const response = await api.history({
@@ -45,6 +46,8 @@ export async function loadColumns(api, names, from, to, points = 600) {
   });
   const perSeries = names.map((name) => new Map(samples(findSeries(response, name))));
   const xs = [...new Set(perSeries.flatMap((m) => [...m.keys()]))].filter(Number.isFinite).sort((a, b) => a - b);
-  return [xs, ...perSeries.map((m) => xs.map((x) => (m.has(x) ? m.get(x) : undefined)))];
+  const columns = [xs, ...perSeries.map((m) => xs.map((x) => (m.has(x) ? m.get(x) : undefined)))];
+  columns.units = names.map((name) => findSeries(response, name)?.unit ?? "");
+  return columns;
 }
 

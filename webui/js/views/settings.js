@@ -2,6 +2,7 @@
 import { h, fill } from "../ui/dom.js";
 import { field, textInput, button, section, download, select } from "../ui/forms.js";
 import { UNITS, setUnit, unit } from "../ui/units.js";
+import { GRAVITY_UNITS, gravityUnit, setGravityUnit } from "../ui/gravity.js";
 import { myName, setMyName } from "../ui/me.js";
 import { asList } from "../ui/data.js";
 import { attempt, showError, showInfo } from "../ui/toast.js";
@@ -33,12 +34,14 @@ export function mount(root, ctx) {
   };
 
   const unitSelect = select(UNITS, unit());
+  const gravitySelect = select(GRAVITY_UNITS, gravityUnit());
   const nameInput = textInput(myName(), { maxLength: 100, placeholder: "e.g. Anna" });
   const savePersonal = (e) => {
     e.preventDefault();
     setMyName(nameInput.value);
-    const changed = unitSelect.value !== unit();
+    const changed = unitSelect.value !== unit() || gravitySelect.value !== gravityUnit();
     setUnit(unitSelect.value);
+    setGravityUnit(gravitySelect.value);
     if (changed) location.reload(); // every view, chart and field shows the new unit
     else showInfo("Saved in this browser");
   };
@@ -47,9 +50,11 @@ export function mount(root, ctx) {
     h("div", { class: "view-head" }, h("h1", {}, "Settings")),
     section("This browser",
       h("p", { class: "hint" }, "Temperatures on every screen, field, chart and CSV export are in this unit. " +
-        "The API, MQTT and Home Assistant always use °C (Home Assistant converts to its own unit)."),
+        "The API, MQTT and Home Assistant always use °C (Home Assistant converts to its own unit). " +
+        "Gravity on the charts is in the gravity unit, whichever a hydrometer reports."),
       h("form", { class: "inline-form", onsubmit: savePersonal },
         field("Temperature unit", unitSelect),
+        field("Gravity unit", gravitySelect),
         field("Your name", nameInput, "Recorded when you acknowledge an alarm."),
         h("button", { type: "submit" }, "Save"))),
     section("App settings",
