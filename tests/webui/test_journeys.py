@@ -626,16 +626,13 @@ def test_alarm_history_shows_how_each_alarm_ended_and_who_acknowledged(
     save_screenshot(page, "alarms-history")
 
 
-@pytest.mark.xfail(
-    reason="known: since the merge of programs and security, the third row's setpoint can sit "
-    "up to ~30 px below a 390×844 fold (the auth-off banner and a running program's line); "
-    "left open on issue 16",
-    strict=False,
-)
 def test_the_phone_dashboard_shows_three_loops_at_a_glance(stack: Stack, browser: Browser) -> None:
-    # at a glance as a fresh dashboard is: no profile left running by an earlier journey
-    for loop_id in ("fermenter", "kettle"):
-        stack.api("POST", f"/api/loops/{loop_id}/profile", "stop")
+    # The fullest first screen: the auth-off banner and a profile running on two loops.
+    for loop_id, profile in (("fermenter", "ale"), ("kettle", "mash")):
+        started = stack.api(
+            "POST", f"/api/loops/{loop_id}/profile", {"action": "start", "profile": profile}
+        )
+        assert started[0] == 200, started
     board = {
         "id": "kettle-3-board",
         "kind": "simulated",
@@ -657,6 +654,11 @@ def test_the_phone_dashboard_shows_three_loops_at_a_glance(stack: Stack, browser
     page = open_page(browser, stack, 390, 844)
     expect(page.locator("#alarm-banner .banner-alarm")).to_have_count(0)
     try:
+        expect(page.locator("#access-banner")).to_contain_text("Authentication is OFF")
+        for loop_id in ("fermenter", "kettle"):  # the profile's line, folded into the row
+            expect(card(page, loop_id).locator(".progress-chip")).to_have_text(
+                re.compile(r"▶ \d+/")
+            )
         for loop_id in ("fermenter", "kettle", "hlt"):
             row = card(page, loop_id)
             for part in (row.locator(".metric.pv"), row.get_by_label(re.compile("^Setpoint"))):
@@ -677,6 +679,8 @@ def test_the_phone_dashboard_shows_three_loops_at_a_glance(stack: Stack, browser
         assert not page.script_errors  # type: ignore[attr-defined]
     finally:
         page.context.close()
+        for loop_id in ("fermenter", "kettle"):
+            stack.api("POST", f"/api/loops/{loop_id}/profile", {"action": "stop"})
         stack.api("DELETE", "/api/loops/hlt")
         stack.api("DELETE", "/api/devices/kettle-3-board")
 

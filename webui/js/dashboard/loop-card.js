@@ -49,6 +49,8 @@ export class LoopCard {
       cool: h("meter", { min: 0, max: 100, value: 0, "aria-label": "Cool output" }),
       coolText: c("value"),
       mode: c("chip mode-chip"),
+      // A phone's compact row folds the profile line into this chip (app.css).
+      progress: c("chip progress-chip", ""),
       profile: h("p", { class: "profile-position", "aria-live": "polite" }),
       alarms: h("p", { class: "card-alarms" }),
       updated: c("updated", ""),
@@ -96,7 +98,7 @@ export class LoopCard {
         h("div", { class: "button-row" }, this.pauseBtn, this.stopBtn), noteForm),
       this.chartHost, this.notesList);
     this.el = h("article", { class: "card loop-card", "data-loop": id, "aria-label": `Loop ${id}` },
-      h("header", { class: "card-head" }, h("h2", {}, this.toggle), h("span", { class: "chips" }, n.mode, n.state, n.alarm)),
+      h("header", { class: "card-head" }, h("h2", {}, this.toggle), h("span", { class: "chips" }, n.mode, n.progress, n.state, n.alarm)),
       h("dl", { class: "metrics" },
         h("div", { class: "metric pv" }, h("dt", {}, "Temperature"), h("dd", {}, n.pv)),
         h("div", { class: "metric sp" }, h("dt", {}, "Setpoint"), h("dd", {}, n.sp)),
@@ -186,6 +188,7 @@ export class LoopCard {
     if (mode === "profile") {
       this.spButton.textContent = "Hold instead";
       this.spHint.textContent = "A profile is running: this holds the setpoint instead of the profile.";
+      this.spButton.title = this.spHint.textContent; // a phone's compact row hides the hint
     } else {
       this.spButton.textContent = "Set";
       this.spHint.textContent = "";
@@ -226,6 +229,7 @@ export class LoopCard {
     n.heatText.textContent = percent(s.output?.heat);
     n.coolText.textContent = percent(s.output?.cool);
     n.mode.textContent = MODES.find((m) => m.value === s.mode)?.label ?? s.mode;
+    n.mode.dataset.mode = s.mode;
     const text = STATE_TEXT[s.state] ?? s.state;
     // The reason is stable text; the countdown comes from waiting_until (the state's clock).
     const left = s.waiting_until != null && s.ts != null ? ` (${Math.max(0, Math.round(s.waiting_until - s.ts))} s left)` : "";
@@ -246,9 +250,12 @@ export class LoopCard {
           : null);
       this.pauseBtn.textContent = p.paused ? "Resume profile" : "Pause profile";
       n.profile.classList.remove("none");
+      n.progress.textContent = p.finished ? "▶ finished" : `▶ ${p.step + 1}/${p.steps}${p.paused ? " paused" : ` · ${duration(p.remaining_s)}`}`;
+      n.progress.title = n.profile.textContent;
     } else {
       n.profile.classList.add("none");
       fill(n.profile, "No profile running.");
+      n.progress.textContent = "";
       this.pauseBtn.textContent = "Pause profile";
     }
     this.program.update(p);

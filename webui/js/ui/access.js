@@ -101,7 +101,9 @@ function passwordDialog(api) {
 export function accessBanner(el, status) {
   if (status.auth === "off") {
     el.dataset.kind = "danger";
-    fill(el, "Authentication is OFF (MAELSTROM_AUTH=off): anyone on this network can change everything.");
+    // The variable's name is the fix: a phone shows the short form on one line.
+    fill(el, h("strong", {}, "Authentication is OFF"), h("span", { class: "wide-only" }, " (MAELSTROM_AUTH=off)"),
+      ": anyone on this network can change everything.");
     el.hidden = false;
   } else if (status.user?.role === "viewer") {
     el.dataset.kind = "info";
