@@ -4,6 +4,13 @@
 
 const SEVERITY_RANK = { critical: 0, high: 1, medium: 2, low: 3 };
 
+/** How long a service that was online must stay `offline` before the page says so. Status
+ * is per process instance (services/common/mqtt.py): when a second instance dies, the
+ * broker publishes its last will `offline`, and the instance that still runs answers
+ * `online` within milliseconds. The page waits that answer out instead of flashing
+ * "Api offline" while the API runs; a service that really stopped shows after this. */
+export const OFFLINE_GRACE_MS = 3000;
+
 /** Active before cleared, unacknowledged first, then by severity, newest first. */
 export function alarmOrder(a, b) {
   const key = (x) => [
@@ -26,6 +33,7 @@ export class Live extends EventTarget {
     this.sensors = new Map(); // "device/sensor" → SensorReading
     this.alarms = new Map(); // alarm id → Alarm
     this.services = new Map(); // service → "online" | "offline"
+    this.goingOffline = new Map(); // service → timer: an offline not yet believed
     socket.subscribe(topics.loopStates, (m) => this.onLoop(m));
     socket.subscribe(topics.sensorReadings, (m) => this.onSensor(m));
     socket.subscribe(topics.alarms, (m) => this.onAlarm(m));
@@ -71,7 +79,18 @@ export class Live extends EventTarget {
 
   onStatus({ topic, payload }) {
     const [, service] = this.topics.parts(topic);
-    this.services.set(service, String(payload));
+    const state = String(payload);
+    clearTimeout(this.goingOffline.get(service));
+    this.goingOffline.delete(service);
+    if (state === "offline" && this.services.get(service) === "online") {
+      this.goingOffline.set(service, setTimeout(() => {
+        this.goingOffline.delete(service);
+        this.services.set(service, state);
+        this.emit("services", this.services);
+      }, OFFLINE_GRACE_MS));
+      return;
+    }
+    this.services.set(service, state);
     this.emit("services", this.services);
   }
 
