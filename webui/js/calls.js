@@ -46,7 +46,7 @@ export function recentLogs(api, query = {}) {
   return api.request("GET", "/api/logs", { query });
 }
 
-/** A loop's recorded mode / state / profile changes ({events: […]}), oldest first. */
+/** A loop's recorded mode / state / profile / step changes ({events: […]}), oldest first. */
 export function loopEvents(api, query = {}) {
   return api.request("GET", "/api/history/events", { query });
 }
