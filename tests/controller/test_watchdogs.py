@@ -45,7 +45,6 @@ from tests.controller.support import (
 )
 from tests.support.probe import MqttProbe
 
-
 KETTLE_EVERY_10_S = Timing(
     supervise_s=10.0,
     publish_every_s=60.0,

@@ -1,0 +1,60 @@
+"""End to end: a watchdog alarm raised by the controller reaches the brewer's phone.
+
+The API (real aiohttp, SQLite, broker) configures a fermenter over REST; a controller
+drives the simulated fermenter on a simulated clock; the compressor loses its gas on a
+hot day; the band alarm travels controller → broker → API → Apprise → a real HTTP
+server standing in for the brewer's webhook, saying what, where, since when and the
+value now.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+from services.common.config import Config
+from tests.api.conftest import FERMENTER_DEVICE, FERMENTER_LOOP, create, start_api
+from tests.controller.support import DAYS_OF_READINGS, HOUR, sim_controller
+from tests.support.probe import MqttProbe
+from tests.support.receiver import HttpReceiver
+
+PUBLIC_URL = "http://brew.example:8888"
+
+
+async def test_a_band_alarm_reaches_a_webhook(config: Config, probe: MqttProbe) -> None:
+    http = await HttpReceiver().start()
+    api = await start_api(dataclasses.replace(config, public_url=PUBLIC_URL))
+    try:
+        target = {"name": "Phone", "url": f"json://127.0.0.1:{http.port}/brewer"}
+        resp = await api.put("/api/notifications/targets/phone", json=target)
+        assert resp.status == 201, await resp.text()
+        rule = {"targets": ["phone"], "kinds": ["band"]}
+        resp = await api.put("/api/notifications/rules/watchdogs", json=rule)
+        assert resp.status == 201, await resp.text()
+        await create(api, "devices", FERMENTER_DEVICE)
+        loop = {
+            **FERMENTER_LOOP,
+            "alarms": {"stale_after_s": 300},  # a reading a minute, as DAYS_OF_READINGS
+            "watchdogs": {"band_c": 1.0, "band_s": 1200},
+        }
+        stored = await create(api, "loops", loop)
+        assert stored["watchdogs"]["band_s"] == 1200
+        async with sim_controller(config, DAYS_OF_READINGS) as run:
+            await run.running("fv1")
+            fv1, sim = run.loop("fv1"), run.sim("ferm")
+            await run.advance_until(lambda: abs(fv1.pv - 19.0) < 0.5, 6 * HOUR, step=300)
+            sim.plant.p.cooling_w = 0.0  # the compressor runs, nothing cools
+            sim.plant.p.ambient_c = 30.0
+            await run.advance_until(lambda: run.ctl.alarms.is_active("fv1-band"), 6 * HOUR, step=60)
+            [post] = await http.wait_for(1)
+    finally:
+        await api.close()
+        await http.stop()
+    assert post.path.startswith("/brewer")
+    sent = post.json()
+    assert sent["type"] == "failure"
+    assert sent["title"].startswith("MEDIUM alarm: FV1: 20."), sent["title"]
+    assert "above the setpoint 19.0 °C (band ± 1 °C) since 20" in sent["title"]
+    body = sent["message"]
+    assert "Where: loop FV1 (fv1)" in body, body
+    assert "Since: 20" in body and "Current value: 20." in body, body
+    assert "(setpoint 19.0 °C)" in body and f"{PUBLIC_URL}/#/alarms" in body, body
