@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from aiohttp.test_utils import TestClient
+
 from services.common.config import Config
 from tests.api.conftest import FERMENTER_DEVICE, FERMENTER_LOOP, create, start_api
 from tests.controller.support import DAYS_OF_READINGS, HOUR, sim_controller
@@ -58,3 +60,28 @@ async def test_a_band_alarm_reaches_a_webhook(config: Config, probe: MqttProbe) 
     assert "Where: loop FV1 (fv1)" in body, body
     assert "Since: 20" in body and "Current value: 20." in body, body
     assert "(setpoint 19.0 °C)" in body and f"{PUBLIC_URL}/#/alarms" in body, body
+
+
+async def test_watchdog_settings_are_validated(api: TestClient) -> None:
+    await create(api, "devices", FERMENTER_DEVICE)
+    for watchdogs, where in (
+        ({"band_c": -1}, "watchdogs.band_c"),
+        ({"silent_reports": 2.5}, "watchdogs.silent_reports"),
+        ({"step_wait_s": 1e9}, "watchdogs.step_wait_s"),
+        ({"band_minutes": 5}, "watchdogs.band_minutes"),  # a typo is refused, not ignored
+    ):
+        resp = await api.post("/api/loops", json={**FERMENTER_LOOP, "watchdogs": watchdogs})
+        body = await resp.json()
+        assert resp.status == 422, body
+        assert body["detail"][0]["field"] == where, body
+    stored = await create(api, "loops", {**FERMENTER_LOOP, "watchdogs": {"band_s": 0}})
+    assert stored["watchdogs"] == {
+        "band_c": None,
+        "band_s": 0.0,  # off; the rest: the fermenter's defaults
+        "silent_reports": None,
+        "silent_min_s": None,
+        "step_wait_s": None,
+        "step_reach_s": None,
+    }
+    spec = await (await api.get("/api/openapi.json")).json()
+    assert "Watchdogs" in spec["components"]["schemas"]
