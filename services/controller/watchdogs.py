@@ -272,7 +272,7 @@ class Watchdogs:
         heard = "nothing heard" if reports.last is None else "silent"
         point = reports.point
         last = (
-            f"last {point.sensor} {point.value:g}{' ' + point.unit if point.unit else ''}"
+            f"last {point.sensor} {point.value:.4g}{' ' + point.unit if point.unit else ''}"
             if point.value is not None
             else "no reading yet"
         )

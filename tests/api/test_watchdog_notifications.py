@@ -10,6 +10,8 @@ value now.
 from __future__ import annotations
 
 import dataclasses
+import re
+from pathlib import Path
 
 from aiohttp.test_utils import TestClient
 
@@ -85,3 +87,18 @@ async def test_watchdog_settings_are_validated(api: TestClient) -> None:
     }
     spec = await (await api.get("/api/openapi.json")).json()
     assert "Watchdogs" in spec["components"]["schemas"]
+
+
+async def test_the_docs_patch_sets_a_loops_watchdogs(api: TestClient) -> None:
+    """docs/notifications.md's curl line, as it is written there."""
+    await create(api, "devices", FERMENTER_DEVICE)
+    await create(api, "loops", {**FERMENTER_LOOP, "id": "fermenter"})
+    docs = (Path(__file__).parents[2] / "docs" / "notifications.md").read_text()
+    body = re.search(r"PATCH http://localhost:8888/api/loops/fermenter .* -d '(.*)'", docs)
+    assert body is not None
+    resp = await api.patch(
+        "/api/loops/fermenter", data=body[1], headers={"Content-Type": "application/json"}
+    )
+    loop = await resp.json()
+    assert resp.status == 200, loop
+    assert loop["watchdogs"]["band_c"] == 0.5 and loop["watchdogs"]["silent_reports"] == 0
