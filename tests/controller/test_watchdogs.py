@@ -78,15 +78,14 @@ async def test_band_alarm_only_once_the_setpoint_was_reached(
         publish_config(probe, fermenter_loop(alarms=AlarmThresholds(stale_after_s=300)))
         await run.running("fermenter")
         loop, sim = run.loop("fermenter"), run.sim("sim-fermenter")
-        await run.advance(6 * HOUR)  # settles at 19 °C
-        assert abs(loop.pv - 19.0) < 0.5, loop.pv
+        await run.advance(HOUR)  # the beer starts at the room's 20 °C: inside 19 ± 1
+        assert abs(loop.pv - 19.0) < 1.0, loop.pv
         probe.publish("maelstrom/cmd/loops/fermenter/setpoint", "16")  # a cooler rest
         await eventually(lambda: loop.sp == 16.0, what="the new setpoint")
         # Hours outside the band on the way down: planned, no alarm.
         took = await run.advance_until(lambda: abs(loop.pv - 16.0) <= 1.0, 12 * HOUR, step=600)
         print(f"reached the band of 16 °C after {took / HOUR:.1f} h")
         assert took > 30 * 60  # long enough that an unarmed band would have barked
-        await run.advance_until(lambda: abs(loop.pv - 16.0) < 0.3, 12 * HOUR, step=600)
         assert "fermenter-band" not in run.ctl.alarms.records
 
         # A summer afternoon, and the compressor has lost its gas: it runs, nothing cools.
