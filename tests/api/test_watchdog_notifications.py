@@ -17,6 +17,7 @@ from aiohttp.test_utils import TestClient
 
 from services.common.config import Config
 from tests.api.conftest import FERMENTER_DEVICE, FERMENTER_LOOP, create, start_api
+from tests.api.test_metrics import scrape_until
 from tests.controller.support import DAYS_OF_READINGS, HOUR, sim_controller
 from tests.support.probe import MqttProbe
 from tests.support.receiver import HttpReceiver
@@ -50,6 +51,11 @@ async def test_a_band_alarm_reaches_a_webhook(config: Config, probe: MqttProbe) 
             sim.plant.p.ambient_c = 30.0
             await run.advance_until(lambda: run.ctl.alarms.is_active("fv1-band"), 6 * HOUR, step=60)
             [post] = await http.wait_for(1)
+            # and Prometheus sees the compressor's starts, from the same live state
+            cooler = (("loop", "fv1"), ("output", "cooler"))
+            starts = "maelstrom_loop_relay_starts_total"
+            got = await scrape_until(api, starts, dict(cooler))
+            assert got[(starts, cooler)] >= 1
     finally:
         await api.close()
         await http.stop()
