@@ -36,6 +36,7 @@ from services.common.clock import Clock
 from services.common.programs import label, ramp_seconds
 from services.common.schema.base import is_id
 from services.common.schema.config import ConditionType, Device, LoopMode, Profile, Severity
+from services.common.schema.watchdogs import Watchdogs as WatchdogSettings
 from services.controller.alarms import AlarmManager
 from services.controller.devices.points import SensorPoint
 from services.controller.devices.registry import Registry
@@ -127,6 +128,7 @@ class LoopWatch:
     loop_id: str
     band: BandWatch = field(default_factory=BandWatch)
     reports: dict[tuple[str, str], Reports] = field(default_factory=dict)
+    silent_devices: set[str] = field(default_factory=set)  # the ones an alarm was judged for
 
     def close(self) -> None:
         for reports in self.reports.values():
@@ -159,9 +161,10 @@ class Watchdogs:
             watch = self.watches.get(loop_id)
             if watch is None:
                 watch = self.watches[loop_id] = LoopWatch(loop_id)
-            self._band(watch, runtime, now)
-            self._silent(watch, runtime, now)
-            self._stuck(runtime)
+            settings = runtime.cfg.watchdog_settings  # merged once a cycle, not per check
+            self._band(watch, runtime, settings, now)
+            self._silent(watch, runtime, settings, now)
+            self._stuck(runtime, settings)
 
     def stop(self) -> None:
         for watch in self.watches.values():
@@ -169,9 +172,10 @@ class Watchdogs:
         self.watches.clear()
 
     # the band around the setpoint ----------------------------------------------------------------
-    def _band(self, watch: LoopWatch, runtime: LoopRuntime, now: float) -> None:
+    def _band(
+        self, watch: LoopWatch, runtime: LoopRuntime, settings: WatchdogSettings, now: float
+    ) -> None:
         cfg, band = runtime.cfg, watch.band
-        settings = cfg.watchdog_settings
         width, hold = settings.band_c or 0.0, settings.band_s or 0.0
         alarm = f"{runtime.id}-band"
         pv, sp = runtime.pv, runtime.sp
@@ -223,9 +227,10 @@ class Watchdogs:
             )
 
     # devices gone silent ---------------------------------------------------------------------------
-    def _silent(self, watch: LoopWatch, runtime: LoopRuntime, now: float) -> None:
+    def _silent(
+        self, watch: LoopWatch, runtime: LoopRuntime, settings: WatchdogSettings, now: float
+    ) -> None:
         cfg = runtime.cfg
-        settings = cfg.watchdog_settings
         refs = {(cfg.sensor.device, cfg.sensor.id): "temperature probe"}
         if cfg.gravity is not None:
             refs.setdefault((cfg.gravity.device, cfg.gravity.id), "hydrometer")
@@ -245,7 +250,9 @@ class Watchdogs:
             limit = max(settings.silent_min_s or 0.0, (settings.silent_reports or 0) * interval)
             if settings.silent_reports and reports.silence(now) > limit:
                 silent.setdefault(device_id, []).append((role, reports, interval))
-        for device_id in {k[0] for k in refs} | set(silent):
+        # a device no longer wired to the loop (its hydrometer removed) is cleared too
+        judged, watch.silent_devices = watch.silent_devices, {k[0] for k in refs}
+        for device_id in judged | watch.silent_devices:
             alarm = alarm_id(runtime.id, "silent", device_id)
             points = silent.get(device_id)
             if device_id not in watched or not points:
@@ -283,9 +290,9 @@ class Watchdogs:
         )
 
     # a program step that cannot advance -------------------------------------------------------------
-    def _stuck(self, runtime: LoopRuntime) -> None:
+    def _stuck(self, runtime: LoopRuntime, settings: WatchdogSettings) -> None:
         alarm = f"{runtime.id}-stuck"
-        message = self._stuck_message(runtime)
+        message = self._stuck_message(runtime, settings)
         self.alarms.condition(
             alarm,
             message is not None,
@@ -295,7 +302,7 @@ class Watchdogs:
             source=runtime.id,
         )
 
-    def _stuck_message(self, runtime: LoopRuntime) -> str | None:
+    def _stuck_message(self, runtime: LoopRuntime, settings: WatchdogSettings) -> str | None:
         cfg, run = runtime.cfg, runtime.cfg.profile
         if cfg.mode != LoopMode.profile or run is None or run.paused_at is not None:
             return None
@@ -304,7 +311,6 @@ class Watchdogs:
         if not steps or run.step is None or run.step >= len(steps):
             return None
         step, name = steps[run.step], label(profile, run.step)  # type: ignore[arg-type]
-        settings = cfg.watchdog_settings
         wall = self.clock.now()
         value = f"now {runtime.pv:.1f} °C" if runtime.pv is not None else "no temperature reading"
         result = runtime.steps.result
