@@ -255,6 +255,10 @@ class Watchdogs:
         for device_id in judged | watch.silent_devices:
             alarm = alarm_id(runtime.id, "silent", device_id)
             points = silent.get(device_id)
+            if device_id in watched and not points and settings.silent_reports:
+                unheard = all(r.last is None for k, r in watch.reports.items() if k[0] == device_id)
+                if unheard and self.alarms.is_active(alarm):
+                    continue  # raised before a restart, and still nothing heard: it stands
             if device_id not in watched or not points:
                 self.alarms.condition(alarm, False)
                 continue
