@@ -25,6 +25,7 @@ monotonic clock, except a program's, whose times are the run's own wall-clock ti
 from __future__ import annotations
 
 import hashlib
+import itertools
 import statistics
 from collections import deque
 from collections.abc import Mapping
@@ -35,7 +36,14 @@ from typing import TYPE_CHECKING
 from services.common.clock import Clock
 from services.common.programs import label, ramp_seconds
 from services.common.schema.base import is_id
-from services.common.schema.config import ConditionType, Device, LoopMode, Profile, Severity
+from services.common.schema.config import (
+    ConditionType,
+    Device,
+    Loop,
+    LoopMode,
+    Profile,
+    Severity,
+)
 from services.common.schema.watchdogs import Watchdogs as WatchdogSettings
 from services.controller.alarms import AlarmManager
 from services.controller.devices.points import SensorPoint
@@ -86,6 +94,8 @@ class Reports:
         self.point = point
         self.started = started
         self.heard: deque[float] = deque(maxlen=GAPS_KEPT + 1)
+        self.interval: float | None = None
+        """The device's usual gap between reports (the median), None until three were heard."""
         if point.ts is not None and (point.error is None or point.glitch):
             self.heard.append(point.ts)
         point.subscribe(self._on_reading)
@@ -98,16 +108,13 @@ class Reports:
             return  # the device driver saying it lost the device: not a report
         if point.ts is not None and (not self.heard or point.ts > self.heard[-1]):
             self.heard.append(point.ts)
+            heard = list(self.heard)
+            if len(heard) >= 3:
+                self.interval = statistics.median(b - a for a, b in itertools.pairwise(heard))
 
     @property
     def last(self) -> float | None:
         return self.heard[-1] if self.heard else None
-
-    @property
-    def interval(self) -> float | None:
-        """The device's usual gap between reports, None until three were heard."""
-        gaps = [b - a for a, b in zip(self.heard, list(self.heard)[1:], strict=False)]
-        return statistics.median(gaps) if len(gaps) >= 2 else None
 
     def silence(self, now: float) -> float:
         return now - (self.last if self.last is not None else self.started)
@@ -129,6 +136,15 @@ class LoopWatch:
     band: BandWatch = field(default_factory=BandWatch)
     reports: dict[tuple[str, str], Reports] = field(default_factory=dict)
     silent_devices: set[str] = field(default_factory=set)  # the ones an alarm was judged for
+    alarm_ids: dict[str, str] = field(default_factory=dict)  # device → its silent alarm's id
+    cfg: Loop | None = None  # the configuration `settings` were merged from
+    settings: WatchdogSettings = field(default_factory=WatchdogSettings)
+
+    def settings_of(self, cfg: Loop) -> WatchdogSettings:
+        """The merged settings, again only when the loop's configuration changed."""
+        if cfg is not self.cfg:
+            self.cfg, self.settings = cfg, cfg.watchdog_settings
+        return self.settings
 
     def close(self) -> None:
         for reports in self.reports.values():
@@ -161,7 +177,7 @@ class Watchdogs:
             watch = self.watches.get(loop_id)
             if watch is None:
                 watch = self.watches[loop_id] = LoopWatch(loop_id)
-            settings = runtime.cfg.watchdog_settings  # merged once a cycle, not per check
+            settings = watch.settings_of(runtime.cfg)
             self._band(watch, runtime, settings, now)
             self._silent(watch, runtime, settings, now)
             self._stuck(runtime, settings)
@@ -253,13 +269,16 @@ class Watchdogs:
         # a device no longer wired to the loop (its hydrometer removed) is cleared too
         judged, watch.silent_devices = watch.silent_devices, {k[0] for k in refs}
         for device_id in judged | watch.silent_devices:
-            alarm = alarm_id(runtime.id, "silent", device_id)
-            points = silent.get(device_id)
-            if device_id in watched and not points and settings.silent_reports:
+            alarm = watch.alarm_ids.get(device_id)
+            if alarm is None:
+                alarm = watch.alarm_ids[device_id] = alarm_id(runtime.id, "silent", device_id)
+            points = silent.get(device_id) if device_id in watched else None
+            if not points:
+                if not self.alarms.is_active(alarm):
+                    continue  # the usual case: nothing to raise, nothing to clear
                 unheard = all(r.last is None for k, r in watch.reports.items() if k[0] == device_id)
-                if unheard and self.alarms.is_active(alarm):
+                if device_id in watched and settings.silent_reports and unheard:
                     continue  # raised before a restart, and still nothing heard: it stands
-            if device_id not in watched or not points:
                 self.alarms.condition(alarm, False)
                 continue
             if not self.alarms.is_active(alarm) and self.alarms.is_active(f"{device_id}-offline"):
