@@ -60,6 +60,11 @@ class BreweryCollector:
         mode = GaugeMetricFamily(
             "maelstrom_loop_mode", "1 for the loop's current mode.", labels=["loop", "mode"]
         )
+        starts = CounterMetricFamily(
+            "maelstrom_loop_relay_starts",
+            "Relay switch-ons since the controller started (a compressor's wear).",
+            labels=["loop", "output"],
+        )
         for loop_id, data in sorted(self.live.loops.items()):
             if (v := _number(data.get("pv"))) is not None:
                 pv.add_metric([loop_id], v)
@@ -73,7 +78,11 @@ class BreweryCollector:
                 state.add_metric([loop_id, name], 1.0 if name == current else 0.0)
             if data.get("mode"):
                 mode.add_metric([loop_id, str(data["mode"])], 1.0)
-        yield from (pv, sp, out, state, mode)
+            relay_starts = data.get("relay_starts")
+            for role, count in (relay_starts if isinstance(relay_starts, dict) else {}).items():
+                if (v := _number(count)) is not None:
+                    starts.add_metric([loop_id, str(role)], v)
+        yield from (pv, sp, out, state, mode, starts)
 
     def _sensors(self) -> Iterator[Metric]:
         value = GaugeMetricFamily(

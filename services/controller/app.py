@@ -1,7 +1,7 @@
 """Composes the controller: every part, in dependency order, on one screen.
 
     disk state → MQTT client → alarms → configuration → targets → devices → loops
-    → commands → supervisor
+    → watchdogs → commands → supervisor
 
 The configuration and targets come from the controller's own disk first, so it
 drives its boards with no broker and no API; the broker's copies follow.
@@ -38,6 +38,7 @@ from services.controller.events import events
 from services.controller.options import Options
 from services.controller.state_file import Snapshot, StateFile
 from services.controller.targets import Targets
+from services.controller.watchdogs import Watchdogs
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class Controller:
     registry: Registry
     loops: LoopManager
     wall_steps: WallStepDetector
+    watchdogs: Watchdogs
 
     # configuration → devices and loops ------------------------------------------------------------
     async def on_config(self, kind: str, object_id: str, value: Any) -> None:
@@ -105,6 +107,7 @@ class Controller:
             events.warning("wall clock stepped by %+.0f s; protection timers unaffected", step)
         self.registry.supervise(now)
         self.loops.supervise(now)
+        self.watchdogs.supervise(self.loops.loops)  # after the loops: on what they decided
 
     async def settle(self, timeout: float = 5.0) -> None:
         """Wait until every simulated board and its host driver have read what the
@@ -214,8 +217,18 @@ async def running_controller(
         options.timing.orphan_grace_s,
         targets,
     )
+    watchdogs = Watchdogs(clock, alarms, registry, store.devices, store.profiles)
     controller = Controller(
-        config, options, mqtt, alarms, store, targets, registry, loops, WallStepDetector(clock)
+        config,
+        options,
+        mqtt,
+        alarms,
+        store,
+        targets,
+        registry,
+        loops,
+        WallStepDetector(clock),
+        watchdogs,
     )
     alarms.on_change(lambda alarm: loops.alarms_changed(alarm.source))
     targets.on_adopted(loops.adopted)
@@ -238,6 +251,7 @@ async def running_controller(
     finally:
         await supervisor.stop()
         controller.loops.stop_all()  # every output off before the boards are let go
+        watchdogs.stop()
         await registry.stop()
         events.removeHandler(events_handler)
         detach_mqtt_logging(log_handler)

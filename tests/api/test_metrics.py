@@ -43,6 +43,7 @@ async def test_metrics_carry_the_loops_live_pv(api: TestClient, probe: MqttProbe
         "output": {"heat": 35.0, "cool": 0.0},
         "mode": "constant",
         "state": "heating",
+        "relay_starts": {"heater": 12},
         "ts": 1_767_225_600.0,
     }
     probe.publish("maelstrom/data/fv1", json.dumps(state), retain=True)
@@ -64,6 +65,8 @@ async def test_metrics_carry_the_loops_live_pv(api: TestClient, probe: MqttProbe
     assert got[("maelstrom_loop_output_percent", (("loop", "fv1"), ("output", "heat")))] == 35.0
     assert got[("maelstrom_loop_state", (("loop", "fv1"), ("state", "heating")))] == 1.0
     assert got[("maelstrom_loop_state", (("loop", "fv1"), ("state", "cooling")))] == 0.0
+    heater = (("loop", "fv1"), ("output", "heater"))
+    assert got[("maelstrom_loop_relay_starts_total", heater)] == 12.0
     sensor = (("device", "ferm"), ("sensor", "beer"), ("unit", "°C"))
     got = await scrape_until(api, "maelstrom_sensor_value", dict(sensor))
     assert got[("maelstrom_sensor_value", sensor)] == 18.75

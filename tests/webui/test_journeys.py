@@ -415,6 +415,32 @@ def test_loops_tab_creates_a_loop_with_defaults_per_kind(stack: Stack, page: Pag
     stack.api("DELETE", "/api/devices/kettle-2-board")
 
 
+def test_loop_editor_sets_the_watchdogs_over_the_kinds_defaults(stack: Stack, page: Page) -> None:
+    go(page, "loops/fermenter")
+    form = page.locator("form.loop-form")
+    band = form.get_by_label("Band around the setpoint ± °C")
+    minutes = form.get_by_label("Outside the band for (min)")
+    expect(band).to_have_attribute("placeholder", "1")  # the fermenter's defaults
+    expect(minutes).to_have_attribute("placeholder", "30")
+    expect(form.get_by_label("Program step waiting longer than (h)")).to_have_attribute(
+        "placeholder", "48"
+    )
+    band.fill("0.5")
+    minutes.fill("45")
+    form.get_by_label("Device silent after (missed reports)").fill("0")  # off
+    form.get_by_role("button", name="Save loop").click()
+    toast(page, "Loop Fermenter saved")
+    status, loop = stack.api("GET", "/api/loops/fermenter")
+    assert status == 200
+    watchdogs = loop["watchdogs"]
+    assert (watchdogs["band_c"], watchdogs["band_s"], watchdogs["silent_reports"]) == (0.5, 2700, 0)
+    assert watchdogs["step_wait_s"] is None  # untouched: still the kind's default
+    page.reload()
+    expect(form.get_by_label("Band around the setpoint ± °C")).to_have_value("0.5")
+    loop["watchdogs"] = {}
+    assert stack.api("PUT", "/api/loops/fermenter", loop)[0] == 200  # as it was
+
+
 def test_settings_are_added_and_kept(stack: Stack, page: Page) -> None:
     go(page, "settings")
     page.get_by_label("New setting").fill("brewery_name")

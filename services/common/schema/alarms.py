@@ -31,7 +31,7 @@ class Alarm(BaseModel):
     message: str = Field(..., min_length=1, max_length=500)
     kind: str = Field(
         "external",
-        description="sensor, high, low, deviation, setpoint_timeout, board_offline, input, test, external",
+        description="sensor, high, low, deviation, setpoint_timeout, board_offline, input, band, silent, stuck, test, external",
     )
     severity: Severity = Severity.medium
     source: str = Field("", description="The loop or device it concerns.")

@@ -16,6 +16,7 @@ from typing import Literal
 from pydantic import Field, JsonValue, field_validator, model_validator
 
 from .base import Celsius, Id, MqttTopic, Percent, Seconds, Strict, TopicSegment
+from .watchdogs import Watchdogs, merged
 
 # --- io configuration: boards and their physical IO ---------------------------------
 
@@ -547,6 +548,10 @@ class Loop(Strict):
     compressor: CompressorProtection = CompressorProtection()
     alarms: AlarmThresholds = AlarmThresholds()
     protections: Protections = Protections()
+    watchdogs: Watchdogs = Field(
+        default_factory=Watchdogs,
+        description="Band, silent-device and stuck-step alarms; null fields: the kind's defaults.",
+    )
     target_revision: int = Field(
         0,
         ge=0,
@@ -598,6 +603,11 @@ class Loop(Strict):
     @property
     def pid_settings(self) -> PidSettings:
         return self.pid or PID_DEFAULTS[self.kind]
+
+    @property
+    def watchdog_settings(self) -> Watchdogs:
+        """Every watchdog setting, the kind's default where none is set."""
+        return merged(self.watchdogs, self.kind.value)
 
     @property
     def protection_settings(self) -> Protections:

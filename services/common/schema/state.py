@@ -132,6 +132,11 @@ class LoopState(BaseModel):
         description="heater/cooler: what the device last said its relay is doing "
         "(null: not confirmed yet).",
     )
+    relay_starts: dict[str, int] = Field(
+        {},
+        description="heater/cooler: times the relay was switched on since the controller "
+        "started (a counter: it restarts from 0 with the controller).",
+    )
     last_error: RefusedCommand | None = Field(
         None, description="The last refused command, until a later one is applied."
     )

@@ -517,6 +517,11 @@ class LoopRuntime:
                 for a in self.env.alarms.visible_for(self.id)
             ],
             relays=self.relays(),
+            relay_starts={
+                role: output.starts
+                for role, output in (("heater", control.heater), ("cooler", control.cooler))
+                if output is not None
+            },
             last_error=self.last_error,
             revision=self.target.revision,
             ts=now,

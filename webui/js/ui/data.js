@@ -39,6 +39,15 @@ export const PID_DEFAULTS = {
   other: { kp: 20, ki: 0.01, kd: 0 },
 };
 
+/** Watchdog defaults per kind of loop (seconds, ± °C): a copy of
+ *  services/common/schema/watchdogs.py WATCHDOG_DEFAULTS, kept equal by
+ *  tests/webui/test_pid_defaults.py. */
+export const WATCHDOG_DEFAULTS = {
+  fermenter: { band_c: 1, band_s: 1800, silent_reports: 3, silent_min_s: 600, step_wait_s: 172800, step_reach_s: 86400 },
+  kettle: { band_c: 1.5, band_s: 600, silent_reports: 3, silent_min_s: 60, step_wait_s: 1800, step_reach_s: 5400 },
+  other: { band_c: 2, band_s: 1800, silent_reports: 3, silent_min_s: 300, step_wait_s: 86400, step_reach_s: 86400 },
+};
+
 /** Profiles a loop of this kind can follow: a kettle mashes, a fermenter ferments.
  * A profile's own `kind` decides when it has one; else its temperatures do. */
 export function profileFits(profile, loop) {

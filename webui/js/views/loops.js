@@ -1,8 +1,8 @@
 // Loops: create and edit control loops — sensor, heater, cooler, PID (defaults per kind),
-// compressor protection and alarm thresholds.
+// compressor protection, alarm thresholds and watchdogs (defaults per kind).
 import { h, fill } from "../ui/dom.js";
 import { field, select, textInput, numberInput, numberValue, checkbox, button, deriveId } from "../ui/forms.js";
-import { asList, MODES, PID_DEFAULTS } from "../ui/data.js";
+import { asList, MODES, PID_DEFAULTS, WATCHDOG_DEFAULTS } from "../ui/data.js";
 import { temperature } from "../ui/format.js";
 import { deltaFromDisplay, fromDisplay, inputValue, unitLabel } from "../ui/units.js";
 import { attempt, showError, showInfo } from "../ui/toast.js";
@@ -22,6 +22,7 @@ function blankLoop(kind = "fermenter") {
     setpoint_min: -5, setpoint_max: kind === "kettle" ? 105 : 40, window_s: kind === "kettle" ? 5 : 10,
     compressor: { min_on_s: 180, min_off_s: 300, dead_time_s: 600 },
     alarms: { high: null, low: null, deviation: null, setpoint_timeout_s: null, stale_after_s: 30 },
+    watchdogs: {},
     version: 0,
   };
 }
@@ -83,6 +84,8 @@ class LoopEditor {
 
     const t = (c) => inputValue(c); // °C → the brewer's unit, as typed
     const mins = (sec) => (sec === null || sec === undefined ? null : round(sec / 60));
+    const hours = (sec) => (sec === null || sec === undefined ? null : round(sec / 3600));
+    const w = loop.watchdogs ?? {};
     this.f = {
       id: textInput(loop.id, { required: true, readOnly: !isNew, pattern: "[a-z0-9][a-z0-9_\\-]{0,62}", placeholder: "e.g. fermenter-2" }),
       name: textInput(loop.name, { placeholder: "e.g. Fermenter 2" }),
@@ -107,6 +110,13 @@ class LoopEditor {
       deviation: numberInput(inputValue(loop.alarms.deviation, { delta: true })),
       sp_timeout: numberInput(mins(loop.alarms.setpoint_timeout_s)),
       stale: numberInput(loop.alarms.stale_after_s),
+      // Watchdogs: empty = the kind's default (shown as the placeholder); 0 = off.
+      band_c: numberInput(inputValue(w.band_c, { delta: true })),
+      band_s: numberInput(mins(w.band_s)),
+      silent_reports: numberInput(w.silent_reports),
+      silent_min_s: numberInput(mins(w.silent_min_s)),
+      step_wait_s: numberInput(hours(w.step_wait_s)),
+      step_reach_s: numberInput(hours(w.step_reach_s)),
     };
     const f = this.f;
     const u = unitLabel();
@@ -131,6 +141,15 @@ class LoopEditor {
         h("div", { class: "form-grid" }, field(`High limit ${u}`, f.high, "Empty: no alarm."), field(`Low limit ${u}`, f.low),
           field(`Deviation from setpoint ${u}`, f.deviation), field("Setpoint not reached within (min)", f.sp_timeout),
           field("Sensor lost after (s)", f.stale))),
+      (this.watchdogs = h("fieldset", { class: "watchdogs" }, h("legend", {}, "Watchdogs"),
+        h("p", { class: "hint" }, "Alarms that tell you before it matters. Empty: the default for this kind of loop (shown greyed); 0: off."),
+        h("div", { class: "form-grid" },
+          field(`Band around the setpoint ± ${u}`, f.band_c, "Armed once the setpoint is reached, never during a ramp or heat-up."),
+          field("Outside the band for (min)", f.band_s),
+          field("Device silent after (missed reports)", f.silent_reports, "Its probe or hydrometer; the interval is learned from its readings."),
+          field("…but not before (min)", f.silent_min_s),
+          field("Program step waiting longer than (h)", f.step_wait_s, "For gravity, attenuation or your confirmation."),
+          field("Step target not reached after its ramp (h)", f.step_reach_s)))),
       h("div", { class: "button-row" },
         h("button", { type: "submit", class: "primary" }, isNew ? "Create loop" : "Save loop"),
         isNew ? null : button("Delete", () => this.remove(), { class: "danger" })));
@@ -154,6 +173,11 @@ class LoopEditor {
       for (const k of ["setpoint", "setpoint_min", "setpoint_max"]) this.f[k].value = inputValue(fresh[k]);
       this.f.window_s.value = String(fresh.window_s);
     }
+    const wd = WATCHDOG_DEFAULTS[this.f.kind.value] ?? WATCHDOG_DEFAULTS.other;
+    const shown = { band_c: inputValue(wd.band_c, { delta: true }), band_s: round(wd.band_s / 60),
+      silent_reports: wd.silent_reports, silent_min_s: round(wd.silent_min_s / 60),
+      step_wait_s: round(wd.step_wait_s / 3600), step_reach_s: round(wd.step_reach_s / 3600) };
+    for (const [k, v] of Object.entries(shown)) this.f[k].placeholder = String(v);
     const useDefaults = this.useDefaults.input.checked;
     for (const k of ["kp", "ki", "kd"]) {
       this.f[k].disabled = useDefaults;
@@ -206,6 +230,14 @@ class LoopEditor {
     put(f.deviation, () => { out.alarms.deviation = deltaFromDisplay(num(f.deviation)); });
     put(f.sp_timeout, () => { out.alarms.setpoint_timeout_s = mins(f.sp_timeout); });
     put(f.stale, () => { out.alarms.stale_after_s = num(f.stale) ?? 30; });
+    out.watchdogs = { ...(out.watchdogs ?? {}) };
+    const scaled = (input, factor) => { const v = num(input); return v === null ? null : round(v * factor); };
+    put(f.band_c, () => { out.watchdogs.band_c = deltaFromDisplay(num(f.band_c)); });
+    put(f.band_s, () => { out.watchdogs.band_s = scaled(f.band_s, 60); });
+    put(f.silent_reports, () => { out.watchdogs.silent_reports = num(f.silent_reports); });
+    put(f.silent_min_s, () => { out.watchdogs.silent_min_s = scaled(f.silent_min_s, 60); });
+    put(f.step_wait_s, () => { out.watchdogs.step_wait_s = scaled(f.step_wait_s, 3600); });
+    put(f.step_reach_s, () => { out.watchdogs.step_reach_s = scaled(f.step_reach_s, 3600); });
     return out;
   }
 
