@@ -28,6 +28,9 @@ class Listener:
         self.readings: list[tuple[int, float | None, str | None]] = []
         self.inputs: list[tuple[int, bool]] = []
         self.outputs: list[tuple[int, bool]] = []
+        self.trips: list[p.LimitTripped] = []
+        self.fallbacks: list[tuple[int, bool | None, int]] = []
+        self.stale: set[int] = set()  # channels whose loop stopped deciding
 
     def board_online(self, info: BoardInfo) -> None:
         self.online.append(info)
@@ -43,6 +46,15 @@ class Listener:
 
     def board_output(self, channel: int, on: bool) -> None:
         self.outputs.append((channel, on))
+
+    def board_limit_tripped(self, trip: p.LimitTripped) -> None:
+        self.trips.append(trip)
+
+    def board_fallback(self, channel: int, on: bool | None, seconds: int) -> None:
+        self.fallbacks.append((channel, on, seconds))
+
+    def output_fresh(self, channel: int) -> bool:
+        return channel not in self.stale
 
 
 async def connected(port: str) -> tuple[SerialBoard, Listener]:

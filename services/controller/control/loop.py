@@ -38,6 +38,7 @@ from services.controller.control import profile as profiles
 from services.controller.control.core import Decision, LoopControl
 from services.controller.control.protections import LoopGuard
 from services.controller.control.steps import StepEnv, StepRunner
+from services.controller.devices import board_safety
 from services.controller.devices.points import (
     NO_READING,
     RECOVER_AFTER,
@@ -134,6 +135,7 @@ class LoopRuntime:
             if actuator is not None:
                 actuator.unsubscribe(self._on_forced_off)
                 actuator.set(False)
+                actuator.duty = actuator.decided_at = None  # no loop drives it now
         self.steps.stop()
         self.env.alarms.forget_source(self.id)
         if remove_state:
@@ -176,6 +178,7 @@ class LoopRuntime:
                 if current is not None:
                     current.unsubscribe(self._on_forced_off)
                     current.set(False)
+                    current.duty = current.decided_at = None
                 if new is not None:
                     new.subscribe(self._on_forced_off)
                 setattr(self, attr, new)
@@ -329,9 +332,22 @@ class LoopRuntime:
             self.heater.set(decision.heat)
         if self.cooler is not None:
             self.cooler.set(decision.cool)
+        self._tell_boards(now)
         self.timer.at(decision.next_at)
         self._check_alarms(now)
         self.publish(now)
+
+    def _tell_boards(self, now: float) -> None:
+        """What the boards enforce by themselves (a heater's high limit, the fallback
+        thermostat), and the heartbeat: this loop decided at `now`."""
+        # a tripped loop leaves nothing for a fallback to switch on
+        sp = self.sp if self.guard.tripped is None else None
+        if self.heater is not None:
+            self.heater.duty = board_safety.heater_duty(self.cfg, sp)
+            self.heater.decided_at = now
+        if self.cooler is not None:
+            self.cooler.duty = board_safety.cooler_duty(self.cfg, sp)
+            self.cooler.decided_at = now
 
     def setpoint(self, now: float) -> float | None:
         """The setpoint at wall time `now` (a profile runs by date)."""
