@@ -37,7 +37,7 @@ BOARD_ERRORS = {
 TRIP_ERRORS = {
     "nc": "not answering",
     "crc": "CRC errors",
-    "conv": "the probe restarted (its power-on 85.0 °C)",
+    "conv": "the probe restarted: its power-on 85.0 °C",
 }
 FIRMWARE_FAULT_READINGS = 3  # devices/arduino/maelstrom/guards.h
 
@@ -283,18 +283,18 @@ class BoardDevice:
                 self._fallback_alarmed = False
                 alarms.condition(self.fallback_alarm, False)
             return
-        name, _ = self._duty(channel)
         if not self._fallback_alarmed:
             self._fallback_alarmed = True
             alarms.condition(
                 self.fallback_alarm,
                 True,
-                f"Board {self.device.name or self.device.id}: the controller was silent for "
-                f"{seconds} s; the board's own fallback thermostat held {name}",
+                f"Board {self.device.name or self.device.id} stopped hearing the controller: "
+                "its own fallback thermostat holds the outputs until it hears it again",
                 kind="board_fallback",
                 severity=Severity.medium,
                 source=self.device.id,
             )
+            name = self._duty(channel)[0]
             events.info("board %s: fallback thermostat holds %s (%s)", self.device.id, name, on)
 
     def output_fresh(self, channel: int) -> bool:
