@@ -112,14 +112,14 @@ async def test_a_hung_loop_loses_its_outputs_while_the_other_loops_run(
         publish_config(probe, kettle_device())
         publish_config(probe, fermenter_device())
         publish_config(probe, kettle_loop(mode="manual", manual_output=100.0))
-        publish_config(probe, fermenter_loop(mode="manual", manual_output=100.0))
+        publish_config(probe, fermenter_loop(mode="manual", manual_output=-100.0))
         await run.running("kettle", "fermenter")
         kettle, fermenter = run.sim("sim-kettle"), run.sim("sim-fermenter")
-        await run.advance_until(lambda: kettle.outputs[ELEMENT] and fermenter.outputs[HEATER], 30)
+        await run.advance_until(lambda: kettle.outputs[ELEMENT] and fermenter.outputs[COOLER], 400)
         run.loop("kettle").decide = lambda sample: None  # its decision stalls for good
         with caplog.at_level(logging.WARNING):
             took = await run.advance_until(lambda: not kettle.outputs[ELEMENT], 120)
         heartbeat = run.loop("kettle").cfg.alarms.stale_after_s + 10.0
         assert took <= heartbeat + 10.0 + 2.0  # + the board's watchdog and a refresh
         assert "output 1 not renewed: the loop driving it has stopped deciding" in caplog.text
-        assert fermenter.outputs[HEATER] and fermenter.watchdog_trips == 0
+        assert fermenter.outputs[COOLER] and fermenter.watchdog_trips == 0
