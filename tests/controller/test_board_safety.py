@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from services.common.config import Config
-from services.controller.devices import protocol as p
+from services.common.schema.config import Protections
 from tests.controller.support import (
     fermenter_device,
     fermenter_loop,
@@ -33,39 +33,74 @@ def active(m: Any) -> bool:
 async def test_the_brewer_sees_why_when_the_boards_own_high_limit_trips(
     config: Config, probe: MqttProbe
 ) -> None:
-    """The kettle's probe restarts (a power dip) and reads its power-on 85.0 °C: the
-    controller holds the element off unlatched, but the board's own limit latches, and
-    the alarm says so until the brewer acknowledges it."""
+    """A host bug defeats the controller's own cutout: the board's limit still switches
+    the element off, latched, and the alarm says so until the brewer acknowledges it."""
     probe.subscribe("maelstrom/#")
     async with sim_controller(config) as run:
         publish_config(probe, kettle_device())
-        publish_config(probe, kettle_loop(mode="constant", setpoint=65.0))
+        publish_config(
+            probe,
+            kettle_loop(mode="manual", manual_output=100.0, protections=Protections(cutout_c=30.0)),
+        )
         await run.running("kettle")
         sim, loop = run.sim("sim-kettle"), run.loop("kettle")
         await run.advance_until(lambda: sim.outputs[ELEMENT], 30)
-        # the controller told the board the kettle's 105 °C cutout, on the water probe
-        assert sim.guards[ELEMENT].limit == p.SetLimit(sim.guards[ELEMENT].limit.seq, 1, 0, 1680)
-        sim.set_sensor_fault("water", "85")
-        await run.advance_until(lambda: sim.guards[ELEMENT].tripped, 10)
+        # the controller told the board the cutout, on the water probe: 30 °C = 480/16
+        limit = sim.guards[ELEMENT].limit
+        assert (limit.sensor, limit.raw) == (0, 480)
+        # the bug: the controller's own cutout no longer looks
+        loop.guard.settings = loop.guard.settings.model_copy(update={"cutout_c": None})
+        await run.advance_until(lambda: sim.guards[ELEMENT].tripped, 900, step=2.0)
+        assert not sim.outputs[ELEMENT]
         alarm = await received(probe, "maelstrom/alarms/kettle-protection", active)
         record = json.loads(alarm.payload)
         assert record["severity"] == "high"
         assert record["message"] == (
             "Kettle: the board's own high limit switched the heater sim-kettle/element off: "
-            "probe water failed 3 readings in a row (the probe restarted: its power-on "
-            "85.0 °C); outputs off until this alarm is acknowledged"
+            "probe water read 30.0 °C, at or above its 30 °C limit; "
+            "outputs off until this alarm is acknowledged"
         )
-        # the probe is fine again: the board and the loop both stay latched
-        sim.set_sensor_fault("water", "none")
-        await run.advance(60)
-        assert not sim.outputs[ELEMENT] and loop.guard.tripped
         state = await received(
             probe, "maelstrom/data/kettle", lambda m: json.loads(m.payload)["state"] == "fault"
         )
         assert json.loads(state.payload)["output"]["heat"] == 0.0
-        # the brewer acknowledges: the board's latch is cleared too, heating resumes
+        # latched on both sides while the water cools, whatever the controller says
+        await run.advance(60)
+        assert not sim.outputs[ELEMENT] and loop.guard.tripped
+        # the brewer raises the limit (mashing out) and acknowledges: the board's latch
+        # is cleared too, and heating resumes
+        publish_config(
+            probe,
+            kettle_loop(mode="manual", manual_output=100.0, protections=Protections(cutout_c=80.0)),
+        )
+        await run.advance_until(lambda: sim.guards[ELEMENT].limit.raw == 1280, 10)
         probe.publish("maelstrom/alarms/kettle-protection/ack", {"by": "brewer"})
         await run.advance_until(lambda: sim.outputs[ELEMENT], 30, step=0.5)
+        assert sim.guards[ELEMENT].tripped is None and loop.guard.tripped is None
+
+
+async def test_a_failing_probe_latches_the_boards_limit_until_it_reads_sane(
+    config: Config, probe: MqttProbe
+) -> None:
+    """The probe restarts (a power dip: its 85.0 °C): the controller holds the element
+    off itself; the board's latch backs it up, is told, and is released with the probe."""
+    probe.subscribe("maelstrom/#")
+    async with sim_controller(config) as run:
+        publish_config(probe, kettle_device())
+        publish_config(probe, kettle_loop(mode="manual", manual_output=100.0))
+        await run.running("kettle")
+        sim, loop = run.sim("sim-kettle"), run.loop("kettle")
+        await run.advance_until(lambda: sim.outputs[ELEMENT], 30)
+        sim.set_sensor_fault("water", "85")
+        await run.advance_until(lambda: sim.guards[ELEMENT].tripped, 10)
+        alarm = await received(probe, "maelstrom/alarms/sim-kettle-limit", active)
+        assert json.loads(alarm.payload)["message"] == (
+            "Board Simulated kettle holds element off: probe water failed 3 readings in a row "
+            "(the probe restarted: its power-on 85.0 °C); released once the probe reads sane "
+            "again"
+        )
+        sim.set_sensor_fault("water", "none")
+        await run.advance_until(lambda: sim.outputs[ELEMENT], 30)
         assert sim.guards[ELEMENT].tripped is None and loop.guard.tripped is None
 
 

@@ -102,6 +102,8 @@ class LoopRuntime:
         self._published_key: tuple[object, ...] | None = None
         self._published_at = -math.inf
         self._deciding = False
+        self._duties_for: tuple[object, float | None] = (None, None)
+        self._duties: tuple[board_safety.BoardDuty, board_safety.BoardDuty] | None = None
         self.steps = StepRunner(  # step profiles (programs): control/steps.py
             loop.id,
             self.title,
@@ -340,13 +342,23 @@ class LoopRuntime:
     def _tell_boards(self, now: float) -> None:
         """What the boards enforce by themselves (a heater's high limit, the fallback
         thermostat), and the heartbeat: this loop decided at `now`."""
+        cfg = self.cfg
         # a tripped loop leaves nothing for a fallback to switch on
-        sp = self.sp if self.guard.tripped is None else None
+        sp = self.sp if self.guard.tripped is None and cfg.board_fallback else None
+        if self._duties is None or self._duties_for[0] is not cfg or self._duties_for[1] != sp:
+            # new duty objects only when something changed: the boards skip the same ones
+            self._duties_for = (cfg, sp)
+            # the configured cutout: the board's limit holds whatever the host thinks
+            cutout = cfg.protection_settings.cutout_c
+            self._duties = (
+                board_safety.heater_duty(cfg, cutout, sp),
+                board_safety.cooler_duty(cfg, sp),
+            )
         if self.heater is not None:
-            self.heater.duty = board_safety.heater_duty(self.cfg, sp)
+            self.heater.duty = self._duties[0]
             self.heater.decided_at = now
         if self.cooler is not None:
-            self.cooler.duty = board_safety.cooler_duty(self.cfg, sp)
+            self.cooler.duty = self._duties[1]
             self.cooler.decided_at = now
 
     def setpoint(self, now: float) -> float | None:

@@ -42,8 +42,8 @@ class BoardDuty:
     """Not renewed once the loop has not decided for this long."""
 
 
-def heater_duty(loop: Loop, setpoint: float | None) -> BoardDuty:
-    cutout = loop.protection_settings.cutout_c
+def heater_duty(loop: Loop, cutout: float | None, setpoint: float | None) -> BoardDuty:
+    """`cutout`: the loop's `protections.cutout_c`, its kind's default filled in."""
     fallback = None
     if _fallback_allowed(loop, setpoint):
         assert setpoint is not None

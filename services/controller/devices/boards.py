@@ -17,7 +17,7 @@ from services.common.schema.config import Device, DigitalInput, Sensor, Severity
 from services.common.schema.state import DeviceStatus
 from services.controller.devices import protocol as p
 from services.controller.devices.board_safety import BoardDuty
-from services.controller.devices.points import CELSIUS, ActuatorPoint
+from services.controller.devices.points import CELSIUS, RECOVER_AFTER, ActuatorPoint
 from services.controller.devices.serial_board import BoardInfo, SerialBoard
 from services.controller.events import events
 from services.controller.sim.board import SimulatedBoard
@@ -95,6 +95,8 @@ class BoardDevice:
         self._attached: list[str] = []
         self._info: BoardInfo | None = None  # the last hello
         self._fallback_alarmed = False
+        self._told: dict[int, tuple[BoardDuty | None, object]] = {}  # channel → last duty told
+        self._probe_trips: dict[int, str] = {}  # channel → the probe whose failures tripped it
 
     @property
     def offline_alarm(self) -> str:
@@ -103,6 +105,10 @@ class BoardDevice:
     @property
     def fallback_alarm(self) -> str:
         return f"{self.device.id}-fallback"
+
+    @property
+    def limit_alarm(self) -> str:
+        return f"{self.device.id}-limit"
 
     def port(self) -> str:
         assert self.device.serial is not None
@@ -163,6 +169,7 @@ class BoardDevice:
         if self.board is None or not self.board.online:
             return
         self._tell_duties()
+        self._clear_probe_trips()
         limit = self.registry.ctx.timing.board.lost_after_s
         for sensor in self._sensors.values():
             point = self.registry.sensor(self.device.id, sensor.id)
@@ -222,6 +229,10 @@ class BoardDevice:
             if actuator.id not in self._attached or channel is None:
                 continue
             duty = self.registry.actuator(self.device.id, actuator.id).duty
+            told = (duty, self._sensors)
+            if self._told.get(channel) == told:
+                continue  # (duties and mappings compare by identity first: cheap)
+            self._told[channel] = told
             found = None
             # The board judges its own probes only, and its "off" is the pin low: an
             # output inverted on the host would be switched ON by its limit.
@@ -262,19 +273,45 @@ class BoardDevice:
         sensor = self._sensors.get(trip.sensor)
         probe = sensor.id if sensor is not None else f"#{trip.sensor}"
         offset = sensor.offset if sensor is not None else 0.0
-        _, duty = self._duty(trip.channel)
-        if trip.celsius is not None:
-            limit = f" {duty.limit_c:g} °C" if duty is not None and duty.limit_c else ""
-            why = f"probe {probe} read {trip.celsius + offset:.1f} °C, at or above its{limit} limit"
-        else:
+        name, duty = self._duty(trip.channel)
+        if trip.celsius is None:
+            # A failing probe: the loop already holds its outputs off and raises its sensor
+            # alarm; the board's latch is the backstop against a host that would not. It is
+            # cleared once the controller trusts the probe again (`_clear_probe_trips`).
             failure = TRIP_ERRORS.get(trip.error or "", trip.error)
-            why = f"probe {probe} failed {FIRMWARE_FAULT_READINGS} readings in a row ({failure})"
+            if trip.channel not in self._probe_trips and sensor is not None:
+                self._probe_trips[trip.channel] = sensor.id
+                self.registry.ctx.alarms.condition(
+                    self.limit_alarm,
+                    True,
+                    f"Board {self.device.name or self.device.id} holds {name} off: probe "
+                    f"{probe} failed {FIRMWARE_FAULT_READINGS} readings in a row ({failure}); "
+                    "released once the probe reads sane again",
+                    kind="board_limit",
+                    severity=Severity.medium,
+                    source=self.device.id,
+                )
+            return
+        limit = f" {duty.limit_c:g} °C" if duty is not None and duty.limit_c else ""
+        why = f"probe {probe} read {trip.celsius + offset:.1f} °C, at or above its{limit} limit"
         for point in self._points_on(trip.channel):
             if point.board_trip is None:
                 log.warning(
                     "board %s: its high limit holds %s off: %s", self.device.id, point.actuator, why
                 )
             point.board_trip = why
+
+    def _clear_probe_trips(self) -> None:
+        if self.board is None or not self._probe_trips:
+            return
+        for channel, sensor_id in list(self._probe_trips.items()):
+            point = self.registry.sensor(self.device.id, sensor_id)
+            if point.error is None and point.good_streak >= RECOVER_AFTER:
+                del self._probe_trips[channel]
+                log.info("board %s: probe %s sane again: its limit released", self.device.id, sensor_id)
+                self.board.clear_limit(channel)
+        if not self._probe_trips:
+            self.registry.ctx.alarms.condition(self.limit_alarm, False)
 
     def board_fallback(self, channel: int, on: bool | None, seconds: int) -> None:
         alarms = self.registry.ctx.alarms
@@ -309,6 +346,10 @@ class BoardDevice:
     def board_online(self, info: BoardInfo) -> None:
         self._map(info)
         self._info = info
+        self._told.clear()  # a new session (or a reset): the board knows nothing
+        if self._probe_trips:  # and holds nothing latched
+            self._probe_trips.clear()
+            self.registry.ctx.alarms.condition(self.limit_alarm, False)
         self._tell_duties()
         self.registry.ctx.alarms.condition(self.offline_alarm, False)
         self._publish_status(True)

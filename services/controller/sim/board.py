@@ -65,7 +65,9 @@ class ChannelGuard:
             self.faults = min(self.faults + 1, FAULT_READINGS)
             if self.faults < FAULT_READINGS:
                 return False
-            self.tripped = p.LimitTripped(channel, reading.index, None, reading.error or "conv")
+            # as the firmware says it: a power-on 85.0 is `conv`, a −127 a probe gone (`nc`)
+            why = reading.error or ("nc" if reading.raw == SENSOR_FAULTS["-127"] else "conv")
+            self.tripped = p.LimitTripped(channel, reading.index, None, why)
             return True
         self.faults = 0
         assert reading.raw is not None
