@@ -108,7 +108,7 @@ async def test_readings_survive_partial_lines_and_garbage() -> None:
         for i in range(0, len(wire), 5):  # dribbled in 5-byte pieces
             fake.write(wire[i : i + 5])
             await asyncio.sleep(0.001)
-        await eventually(lambda: len(listener.readings) >= 3)
+        await eventually(lambda: len(listener.readings) >= 3 and listener.inputs)  # the last line
         assert listener.readings == [(0, 19.3125, None), (0, -127.0, None), (0, None, "nc")]
         assert listener.inputs == [(8, True)]
         assert board.stats.garbage == 2
