@@ -404,6 +404,18 @@ async def serial_fuzz() -> Row:
         def board_input(self, channel: int, level: bool) -> None:
             pass
 
+        def board_output(self, channel: int, on: bool) -> None:
+            pass
+
+        def board_limit_tripped(self, trip: object) -> None:
+            pass
+
+        def board_fallback(self, channel: int, on: bool | None, seconds: int) -> None:
+            pass
+
+        def output_fresh(self, channel: int) -> bool:
+            return True
+
     timing = BoardTiming(hello_timeout_s=0.3, refresh_s=0.5, lost_after_s=5.0, backoff_min_s=0.1)
     fake = FakeBoard()
     board = SerialBoard("fuzz", fake.port, RealClock(), Listener(), timing=timing)

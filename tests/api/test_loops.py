@@ -142,6 +142,10 @@ async def test_a_second_loop_on_the_same_relay_is_refused(
         ({"compressor": {"min_on_s": 1e9}}, "at most 3600"),
         ({"setpoint_max": 104, "setpoint": 20}, "within -10..40"),
         ({"compressor": {"window_s": 5}}, "compressor.window_s"),
+        (
+            {"kind": "kettle", "heater": None, "setpoint_max": 105, "board_fallback": True},
+            "never left to the board's fallback thermostat",
+        ),
     ],
 )
 async def test_unsafe_loop_settings_are_refused(

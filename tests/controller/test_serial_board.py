@@ -28,6 +28,9 @@ class Listener:
         self.readings: list[tuple[int, float | None, str | None]] = []
         self.inputs: list[tuple[int, bool]] = []
         self.outputs: list[tuple[int, bool]] = []
+        self.trips: list[p.LimitTripped] = []
+        self.fallbacks: list[tuple[int, bool | None, int]] = []
+        self.stale: set[int] = set()  # channels whose loop stopped deciding
 
     def board_online(self, info: BoardInfo) -> None:
         self.online.append(info)
@@ -43,6 +46,15 @@ class Listener:
 
     def board_output(self, channel: int, on: bool) -> None:
         self.outputs.append((channel, on))
+
+    def board_limit_tripped(self, trip: p.LimitTripped) -> None:
+        self.trips.append(trip)
+
+    def board_fallback(self, channel: int, on: bool | None, seconds: int) -> None:
+        self.fallbacks.append((channel, on, seconds))
+
+    def output_fresh(self, channel: int) -> bool:
+        return channel not in self.stale
 
 
 async def connected(port: str) -> tuple[SerialBoard, Listener]:
@@ -96,7 +108,7 @@ async def test_readings_survive_partial_lines_and_garbage() -> None:
         for i in range(0, len(wire), 5):  # dribbled in 5-byte pieces
             fake.write(wire[i : i + 5])
             await asyncio.sleep(0.001)
-        await eventually(lambda: len(listener.readings) >= 3)
+        await eventually(lambda: len(listener.readings) >= 3 and listener.inputs)  # the last line
         assert listener.readings == [(0, 19.3125, None), (0, -127.0, None), (0, None, "nc")]
         assert listener.inputs == [(8, True)]
         assert board.stats.garbage == 2
@@ -204,3 +216,51 @@ async def test_a_board_behind_a_socket_url_like_ser2net() -> None:
     finally:
         await driver.stop()
         server.close()
+
+
+async def test_a_firmware_without_high_limits_is_told_once_and_still_driven(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Protocol 1 stays compatible: a board on firmware 1.0 refuses `C` as an unknown
+    command; the controller says so once, and drives its outputs as before."""
+    fake = FakeBoard()
+    board, listener = await connected(fake.port)
+    try:
+        board.set_limit(1, 0, 1680)
+        fake.hello()
+        limit = await fake.expect("C ")
+        assert limit.split()[2:] == ["1", "0", "1680"]
+        with caplog.at_level(logging.WARNING):
+            fake.say(f"N {limit.split()[1]} cmd")
+            await eventually(lambda: "does not enforce high limits" in caplog.text)
+        board.set_limit(1, 0, 1600)  # not sent again to a firmware that cannot
+        board.set_output(1, True)
+        output = await fake.expect("O ")
+        fake.say(f"K {output.split()[1]}")
+        await eventually(lambda: (1, True) in listener.outputs, what="the output obeyed")
+        assert b"C " not in fake.raw.split(limit.encode())[-1]
+        assert caplog.text.count("does not enforce high limits") == 1
+    finally:
+        await board.stop()
+        fake.unplug()
+
+
+async def test_a_trip_the_board_reports_reaches_the_controller_until_its_clear_is_read() -> None:
+    fake = FakeBoard()
+    board, listener = await connected(fake.port)
+    try:
+        board.set_limit(1, 0, 1680)
+        fake.hello()
+        await fake.expect("C ")
+        fake.say("C 1 0 1700")
+        await eventually(lambda: listener.trips, what="the trip")
+        assert listener.trips[0].celsius == 106.25
+        board.clear_limit(1)
+        clear = await fake.expect("R ")
+        fake.say("C 1 0 1700", f"K {clear.split()[1]}")  # sent before it read the `R`
+        fake.say("C 1 0 ERR nc")  # after: a new trip
+        await eventually(lambda: len(listener.trips) == 2, what="the second trip")
+        assert listener.trips[1].error == "nc"
+    finally:
+        await board.stop()
+        fake.unplug()

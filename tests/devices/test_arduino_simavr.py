@@ -30,7 +30,7 @@ def test_hello_lists_the_probes_and_readings_follow(simavr_board: Start) -> None
     board = simavr_board("--probe", "309", "--probe", "-40")
     hello = board.hello()
     roms = probe_roms(board)
-    assert hello[0] == "H 1 maelstrom-uno 1.0.0"
+    assert hello[0] == "H 1 maelstrom-uno 1.1.0"
     sensors = {line.split()[2]: int(line.split()[1]) for line in hello if line.startswith("S ")}
     assert set(sensors) == set(roms.values())  # both found by the 1-Wire search
     assert [line for line in hello if line[0] in "AI"] == [
@@ -220,7 +220,7 @@ def test_opening_the_port_resets_the_board_with_outputs_off(simavr_board: Start)
     board.reopen()  # the host reconnects: DTR resets an Uno
     board.events.wait(lambda e: e.startswith("reset"), timeout=30, start=mark)
     board.pin(HEATER_PIN, 0, start=mark)
-    assert board.hello(start)[0] == "H 1 maelstrom-uno 1.0.0"
+    assert board.hello(start)[0] == "H 1 maelstrom-uno 1.1.0"
 
 
 def test_stack_stays_small(simavr_board: Start) -> None:
@@ -269,3 +269,96 @@ def test_the_hello_is_followed_by_the_reset_cause(simavr_board: Start) -> None:
     board.hello()
     cause = board.expect_prefix("L reset cause: ")
     assert cause.split(": ")[1] in ("power-on", "external", "brown-out", "watchdog", "unknown")
+
+
+def test_the_high_limit_holds_its_output_off_until_the_host_clears_it(simavr_board: Start) -> None:
+    """The firmware's own high limit: a reading at or above it, or a probe that keeps
+    failing, forces the bound output off and latches, whatever the host commands."""
+    board = simavr_board("--probe", "309")
+    board.hello()
+    board.arm()
+    board.send("C 1 1 0 400")  # heater (channel 1) bound to probe 0, limit 25.0 °C
+    board.expect("K 1")
+    mark = board.events.mark()
+    board.send("O 2 1 1")
+    board.expect("K 2")
+    board.pin(HEATER_PIN, 1, start=mark)
+    board.inject("temp 0 480")  # 30 °C
+    board.expect("C 1 0 480")  # the trip, and what tripped it
+    board.pin(HEATER_PIN, 0, start=mark)
+    board.send("O 3 1 1")  # the host keeps commanding on: refused while latched
+    assert board.expect_prefix("N 3") == "N 3 limit"
+    board.inject("temp 0 300")  # cool again: still latched, still reported
+    start = board.board.mark()
+    board.expect("T 0 300", start=start)
+    board.expect("C 1 0 480", start=start)
+    board.send("R 4 1")  # the host clears it (the brewer acknowledged)
+    board.expect("K 4")
+    board.send("O 5 1 1")
+    board.expect("K 5")
+    assert board.events.lines[mark:].count(f"pin {HEATER_PIN} 1") == 2
+    # a probe that stops answering trips it too, after a few readings in a row
+    start, mark = board.board.mark(), board.events.mark()
+    board.inject("plug 0 0")
+    board.expect("C 1 0 ERR nc", start=start)
+    board.pin(HEATER_PIN, 0, start=mark)
+    assert sum(line == "T 0 ERR nc" for line in board.board.since(start)) >= 3
+
+
+def test_the_fallback_thermostat_holds_the_fermenter_while_the_host_is_silent(
+    simavr_board: Start,
+) -> None:
+    board = simavr_board("--probe", "400")  # 25 °C
+    board.hello()
+    board.send("W 1 1")
+    board.expect("K 1")
+    # cooler (channel 2) towards 20.0 °C with a 0.5 °C differential, 1 s minimum off;
+    # its high limit at 30 °C
+    board.send("F 2 2 0 c 320 8 1")
+    board.send("C 3 2 0 480")
+    board.expect("K 3")
+    mark = board.events.mark()
+    # the host says nothing more: the watchdog fires, the fallback takes over
+    board.expect("L fallback: thermostat on")
+    board.expect_prefix("F 2 0 ")  # reported: held by the fallback, off for now
+    board.pin(COOLER_PIN, 1, start=mark)  # on once its minimum off has passed
+    board.expect_prefix("F 2 1 ")
+    board.inject("temp 0 310")  # below the setpoint: off
+    board.pin(COOLER_PIN, 0, start=mark)
+    # the fallback still obeys the high limit
+    on_again = board.events.mark()
+    board.inject("temp 0 500")
+    board.expect("C 2 0 500")
+    board.expect_prefix("F 2 0 ", start=board.board.mark())
+    assert f"pin {COOLER_PIN} 1" not in board.events.since(on_again)
+    # the host is back: the board says it was in fallback, and for how long
+    board.send("P 4")
+    board.expect("K 4")
+    back = board.expect_prefix("L fallback: host back after ")
+    assert int(back.split()[-2]) >= 1
+
+
+def test_an_output_its_host_stops_renewing_goes_off_while_the_others_run(
+    simavr_board: Start,
+) -> None:
+    """The per-loop heartbeat: the host renews an output only while its loop decides,
+    so a hung loop's output goes off at the watchdog time; the others stay on."""
+    board = simavr_board()
+    board.hello()
+    board.send("W 1 1")
+    board.expect("K 1")
+    mark = board.events.mark()
+    board.send("O 2 1 1")
+    board.send("O 3 2 1")
+    board.expect("K 3")
+    heard = board.board.mark()
+    for seq in range(4, 200):  # only the cooler's loop still decides
+        board.send(f"O {seq} 2 1")
+        board.expect(f"K {seq}")
+        if "L watchdog: output 1 off (not renewed)" in board.board.since(heard):
+            break
+    else:
+        raise AssertionError("the heater stayed on without being renewed")
+    board.pin(HEATER_PIN, 0, start=mark)
+    assert f"pin {COOLER_PIN} 0" not in board.events.since(mark)
+    assert "L watchdog: outputs off" not in board.board.since(heard)

@@ -7,6 +7,7 @@
 #include <avr/pgmspace.h>
 #include <avr/wdt.h>
 
+#include "guards.h"
 #include "link.h"
 #include "onewire.h"
 #include "probes.h"
@@ -14,7 +15,7 @@
 // ---- configuration: edit to match your wiring ------------------------------------
 
 #define BOARD_NAME "maelstrom-uno"  // no spaces; shown in the hello
-#define FIRMWARE_VERSION "1.0.0"
+#define FIRMWARE_VERSION "1.1.0"
 
 const uint32_t BAUD = 57600;
 const uint8_t ONEWIRE_PIN = 2;  // DS18B20 data, with 4.7 kOhm to 5 V
@@ -67,6 +68,14 @@ LineReader reader;
 LineWriter line(Serial);
 
 bool outputOn[OUTPUT_COUNT];
+// Each output that is on must be renewed (`O <ch> 1`) within the watchdog time, or it
+// goes off by itself: the host renews an output only while the loop that drives it
+// is deciding, so one hung loop loses its outputs while the others run on.
+uint32_t renewedMs[OUTPUT_COUNT];
+uint32_t offSinceMs[OUTPUT_COUNT];  // when each output last went off (0: the reset)
+ChannelGuard guards[OUTPUT_COUNT];
+bool inFallback = false;  // the host is silent and a fallback thermostat holds outputs
+uint32_t fallbackSinceMs = 0;
 bool inputLevel[INPUT_COUNT];
 uint32_t inputChangedAt[INPUT_COUNT];
 uint32_t lastValidLineMs = 0;
@@ -83,6 +92,8 @@ uint32_t garbageLoggedMs = 0;
 // ---- outputs and inputs ---------------------------------------------------------------
 
 void setOutput(uint8_t i, bool on) {
+  if (on && guards[i].tripped) on = false;  // a tripped high limit holds, whoever asks
+  if (outputOn[i] && !on) offSinceMs[i] = millis();
   outputOn[i] = on;
   digitalWrite(OUTPUTS[i].pin, on != OUTPUTS[i].activeLow ? HIGH : LOW);
 }
@@ -136,6 +147,8 @@ void sendNak(uint16_t seq, const char *progmemWhy) {
 
 void sendInput(uint8_t i) { line.begin('D').number(INPUTS[i].channel).number(inputLevel[i]).send(); }
 
+void sendSafetyStatus(uint32_t now);
+
 void sendHello() {
   line.begin('H').number(1).space().text(BOARD_NAME).space().text(FIRMWARE_VERSION).send();
   for (uint8_t i = 0; i < probes.count(); i++) {
@@ -151,6 +164,35 @@ void sendHello() {
   line.begin('E').number(probes.count()).number(OUTPUT_COUNT).number(INPUT_COUNT).send();
   if (busShorted) sendLog(PSTR("onewire: bus held low (short, or no pull-up resistor)"));
   if (probes.parasite()) sendLog(PSTR("onewire: parasite-powered probe on the bus"));
+  sendSafetyStatus(millis());
+}
+
+// `C <ch> <sensor> <raw>` / `C <ch> <sensor> ERR <why>`: output ch's high limit has
+// tripped (latched) on this reading; `F <ch> <0|1> <s>`: the fallback thermostat holds
+// output ch, now off/on, the host silent for s seconds.
+void sendTrip(uint8_t i) {
+  const ChannelGuard &g = guards[i];
+  line.begin('C').number(OUTPUTS[i].channel).number(g.limitSensor);
+  if (!g.tripError) {
+    line.number(g.tripRaw);
+  } else if (g.tripWhy == PROBE_CRC) {
+    line.textP(PSTR(" ERR crc"));
+  } else if (g.tripWhy == PROBE_CONV) {
+    line.textP(PSTR(" ERR conv"));
+  } else {
+    line.textP(PSTR(" ERR nc"));
+  }
+  line.send();
+}
+
+void sendSafetyStatus(uint32_t now) {
+  for (uint8_t i = 0; i < OUTPUT_COUNT; i++) {
+    if (guards[i].tripped) sendTrip(i);
+    if (inFallback && guards[i].fallbackSensor != NO_SENSOR) {
+      line.begin('F').number(OUTPUTS[i].channel).number(outputOn[i]);
+      line.number((now - fallbackSinceMs) / 1000).send();
+    }
+  }
 }
 
 void sendReading(const ProbeReading &reading) {
@@ -186,6 +228,17 @@ bool parseNumber(const char *text, uint32_t max, uint32_t &value) {
   return true;
 }
 
+// A decimal number with an optional '-', within lo..hi.
+bool parseSigned(const char *text, int16_t lo, int16_t hi, int16_t &value) {
+  bool negative = *text == '-';
+  uint32_t magnitude;
+  if (!parseNumber(text + negative, 32768, magnitude)) return false;
+  int32_t v = negative ? -(int32_t)magnitude : (int32_t)magnitude;
+  if (v < lo || v > hi) return false;
+  value = (int16_t)v;
+  return true;
+}
+
 // Splits `body` in place at single spaces; returns the field count, 0 when there
 // are more than `max` fields or an empty one.
 uint8_t splitFields(char *body, char *fields[], uint8_t max) {
@@ -206,13 +259,72 @@ uint8_t splitFields(char *body, char *fields[], uint8_t max) {
 // reconnecting (sending `?` behind ser2net or ESP-Link) has not decided anything, and
 // must not keep an element on.
 void feedWatchdog() {
-  lastValidLineMs = millis();
+  uint32_t now = millis();
+  lastValidLineMs = now;
   watchdogTripped = false;
+  if (!inFallback) return;
+  inFallback = false;
+  // The host is back: what the fallback switched on stays on until the host says
+  // otherwise, and the host gets one watchdog time to renew it.
+  for (uint8_t i = 0; i < OUTPUT_COUNT; i++) renewedMs[i] = now;
+  line.begin('L').space().textP(PSTR("fallback: host back after")).number((now - fallbackSinceMs) / 1000);
+  line.textP(PSTR(" s")).send();
+}
+
+// `C <seq> <ch> <sensor> <raw>`: a high limit for output ch; `C <seq> <ch>` removes it.
+void configureLimit(uint16_t seq, uint8_t n, char *f[]) {
+  uint32_t channel, sensor;
+  int16_t raw;
+  if ((n != 3 && n != 5) || !parseNumber(f[2], 255, channel)) return sendNak(seq, PSTR("arg"));
+  if (n == 5 && (!parseNumber(f[3], Probes::MAX_PROBES - 1, sensor) ||
+                 !parseSigned(f[4], -32768, 32767, raw))) {
+    return sendNak(seq, PSTR("arg"));
+  }
+  int8_t i = outputIndex(channel);
+  if (i < 0) return sendNak(seq, PSTR("ch"));
+  ChannelGuard &g = guards[i];
+  if (n == 3) {
+    g.limitSensor = NO_SENSOR;
+    g.clearTrip();
+  } else {
+    if (g.limitSensor != sensor) g.faults = 0;
+    g.limitSensor = sensor;
+    g.limitRaw = raw;
+  }
+  sendAck(seq);
+}
+
+// `F <seq> <ch> <sensor> <h|c> <setpoint> <differential> <min off s>`: while the host is
+// silent, output ch heats (h) or cools (c) towards the setpoint; `F <seq> <ch>` removes it.
+void configureFallback(uint16_t seq, uint8_t n, char *f[]) {
+  uint32_t channel, sensor, minOff;
+  int16_t setpoint, diff;
+  if ((n != 3 && n != 8) || !parseNumber(f[2], 255, channel)) return sendNak(seq, PSTR("arg"));
+  bool cools = n == 8 && f[4][0] == 'c';
+  if (n == 8 && (!parseNumber(f[3], Probes::MAX_PROBES - 1, sensor) || f[4][1] != '\0' ||
+                 (f[4][0] != 'c' && f[4][0] != 'h') ||
+                 !parseSigned(f[5], -32768, 32767, setpoint) ||
+                 !parseSigned(f[6], 1, 800, diff) || !parseNumber(f[7], 3600, minOff))) {
+    return sendNak(seq, PSTR("arg"));
+  }
+  int8_t i = outputIndex(channel);
+  if (i < 0) return sendNak(seq, PSTR("ch"));
+  ChannelGuard &g = guards[i];
+  if (n == 3) {
+    g.fallbackSensor = NO_SENSOR;
+  } else {
+    g.fallbackSensor = sensor;
+    g.fallbackCools = cools;
+    g.fallbackSetpoint = setpoint;
+    g.fallbackDiff = diff;
+    g.fallbackMinOffS = minOff;
+  }
+  sendAck(seq);
 }
 
 void handleCommand(char *body) {
-  char *f[4];
-  uint8_t n = splitFields(body, f, 4);
+  char *f[8];
+  uint8_t n = splitFields(body, f, 8);
   uint32_t seq;
   if (n < 2 || !parseNumber(f[1], 65535, seq)) return;  // no sequence number: cannot answer
   if (f[0][1] != '\0') return sendNak(seq, PSTR("cmd"));
@@ -245,8 +357,21 @@ void handleCommand(char *body) {
       int8_t i = outputIndex(channel);
       if (i < 0) return sendNak(seq, PSTR("ch"));
       if (value == 1 && !armed) return sendNak(seq, PSTR("reset"));
+      if (value == 1 && guards[i].tripped) return sendNak(seq, PSTR("limit"));
       feedWatchdog();
       setOutput(i, value == 1);
+      renewedMs[i] = millis();
+      return sendAck(seq);
+    }
+    case 'C':
+      return configureLimit(seq, n, f);
+    case 'F':
+      return configureFallback(seq, n, f);
+    case 'R': {  // clear a tripped high limit; the next reading judges afresh
+      if (n != 3 || !parseNumber(f[2], 255, channel)) return sendNak(seq, PSTR("arg"));
+      int8_t i = outputIndex(channel);
+      if (i < 0) return sendNak(seq, PSTR("ch"));
+      guards[i].clearTrip();
       return sendAck(seq);
     }
     default:
@@ -263,14 +388,52 @@ void serviceSerial() {
   }
 }
 
+bool anyFallback() {
+  for (uint8_t i = 0; i < OUTPUT_COUNT; i++) {
+    if (guards[i].fallbackSensor != NO_SENSOR) return true;
+  }
+  return false;
+}
+
 void serviceWatchdog(uint32_t now) {
   bool alive = now - lastValidLineMs < watchdogMs;
   digitalWrite(LED_BUILTIN, alive ? HIGH : LOW);
-  if (alive || watchdogTripped) return;
+  if (alive) {
+    for (uint8_t i = 0; i < OUTPUT_COUNT; i++) {
+      if (!outputOn[i] || now - renewedMs[i] < watchdogMs) continue;
+      setOutput(i, false);  // its loop stopped deciding: the host stopped renewing it
+      line.begin('L').space().textP(PSTR("watchdog: output")).number(OUTPUTS[i].channel);
+      line.textP(PSTR(" off (not renewed)")).send();
+    }
+    return;
+  }
+  if (watchdogTripped) return;
   watchdogTripped = true;  // once per silence; the next valid line re-arms it
-  if (!anyOutputOn()) return;
-  allOutputsOff();
-  sendLog(PSTR("watchdog: outputs off"));
+  bool wasOn = anyOutputOn();
+  allOutputsOff();  // the fallback starts from off: minimum off times count from here
+  if (wasOn) sendLog(PSTR("watchdog: outputs off"));
+  if (armed && anyFallback()) {
+    inFallback = true;
+    fallbackSinceMs = now;
+    sendLog(PSTR("fallback: thermostat on"));
+    sendSafetyStatus(now);
+  }
+}
+
+// Every reading goes past the high limits, and (host silent) the fallback thermostats.
+void guardReading(const ProbeReading &reading, uint32_t now) {
+  bool ok = reading.error == PROBE_OK;
+  for (uint8_t i = 0; i < OUTPUT_COUNT; i++) {
+    ChannelGuard &g = guards[i];
+    if (g.limitReading(reading.index, ok, reading.raw, reading.error)) {
+      setOutput(i, false);
+      sendTrip(i);
+    }
+    if (inFallback && g.fallbackSensor == reading.index) {
+      bool want = g.fallbackWants(outputOn[i], ok, reading.raw, now - offSinceMs[i]);
+      if (want != outputOn[i]) setOutput(i, want);
+    }
+  }
 }
 
 void serviceProbes(uint32_t now) {
@@ -278,9 +441,11 @@ void serviceProbes(uint32_t now) {
   switch (probes.poll(now, reading)) {
     case Probes::READING:
       sendReading(reading);
+      guardReading(reading, now);
       break;
     case Probes::CYCLE_DONE:
       for (uint8_t i = 0; i < INPUT_COUNT; i++) sendInput(i);
+      sendSafetyStatus(now);
       if (probes.shorted() != busShorted) {
         busShorted = probes.shorted();
         if (busShorted) {
@@ -323,7 +488,7 @@ void serviceGarbageLog(uint32_t now) {
 // compressor's inrush, or the AVR watchdog, is worth a brewer's attention. (A bootloader
 // that clears MCUSR itself leaves "unknown".)
 void sendResetCause(uint8_t mcusr) {
-  PGM_P cause = PSTR("unknown");
+  const char *cause = PSTR("unknown");  // in flash (PGM_P is deprecated)
   if (mcusr & _BV(WDRF)) cause = PSTR("watchdog");
   else if (mcusr & _BV(BORF)) cause = PSTR("brown-out");
   else if (mcusr & _BV(EXTRF)) cause = PSTR("external");

@@ -552,6 +552,12 @@ class Loop(Strict):
         default_factory=Watchdogs,
         description="Band, silent-device and stuck-step alarms; null fields: the kind's defaults.",
     )
+    board_fallback: bool = Field(
+        False,
+        description="While the controller is silent, the board holding this loop's probe and "
+        "outputs keeps an on/off thermostat (±0.5 °C, the compressor's min off) around the "
+        "last setpoint. Serial boards only; never for a kettle.",
+    )
     target_revision: int = Field(
         0,
         ge=0,
@@ -590,6 +596,8 @@ class Loop(Strict):
             )
         if c.dead_time_s > MAX_DEAD_TIME_S:
             raise ValueError(f"compressor.dead_time_s must be at most {MAX_DEAD_TIME_S:g} s")
+        if self.kind == LoopKind.kettle and self.board_fallback:
+            raise ValueError("a kettle's element is never left to the board's fallback thermostat")
         if self.kind == LoopKind.kettle and self.protections.cutout_c == 0:
             raise ValueError("a kettle's high-limit cutout cannot be switched off")
         if self.setpoint_min >= self.setpoint_max:

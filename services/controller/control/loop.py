@@ -38,6 +38,7 @@ from services.controller.control import profile as profiles
 from services.controller.control.core import Decision, LoopControl
 from services.controller.control.protections import LoopGuard
 from services.controller.control.steps import StepEnv, StepRunner
+from services.controller.devices import board_safety
 from services.controller.devices.points import (
     NO_READING,
     RECOVER_AFTER,
@@ -101,6 +102,8 @@ class LoopRuntime:
         self._published_key: tuple[object, ...] | None = None
         self._published_at = -math.inf
         self._deciding = False
+        self._duties_for: tuple[object, float | None] = (None, None)
+        self._duties: tuple[board_safety.BoardDuty, board_safety.BoardDuty] | None = None
         self.steps = StepRunner(  # step profiles (programs): control/steps.py
             loop.id,
             self.title,
@@ -134,6 +137,7 @@ class LoopRuntime:
             if actuator is not None:
                 actuator.unsubscribe(self._on_forced_off)
                 actuator.set(False)
+                actuator.duty = actuator.decided_at = None  # no loop drives it now
         self.steps.stop()
         self.env.alarms.forget_source(self.id)
         if remove_state:
@@ -176,6 +180,7 @@ class LoopRuntime:
                 if current is not None:
                     current.unsubscribe(self._on_forced_off)
                     current.set(False)
+                    current.duty = current.decided_at = None
                 if new is not None:
                     new.subscribe(self._on_forced_off)
                 setattr(self, attr, new)
@@ -329,9 +334,32 @@ class LoopRuntime:
             self.heater.set(decision.heat)
         if self.cooler is not None:
             self.cooler.set(decision.cool)
+        self._tell_boards(now)
         self.timer.at(decision.next_at)
         self._check_alarms(now)
         self.publish(now)
+
+    def _tell_boards(self, now: float) -> None:
+        """What the boards enforce by themselves (a heater's high limit, the fallback
+        thermostat), and the heartbeat: this loop decided at `now`."""
+        cfg = self.cfg
+        # a tripped loop leaves nothing for a fallback to switch on
+        sp = self.sp if self.guard.tripped is None and cfg.board_fallback else None
+        if self._duties is None or self._duties_for[0] is not cfg or self._duties_for[1] != sp:
+            # new duty objects only when something changed: the boards skip the same ones
+            self._duties_for = (cfg, sp)
+            # the configured cutout: the board's limit holds whatever the host thinks
+            cutout = cfg.protection_settings.cutout_c
+            self._duties = (
+                board_safety.heater_duty(cfg, cutout, sp),
+                board_safety.cooler_duty(cfg, sp),
+            )
+        if self.heater is not None:
+            self.heater.duty = self._duties[0]
+            self.heater.decided_at = now
+        if self.cooler is not None:
+            self.cooler.duty = self._duties[1]
+            self.cooler.decided_at = now
 
     def setpoint(self, now: float) -> float | None:
         """The setpoint at wall time `now` (a profile runs by date)."""

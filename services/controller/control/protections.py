@@ -11,6 +11,8 @@ the monotonic clock, and trips when the physics disagrees:
   the heater, if any, runs): a welded relay or a shorted SSR.
 * **loss of control** — a device says it cannot be sure an output obeys (no
   acknowledgement, refused, echo not confirmed).
+* **board limit** — the board's firmware tripped its own high limit on an output
+  (a reading at or above it, or a probe that keeps failing) and holds it off.
 
 A trip is latched: every output of the loop stays off, the loop's state is
 `fault`, and the high-severity `<loop>-protection` alarm names the cause. The
@@ -108,11 +110,13 @@ class LoopGuard:
         if pv is None:
             self._heating_since = None
             self._window.clear()
-            return None
+            return self._board_limit(heater, cooler)
         if s.cutout_c and pv >= s.cutout_c:
             return self._trip(
                 "cutout", f"{pv:.1f} °C reached the high-limit cutout {s.cutout_c:g} °C"
             )
+        if (cause := self._board_limit(heater, cooler)) is not None:
+            return cause
         # heating without rise
         if s.no_rise_s and heater is not None and heat_duty >= HEATING_DUTY and pv < BOIL_C:
             if self._heating_since is None:
@@ -167,6 +171,20 @@ class LoopGuard:
                 self._window.clear()
         return None
 
+    def _board_limit(
+        self, heater: ActuatorPoint | None, cooler: ActuatorPoint | None
+    ) -> str | None:
+        """The board's firmware tripped its own high limit (the host's cutout, seeing the
+        same reading, names it first)."""
+        for name, point in (("heater", heater), ("cooler", cooler)):
+            if point is not None and point.board_trip:
+                return self._trip(
+                    "board_limit",
+                    f"the board's own high limit switched the {name} "
+                    f"{point.device}/{point.actuator} off: {point.board_trip}",
+                )
+        return None
+
     def _count_starts(self, now: float, cooler_starts: int) -> None:
         limit = self.settings.max_starts_per_hour
         if cooler_starts > self._cooler_starts:
@@ -213,7 +231,7 @@ class LoopGuard:
         if self.tripped is None:
             return
         still = None
-        if self._kind == "cutout" and self.settings.cutout_c:
+        if self._kind in ("cutout", "board_limit") and self.settings.cutout_c:
             if pv is None or pv > self.settings.cutout_c - CUTOUT_RESET_BELOW_C:
                 still = "still too hot (or no reading)"
         elif self._kind == "control" and any(p is not None and p.trouble for p in (heater, cooler)):
@@ -224,6 +242,9 @@ class LoopGuard:
             self._raise()  # a new, unacknowledged episode: acknowledge again later
             return
         log.warning("loop %s: protection reset by acknowledgement (%s)", self.loop.id, self.tripped)
+        for point in (heater, cooler):
+            if point is not None:
+                point.clear_board_trip()  # a board that tripped too clears its latch (`R`)
         self.tripped = self._kind = None
         self._heating_since = None
         self._window.clear()

@@ -15,8 +15,11 @@ from typing import TYPE_CHECKING
 
 from services.common.schema.config import Device, DigitalInput, Sensor, Severity
 from services.common.schema.state import DeviceStatus
-from services.controller.devices.points import CELSIUS, ActuatorPoint
+from services.controller.devices import protocol as p
+from services.controller.devices.board_safety import BoardDuty
+from services.controller.devices.points import CELSIUS, RECOVER_AFTER, ActuatorPoint
 from services.controller.devices.serial_board import BoardInfo, SerialBoard
+from services.controller.events import events
 from services.controller.sim.board import SimulatedBoard
 from services.controller.sim.hydrometer import SimulatedHydrometer
 from services.controller.sim.physics import Fermenter, make_plant
@@ -31,6 +34,12 @@ BOARD_ERRORS = {
     "crc": "CRC error (bad wiring or interference)",
     "conv": "conversion timed out",
 }
+TRIP_ERRORS = {
+    "nc": "not answering",
+    "crc": "CRC errors",
+    "conv": "the probe restarted: its power-on 85.0 °C",
+}
+FIRMWARE_FAULT_READINGS = 3  # devices/arduino/maelstrom/guards.h
 
 
 def address_key(address: str) -> str:
@@ -85,10 +94,21 @@ class BoardDevice:
         self._inputs: dict[int, DigitalInput] = {}
         self._attached: list[str] = []
         self._info: BoardInfo | None = None  # the last hello
+        self._fallback_alarmed = False
+        self._told: dict[int, tuple[BoardDuty | None, object]] = {}  # channel → last duty told
+        self._probe_trips: dict[int, str] = {}  # channel → the probe whose failures tripped it
 
     @property
     def offline_alarm(self) -> str:
         return f"{self.device.id}-offline"
+
+    @property
+    def fallback_alarm(self) -> str:
+        return f"{self.device.id}-fallback"
+
+    @property
+    def limit_alarm(self) -> str:
+        return f"{self.device.id}-limit"
 
     def port(self) -> str:
         assert self.device.serial is not None
@@ -148,6 +168,8 @@ class BoardDevice:
         """A probe the board stopped reporting (without saying why) is stale."""
         if self.board is None or not self.board.online:
             return
+        self._tell_duties()
+        self._clear_probe_trips()
         limit = self.registry.ctx.timing.board.lost_after_s
         for sensor in self._sensors.values():
             point = self.registry.sensor(self.device.id, sensor.id)
@@ -179,6 +201,7 @@ class BoardDevice:
                     actuator.id,
                 )
             point.attach(lambda on, c=channel, i=inverted: board.set_output(c, on != i))
+            point.trip_clearer = lambda c=channel: board.clear_limit(c)
             if actuator.id not in self._attached:
                 self._attached.append(actuator.id)
 
@@ -193,10 +216,141 @@ class BoardDevice:
                 self.board.forget_output(actuator.channel)
         self._attached = [a for a in self._attached if only is not None and a not in only]
 
+    # what the board enforces by itself -----------------------------------------------------------
+    def _tell_duties(self) -> None:
+        """Each output's high limit and fallback thermostat, as its loop asks, on the board
+        (the board sends nothing it already has)."""
+        board = self.board
+        if board is None or not board.online:
+            return
+        index_of = {s.id: (i, s.offset) for i, s in self._sensors.items()}
+        for actuator in self.device.actuators:
+            channel = actuator.channel
+            if actuator.id not in self._attached or channel is None:
+                continue
+            duty = self.registry.actuator(self.device.id, actuator.id).duty
+            told = (duty, self._sensors)
+            if self._told.get(channel) == told:
+                continue  # (duties and mappings compare by identity first: cheap)
+            self._told[channel] = told
+            found = None
+            # The board judges its own probes only, and its "off" is the pin low: an
+            # output inverted on the host would be switched ON by its limit.
+            if duty is not None and duty.sensor.device == self.device.id and not actuator.inverted:
+                found = index_of.get(duty.sensor.id)
+            if found is None or duty is None:
+                board.set_limit(channel, None)
+                board.set_fallback(channel, None)
+                continue
+            index, offset = found  # the board reads raw: the calibration comes off
+            if duty.limit_c is None:
+                board.set_limit(channel, None)
+            else:
+                board.set_limit(channel, index, p.to_raw(duty.limit_c - offset))
+            f = duty.fallback
+            board.set_fallback(
+                channel,
+                None
+                if f is None
+                else p.SetFallback(
+                    0,
+                    channel,
+                    index,
+                    f.cools,
+                    p.to_raw(f.setpoint_c - offset),
+                    max(1, p.to_raw(f.differential_c)),
+                    min(3600, round(f.min_off_s)),
+                ),
+            )
+
+    def _duty(self, channel: int) -> tuple[str, BoardDuty | None]:
+        for actuator in self.device.actuators:
+            if actuator.channel == channel and actuator.id in self._attached:
+                return actuator.id, self.registry.actuator(self.device.id, actuator.id).duty
+        return f"channel {channel}", None
+
+    def board_limit_tripped(self, trip: p.LimitTripped) -> None:
+        sensor = self._sensors.get(trip.sensor)
+        probe = sensor.id if sensor is not None else f"#{trip.sensor}"
+        offset = sensor.offset if sensor is not None else 0.0
+        name, duty = self._duty(trip.channel)
+        if trip.celsius is None:
+            # A failing probe: the loop already holds its outputs off and raises its sensor
+            # alarm; the board's latch is the backstop against a host that would not. It is
+            # cleared once the controller trusts the probe again (`_clear_probe_trips`).
+            failure = TRIP_ERRORS.get(trip.error or "", trip.error)
+            if trip.channel not in self._probe_trips and sensor is not None:
+                self._probe_trips[trip.channel] = sensor.id
+                self.registry.ctx.alarms.condition(
+                    self.limit_alarm,
+                    True,
+                    f"Board {self.device.name or self.device.id} holds {name} off: probe "
+                    f"{probe} failed {FIRMWARE_FAULT_READINGS} readings in a row ({failure}); "
+                    "released once the probe reads sane again",
+                    kind="board_limit",
+                    severity=Severity.medium,
+                    source=self.device.id,
+                )
+            return
+        limit = f" {duty.limit_c:g} °C" if duty is not None and duty.limit_c else ""
+        why = f"probe {probe} read {trip.celsius + offset:.1f} °C, at or above its{limit} limit"
+        for point in self._points_on(trip.channel):
+            if point.board_trip is None:
+                log.warning(
+                    "board %s: its high limit holds %s off: %s", self.device.id, point.actuator, why
+                )
+            point.board_trip = why
+
+    def _clear_probe_trips(self) -> None:
+        if self.board is None or not self._probe_trips:
+            return
+        for channel, sensor_id in list(self._probe_trips.items()):
+            point = self.registry.sensor(self.device.id, sensor_id)
+            if point.error is None and point.good_streak >= RECOVER_AFTER:
+                del self._probe_trips[channel]
+                log.info("board %s: probe %s sane again: its limit released", self.device.id, sensor_id)
+                self.board.clear_limit(channel)
+        if not self._probe_trips:
+            self.registry.ctx.alarms.condition(self.limit_alarm, False)
+
+    def board_fallback(self, channel: int, on: bool | None, seconds: int) -> None:
+        alarms = self.registry.ctx.alarms
+        if on is None:  # the board handed control back
+            if self._fallback_alarmed:
+                self._fallback_alarmed = False
+                alarms.condition(self.fallback_alarm, False)
+            return
+        if not self._fallback_alarmed:
+            self._fallback_alarmed = True
+            alarms.condition(
+                self.fallback_alarm,
+                True,
+                f"Board {self.device.name or self.device.id} stopped hearing the controller: "
+                "its own fallback thermostat holds the outputs until it hears it again",
+                kind="board_fallback",
+                severity=Severity.medium,
+                source=self.device.id,
+            )
+            name = self._duty(channel)[0]
+            events.info("board %s: fallback thermostat holds %s (%s)", self.device.id, name, on)
+
+    def output_fresh(self, channel: int) -> bool:
+        now = self.registry.ctx.clock.monotonic()
+        for point in self._points_on(channel):
+            duty, decided = point.duty, point.decided_at
+            if duty is not None and decided is not None and now - decided > duty.heartbeat_s:
+                return False
+        return True
+
     # BoardListener ----------------------------------------------------------------------------
     def board_online(self, info: BoardInfo) -> None:
         self._map(info)
         self._info = info
+        self._told.clear()  # a new session (or a reset): the board knows nothing
+        if self._probe_trips:  # and holds nothing latched
+            self._probe_trips.clear()
+            self.registry.ctx.alarms.condition(self.limit_alarm, False)
+        self._tell_duties()
         self.registry.ctx.alarms.condition(self.offline_alarm, False)
         self._publish_status(True)
 

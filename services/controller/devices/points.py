@@ -20,6 +20,10 @@ outside `TEMPERATURE_RANGE`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from services.controller.devices.board_safety import BoardDuty
 
 RECOVER_AFTER = 3
 """Consecutive sane readings before a faulted sensor is trusted again."""
@@ -173,9 +177,26 @@ class ActuatorPoint:
     output does what it is told (no acknowledgement, refused, not confirmed), and
     `forced_off(now)` says the output went off behind the control's back (the board
     reset), so the loop starts its minimum off time from that moment.
+
+    The loop that drives the point also says what a board should enforce on its own
+    (`duty`: a high limit, a fallback thermostat) and when it last decided
+    (`decided_at`, the per-loop heartbeat); the board reports a tripped limit back
+    in `board_trip`, and `clear_board_trip()` asks it to clear its latch.
     """
 
-    __slots__ = ("_listeners", "actuator", "confirmed", "desired", "device", "sink", "trouble")
+    __slots__ = (
+        "_listeners",
+        "actuator",
+        "board_trip",
+        "confirmed",
+        "decided_at",
+        "desired",
+        "device",
+        "duty",
+        "sink",
+        "trip_clearer",
+        "trouble",
+    )
 
     def __init__(self, device: str, actuator: str) -> None:
         self.device = device
@@ -184,6 +205,10 @@ class ActuatorPoint:
         self.confirmed: bool | None = None  # what the device last said it is doing
         self.trouble: str | None = None  # why control of it is lost, or None
         self.sink: Callable[[bool], None] | None = None
+        self.duty: BoardDuty | None = None
+        self.decided_at: float | None = None  # monotonic; None: no loop drives it
+        self.board_trip: str | None = None  # the board's own high limit holds it off: why
+        self.trip_clearer: Callable[[], None] | None = None
         self._listeners: list[Callable[[ActuatorPoint, float], None]] = []
 
     def subscribe(self, listener: Callable[[ActuatorPoint, float], None]) -> None:
@@ -214,3 +239,10 @@ class ActuatorPoint:
         self.sink = None
         self.confirmed = None
         self.trouble = None
+        self.trip_clearer = None
+
+    def clear_board_trip(self) -> None:
+        """The brewer acknowledged the trip: the board may switch the output again."""
+        self.board_trip = None
+        if self.trip_clearer is not None:
+            self.trip_clearer()

@@ -176,6 +176,31 @@ class BoardLog:
     text: str
 
 
+@dataclass(frozen=True, slots=True)
+class LimitTripped:
+    """`C <ch> <sensor> <raw>` / `C <ch> <sensor> ERR <why>`: output `channel`'s high
+    limit tripped on this reading (latched: the board holds the output off)."""
+
+    channel: int
+    sensor: int
+    raw: int | None  # 1/16 °C; None with `error`
+    error: str | None = None
+
+    @property
+    def celsius(self) -> float | None:
+        return None if self.raw is None else self.raw / TEMP_SCALE
+
+
+@dataclass(frozen=True, slots=True)
+class FallbackHolding:
+    """`F <ch> <0|1> <s>`: the host has been silent `seconds`; the board's fallback
+    thermostat holds output `channel`, now off or on."""
+
+    channel: int
+    on: bool
+    seconds: int
+
+
 BoardMessage = (
     Hello
     | SensorInfo
@@ -187,6 +212,8 @@ BoardMessage = (
     | Ack
     | Nak
     | BoardLog
+    | LimitTripped
+    | FallbackHolding
 )
 
 
@@ -218,7 +245,43 @@ class AllOff:
     seq: int
 
 
-HostCommand = HelloRequest | SetOutput | Ping | SetWatchdog | AllOff
+@dataclass(frozen=True, slots=True)
+class SetLimit:
+    """`C <seq> <ch> <sensor> <raw>`: output `channel` is forced off (latched) when
+    board sensor `sensor` reads `raw` (1/16 °C) or more, or keeps failing;
+    `C <seq> <ch>` (sensor None) removes the limit and its latch."""
+
+    seq: int
+    channel: int
+    sensor: int | None = None
+    raw: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ClearLimit:
+    """`R <seq> <ch>`: clear output `channel`'s tripped limit."""
+
+    seq: int
+    channel: int
+
+
+@dataclass(frozen=True, slots=True)
+class SetFallback:
+    """`F <seq> <ch> <sensor> <h|c> <setpoint> <differential> <min off s>`: while the
+    host is silent, an on/off thermostat on `channel`; `F <seq> <ch>` removes it."""
+
+    seq: int
+    channel: int
+    sensor: int | None = None
+    cools: bool = False
+    setpoint: int = 0  # 1/16 °C
+    differential: int = 8  # 1/16 °C
+    min_off_s: int = 0
+
+
+HostCommand = (
+    HelloRequest | SetOutput | Ping | SetWatchdog | AllOff | SetLimit | ClearLimit | SetFallback
+)
 
 
 def _int(text: str, lo: int, hi: int) -> int:
@@ -280,6 +343,16 @@ def parse_board_line(body: str) -> BoardMessage:
         return Nak(_int(f[1], 0, 65535), " ".join(f[2:]) or "refused")
     if kind == "L":
         return BoardLog(body[2:])
+    if kind == "C":
+        _arity(f, 3, 4)
+        channel, sensor = _int(f[1], 0, 255), _int(f[2], 0, 255)
+        if f[3] == "ERR":
+            return LimitTripped(channel, sensor, None, f[4] if len(f) > 4 else "error")
+        _arity(f, 3)
+        return LimitTripped(channel, sensor, _int(f[3], -32768, 32767))
+    if kind == "F":
+        _arity(f, 3)
+        return FallbackHolding(_int(f[1], 0, 255), _bit(f[2]), _int(f[3], 0, 2**32 - 1))
     raise LineError(f"unknown message type {kind!r}")
 
 
@@ -305,6 +378,29 @@ def parse_host_line(body: str) -> HostCommand:
     if kind == "X":
         _arity(f, 1)
         return AllOff(seq)
+    if kind == "C":
+        _arity(f, 2, 4)
+        if len(f) == 3:
+            return SetLimit(seq, _int(f[2], 0, 255))
+        return SetLimit(seq, _int(f[2], 0, 255), _int(f[3], 0, 7), _int(f[4], -32768, 32767))
+    if kind == "R":
+        _arity(f, 2)
+        return ClearLimit(seq, _int(f[2], 0, 255))
+    if kind == "F":
+        _arity(f, 2, 7)
+        if len(f) == 3:
+            return SetFallback(seq, _int(f[2], 0, 255))
+        if f[4] not in ("h", "c"):
+            raise LineError(f"{f[4]!r} is not h (heat) or c (cool)")
+        return SetFallback(
+            seq,
+            _int(f[2], 0, 255),
+            _int(f[3], 0, 7),
+            f[4] == "c",
+            _int(f[5], -32768, 32767),
+            _int(f[6], 1, 800),
+            _int(f[7], 0, 3600),
+        )
     raise LineError(f"unknown command {kind!r}")
 
 
@@ -320,6 +416,17 @@ def encode_host(cmd: HostCommand) -> bytes:
             return frame(f"W {seq} {seconds}")
         case AllOff(seq):
             return frame(f"X {seq}")
+        case SetLimit(seq, channel, None):
+            return frame(f"C {seq} {channel}")
+        case SetLimit(seq, channel, sensor, raw):
+            return frame(f"C {seq} {channel} {sensor} {raw}")
+        case ClearLimit(seq, channel):
+            return frame(f"R {seq} {channel}")
+        case SetFallback(seq, channel, None):
+            return frame(f"F {seq} {channel}")
+        case SetFallback(seq, channel, sensor, cools, setpoint, differential, min_off_s):
+            way = "c" if cools else "h"
+            return frame(f"F {seq} {channel} {sensor} {way} {setpoint} {differential} {min_off_s}")
     raise TypeError(cmd)
 
 
@@ -345,6 +452,11 @@ def encode_board(msg: BoardMessage) -> bytes:
             return frame(f"N {seq} {reason}")
         case BoardLog(text):
             return frame(f"L {text}")
+        case LimitTripped(channel, sensor, raw, error):
+            value = f"ERR {error}" if raw is None else str(raw)
+            return frame(f"C {channel} {sensor} {value}")
+        case FallbackHolding(channel, on, seconds):
+            return frame(f"F {channel} {int(on)} {seconds}")
     raise TypeError(msg)
 
 

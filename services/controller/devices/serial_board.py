@@ -16,8 +16,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
+import re
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -30,6 +32,9 @@ from services.controller.events import events
 log = logging.getLogger(__name__)
 
 GARBAGE_LOG_EVERY_S = 30.0
+_FALLBACK_ENDED = re.compile(r"fallback: host back after (\d+) s")
+_NOT_RENEWED = re.compile(r"watchdog: output (\d+) off")
+_DUTY_NAMES = {"limit": "high limits", "fallback": "a fallback thermostat"}
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,19 @@ class BoardListener(Protocol):
         """The board acknowledged switching output `channel` (its real state now)."""
         ...
 
+    def board_limit_tripped(self, trip: p.LimitTripped) -> None:
+        """The board's own high limit holds output `trip.channel` off (latched)."""
+        ...
+
+    def board_fallback(self, channel: int, on: bool | None, seconds: int) -> None:
+        """The board's fallback thermostat holds `channel` (`on` None: it has handed
+        control back, after `seconds` of the host's silence)."""
+        ...
+
+    def output_fresh(self, channel: int) -> bool:
+        """Whether the loop driving `channel` has decided recently enough to renew it."""
+        ...
+
 
 @dataclass
 class LinkStats:
@@ -117,6 +135,13 @@ class SerialBoard:
         self._trouble: dict[int, str] = {}  # channel → why control of it is lost
         self._pending_outputs: dict[int, tuple[int, bool]] = {}  # seq → what SetOutput asked
         self._outbox = bytearray()
+        # what the board enforces by itself (firmware ≥ 1.1): channel → the C / F line
+        self._limits: dict[int, p.SetLimit] = {}
+        self._fallbacks: dict[int, p.SetFallback] = {}
+        self._seq_duty: dict[int, str] = {}  # seq of a C/F/R command → which duty
+        self._unsupported: set[str] = set()  # duties this firmware answered `N … cmd` to
+        self._not_renewed: set[int] = set()  # channels whose loop stopped deciding
+        self._clearing: dict[int, int] = {}  # channel → seq of its unanswered `R`
         self._seq = 0
         self._last_rx = 0.0
         self._lost: asyncio.Future[str] | None = None
@@ -165,6 +190,30 @@ class SerialBoard:
     def forget_output(self, channel: int) -> None:
         self._desired.pop(channel, None)
 
+    def set_limit(self, channel: int, sensor: int | None, raw: int = 0) -> None:
+        """The board holds `channel` off (latched) when its probe `sensor` reads `raw`
+        (1/16 °C) or more, or keeps failing; `sensor` None: no limit."""
+        want = p.SetLimit(0, channel, sensor, raw if sensor is not None else 0)
+        if self._limits.get(channel, p.SetLimit(0, channel)) == want:
+            return
+        self._limits[channel] = want
+        if self.online:
+            self._send_duty(want)
+
+    def set_fallback(self, channel: int, fallback: p.SetFallback | None) -> None:
+        """The board's thermostat for `channel` while the host is silent (None: none)."""
+        want = fallback or p.SetFallback(0, channel)
+        if self._fallbacks.get(channel, p.SetFallback(0, channel)) == want:
+            return
+        self._fallbacks[channel] = want
+        if self.online:
+            self._send_duty(want)
+
+    def clear_limit(self, channel: int) -> None:
+        """Clear a tripped limit's latch (the brewer acknowledged it)."""
+        if self.online and channel in self._limits:
+            self._send_duty(p.ClearLimit(0, channel))
+
     # connection life cycle ------------------------------------------------------------------------
     async def _run(self) -> None:
         backoff = self.timing.backoff_min_s
@@ -198,6 +247,8 @@ class SerialBoard:
         self._pending_acks.clear()
         self._pending_outputs.clear()
         self._seq_channel.clear()
+        self._seq_duty.clear()
+        self._clearing.clear()
         self._unacked_since.clear()
         for channel in list(self._trouble):
             self._set_trouble(channel, None)  # a new session: judged afresh
@@ -328,6 +379,8 @@ class SerialBoard:
                 output = self._pending_outputs.pop(seq, None)
                 if output is not None and self.online:
                     self.listener.board_output(*output)
+                if self._seq_duty.pop(seq, None) is not None:
+                    self._clearing = {c: s for c, s in self._clearing.items() if s != seq}
             case p.Hello(proto, board, firmware):
                 if proto != p.PROTOCOL_VERSION:
                     log.warning(
@@ -359,17 +412,43 @@ class SerialBoard:
                 self._pending_acks.pop(seq, None)
                 self._pending_outputs.pop(seq, None)
                 channel = self._seq_channel.pop(seq, None)
-                if reason == "reset":
+                duty = self._seq_duty.pop(seq, None)
+                if duty is not None and reason == "cmd":
+                    self._unsupported.add(duty)
+                    log.warning(
+                        "board %s: its firmware does not enforce %s (firmware 1.0?); only the "
+                        "controller's own protections hold",
+                        self.name,
+                        _DUTY_NAMES.get(duty, duty),
+                    )
+                elif reason == "limit":
+                    # its own high limit holds the output: the `C` line says why
+                    if channel is not None:
+                        self._unacked_since.pop(channel, None)
+                    log.info("board %s: output %s held off by its high limit", self.name, channel)
+                elif reason == "reset":
                     # sent before we read its hello: the hello handling decides again
                     log.info("board %s: output %s refused while it reset", self.name, channel)
                 elif channel is not None:
                     self._set_trouble(channel, f"the board refused output {channel} ({reason})")
                 else:
                     log.warning("board %s refused command %d: %s", self.name, seq, reason)
+            case p.LimitTripped(channel) if self.online:
+                # a trip reported before the board read our `R` is the one being cleared
+                if channel not in self._clearing:
+                    self.listener.board_limit_tripped(msg)
+            case p.FallbackHolding(channel, on, seconds) if self.online:
+                self.listener.board_fallback(channel, on, seconds)
             case p.BoardLog(text):
                 if text.startswith("reset cause:"):
                     events.info("board %s: %s", self.name, text)  # a brown-out is news
                     return
+                if ended := _FALLBACK_ENDED.match(text):
+                    events.info("board %s: %s", self.name, text)
+                    self.listener.board_fallback(-1, None, int(ended[1]))
+                    return
+                if (dropped := _NOT_RENEWED.match(text)) and self.online:
+                    self.listener.board_output(int(dropped[1]), False)
                 level = logging.WARNING if "watchdog" in text else logging.INFO
                 log.log(level, "board %s: %s", self.name, text)
             case _:
@@ -397,7 +476,12 @@ class SerialBoard:
             for channel in self._desired:
                 self._desired[channel] = False
             self.listener.board_reset(info)
+        self._unsupported.clear()  # perhaps a new firmware
         self._send(p.SetWatchdog(self._next_seq(), int(self.timing.watchdog_s)))
+        # nothing the board enforces outlives its reset: tell it again
+        for duty in (*self._limits.values(), *self._fallbacks.values()):
+            if duty.sensor is not None:
+                self._send_duty(duty)
         self._refresh()
         self.listener.board_online(info)
 
@@ -444,10 +528,37 @@ class SerialBoard:
                 self._set_trouble(
                     channel, f"no acknowledgement from the board for {now - since:.0f} s"
                 )
-        if not self._desired:
-            self._send(p.Ping(self._next_seq()))
+        renewed = False
         for channel, on in self._desired.items():
+            if on and not self.listener.output_fresh(channel):
+                # The per-loop heartbeat: its loop has stopped deciding. Not renewed, the
+                # board switches it off within its watchdog time; the other loops run on.
+                if channel not in self._not_renewed:
+                    self._not_renewed.add(channel)
+                    log.warning(
+                        "board %s: output %d not renewed: the loop driving it has stopped "
+                        "deciding; the board switches it off within %d s",
+                        self.name,
+                        channel,
+                        self.timing.watchdog_s,
+                    )
+                continue
+            self._not_renewed.discard(channel)
             self._send(p.SetOutput(self._next_seq(), channel, on))
+            renewed = True
+        if not renewed:
+            self._send(p.Ping(self._next_seq()))  # the keep-alive: the host itself is alive
+
+    def _send_duty(self, duty: p.SetLimit | p.SetFallback | p.ClearLimit) -> None:
+        kind = "fallback" if isinstance(duty, p.SetFallback) else "limit"
+        if kind in self._unsupported:
+            return
+        cmd = dataclasses.replace(duty, seq=self._next_seq())
+        if len(self._seq_duty) < 256:
+            self._seq_duty[cmd.seq] = kind
+        if isinstance(cmd, p.ClearLimit):
+            self._clearing[cmd.channel] = cmd.seq
+        self._send(cmd)
 
     def _set_trouble(self, channel: int, why: str | None) -> None:
         if self._trouble.get(channel) == why:

@@ -23,6 +23,7 @@ import random
 import tty
 from collections import deque
 from collections.abc import Mapping
+from dataclasses import dataclass
 
 from services.common.clock import Clock
 from services.controller.devices import protocol as p
@@ -39,6 +40,57 @@ PHYSICAL_SENSOR_FAULTS = ("stuck", "in_air")
 OUTPUT_FAULTS = ("stuck_on", "refused")
 IN_AIR_TAU_S = 60.0
 """A probe pulled out of the liquid follows the room air with this lag."""
+FAULT_READINGS = 3
+"""As the firmware: a probe failing this many readings in a row trips its high limit."""
+
+
+@dataclass
+class ChannelGuard:
+    """What the firmware keeps per output (devices/arduino/maelstrom/guards.h): a high
+    limit bound to a probe, latched when it trips, and a fallback thermostat."""
+
+    limit: p.SetLimit | None = None
+    faults: int = 0
+    tripped: p.LimitTripped | None = None
+    fallback: p.SetFallback | None = None
+    renewed_at: float = 0.0  # the host's last `O` for the channel
+    off_since: float = 0.0  # when the output last went off (the reset counts)
+
+    def limit_reading(self, channel: int, reading: p.Temperature, failed: bool) -> bool:
+        """A reading of one of the board's probes; True when it trips the limit now."""
+        limit = self.limit
+        if limit is None or limit.sensor != reading.index or self.tripped is not None:
+            return False
+        if failed:
+            self.faults = min(self.faults + 1, FAULT_READINGS)
+            if self.faults < FAULT_READINGS:
+                return False
+            # as the firmware says it: a power-on 85.0 is `conv`, a −127 a probe gone (`nc`)
+            why = reading.error or ("nc" if reading.raw == SENSOR_FAULTS["-127"] else "conv")
+            self.tripped = p.LimitTripped(channel, reading.index, None, why)
+            return True
+        self.faults = 0
+        assert reading.raw is not None
+        if reading.raw < limit.raw:
+            return False
+        self.tripped = p.LimitTripped(channel, reading.index, reading.raw)
+        return True
+
+    def fallback_wants(self, on: bool, raw: int | None, off_for: float) -> bool:
+        f = self.fallback
+        if f is None or raw is None or self.tripped is not None:
+            return False
+        if f.cools:
+            if on:
+                return raw > f.setpoint
+            if raw < f.setpoint + f.differential:
+                return False
+        else:
+            if on:
+                return raw < f.setpoint
+            if raw > f.setpoint - f.differential:
+                return False
+        return off_for >= f.min_off_s
 
 
 class SimulatedBoard:
@@ -68,6 +120,10 @@ class SimulatedBoard:
         self.mode = "normal"  # normal | silent | garbage | deaf
         self.watchdog_s: float = DEFAULT_WATCHDOG_S
         self.watchdog_trips = 0
+        self.guards: dict[int, ChannelGuard] = {ch: ChannelGuard() for ch in self.outputs}
+        self.in_fallback = False  # the host is silent; fallback thermostats hold outputs
+        self._fallback_since = 0.0
+        self._watchdog_fired = False  # once per silence, as the firmware
         self.resets = 0
         self.garbage_received = 0
         self.tx_bytes = 0  # since the host last opened the port
@@ -200,17 +256,19 @@ class SimulatedBoard:
         # The watchdog runs whether or not a host holds the port: a host that crashed or
         # closed the port without a word leaves the outputs to it.
         now = self.clock.monotonic()
-        if any(self.outputs.values()) and now - self._last_rx > self.watchdog_s:
-            self._all_off()
-            self.watchdog_trips += 1
-            self._send(p.encode_board(p.BoardLog("watchdog: outputs off")))
-        if not self._attached:
-            return
-        if self.mode == "silent":
+        self._watchdog(now)
+        # The probes are read whether or not anyone listens: the high limits and the
+        # fallback judge every reading.
+        readings = [self._reading(i, sensor) for i, sensor in enumerate(self.plant.sensors)]
+        for reading in readings:
+            self._guard(reading, now)
+        if not self._attached or self.mode == "silent":
+            self._power_on = False
             return
         out = bytearray()
-        for index, sensor in enumerate(self.plant.sensors):
-            out += p.encode_board(self._reading(index, sensor))
+        for reading in readings:
+            out += p.encode_board(reading)
+        out += self._safety_status(now)
         for channel, level in self.inputs.items():
             out += p.encode_board(p.InputLevel(channel, level))
         if self.mode == "garbage":
@@ -220,6 +278,83 @@ class SimulatedBoard:
             out = bytearray(noise) + b"\n" + out + b"T 0 12*00\n" + noise[:7] + b"\n"
         self._power_on = False
         self._send(bytes(out))
+
+    def _watchdog(self, now: float) -> None:
+        if now - self._last_rx <= self.watchdog_s:
+            for channel, guard in self.guards.items():
+                if self.outputs[channel] and now - guard.renewed_at > self.watchdog_s:
+                    # its loop stopped deciding: the host stopped renewing it
+                    self._switch(channel, False)
+                    self._send(p.encode_board(p.BoardLog(f"watchdog: output {channel} off")))
+            return
+        if self._watchdog_fired:
+            return
+        self._watchdog_fired = True
+        if any(self.outputs.values()):
+            self._all_off()
+            self.watchdog_trips += 1
+            self._send(p.encode_board(p.BoardLog("watchdog: outputs off")))
+        if self._armed and any(g.fallback is not None for g in self.guards.values()):
+            self.in_fallback = True
+            self._fallback_since = now
+            self._send(p.encode_board(p.BoardLog("fallback: thermostat on")))
+            self._send(self._safety_status(now))
+
+    def _feed_watchdog(self) -> None:
+        now = self.clock.monotonic()
+        self._last_rx = now
+        self._watchdog_fired = False
+        if not self.in_fallback:
+            return
+        self.in_fallback = False
+        for guard in self.guards.values():
+            guard.renewed_at = now  # the host gets one watchdog time to renew them
+        took = int(now - self._fallback_since)
+        self._send(p.encode_board(p.BoardLog(f"fallback: host back after {took} s")))
+
+    def _guard(self, reading: p.Temperature, now: float) -> None:
+        sensor = self.plant.sensors[reading.index]
+        # The firmware tells a real 85.0 from a probe's power-on value (its scratchpad
+        # marker); here the injected faults and the power-on readings are the failures.
+        failed = (
+            reading.raw is None or self._power_on or self.sensor_faults.get(sensor) in SENSOR_FAULTS
+        )
+        for channel, guard in self.guards.items():
+            if guard.limit_reading(channel, reading, failed):
+                self._switch(channel, False)
+                assert guard.tripped is not None
+                self._send(p.encode_board(guard.tripped))
+            fallback = guard.fallback
+            if self.in_fallback and fallback is not None and fallback.sensor == reading.index:
+                on = self.outputs[channel]
+                want = guard.fallback_wants(
+                    on, None if failed else reading.raw, now - guard.off_since
+                )
+                if want != on:
+                    self._switch(channel, want)
+
+    def _safety_status(self, now: float) -> bytes:
+        """`C` for every tripped limit, `F` for every output the fallback holds."""
+        out = bytearray()
+        for channel, guard in self.guards.items():
+            if guard.tripped is not None:
+                out += p.encode_board(guard.tripped)
+            if self.in_fallback and guard.fallback is not None:
+                seconds = int(now - self._fallback_since)
+                out += p.encode_board(p.FallbackHolding(channel, self.outputs[channel], seconds))
+        return bytes(out)
+
+    def _switch(self, channel: int, on: bool) -> None:
+        if on and self.guards[channel].tripped is not None:
+            on = False  # a tripped high limit holds, whoever asks
+        if self.outputs[channel] == on:
+            return
+        self._advance()
+        self.outputs[channel] = on
+        now = self.clock.monotonic()
+        if not on:
+            self.guards[channel].off_since = now
+        self.switches.append((now, channel, on))
 
     def _reading(self, index: int, sensor: str) -> p.Temperature:
         fault = self.sensor_faults.get(sensor)
@@ -249,16 +384,18 @@ class SimulatedBoard:
 
     def _all_off(self) -> None:
         self._advance()
-        for ch, on in self.outputs.items():
-            if on:
-                self.outputs[ch] = False
-                self.switches.append((self.clock.monotonic(), ch, False))
+        for ch in self.outputs:
+            self._switch(ch, False)
 
     def _reset(self, power_on: bool = False) -> None:
         """What an Arduino does when DTR resets it (or power blips)."""
         self.resets += 1
         self._armed = False
         self._all_off()
+        now = self.clock.monotonic()
+        # nothing the host configured outlives a reset
+        self.guards = {ch: ChannelGuard(off_since=now) for ch in self.outputs}
+        self.in_fallback = self._watchdog_fired = False
         self.watchdog_s = DEFAULT_WATCHDOG_S
         self._last_rx = self.clock.monotonic()
         self._splitter.clear()
@@ -274,6 +411,7 @@ class SimulatedBoard:
         lines += [p.InputInfo(ch, level) for ch, level in self.inputs.items()]
         lines.append(p.EndOfIo(len(self.plant.sensors), len(self.plant.channels), len(self.inputs)))
         self._send(b"".join(p.encode_board(m) for m in lines))
+        self._send(self._safety_status(self.clock.monotonic()))
 
     def _handle(self, body: str) -> None:
         try:
@@ -281,16 +419,20 @@ class SimulatedBoard:
         except p.LineError:
             fields = body.split(" ")
             seq = fields[1] if len(fields) > 1 and fields[1].isdigit() else "0"
-            why = "arg" if fields[0] in ("?", "O", "P", "W", "X") else "cmd"
+            why = "arg" if fields[0] in ("?", "O", "P", "W", "X", "C", "R", "F") else "cmd"
             self._send(p.frame(f"N {seq} {why}"))
             return
         # Only output commands and the keep-alive feed the watchdog (as the firmware):
         # hello requests from a host that is only reconnecting do not.
         if isinstance(cmd, p.Ping | p.AllOff):
-            self._last_rx = self.clock.monotonic()
+            self._feed_watchdog()
+        channel = getattr(cmd, "channel", None)
+        if channel is not None and channel not in self.outputs:
+            self._send(p.encode_board(p.Nak(cmd.seq, "ch")))
+            return
         match cmd:
             case p.SetOutput(seq, channel, on):
-                if channel not in self.outputs or self.output_faults.get(channel) == "refused":
+                if self.output_faults.get(channel) == "refused":
                     self._send(p.encode_board(p.Nak(seq, "ch")))
                     return
                 if on and not self._armed:
@@ -298,11 +440,27 @@ class SimulatedBoard:
                     # read our hello): a command in flight must not restart a compressor
                     self._send(p.encode_board(p.Nak(seq, "reset")))
                     return
-                self._last_rx = self.clock.monotonic()
-                if self.outputs[channel] != on:
-                    self._advance()
-                    self.outputs[channel] = on
-                    self.switches.append((self.clock.monotonic(), channel, on))
+                if on and self.guards[channel].tripped is not None:
+                    self._send(p.encode_board(p.Nak(seq, "limit")))
+                    return
+                self._feed_watchdog()
+                self._switch(channel, on)
+                self.guards[channel].renewed_at = self.clock.monotonic()
+                self._send(p.encode_board(p.Ack(seq)))
+            case p.SetLimit(seq, channel, sensor):
+                guard = self.guards[channel]
+                if sensor is None:
+                    guard.limit, guard.tripped, guard.faults = None, None, 0
+                else:
+                    if guard.limit is None or guard.limit.sensor != sensor:
+                        guard.faults = 0
+                    guard.limit = cmd
+                self._send(p.encode_board(p.Ack(seq)))
+            case p.ClearLimit(seq, channel):
+                self.guards[channel].tripped, self.guards[channel].faults = None, 0
+                self._send(p.encode_board(p.Ack(seq)))
+            case p.SetFallback(seq, channel, sensor):
+                self.guards[channel].fallback = None if sensor is None else cmd
                 self._send(p.encode_board(p.Ack(seq)))
             case p.Ping(seq):
                 self._send(p.encode_board(p.Ack(seq)))
