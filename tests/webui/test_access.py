@@ -4,6 +4,7 @@ origin that cannot change a setpoint with a logged-in brewer's session."""
 
 from __future__ import annotations
 
+import re
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -241,3 +242,21 @@ def test_another_origin_cannot_change_a_setpoint_with_a_brewers_session(
     )
     assert by_socket.json()["changed_by"] == "ben"
     probe.close()
+
+
+def test_a_brewers_setpoint_change_shows_in_history_with_their_name(
+    server: dict[str, Any], browser: Browser
+) -> None:
+    """Audit beside the alarms: on the loop's chart and on the Alarms tab, who did it."""
+    ensure_users(server, browser)
+    page = new_page(browser, server["url"])
+    log_in(page, *BREWER)
+    fermenter = page.locator('article.loop-card[data-loop="fermenter"]')
+    fermenter.get_by_label("Setpoint °C", exact=True).fill("13.5")
+    fermenter.locator("form.sp-form button[type=submit]").click()
+    by_ben = re.compile(r"setpoint \d+\.\d °C → 13\.5 °C by ben")
+    changes = fermenter.get_by_role("list", name="Who changed what on this loop")
+    expect(changes.locator("li", has_text=by_ben)).to_have_count(1, timeout=15_000)
+    page.goto(f"{server['url']}/#/alarms")
+    everything = page.get_by_role("list", name="Who changed what", exact=True)
+    expect(everything.locator("li", has_text=by_ben).first).to_contain_text("fermenter: ")
