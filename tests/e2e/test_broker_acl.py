@@ -177,7 +177,9 @@ def test_the_services_run_with_their_own_credentials(
         probe.wait_for("maelstrom/target/fermenter", lambda m: m.json()["setpoint"] == 18.5)
         # A browser's command goes out through the bridge's own broker login.
         asyncio.run(browser_setpoint(port, 17.5))
-        probe.wait_for("maelstrom/target/fermenter", lambda m: m.json()["setpoint"] == 17.5)
+        probe.wait_for(
+            "maelstrom/target/fermenter", lambda m: m.json()["setpoint"] == 17.5, timeout=30
+        )
         logins = (tmp_path / "broker.log").read_text()
         assert re.search(r"as maelstrom-bridge-\w+ \(.*u'bridge'\)", logins), logins
         assert re.search(r"as maelstrom-api-\w+ \(.*u'api'\)", logins), logins
@@ -197,7 +199,7 @@ async def browser_setpoint(port: int, setpoint: float) -> None:
         topic = "maelstrom/cmd/loops/fermenter/setpoint"
         await ws.send_json({"op": "publish", "topic": topic, "payload": setpoint})
         await ws.send_json({"op": "subscribe", "topic": "maelstrom/target/fermenter"})
-        async with asyncio.timeout(15):
+        async with asyncio.timeout(30):
             async for frame in ws:
                 message = json.loads(frame.data)
                 assert message.get("op") != "error", message
