@@ -205,3 +205,25 @@ async def browser_setpoint(port: int, setpoint: float) -> None:
                 assert message.get("op") != "error", message
                 if message.get("op") == "message" and message["payload"]["setpoint"] == setpoint:
                     return
+
+
+def test_an_older_install_gets_the_bridge_login_and_the_configuration_key(
+    tmp_path: Path,
+) -> None:
+    """`make run-all` on a data/mosquitto/ made before them adds the new lines, once;
+    passwords stay, and the API and the controller end up with the same key."""
+    auth = tmp_path / "auth"
+    broker_auth.generate(auth)
+    made = {s: env_file(auth, s) for s in ("api", "controller", "bridge")}
+    # as an older broker_auth.py wrote them: the broker login only (and one key kept)
+    (auth / "api.env").write_text(
+        f"MAELSTROM_MQTT_URL={made['api']['MAELSTROM_MQTT_URL']}\n"
+        f"MAELSTROM_CONFIG_KEY={made['api']['MAELSTROM_CONFIG_KEY']}\n"
+    )
+    (auth / "controller.env").write_text(
+        f"MAELSTROM_MQTT_URL={made['controller']['MAELSTROM_MQTT_URL']}\n"
+    )
+    assert broker_auth.generate(auth) is True
+    assert {s: env_file(auth, s) for s in made} == made
+    assert broker_auth.generate(auth) is False  # nothing more to add
+    assert all((auth / f"{s}.env").stat().st_mode & 0o077 == 0 for s in made)
