@@ -31,7 +31,7 @@ export class LoopChanges {
     this.onChange = onChange;
     this.changes = [];
     this.range = null;
-    this.el = h("ul", { class: "notes changes", "aria-label": "Who changed what on this loop" });
+    this.el = h("ul", { class: "changes", "aria-label": "Who changed what on this loop" });
     // A command's effect reaches the API and this page at about the same time: ask a moment later.
     this.stop = ctx.socket.subscribe(`${ctx.topics.prefix}/target/${loop}`, () => this.reloadSoon());
   }
@@ -71,7 +71,7 @@ export class LoopChanges {
 
 /** The Alarms tab's section: the last week's changes, newest first. */
 export function changesSection(api) {
-  const list = h("ul", { class: "notes changes", "aria-label": "Who changed what" });
+  const list = h("ul", { class: "changes", "aria-label": "Who changed what" });
   const load = async () => {
     let changes;
     try {
