@@ -7,7 +7,9 @@ from __future__ import annotations
 import asyncio
 import importlib.util
 import json
+import os
 import re
+import subprocess
 import threading
 import urllib.request
 from collections.abc import Iterator
@@ -83,8 +85,7 @@ class Client:
 
 
 def env_file(auth: Path, service: str) -> dict[str, str]:
-    lines = (auth / f"{service}.env").read_text().splitlines()
-    return dict(line.split("=", 1) for line in lines if "=" in line)
+    return env_file_text((auth / f"{service}.env").read_text())
 
 
 def service_password(auth: Path, service: str) -> str:
@@ -227,3 +228,34 @@ def test_an_older_install_gets_the_bridge_login_and_the_configuration_key(
     assert {s: env_file(auth, s) for s in made} == made
     assert broker_auth.generate(auth) is False  # nothing more to add
     assert all((auth / f"{s}.env").stat().st_mode & 0o077 == 0 for s in made)
+
+
+def test_each_service_starts_with_what_its_env_file_holds(tmp_path: Path) -> None:
+    """scripts/with-mqtt-credentials.sh, as supervisord runs it: the file's values unless
+    the environment says otherwise; another broker given, our logins do not apply."""
+    broker_auth.generate(tmp_path / "data" / "mosquitto")
+    made = env_file(tmp_path / "data" / "mosquitto", "api")
+    script = REPO / "scripts" / "with-mqtt-credentials.sh"
+
+    def started(**env: str) -> dict[str, str]:
+        base = {k: v for k, v in os.environ.items() if not k.startswith("MAELSTROM_")}
+        out = subprocess.run(
+            ["bash", str(script), "api", "env"],
+            cwd=tmp_path,
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+        return {k: v for k, v in env_file_text(out).items() if k.startswith("MAELSTROM_")}
+
+    assert started() == made
+    elsewhere = started(MAELSTROM_MQTT_URL="mqtt://broker.brewery:1883")
+    assert elsewhere == {
+        "MAELSTROM_MQTT_URL": "mqtt://broker.brewery:1883",
+        "MAELSTROM_CONFIG_KEY": made["MAELSTROM_CONFIG_KEY"],
+    }
+
+
+def env_file_text(text: str) -> dict[str, str]:
+    return dict(line.split("=", 1) for line in text.splitlines() if "=" in line)
