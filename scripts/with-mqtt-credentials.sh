@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # `with-mqtt-credentials.sh <service> <command…>`: runs the command with the service's own
-# broker credentials (made once by scripts/broker_auth.py, data/mosquitto/<service>.env),
-# unless MAELSTROM_MQTT_URL was given explicitly (another broker, say). The API's file also
+# broker credentials (made once by scripts/broker_auth.py, data/mosquitto/<service>.env);
+# a variable already in the environment wins (MAELSTROM_MQTT_URL: another broker). The API's file also
 # carries the login of the bridge it mounts (MAELSTROM_BRIDGE_MQTT_URL, user `bridge`) and,
 # like the controller's, the configuration key (MAELSTROM_CONFIG_KEY; docs/security.md).
 set -eu
