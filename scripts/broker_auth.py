@@ -12,7 +12,11 @@ Writes, only where missing (so passwords survive restarts):
   (possible on the loopback listener only) reads everything and sends commands and
   acknowledgements, never configuration;
 * `<service>.env` — `MAELSTROM_MQTT_URL=mqtt://<user>:<password>@127.0.0.1:1883` for
-  each service (mode 0600), which deploy/supervisord.conf loads (scripts/with-mqtt-credentials.sh);
+  each service (mode 0600), which deploy/supervisord.conf loads (scripts/with-mqtt-credentials.sh)
+  and the systemd units name; `api.env` also holds `MAELSTROM_BRIDGE_MQTT_URL` (the bridge
+  it mounts logs in as `bridge`, not as `api`), and `api.env` and `controller.env` share
+  `MAELSTROM_CONFIG_KEY`, the secret the API signs configuration with and the controller
+  checks it against (services/common/signing.py);
 * `mosquitto.conf` — broker/mosquitto.conf with the password file and ACL filled in
   (rewritten every time: it holds no secret), which scripts/run-broker.sh runs.
 """
@@ -62,12 +66,16 @@ def acl_text(prefix: str, devices: list[str]) -> str:
         "topic write cmnd/#",
         "topic read #",
         "",
-        "# The browser bridge: what browsers may do, never configuration.",
+        "# The browser bridge (its own user, also when mounted in the API): it reads what",
+        "# browsers may subscribe to and writes only what they may publish — loop commands,",
+        "# alarms (raise, ack) and the UI's log source; never configuration. Its own status",
+        "# and logs when it runs alone (python -m services.bridge).",
         "user bridge",
         f"topic read {p}/#",
         f"topic write {p}/cmd/#",
         f"topic write {p}/alarms/#",
-        f"topic write {p}/logs/#",
+        f"topic write {p}/logs/ui",
+        f"topic write {p}/logs/bridge",
         f"topic write {p}/status/bridge",
     ]
     for device in devices:
@@ -120,6 +128,25 @@ def _write_secret(path: Path, text: str) -> None:
         f.write(text)
 
 
+def _env_values(path: Path) -> dict[str, str]:
+    if not path.exists():
+        return {}
+    pairs = (line.split("=", 1) for line in path.read_text().splitlines() if "=" in line)
+    return {name.strip(): value.strip() for name, value in pairs}
+
+
+def _ensure_value(path: Path, name: str, value: str) -> bool:
+    """Add `name=value` to an env file that lacks it (an install older than the name)."""
+    values = _env_values(path)
+    if name in values:
+        return False
+    text = path.read_text() if path.exists() else ""
+    if text and not text.endswith("\n"):
+        text += "\n"
+    _write_secret(path, f"{text}{name}={value}\n")
+    return True
+
+
 def generate(directory: Path, prefix: str = "maelstrom", host: str = "127.0.0.1:1883") -> bool:
     """Make what is missing; True when something was made."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -133,6 +160,18 @@ def generate(directory: Path, prefix: str = "maelstrom", host: str = "127.0.0.1:
         set_password(passwd, service, password)
         _write_secret(env, f"MAELSTROM_MQTT_URL=mqtt://{service}:{password}@{host}\n")
         made = True
+    api, controller = directory / "api.env", directory / "controller.env"
+    # The bridge in the API process logs in as the bridge, not as the API.
+    bridge_url = _env_values(directory / "bridge.env")["MAELSTROM_MQTT_URL"]
+    made |= _ensure_value(api, "MAELSTROM_BRIDGE_MQTT_URL", bridge_url)
+    # One configuration key, shared by the API (signs) and the controller (checks).
+    key = (
+        _env_values(api).get("MAELSTROM_CONFIG_KEY")
+        or _env_values(controller).get("MAELSTROM_CONFIG_KEY")
+        or secrets.token_urlsafe(32)
+    )
+    made |= _ensure_value(api, "MAELSTROM_CONFIG_KEY", key)
+    made |= _ensure_value(controller, "MAELSTROM_CONFIG_KEY", key)
     acl = directory / "acl"
     if not acl.exists():
         acl.write_text(acl_text(prefix, []))

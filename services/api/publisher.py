@@ -3,7 +3,8 @@
 Published on start (every MQTT connect), after every change, and whenever the
 controller comes `online`, so a controller that starts, restarts or missed a
 message always converges on the database. A delete publishes an empty retained
-payload. Retained config the database does not know (left by an earlier
+payload. With `MAELSTROM_CONFIG_KEY` every message is signed (services/common/signing.py).
+Retained config the database does not know (left by an earlier
 database, or a restore) is cleared, so the broker never drives a deleted loop.
 """
 
@@ -17,8 +18,9 @@ from typing import Any
 from aiohttp import web
 
 from services.api.store import KINDS, STORE, ConfigStore, Stored
-from services.common.mqtt import ONLINE, Message, MqttClient
+from services.common.mqtt import ONLINE, Message, MqttClient, encode_payload
 from services.common.schema.config import Setting
+from services.common.signing import SIGNATURE, sign
 from services.common.topics import CONFIG_KINDS, TopicError
 from services.common.web import MQTT
 
@@ -37,8 +39,14 @@ class ConfigPublisher:
         self.store = store
 
     def publish(self, kind: str, object_id: str, obj: Stored | None) -> None:
-        payload: Any = None if obj is None else config_payload(obj)
-        self.mqtt.publish(self.mqtt.topics.config(kind, object_id), payload, qos=1, retain=True)
+        payload = b"" if obj is None else config_payload(obj)
+        self._send(self.mqtt.topics.config(kind, object_id), payload, retain=True)
+
+    def _send(self, topic: str, payload: bytes, *, retain: bool) -> None:
+        """Signed when there is a key, so the controller knows it came from the API."""
+        key = self.mqtt.config.config_key
+        user = {SIGNATURE: sign(key, topic, payload)} if key else None
+        self.mqtt.publish(topic, payload, qos=1, retain=retain, user=user)
 
     def publish_all(self) -> None:
         count = 0
@@ -53,7 +61,7 @@ class ConfigPublisher:
         index: dict[str, Any] = {"settings": [s.key for s in self.store.settings()]}
         for kind in KINDS:
             index[kind] = [obj.id for obj in self.store.list(kind)]
-        self.mqtt.publish(self.mqtt.topics.config_index, index, qos=1, retain=False)
+        self._send(self.mqtt.topics.config_index, encode_payload(index), retain=False)
         log.info("published %d configuration objects", count)
 
     def on_controller_status(self, message: Message) -> None:

@@ -34,7 +34,7 @@ import enum
 import functools
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from pydantic import ValidationError
@@ -162,7 +162,10 @@ class HubStats:
 class Hub:
     def __init__(self, config: Config, settings: BridgeSettings) -> None:
         self.settings = settings
-        self.mqtt = MqttClient(config, "bridge", announce=False, reconnect_max_delay=5.0)
+        # Its own broker login when it has one: the broker then holds browsers to what the
+        # bridge user may do, whatever this process's API user may.
+        login = replace(config, mqtt=config.bridge_mqtt) if config.bridge_mqtt else config
+        self.mqtt = MqttClient(login, "bridge", announce=False, reconnect_max_delay=5.0)
         self.sessions: set[BrowserSession] = set()
         self.cache = RetainedCache()
         self.stats = HubStats()

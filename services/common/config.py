@@ -24,7 +24,7 @@ class MqttSettings:
     host: str = "127.0.0.1"
     port: int = 1883
     username: str | None = None
-    password: str | None = None
+    password: str | None = field(default=None, repr=False)  # never in a log line
     tls: bool = False
 
     @classmethod
@@ -58,6 +58,12 @@ class MqttSettings:
 @dataclass(frozen=True)
 class Config:
     mqtt: MqttSettings = field(default_factory=MqttSettings)
+    bridge_mqtt: MqttSettings | None = None
+    """`MAELSTROM_BRIDGE_MQTT_URL`: the broker login of the browser bridge mounted in the API
+    (its own user, narrower than the API's); None = the API's own (`MAELSTROM_MQTT_URL`)."""
+    config_key: bytes | None = field(default=None, repr=False)
+    """`MAELSTROM_CONFIG_KEY`: the secret the API signs configuration with and the controller
+    checks it against (services/common/signing.py); None = configuration is not signed."""
     http_host: str = "0.0.0.0"
     http_port: int = 8888
     database_url: str = "sqlite:///data/maelstrom.db"
@@ -101,6 +107,12 @@ class Config:
             raise ConfigError(f"MAELSTROM_TOPIC_PREFIX may not contain + or #: {prefix!r}")
         return cls(
             mqtt=MqttSettings.from_url(get("MAELSTROM_MQTT_URL", "mqtt://127.0.0.1:1883")),
+            bridge_mqtt=(
+                MqttSettings.from_url(env["MAELSTROM_BRIDGE_MQTT_URL"].strip())
+                if env.get("MAELSTROM_BRIDGE_MQTT_URL", "").strip()
+                else None
+            ),
+            config_key=parse_config_key(env.get("MAELSTROM_CONFIG_KEY", "")),
             http_host=get("MAELSTROM_HTTP_HOST", "0.0.0.0"),
             http_port=http_port,
             database_url=get("MAELSTROM_DATABASE_URL", "sqlite:///data/maelstrom.db"),
@@ -126,6 +138,16 @@ class Config:
 
 def _words(text: str) -> tuple[str, ...]:
     return tuple(w for w in text.replace(",", " ").split() if w)
+
+
+def parse_config_key(text: str) -> bytes | None:
+    """`MAELSTROM_CONFIG_KEY`: at least 32 characters (scripts/broker_auth.py makes one)."""
+    text = text.strip()
+    if not text:
+        return None
+    if len(text) < 32:
+        raise ConfigError("MAELSTROM_CONFIG_KEY must be at least 32 characters long")
+    return text.encode()
 
 
 def parse_auth(text: str) -> bool:

@@ -170,7 +170,14 @@ async def running_controller(
             targets.snapshot_into(snapshot)
             state_file.save(snapshot)
 
-    store = RunningConfig(mqtt, save, on_invalid=lambda *refused: config_refused(alarms, *refused))
+    store = RunningConfig(
+        mqtt,
+        save,
+        on_invalid=lambda *refused: config_refused(alarms, *refused),
+        key=config.config_key,
+    )
+    if config.config_key is None:
+        log.info("MAELSTROM_CONFIG_KEY is not set: configuration is obeyed unsigned")
     restored = store.restore(snapshot)
     targets = Targets(mqtt, clock, save)
     targets.restore(snapshot)

@@ -11,6 +11,11 @@ restores its last autosave after a crash — so a *retained* object older than t
 one on disk, or one deleted since (a tombstone), is ignored; the API's live
 publishes always apply. After each full publish the API sends an index of every
 id it has, so an object deleted while this controller was away is dropped too.
+
+With a configuration key (`MAELSTROM_CONFIG_KEY`) only what the API signed is
+obeyed — retained or live, objects, deletions and the index alike; anything else
+is logged (to the logs channel), raises the object's configuration alarm, and
+changes nothing (services/common/signing.py).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from pydantic import ValidationError
 
 from services.common.mqtt import Message, MqttClient
 from services.common.schema.config import CONFIG_MODELS, Device, Loop, Profile
+from services.common.signing import signed_by_api
 from services.controller.state_file import Snapshot
 from services.controller.validation import why
 
@@ -43,8 +49,10 @@ class RunningConfig:
         mqtt: MqttClient,
         save: Callable[[], None] = lambda: None,
         on_invalid: InvalidHandler | None = None,
+        key: bytes | None = None,
     ) -> None:
         self.mqtt = mqtt
+        self._key = key
         self._on_invalid = on_invalid or (lambda kind, object_id, reason: None)
         self.devices: dict[str, Device] = {}
         self.profiles: dict[str, Profile] = {}
@@ -97,7 +105,11 @@ class RunningConfig:
         }[kind]
 
     async def _on_message(self, message: Message) -> None:
+        unsigned = self._key is not None and signed_by_api(self._key, message)
         if message.topic == self.mqtt.topics.config_index:
+            if unsigned:
+                log.warning("refused the configuration index: %s", unsigned)
+                return
             await self._on_index(message)
             return
         parts = self.mqtt.topics.parts(message.topic)
@@ -105,6 +117,10 @@ class RunningConfig:
             log.warning("dropped configuration on unexpected topic %s", message.topic)
             return
         _, kind, object_id = parts
+        if unsigned:
+            log.warning("refused configuration on %s: %s", message.topic, unsigned)
+            self._on_invalid(kind, object_id, unsigned)
+            return
         table = self._table(kind)
         if not message.payload.strip():
             if message.retain:

@@ -17,6 +17,21 @@ def test_mqtt_url_with_credentials() -> None:
     assert config.mqtt.port == 1884
     assert (config.mqtt.username, config.mqtt.password) == ("brewer", "s@cret")
     assert "s@cret" not in config.mqtt.url
+    assert "s@cret" not in repr(config)  # a logged Config shows no password
+
+
+def test_the_bridge_login_and_the_configuration_key() -> None:
+    key = "k" * 43
+    config = Config.from_env(
+        {
+            "MAELSTROM_BRIDGE_MQTT_URL": "mqtt://bridge:pw@127.0.0.1:1883",
+            "MAELSTROM_CONFIG_KEY": key,
+        }
+    )
+    assert config.bridge_mqtt is not None and config.bridge_mqtt.username == "bridge"
+    assert config.config_key == key.encode() and key not in repr(config)
+    unset = Config.from_env({})
+    assert unset.bridge_mqtt is None and unset.config_key is None
 
 
 @pytest.mark.parametrize(
@@ -26,6 +41,8 @@ def test_mqtt_url_with_credentials() -> None:
         {"MAELSTROM_MQTT_URL": "mqtt://:1883"},
         {"MAELSTROM_HTTP_PORT": "eighty"},
         {"MAELSTROM_TOPIC_PREFIX": "brew/#"},
+        {"MAELSTROM_CONFIG_KEY": "too short to be a secret"},
+        {"MAELSTROM_BRIDGE_MQTT_URL": "http://x"},
     ],
 )
 def test_bad_environment_is_a_clear_error(env: dict[str, str]) -> None:

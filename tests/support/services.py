@@ -12,9 +12,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 
 
-def service_env(broker_url: str, **extra: str) -> dict[str, str]:
+def service_env(broker_url: str | None = None, **extra: str) -> dict[str, str]:
+    """`broker_url` may come in `extra` as `MAELSTROM_MQTT_URL` (a service's env file)."""
     env = dict(os.environ)
-    env.update({"MAELSTROM_MQTT_URL": broker_url, "PYTHONUNBUFFERED": "1"})
+    env.update({"MAELSTROM_MQTT_URL": broker_url or "", "PYTHONUNBUFFERED": "1"})
     # Each controller its own disk state: tests run side by side.
     env["MAELSTROM_CONTROLLER_STATE"] = str(Path(tempfile.mkdtemp()) / "controller-state.json")
     env.update(extra)

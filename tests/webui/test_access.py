@@ -4,6 +4,8 @@ origin that cannot change a setpoint with a logged-in brewer's session."""
 
 from __future__ import annotations
 
+import re
+import subprocess
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -12,7 +14,7 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from tests.support.broker import Broker
+from tests.support.broker import Broker, mosquitto_client
 from tests.support.ports import free_port, wait_for_port
 from tests.support.probe import MqttProbe
 from tests.support.services import Service, service_env
@@ -241,3 +243,29 @@ def test_another_origin_cannot_change_a_setpoint_with_a_brewers_session(
     )
     assert by_socket.json()["changed_by"] == "ben"
     probe.close()
+
+
+def test_a_brewers_setpoint_change_shows_in_history_with_their_name(
+    server: dict[str, Any], browser: Browser
+) -> None:
+    """Audit beside the alarms: on the loop's chart and on the Alarms tab, who did it."""
+    ensure_users(server, browser)
+    page = new_page(browser, server["url"])
+    log_in(page, *BREWER)
+    fermenter = page.locator('article.loop-card[data-loop="fermenter"]')
+    fermenter.get_by_label("Setpoint °C", exact=True).fill("13.5")
+    fermenter.locator("form.sp-form button[type=submit]").click()
+    by_ben = re.compile(r"setpoint \d+\.\d °C → 13\.5 °C by ben")
+    changes = fermenter.get_by_role("list", name="Who changed what on this loop")
+    expect(changes.locator("li", has_text=by_ben)).to_have_count(1, timeout=15_000)
+    # mosquitto_pub, as docs/topics.md shows it, naming its author (MQTT 5 `by`) or not
+    pub = [mosquitto_client("mosquitto_pub"), "-p", str(server["broker"].port), "-q", "1"]
+    topic = ["-t", "maelstrom/cmd/loops/fermenter/setpoint"]
+    subprocess.run([*pub, "-V", "mqttv5", *topic, "-m", "14", "-D", "publish", "user-property",
+                    "by", "brewhouse-tablet"], check=True, timeout=10)  # fmt: skip
+    expect(changes.locator("li").first).to_contain_text("→ 14.0 °C by brewhouse-tablet")
+    subprocess.run([*pub, *topic, "-m", "14.5"], check=True, timeout=10)
+    expect(changes.locator("li").first).to_contain_text("14.0 °C → 14.5 °C by mqtt")
+    page.goto(f"{server['url']}/#/alarms")
+    everything = page.get_by_role("list", name="Who changed what", exact=True)
+    expect(everything.locator("li", has_text=by_ben).first).to_contain_text("fermenter: ")

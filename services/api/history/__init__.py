@@ -17,6 +17,7 @@ from services.api.database import DATABASE
 from services.common.clock import RealClock
 from services.common.web import MQTT
 
+from .changes import setup_changes
 from .recorder import Recorder
 from .routes import CLOCK, READERS, RECORDER, routes
 
@@ -27,6 +28,7 @@ def setup(app: web.Application) -> None:
     """Record history and serve it. Call after the database and MQTT are set up."""
     app.add_routes(routes)
     app.cleanup_ctx.append(_history_ctx)
+    setup_changes(app)  # who changed what, beside the alarms
 
 
 async def _history_ctx(app: web.Application) -> AsyncIterator[None]:

@@ -123,6 +123,24 @@ class Annotation(_Base):
         table_name = "history_annotation"
 
 
+class TargetChange(_Base):
+    """A command's effect on a loop's target, and who sent it (services/api/history/changes.py)."""
+
+    ts = peewee.DoubleField()
+    loop = peewee.CharField(max_length=100)
+    who = peewee.CharField(max_length=100)
+    field = peewee.CharField(max_length=32)  # mode, setpoint, manual_output, profile
+    before = peewee.TextField()  # JSON
+    after = peewee.TextField()  # JSON
+    what = peewee.CharField(max_length=200)  # "setpoint 18 → 12 °C"
+    revision = peewee.IntegerField()
+    target = peewee.TextField()  # the whole target, to compare the next one with after a restart
+
+    class Meta:
+        table_name = "history_change"
+        indexes = ((("ts",), False), (("loop", "ts"), False))
+
+
 MODELS: list[type[peewee.Model]] = [
     Series,
     Sample,
@@ -131,6 +149,7 @@ MODELS: list[type[peewee.Model]] = [
     AlarmRecord,
     LogEntry,
     Annotation,
+    TargetChange,
 ]
 
 

@@ -11,6 +11,7 @@ import { toGravityDisplay } from "../ui/gravity.js";
 import { attempt, showInfo } from "../ui/toast.js";
 import { addAnnotation, annotations, loopCommand, loopEvents } from "../calls.js";
 import { LoopChart } from "./loop-chart.js";
+import { LoopChanges } from "../ui/changes.js";
 import { plannedCurve } from "./plan.js";
 import { Timeline } from "./timeline.js";
 import { ProgramStatus } from "../views/program-status.js";
@@ -82,6 +83,7 @@ export class LoopCard {
     const noteForm = h("form", { class: "inline-form", onsubmit: (e) => { e.preventDefault(); this.addNote(); } },
       field("Note on the chart", this.noteInput), h("button", { type: "submit" }, "Add note"));
     this.notesList = h("ul", { class: "notes", "aria-label": "Notes on this chart" });
+    this.changes = new LoopChanges(ctx, id, () => this.showNotes()); // who changed what
     this.chartHost = h("div", { class: "chart-host" });
     this.slots = { step: h("div", { class: "slot-step" }) }; // the running-step view renders here
     this.program = new ProgramStatus((body, text) => this.send("profile", body, text)); // program-status.js
@@ -96,7 +98,7 @@ export class LoopCard {
       h("div", { class: "controls-grid" },
         field("Mode", this.modeSelect), this.manualForm, profileForm,
         h("div", { class: "button-row" }, this.pauseBtn, this.stopBtn), noteForm),
-      this.chartHost, this.notesList);
+      this.chartHost, this.notesList, this.changes.el);
     this.el = h("article", { class: "card loop-card", "data-loop": id, "aria-label": `Loop ${id}` },
       h("header", { class: "card-head" }, h("h2", {}, this.toggle), h("span", { class: "chips" }, n.mode, n.progress, n.state, n.alarm)),
       h("dl", { class: "metrics" },
@@ -300,6 +302,7 @@ export class LoopCard {
     this.updatePlan();
     const now = this.now();
     this.loadNotes(Math.floor(now - range), Math.ceil(now));
+    this.changes.load(Math.floor(now - range), Math.ceil(now));
   }
 
   async loadNotes(from, to) {
@@ -319,7 +322,8 @@ export class LoopCard {
   }
 
   showNotes() {
-    this.chart?.setMarkers([...this.timeline.marks, ...this.notes].sort((a, b) => a.ts - b.ts));
+    const marks = [...this.timeline.marks, ...this.notes, ...this.changes.markers()];
+    this.chart?.setMarkers(marks.sort((x, y) => x.ts - y.ts));
     fill(this.notesList, this.notes.map((note) => h("li", {}, h("time", {}, dateTime(note.ts)), " ", note.text)));
   }
 
@@ -380,6 +384,7 @@ export class LoopCard {
   destroy() {
     this.stopEvents();
     this.chart?.destroy();
+    this.changes.destroy();
     this.program.destroy();
     this.el.remove();
   }

@@ -5,6 +5,7 @@ import { asList } from "../ui/data.js";
 import { dateTime } from "../ui/format.js";
 import { attempt, showInfo } from "../ui/toast.js";
 import { me } from "../ui/me.js";
+import { changesSection } from "../ui/changes.js";
 
 /** Alarms that nobody's condition holds: a test, or raised by hand or by another system.
  * Their raiser clears them; the UI may stand in for it. */
@@ -14,6 +15,7 @@ export function mount(root, ctx) {
   const { api, live, socket, topics } = ctx;
   const activeEl = h("ul", { class: "alarm-list", "aria-label": "Current alarms" });
   const historyEl = h("tbody");
+  const changes = changesSection(api); // who changed what, beside the alarms
   const ackAllBtn = button("Acknowledge all", async () => {
     const r = await attempt("Acknowledging all alarms", () => api.alarms.ackAll(me()));
     if (r.ok) showInfo("All alarms acknowledged");
@@ -26,7 +28,8 @@ export function mount(root, ctx) {
         h("caption", { class: "sr-only" }, "Every alarm no longer current, newest first, as it ended"),
         h("thead", {}, h("tr", {}, ["Raised", "Severity", "Alarm", "Ended", "Cleared", "Acknowledged"].map((t) => h("th", { scope: "col" }, t)))),
         historyEl)),
-      button("Refresh history", () => loadHistory())));
+      button("Refresh history", () => loadHistory())),
+    section("Who changed what", changes.el));
 
   const ack = async (a) => {
     const r = await attempt(`Acknowledging "${a.message}"`, () => api.alarms.ack(a.id, me()));
@@ -65,6 +68,7 @@ export function mount(root, ctx) {
   let loading = 0;
   async function loadHistory() {
     const mine = (loading += 1);
+    changes.load();
     const r = await attempt("Loading alarm history", () => api.alarms.list());
     if (!r.ok || mine !== loading) return;
     // Newest raised first, each occurrence as it ended (the API reads the history).
@@ -87,5 +91,11 @@ export function mount(root, ctx) {
     render(alarms);
     loadSoon(); // an alarm that left the channel is now history
   });
-  return () => { stop(); clearTimeout(later); };
+  // A command anywhere moves a loop's target: its author shows here a moment later.
+  let changed = null;
+  const stopTargets = socket.subscribe(`${topics.prefix}/target/+`, () => {
+    clearTimeout(changed);
+    changed = setTimeout(changes.load, 400);
+  });
+  return () => { stop(); stopTargets(); clearTimeout(later); clearTimeout(changed); };
 }
