@@ -144,13 +144,19 @@ class MqttClient:
         *,
         announce: bool = True,
         reconnect_max_delay: float = 10.0,
+        client_id: str | None = None,
+        session_expiry_s: int = 0,
     ) -> None:
+        """`client_id` and `session_expiry_s` > 0 make a persistent session: the broker
+        keeps its subscriptions and queues QoS 1 messages for it while it is away
+        (up to Mosquitto's `max_queued_messages`), and delivers them when it returns."""
         self.config = config
         self.service = service
         self.topics = Topics(config.topic_prefix)
         self._announce = announce
         self._status_topic = self.topics.status(service)
-        self.client_id = f"maelstrom-{service}-{uuid.uuid4().hex[:8]}"
+        self.client_id = client_id or f"maelstrom-{service}-{uuid.uuid4().hex[:8]}"
+        self.session_expiry_s = max(0, int(session_expiry_s))
         self._client = paho.Client(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
@@ -220,8 +226,23 @@ class MqttClient:
         self._dispatcher = asyncio.create_task(
             self._dispatch(), name=f"mqtt-dispatch-{self.service}"
         )
-        self._client.connect_async(self.config.mqtt.host, self.config.mqtt.port, keepalive=15)
+        props = None
+        if self.persistent:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry_s
+        self._client.connect_async(
+            self.config.mqtt.host,
+            self.config.mqtt.port,
+            keepalive=15,
+            clean_start=not self.persistent,
+            properties=props,
+        )
         self._client.loop_start()
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the broker keeps this client's session (and queues for it) while away."""
+        return self.session_expiry_s > 0
 
     @property
     def backlog(self) -> int:
@@ -292,8 +313,11 @@ class MqttClient:
         correlation: bytes | None = None,
         user: dict[str, str] | None = None,
         expiry_s: float | None = None,
-    ) -> None:
+    ) -> paho.MQTTMessageInfo:
         """Send a message; QoS 1 messages wait in paho's queue while disconnected.
+
+        The returned info tells when the broker has acknowledged a QoS 1 message
+        (`is_published()`); its `rc` is an error when paho's queue was full.
 
         `response_topic`, `correlation`, `user` and `expiry_s` are MQTT 5 properties (a
         command that wants the controller's answer, who sent it, and when the broker
@@ -310,7 +334,7 @@ class MqttClient:
                 props.CorrelationData = correlation
             if user:
                 props.UserProperty = list(user.items())
-        self._client.publish(
+        return self._client.publish(
             topic, encode_payload(payload), qos=qos, retain=retain, properties=props
         )
 
