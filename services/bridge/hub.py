@@ -162,7 +162,10 @@ class HubStats:
 class Hub:
     def __init__(self, config: Config, settings: BridgeSettings) -> None:
         self.settings = settings
-        self.mqtt = MqttClient(config, "bridge", announce=False, reconnect_max_delay=5.0)
+        # The event loop drives its socket: every browser's traffic comes in here.
+        self.mqtt = MqttClient(
+            config, "bridge", announce=False, reconnect_max_delay=5.0, in_loop=True
+        )
         self.sessions: set[BrowserSession] = set()
         self.cache = RetainedCache()
         self.stats = HubStats()

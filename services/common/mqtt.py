@@ -41,6 +41,7 @@ from paho.mqtt.subscribeoptions import SubscribeOptions
 
 from . import jsontext
 from .config import Config
+from .paho_loop import LoopDriver, ReadAheadClient
 from .topics import Topics, matches
 
 log = logging.getLogger(__name__)
@@ -146,10 +147,14 @@ class MqttClient:
         reconnect_max_delay: float = 10.0,
         client_id: str | None = None,
         session_expiry_s: int = 0,
+        in_loop: bool = False,
     ) -> None:
         """`client_id` and `session_expiry_s` > 0 make a persistent session: the broker
         keeps its subscriptions and queues QoS 1 messages for it while it is away
-        (up to Mosquitto's `max_queued_messages`), and delivers them when it returns."""
+        (up to Mosquitto's `max_queued_messages`), and delivers them when it returns.
+
+        `in_loop`: the event loop drives the socket (`paho_loop`), not paho's thread —
+        for a service whose load is messages in (the bridge): several times the intake."""
         self.config = config
         self.service = service
         self.topics = Topics(config.topic_prefix)
@@ -157,12 +162,13 @@ class MqttClient:
         self._status_topic = self.topics.status(service)
         self.client_id = client_id or f"maelstrom-{service}-{uuid.uuid4().hex[:8]}"
         self.session_expiry_s = max(0, int(session_expiry_s))
-        self._client = paho.Client(
+        settings = config.mqtt
+        self.in_loop = in_loop and not settings.tls
+        self._client = (ReadAheadClient if self.in_loop else paho.Client)(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=paho.MQTTv5,
         )
-        settings = config.mqtt
         if settings.username:
             self._client.username_pw_set(settings.username, settings.password)
         if settings.tls:
@@ -182,7 +188,11 @@ class MqttClient:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
-        self._client.on_socket_open = _disable_nagle
+        self._driver: LoopDriver | None = None
+        if self.in_loop:
+            self._driver = LoopDriver(self._client, 1.0, max(1.0, reconnect_max_delay))
+        else:
+            self._client.on_socket_open = _disable_nagle
         self._pending_subacks: dict[int, _Subscription] = {}
 
         self._lock = threading.Lock()
@@ -237,7 +247,10 @@ class MqttClient:
             clean_start=not self.persistent,
             properties=props,
         )
-        self._client.loop_start()
+        if self._driver is not None:
+            self._driver.start()
+        else:
+            self._client.loop_start()
 
     @property
     def persistent(self) -> bool:
@@ -269,8 +282,11 @@ class MqttClient:
             )
             with contextlib.suppress(Exception):
                 await asyncio.get_running_loop().run_in_executor(None, info.wait_for_publish, 2.0)
-        self._client.disconnect()
-        self._client.loop_stop()
+        if self._driver is not None:
+            await self._driver.stop()
+        else:
+            self._client.disconnect()
+            self._client.loop_stop()
         if self._dispatcher:
             self._queue.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
@@ -413,6 +429,14 @@ class MqttClient:
             return False
         return True
 
+    def _to_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run `fn` in the event loop, after everything paho handed over before it."""
+        assert self._loop is not None
+        if self._driver is not None:
+            self._loop.call_soon(fn, *args)  # already in the loop's thread: no wake-up needed
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
     # paho callbacks (network thread) ----------------------------------------------------
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -433,7 +457,7 @@ class MqttClient:
         for sub in subs:
             self._send_subscribe(sub)
         if self._loop:
-            self._loop.call_soon_threadsafe(self._connected_in_loop)
+            self._to_loop(self._connected_in_loop)
 
     def _on_subscribe(
         self, client: paho.Client, userdata: Any, mid: int, reasons: Any, props: Any
@@ -443,20 +467,22 @@ class MqttClient:
         if sub is not None and self._loop and not self._loop.is_closed():
             granted = not any(getattr(r, "is_failure", False) for r in reasons)
             if granted:
-                self._loop.call_soon_threadsafe(sub.active.set)
+                self._to_loop(sub.active.set)
             else:
-                self._loop.call_soon_threadsafe(
+                self._to_loop(
                     log.warning, "broker refused subscription to %s", sub.filter
                 )
             if self._subscribed_hooks:
                 item = (_SubAck(sub.filter, granted), None)
-                self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+                self._to_loop(self._queue.put_nowait, item)
 
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         if self._loop and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._disconnected_in_loop)
+            self._to_loop(self._disconnected_in_loop)
+        if self._driver is not None and not self._stopping:
+            self._driver.reconnect_soon()  # paho's own reconnect lives in its thread
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         props = msg.properties
@@ -472,7 +498,7 @@ class MqttClient:
         )
         self.stats.messages_in += 1
         if self._loop and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, (message, idents))
+            self._to_loop(self._queue.put_nowait, (message, idents))
 
     # event loop side ---------------------------------------------------------------------
     def _connected_in_loop(self) -> None:
