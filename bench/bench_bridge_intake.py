@@ -41,7 +41,7 @@ from bench.bridge_load import publisher_main, receiver_main
 
 BASELINE = "b97a13735343b9ba040999b311bb98d40784b16f"
 """main before the event-loop MQTT driver and orjson (issue 13)."""
-RATES = (5_000, 10_000, 20_000, 30_000)
+RATES = tuple(int(r) for r in os.environ.get("BENCH_RATES", "5000,10000,20000,30000").split(","))
 DURATION = 3.0
 TARGET = 20_000  # msg/s per bridge (issue 13)
 
@@ -98,9 +98,11 @@ def start_bridge(
         MAELSTROM_LOG_LEVEL="WARNING",
         PYTHONPATH=str(tree),
     )
-    return subprocess.Popen(
-        [sys.executable, "-m", "services.bridge"], cwd=tree, env=env, preexec_fn=pinned(cpus)
-    )
+    profile = os.environ.get("BENCH_PROFILE")  # a path: cProfile of the "after" bridge
+    command = [sys.executable, "-m", "services.bridge"]
+    if profile and tree == REPO:
+        command[1:1] = ["-m", "cProfile", "-o", profile]
+    return subprocess.Popen(command, cwd=tree, env=env, preexec_fn=pinned(cpus))
 
 
 def measure(
@@ -205,7 +207,8 @@ def main() -> None:
             )
             (Path(tmp) / "before").mkdir()
             old = baseline_tree(Path(tmp) / "before")
-            before = measure("before", old, port, pins) if old else []
+            skip = os.environ.get("BENCH_BASELINE") == "0"
+            before = measure("before", old, port, pins) if old and not skip else []
             if old is None:
                 print("(no git: the baseline is not measured)")
             after = measure("after", REPO, port, pins)

@@ -190,7 +190,9 @@ class MqttClient:
         self._client.on_subscribe = self._on_subscribe
         self._driver: LoopDriver | None = None
         if self.in_loop:
-            self._driver = LoopDriver(self._client, 1.0, max(1.0, reconnect_max_delay))
+            self._driver = LoopDriver(
+                self._client, 1.0, max(1.0, reconnect_max_delay), backlog=lambda: self.backlog
+            )
         else:
             self._client.on_socket_open = _disable_nagle
         self._pending_subacks: dict[int, _Subscription] = {}
@@ -469,9 +471,7 @@ class MqttClient:
             if granted:
                 self._to_loop(sub.active.set)
             else:
-                self._to_loop(
-                    log.warning, "broker refused subscription to %s", sub.filter
-                )
+                self._to_loop(log.warning, "broker refused subscription to %s", sub.filter)
             if self._subscribed_hooks:
                 item = (_SubAck(sub.filter, granted), None)
                 self._to_loop(self._queue.put_nowait, item)

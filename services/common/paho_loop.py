@@ -19,6 +19,7 @@ import contextlib
 import logging
 import socket
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import paho.mqtt.client as paho
@@ -28,6 +29,9 @@ log = logging.getLogger(__name__)
 READ_AHEAD = 65_536
 PACKETS_PER_TURN = 2_000
 """Packets decoded before other tasks get a turn (the rest are read on the next)."""
+MAX_BACKLOG = 5_000
+"""Messages read but not yet handled before the socket is left unread for a while."""
+PAUSE_POLL_S = 0.005
 MISC_EVERY_S = 1.0
 """paho's keepalive and timeout bookkeeping (`loop_misc`)."""
 
@@ -73,9 +77,20 @@ class LoopDriver:
     """Runs `client`'s network side in `loop`: reads, writes, keepalive, reconnects."""
 
     def __init__(
-        self, client: paho.Client, min_delay: float = 1.0, max_delay: float = 10.0
+        self,
+        client: paho.Client,
+        min_delay: float = 1.0,
+        max_delay: float = 10.0,
+        backlog: Callable[[], int] = lambda: 0,
+        max_backlog: int = MAX_BACKLOG,
     ) -> None:
+        """`backlog()`: messages read but not yet handled; above `max_backlog` the
+        socket is not read (the broker holds or drops, as for any slow subscriber)
+        until it is down to half."""
         self.client = client
+        self._backlog = backlog
+        self.max_backlog = max_backlog
+        self._paused = False
         self.min_delay = min_delay
         self.max_delay = max_delay
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -190,9 +205,33 @@ class LoopDriver:
 
     def _readable(self, sock: Any) -> None:
         client = self.client
+        assert self._loop is not None
         for _ in range(PACKETS_PER_TURN):
+            if self._backlog() > self.max_backlog:
+                self._pause(sock)
+                return
             client.loop_read()
             if self._sock is not sock or not getattr(sock, "buffered", False):
                 return
-        assert self._loop is not None
         self._loop.call_soon(self._readable, sock)  # more in memory: the socket may not wake us
+
+    def _pause(self, sock: Any) -> None:
+        """Stop reading while the handlers catch up: memory stays bounded."""
+        assert self._loop is not None
+        if not self._paused:
+            self._paused = True
+            with contextlib.suppress(ValueError, OSError):
+                self._loop.remove_reader(sock)
+            self._loop.call_later(PAUSE_POLL_S, self._maybe_resume, sock)
+
+    def _maybe_resume(self, sock: Any) -> None:
+        assert self._loop is not None
+        if self._sock is not sock:
+            self._paused = False
+            return
+        if self._backlog() > self.max_backlog // 2:
+            self._loop.call_later(PAUSE_POLL_S, self._maybe_resume, sock)
+            return
+        self._paused = False
+        self._loop.add_reader(sock, self._readable, sock)
+        self._readable(sock)
