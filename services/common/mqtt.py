@@ -39,12 +39,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from . import jsontext
+from . import jsontext, mqtt_properties
 from .config import Config
 from .paho_loop import LoopDriver, ReadAheadClient
 from .topics import Topics, matches
 
 log = logging.getLogger(__name__)
+
+mqtt_properties.install()  # MQTT 5 properties decoded without paho's per-packet tables
 
 DISPATCH_SLICE = 64
 """Messages dispatched in a row before other tasks get a turn."""
