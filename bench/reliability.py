@@ -125,6 +125,15 @@ class Stack:
             p.read_text(errors="replace").count("Traceback") for p in self.workdir.glob("*.log")
         )
 
+    def first_traceback(self) -> str:
+        """The first traceback in any service's output (to say where it came from)."""
+        for path in sorted(self.workdir.glob("*.log")):
+            text = path.read_text(errors="replace")
+            at = text.find("Traceback")
+            if at >= 0:
+                return f"{path.name}:\n" + "\n".join(text[at:].splitlines()[:40])
+        return ""
+
     def revive(self) -> int:
         """Restart what died (as the supervisor would); how many had."""
         dead = self.crashed()
@@ -711,6 +720,8 @@ def main() -> None:
                     continue
                 rows.append(phase())
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
+                if rows[-1].tracebacks:
+                    print(stack.first_traceback(), flush=True)
         finally:
             stack.stop()
     print()
