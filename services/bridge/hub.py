@@ -162,9 +162,10 @@ class HubStats:
 class Hub:
     def __init__(self, config: Config, settings: BridgeSettings) -> None:
         self.settings = settings
-        # The event loop drives its socket: every browser's traffic comes in here.
+        # paho's thread, not the event-loop driver (`in_loop=True`): under overload the
+        # loop driver still delivers almost nothing (docs/benchmarks.md, issue 13).
         self.mqtt = MqttClient(
-            config, "bridge", announce=False, reconnect_max_delay=5.0, in_loop=True
+            config, "bridge", announce=False, reconnect_max_delay=5.0, in_loop=False
         )
         self.sessions: set[BrowserSession] = set()
         self.cache = RetainedCache()
