@@ -13,9 +13,12 @@ the real serial driver against a pseudo-terminal. Prints one table:
 - REST: schemathesis, positive and negative cases over every operation; no 5xx.
 - Crash: kill -9 of the broker, the API or the controller, each restarted (as the
   supervisor would), after acknowledged REST writes; nothing acknowledged is lost.
+- Soak: 100 browsers (a few Chromium, the rest aiohttp) on `maelstrom/#` while
+  200 msg/s flow for three minutes: nothing lost, memory flat (bench/soak.py).
 
 Counts: crashes (a process died), hangs (no answer in time), 5xx, tracebacks
-(in any service's output). `MAELSTROM_RELIABILITY_SCALE=0.1` runs a tenth of it.
+(in any service's output). `MAELSTROM_RELIABILITY_SCALE=0.1` runs a tenth of it;
+`MAELSTROM_RELIABILITY_PHASES=kill,soak` only the rows named.
 """
 
 from __future__ import annotations
@@ -42,6 +45,7 @@ from typing import Any
 
 import aiohttp
 
+from bench.soak import soak
 from tests.support.broker import Broker
 from tests.support.ports import free_port, wait_for_port
 from tests.support.probe import MqttProbe
@@ -52,7 +56,13 @@ MQTT_PAYLOADS = int(5_000 * SCALE)
 WS_FRAMES = int(2_000 * SCALE)
 SERIAL_LINES = int(5_000 * SCALE)
 REST_CASES = int(10_000 * SCALE)
-KILLS = int(30 * SCALE)
+KILLS = int(50 * SCALE)
+SOAK_S = max(20.0, 180 * SCALE)
+SOAK_BROWSERS = 100
+SOAK_CHROMIUM = 3
+SOAK_RATE = 200.0
+PHASES = [p for p in os.environ.get("MAELSTROM_RELIABILITY_PHASES", "").split(",") if p]
+"""Run only these rows (`mqtt,ws,serial,kill,soak,rest`); all when empty."""
 SEED = 20261202
 
 
@@ -114,6 +124,15 @@ class Stack:
         return sum(
             p.read_text(errors="replace").count("Traceback") for p in self.workdir.glob("*.log")
         )
+
+    def first_traceback(self) -> str:
+        """The first traceback in any service's output (to say where it came from)."""
+        for path in sorted(self.workdir.glob("*.log")):
+            text = path.read_text(errors="replace")
+            at = text.find("Traceback")
+            if at >= 0:
+                return f"{path.name}:\n" + "\n".join(text[at:].splitlines()[:40])
+        return ""
 
     def revive(self) -> int:
         """Restart what died (as the supervisor would); how many had."""
@@ -631,6 +650,47 @@ def crash_campaign(stack: Stack) -> Row:
     return row
 
 
+def soak_row(stack: Stack) -> Row:
+    """100 browsers on `maelstrom/#` at 200 msg/s for a few minutes: nothing lost, memory flat."""
+    row = Row(f"soak ({SOAK_BROWSERS} browsers, {SOAK_RATE:.0f} msg/s)")
+    before = stack.tracebacks()
+    started = time.monotonic()
+    assert stack.broker.port
+    result = asyncio.run(
+        soak(
+            stack.http,
+            stack.broker.port,
+            stack.services["api"].proc.pid,
+            browsers=SOAK_BROWSERS,
+            chromium=SOAK_CHROMIUM,
+            rate=SOAK_RATE,
+            seconds=SOAK_S,
+        )
+    )
+    t = result.tally
+    row.cases = result.browsers
+    row.server_errors = t.lost
+    row.hangs = t.closed + result.closed_slow  # no browser here is slow: none may be closed
+    row.crashes = stack.revive()
+    row.tracebacks = stack.tracebacks() - before
+    last_minute = int(result.seconds) - 60
+    row.notes += [
+        f"{result.chromium} Chromium + {result.browsers - result.chromium} aiohttp browsers, "
+        f"{result.seconds:.0f} s",
+        f"{t.received:,} of {result.expected:,} deliveries, {t.lost} lost, "
+        f"{result.coalesced} coalesced, {result.closed_slow} closed slow",
+        f"probe latency p50 {result.p(0.5):.1f} ms, p99 {result.p(0.99):.1f} ms "
+        f"(first minute {result.p(0.99, hi=60):.1f}, last {result.p(0.99, lo=last_minute):.1f}); "
+        f"every browser p50 {result.p(0.5, probe=False):.1f}, "
+        f"p99 {result.p(0.99, probe=False):.1f} ms",
+        f"API RSS {result.rss_start:.0f} → {result.rss_end:.0f} MB "
+        f"(slope {result.rss_slope:+.2f} MB/min), CPU {result.cpu:.0%}",
+        "load average " + " ".join(f"{x:.1f}" for x in os.getloadavg()),
+    ]
+    row.seconds = time.monotonic() - started
+    return row
+
+
 # --- the table ---------------------------------------------------------------------------------
 
 
@@ -659,15 +719,21 @@ def main() -> None:
         try:
             if not control_runs(stack, 0, 30):
                 sys.exit("the stack did not start: no loop state from the controller")
-            for phase in (
-                lambda: mqtt_fuzz(stack),
-                lambda: asyncio.run(ws_fuzz(stack)),
-                lambda: asyncio.run(serial_fuzz()),
-                lambda: crash_campaign(stack),
-                lambda: rest_fuzz(stack),
-            ):
+            phases = {
+                "mqtt": lambda: mqtt_fuzz(stack),
+                "ws": lambda: asyncio.run(ws_fuzz(stack)),
+                "serial": lambda: asyncio.run(serial_fuzz()),
+                "kill": lambda: crash_campaign(stack),
+                "soak": lambda: soak_row(stack),
+                "rest": lambda: rest_fuzz(stack),
+            }
+            for name, phase in phases.items():
+                if PHASES and name not in PHASES:
+                    continue
                 rows.append(phase())
                 print(table(rows[-1:]).splitlines()[-1], flush=True)
+                if rows[-1].tracebacks:
+                    print(stack.first_traceback(), flush=True)
         finally:
             stack.stop()
     print()

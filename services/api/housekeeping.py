@@ -16,13 +16,13 @@ Alarms raised by anyone else (no `source`, or an id that is not the controller's
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from collections.abc import AsyncIterator
 
 from aiohttp import web
 
 from services.api.store import STORE, ConfigStore, Stored
+from services.common import jsontext
 from services.common.mqtt import Message, MqttClient
 from services.common.topics import TopicError
 from services.common.web import MQTT
@@ -58,7 +58,7 @@ class Housekeeper:
             return ("devices",), parts[2]
         if len(parts) == 2 and parts[0] == "alarms":
             try:
-                alarm = json.loads(message.payload)
+                alarm = jsontext.loads(message.payload)  # deep nesting is a ValueError too
             except ValueError:
                 return None
             if not isinstance(alarm, dict):

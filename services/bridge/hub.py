@@ -163,9 +163,13 @@ class Hub:
     def __init__(self, config: Config, settings: BridgeSettings) -> None:
         self.settings = settings
         # Its own broker login when it has one: the broker then holds browsers to what the
-        # bridge user may do, whatever this process's API user may.
+        # bridge user may do, whatever this process's API user may. paho's thread, not the
+        # event-loop driver (`in_loop=True`): under overload the loop driver still delivers
+        # almost nothing (docs/benchmarks.md, issue 13).
         login = replace(config, mqtt=config.bridge_mqtt) if config.bridge_mqtt else config
-        self.mqtt = MqttClient(login, "bridge", announce=False, reconnect_max_delay=5.0)
+        self.mqtt = MqttClient(
+            login, "bridge", announce=False, reconnect_max_delay=5.0, in_loop=False
+        )
         self.sessions: set[BrowserSession] = set()
         self.cache = RetainedCache()
         self.stats = HubStats()

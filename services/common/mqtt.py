@@ -39,11 +39,14 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 from paho.mqtt.subscribeoptions import SubscribeOptions
 
-from . import jsontext
+from . import jsontext, mqtt_properties
 from .config import Config
+from .paho_loop import LoopDriver, ReadAheadClient
 from .topics import Topics, matches
 
 log = logging.getLogger(__name__)
+
+mqtt_properties.install()  # MQTT 5 properties decoded without paho's per-packet tables
 
 DISPATCH_SLICE = 64
 """Messages dispatched in a row before other tasks get a turn."""
@@ -144,19 +147,30 @@ class MqttClient:
         *,
         announce: bool = True,
         reconnect_max_delay: float = 10.0,
+        client_id: str | None = None,
+        session_expiry_s: int = 0,
+        in_loop: bool = False,
     ) -> None:
+        """`client_id` and `session_expiry_s` > 0 make a persistent session: the broker
+        keeps its subscriptions and queues QoS 1 messages for it while it is away
+        (up to Mosquitto's `max_queued_messages`), and delivers them when it returns.
+
+        `in_loop`: the event loop drives the socket (`paho_loop`), not paho's thread —
+        for a service whose load is messages in (the bridge): several times the intake."""
         self.config = config
         self.service = service
         self.topics = Topics(config.topic_prefix)
         self._announce = announce
         self._status_topic = self.topics.status(service)
-        self.client_id = f"maelstrom-{service}-{uuid.uuid4().hex[:8]}"
-        self._client = paho.Client(
+        self.client_id = client_id or f"maelstrom-{service}-{uuid.uuid4().hex[:8]}"
+        self.session_expiry_s = max(0, int(session_expiry_s))
+        settings = config.mqtt
+        self.in_loop = in_loop and not settings.tls
+        self._client = (ReadAheadClient if self.in_loop else paho.Client)(
             CallbackAPIVersion.VERSION2,
             client_id=self.client_id,
             protocol=paho.MQTTv5,
         )
-        settings = config.mqtt
         if settings.username:
             self._client.username_pw_set(settings.username, settings.password)
         if settings.tls:
@@ -176,7 +190,13 @@ class MqttClient:
         self._client.on_disconnect = self._on_disconnect
         self._client.on_message = self._on_message
         self._client.on_subscribe = self._on_subscribe
-        self._client.on_socket_open = _disable_nagle
+        self._driver: LoopDriver | None = None
+        if self.in_loop:
+            self._driver = LoopDriver(
+                self._client, 1.0, max(1.0, reconnect_max_delay), backlog=lambda: self.backlog
+            )
+        else:
+            self._client.on_socket_open = _disable_nagle
         self._pending_subacks: dict[int, _Subscription] = {}
 
         self._lock = threading.Lock()
@@ -220,8 +240,26 @@ class MqttClient:
         self._dispatcher = asyncio.create_task(
             self._dispatch(), name=f"mqtt-dispatch-{self.service}"
         )
-        self._client.connect_async(self.config.mqtt.host, self.config.mqtt.port, keepalive=15)
-        self._client.loop_start()
+        props = None
+        if self.persistent:
+            props = Properties(PacketTypes.CONNECT)
+            props.SessionExpiryInterval = self.session_expiry_s
+        self._client.connect_async(
+            self.config.mqtt.host,
+            self.config.mqtt.port,
+            keepalive=15,
+            clean_start=not self.persistent,
+            properties=props,
+        )
+        if self._driver is not None:
+            self._driver.start()
+        else:
+            self._client.loop_start()
+
+    @property
+    def persistent(self) -> bool:
+        """Whether the broker keeps this client's session (and queues for it) while away."""
+        return self.session_expiry_s > 0
 
     @property
     def backlog(self) -> int:
@@ -248,8 +286,11 @@ class MqttClient:
             )
             with contextlib.suppress(Exception):
                 await asyncio.get_running_loop().run_in_executor(None, info.wait_for_publish, 2.0)
-        self._client.disconnect()
-        self._client.loop_stop()
+        if self._driver is not None:
+            await self._driver.stop()
+        else:
+            self._client.disconnect()
+            self._client.loop_stop()
         if self._dispatcher:
             self._queue.put_nowait(None)
             with contextlib.suppress(asyncio.CancelledError, TimeoutError):
@@ -292,8 +333,11 @@ class MqttClient:
         correlation: bytes | None = None,
         user: dict[str, str] | None = None,
         expiry_s: float | None = None,
-    ) -> None:
+    ) -> paho.MQTTMessageInfo:
         """Send a message; QoS 1 messages wait in paho's queue while disconnected.
+
+        The returned info tells when the broker has acknowledged a QoS 1 message
+        (`is_published()`); its `rc` is an error when paho's queue was full.
 
         `response_topic`, `correlation`, `user` and `expiry_s` are MQTT 5 properties (a
         command that wants the controller's answer, who sent it, and when the broker
@@ -310,7 +354,7 @@ class MqttClient:
                 props.CorrelationData = correlation
             if user:
                 props.UserProperty = list(user.items())
-        self._client.publish(
+        return self._client.publish(
             topic, encode_payload(payload), qos=qos, retain=retain, properties=props
         )
 
@@ -389,6 +433,14 @@ class MqttClient:
             return False
         return True
 
+    def _to_loop(self, fn: Callable[..., Any], *args: Any) -> None:
+        """Run `fn` in the event loop, after everything paho handed over before it."""
+        assert self._loop is not None
+        if self._driver is not None:
+            self._loop.call_soon(fn, *args)  # already in the loop's thread: no wake-up needed
+        else:
+            self._loop.call_soon_threadsafe(fn, *args)
+
     # paho callbacks (network thread) ----------------------------------------------------
     def _on_connect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
@@ -409,7 +461,7 @@ class MqttClient:
         for sub in subs:
             self._send_subscribe(sub)
         if self._loop:
-            self._loop.call_soon_threadsafe(self._connected_in_loop)
+            self._to_loop(self._connected_in_loop)
 
     def _on_subscribe(
         self, client: paho.Client, userdata: Any, mid: int, reasons: Any, props: Any
@@ -419,20 +471,20 @@ class MqttClient:
         if sub is not None and self._loop and not self._loop.is_closed():
             granted = not any(getattr(r, "is_failure", False) for r in reasons)
             if granted:
-                self._loop.call_soon_threadsafe(sub.active.set)
+                self._to_loop(sub.active.set)
             else:
-                self._loop.call_soon_threadsafe(
-                    log.warning, "broker refused subscription to %s", sub.filter
-                )
+                self._to_loop(log.warning, "broker refused subscription to %s", sub.filter)
             if self._subscribed_hooks:
                 item = (_SubAck(sub.filter, granted), None)
-                self._loop.call_soon_threadsafe(self._queue.put_nowait, item)
+                self._to_loop(self._queue.put_nowait, item)
 
     def _on_disconnect(
         self, client: paho.Client, userdata: Any, flags: Any, reason: Any, props: Any
     ) -> None:
         if self._loop and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._disconnected_in_loop)
+            self._to_loop(self._disconnected_in_loop)
+        if self._driver is not None and not self._stopping:
+            self._driver.reconnect_soon()  # paho's own reconnect lives in its thread
 
     def _on_message(self, client: paho.Client, userdata: Any, msg: paho.MQTTMessage) -> None:
         props = msg.properties
@@ -448,7 +500,7 @@ class MqttClient:
         )
         self.stats.messages_in += 1
         if self._loop and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, (message, idents))
+            self._to_loop(self._queue.put_nowait, (message, idents))
 
     # event loop side ---------------------------------------------------------------------
     def _connected_in_loop(self) -> None:

@@ -27,7 +27,9 @@ from services.common.repeater import Repeater
 from services.common.schema.commands import CommandError, parse_simulate_command
 from services.common.schema.config import Severity
 from services.common.schema.state import LoopState
+from services.common.topics import Topics
 from services.controller.alarms import AlarmManager
+from services.controller.backfill import Backfill
 from services.controller.configuration import RunningConfig
 from services.controller.control.loop import LoopEnv
 from services.controller.control.manager import LoopManager
@@ -154,6 +156,9 @@ async def running_controller(
     # infrastructure
     mqtt = MqttClient(config, "controller")
     await mqtt.start()
+    # readings taken while the broker is away are held and published once it is back
+    data = Backfill(mqtt, clock)
+    data.start()  # its connect hook first: the backlog goes out before the fresh state
     log_handler = attach_mqtt_logging(mqtt, "controller")
     events_handler = MqttLogHandler(mqtt, "controller", level=logging.INFO)
     events.addHandler(events_handler)
@@ -206,6 +211,7 @@ async def running_controller(
             controller_id=config.controller_id,
             sim_seed=options.sim_seed,
             leases=leases,
+            data=data,
         )
     )
     loops = LoopManager(
@@ -214,7 +220,7 @@ async def running_controller(
             registry=registry,
             alarms=alarms,
             profiles=store.profiles,
-            publish=lambda loop_id, state: publish_state(mqtt, loop_id, state),
+            publish=lambda loop_id, state: publish_state(data, mqtt.topics, loop_id, state),
             commit=lambda target: targets.commit(target),
             publish_every_s=options.timing.publish_every_s,
         ),
@@ -262,6 +268,7 @@ async def running_controller(
         await registry.stop()
         events.removeHandler(events_handler)
         detach_mqtt_logging(log_handler)
+        await data.stop()
         await mqtt.stop()
 
 
@@ -278,8 +285,8 @@ def config_refused(alarms: AlarmManager, kind: str, object_id: str, reason: str 
     )
 
 
-def publish_state(mqtt: MqttClient, loop_id: str, state: LoopState | None) -> None:
+def publish_state(data: Backfill, topics: Topics, loop_id: str, state: LoopState | None) -> None:
     """A loop's live state, retained, QoS 1 (a few a second at most; the UI and Home
     Assistant rely on the latest one). None removes it (the loop was deleted)."""
     payload = state.model_dump(mode="json") if state is not None else None
-    mqtt.publish(mqtt.topics.loop_state(loop_id), payload, qos=1, retain=True)
+    data.publish(topics.loop_state(loop_id), payload, qos=1, retain=True)

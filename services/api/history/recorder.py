@@ -7,8 +7,8 @@ browser bridge) never waits on SQLite.
 What a crash can lose: what arrived since the last committed batch, i.e. at most
 the batch window (1 s) plus the duration of a write in progress. A clean
 shutdown (SIGTERM, Ctrl-C) writes everything, including values held back by the
-dead band. While the API is down nothing is received; on restart the broker's
-retained messages give every loop and sensor's latest value straight away.
+dead band. While the API is down the broker queues every message for the
+recorder's persistent session (QoS 1) and delivers them when it is back.
 """
 
 from __future__ import annotations
@@ -149,17 +149,19 @@ class Recorder:
     async def start(self) -> None:
         await self.in_writer(self.writer.prepare)
         for topic_filter, handler in self._handlers.items():
-            # Live data at QoS 0: without a persistent session QoS 1 would not save a
-            # message across a reconnect anyway, and its per-message acknowledgements
-            # cap a client at a few hundred messages a second.
-            qos = 0 if topic_filter == self._topics.all_data else 1
-            self._mqtt.subscribe(topic_filter, handler, qos=qos)
+            # QoS 1: on the recorder's persistent session the broker queues what is
+            # published while the API is away or reconnecting (docs/history.md).
+            self._mqtt.subscribe(topic_filter, handler, qos=1)
         self._task = asyncio.create_task(self._run(), name="history-recorder")
 
     async def stop(self) -> None:
-        """Stop listening, then write everything still in memory."""
-        for topic_filter, handler in self._handlers.items():
-            self._mqtt.unsubscribe(topic_filter, handler)
+        """Stop listening, then write everything still in memory.
+
+        On a persistent session the subscriptions stay with the broker (it queues
+        for the next start); the client is stopped before this."""
+        if not self._mqtt.persistent:
+            for topic_filter, handler in self._handlers.items():
+                self._mqtt.unsubscribe(topic_filter, handler)
         if self._task is not None:
             self._task.cancel()
             with contextlib.suppress(asyncio.CancelledError):

@@ -19,6 +19,7 @@ from services.common.clock import Clock
 from services.common.mqtt import MqttClient
 from services.common.schema.config import Device, DeviceKind, DigitalInput
 from services.controller.alarms import AlarmManager
+from services.controller.backfill import Backfill
 from services.controller.devices.boards import BoardDevice, SimulatedDevice
 from services.controller.devices.leases import Leases
 from services.controller.devices.mqtt_devices import make_mqtt_device
@@ -49,6 +50,7 @@ class DeviceContext:
     controller_id: str | None = None
     sim_seed: int | None = None
     leases: Leases | None = None  # None: drive every assigned device (no arbitration)
+    data: Backfill | None = None  # readings held while the broker is away; None: MQTT only
 
 
 class Registry:
@@ -154,7 +156,8 @@ class Registry:
         point.published = shown
         point.published_at = now
         value = shown[0]
-        self.ctx.mqtt.publish(
+        publish = self.ctx.data.publish if self.ctx.data is not None else self.ctx.mqtt.publish
+        publish(
             self._topics.sensor_reading(point.device, point.sensor),
             {
                 "value": None if value is None else round(value, 4),
@@ -162,7 +165,9 @@ class Registry:
                 "ts": self.ctx.clock.now(),  # wall time: point times are monotonic
                 "error": point.error,
             },
-            qos=0,  # high rate, each one supersedes the last; retained for late subscribers
+            # QoS 1: a reading in flight when the broker dies is sent again (history keeps
+            # every one); a few a second per sensor at most. Retained for late subscribers.
+            qos=1,
             retain=True,
         )
 
