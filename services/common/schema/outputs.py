@@ -21,6 +21,13 @@ docs/control.md ("Output types"); in short:
 * **pump**: a small glycol or circulation pump motor: starts heat its windings, so
   minutes between them.
 
+Within those bounds the defaults for a relay and a compressor are chosen for few
+starts: the minimum on time is the smallest quantum of heat or cold the loop hands
+out (10 minutes of a 100 W compressor is 0.7 °C of 20 L of beer's worth), and a
+window stretches so a small duty is a few such pulses an hour apart. Fewer starts
+cost ripple, more starts buy tracking: `bench/bench_controller.py` measures both
+against an STC-1000 on the plant matrix (docs/benchmarks.md).
+
 `OutputSettings` fields left null take the type's defaults.
 """
 
@@ -88,9 +95,9 @@ OUTPUT_TYPES: dict[ActuatorType, OutputType] = {
         window_range_s=(1.0, 3600.0),
     ),
     ActuatorType.relay: OutputType(
-        window_s=1800.0,
-        min_on_s=120.0,
-        min_off_s=120.0,
+        window_s=3600.0,
+        min_on_s=600.0,
+        min_off_s=300.0,
         max_starts_per_hour=2,
         window_range_s=(60.0, 4 * 3600.0),
         min_on_floor_s=10.0,
@@ -98,10 +105,10 @@ OUTPUT_TYPES: dict[ActuatorType, OutputType] = {
         starts_cap=60,
     ),
     ActuatorType.compressor: OutputType(
-        window_s=3600.0,
-        min_on_s=300.0,
+        window_s=7200.0,
+        min_on_s=600.0,
         min_off_s=600.0,
-        max_starts_per_hour=3,
+        max_starts_per_hour=2,
         window_range_s=(600.0, 4 * 3600.0),
         min_on_floor_s=120.0,
         min_off_floor_s=180.0,
