@@ -171,7 +171,9 @@ class LoopControl:
         self.fault = None
         self._auto = True
         if cascade and self.beer_pid is not None and self.chamber_pid is not None:
-            self.chamber_sp = setpoint + self.beer_pid.update(setpoint, pv, now)
+            # The loop's setpoint limits bound the air too (no freezing the beer at the wall).
+            chamber_sp = setpoint + self.beer_pid.update(setpoint, pv, now)
+            self.chamber_sp = min(self.loop.setpoint_max, max(self.loop.setpoint_min, chamber_sp))
             self.output = self.chamber_pid.update(self.chamber_sp, chamber, now)  # type: ignore[arg-type]
         else:
             self.chamber_sp = None
