@@ -1,5 +1,13 @@
 """Our control loop against a plain on/off thermostat, on the same simulated plants.
 
+Every plant of the simulator's matrix (`PLANT_MATRIX`: fermenters of 5–60 L, kettles
+of 10–100 L) runs both controllers side by side in one run; the tables give each
+figure, the ratio ours / thermostat, and the worst variant for each ratio.
+
+Ours, on fermenters, is what a brewer gets by declaring the outputs and the chamber
+probe: `heater_output` a mechanical relay, `cooler_output` a compressor (their type
+defaults), a beer → chamber cascade on the chamber probe, the default PID settings.
+
 Fermenter: the ten-day ale profile (18 °C for 3 days, ramp to 21 °C over a day,
 hold 3 days, cold crash to 2 °C), pitched at 20 °C, on the simulated fermentation
 chamber with yeast heat and a ±2 °C daily room swing. Baseline: an STC-1000 style
@@ -20,16 +28,19 @@ import math
 import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from services.common.config import Config
 from services.common.schema.config import (
     Actuator,
+    Cascade,
     Device,
     IoRef,
     Loop,
     LoopKind,
+    OutputSettings,
     Profile,
     ProfilePoint,
     Sensor,
@@ -38,7 +49,14 @@ from services.controller.app import running_controller
 from services.controller.control.core import LoopControl
 from services.controller.control.profile import Schedule
 from services.controller.sim import closed_loop
-from services.controller.sim.physics import Fermenter, FermenterParams, Kettle, KettleParams
+from services.controller.sim.physics import (
+    PLANT_MATRIX,
+    Fermenter,
+    FermenterParams,
+    Kettle,
+    KettleParams,
+    Variant,
+)
 from tests.support.broker import Broker
 
 DAY = 86_400.0
@@ -52,8 +70,10 @@ class Ours:
     def __init__(self, loop: Loop) -> None:
         self.control = LoopControl(loop, now=0.0)
 
-    def on_reading(self, now: float, pv: float, setpoint: float) -> tuple[bool, bool, float | None]:
-        self.control.sample(now, pv, setpoint)
+    def on_reading(
+        self, now: float, pv: float, setpoint: float, chamber: float | None = None
+    ) -> tuple[bool, bool, float | None]:
+        self.control.sample(now, pv, setpoint, chamber)
         return self.on_time(now)
 
     def on_time(self, now: float) -> tuple[bool, bool, float | None]:
@@ -109,6 +129,17 @@ def fermenter_loop() -> Loop:
     )
 
 
+def typed_fermenter_loop(cascade: bool = True) -> Loop:
+    """What a brewer declares: a relay heater, a compressor, the chamber probe."""
+    return fermenter_loop().model_copy(
+        update={
+            "heater_output": OutputSettings(type="relay"),
+            "cooler_output": OutputSettings(type="compressor"),
+            "cascade": Cascade(chamber=IoRef(device="sim", id="chamber")) if cascade else None,
+        }
+    )
+
+
 def kettle_loop() -> Loop:
     return Loop(
         id="k",
@@ -128,6 +159,25 @@ class FermenterResult:
     crash_hours: float
     compressor_starts: int
     heater_starts: int
+    heating_kwh: float = 0.0
+    cooling_kwh: float = 0.0  # heat the compressor pumped out
+
+    @property
+    def energy_kwh(self) -> float:
+        return self.heating_kwh + self.cooling_kwh
+
+
+def on_seconds(trace: closed_loop.Trace, output: str, end: float) -> float:
+    """How long `output` was on, from the trace's switches."""
+    total, since = 0.0, None
+    for t, name, on in trace.switches:
+        if name != output:
+            continue
+        if on and since is None:
+            since = t
+        elif not on and since is not None:
+            total, since = total + t - since, None
+    return total + (end - since if since is not None else 0.0)
 
 
 def tracking(t: float) -> bool:
@@ -147,7 +197,7 @@ def score_fermenter(trace: closed_loop.Trace) -> FermenterResult:
         beyond(4 * DAY, 7 * DAY, 21.0, +1.0),  # after the ramp up
         beyond(7 * DAY, 10 * DAY, 2.0, -1.0),  # after the cold crash
     ]
-    crashed = next(t for t, pv, _ in samples if t > 7 * DAY and pv <= 2.0 + BAND_C)
+    crashed = next((t for t, pv, _ in samples if t > 7 * DAY and pv <= 2.0 + BAND_C), 10 * DAY)
     return FermenterResult(
         rms=math.sqrt(sum(e * e for e in errors) / len(errors)),
         max_error=max(abs(e) for e in errors),
@@ -159,10 +209,16 @@ def score_fermenter(trace: closed_loop.Trace) -> FermenterResult:
     )
 
 
-def run_fermenter(thermostat: closed_loop.Thermostat) -> FermenterResult:
+def run_fermenter(
+    thermostat: closed_loop.Thermostat,
+    params: FermenterParams | None = None,
+    *,
+    chamber: bool = False,
+) -> FermenterResult:
+    params = params or FermenterParams()
     schedule = Schedule.of(ale_profile())
     trace = closed_loop.run(
-        Fermenter(FermenterParams()),
+        Fermenter(params),
         thermostat,
         lambda t: schedule.setpoint(t) or 0.0,
         10 * DAY,
@@ -171,8 +227,12 @@ def run_fermenter(thermostat: closed_loop.Thermostat) -> FermenterResult:
         cooler="cooler",
         period=5.0,
         seed=7,
+        chamber="chamber" if chamber else None,
     )
-    return score_fermenter(trace)
+    result = score_fermenter(trace)
+    result.heating_kwh = params.heater_w * on_seconds(trace, "heat", 10 * DAY) / 3.6e6
+    result.cooling_kwh = params.cooling_w * on_seconds(trace, "cool", 10 * DAY) / 3.6e6
+    return result
 
 
 @dataclass
@@ -182,8 +242,10 @@ class KettleResult:
     hold_error: float
 
 
-def run_kettle(thermostat: closed_loop.Thermostat) -> KettleResult:
-    kettle = Kettle(KettleParams(start_c=65.0))
+def run_kettle(
+    thermostat: closed_loop.Thermostat, params: KettleParams | None = None
+) -> KettleResult:
+    kettle = Kettle(replace(params or KettleParams(), start_c=65.0))
     step_at = 1200.0
 
     def setpoint(t: float) -> float:
@@ -260,48 +322,148 @@ def _sim_device(device_id: str) -> Device:
     )
 
 
+GOALS = {"rms": 0.5, "compressor": 1.0, "heater": 1.0, "energy": 1.0}
+"""Issue 19's goal, at once on every fermenter: ours / thermostat at most this."""
+
+
+def _variant(name: str) -> Variant:
+    return next(v for v in PLANT_MATRIX if v.name == name)
+
+
+def _fermenter_job(job: tuple[str, str]) -> FermenterResult:
+    name, who = job
+    params = _variant(name).params
+    assert isinstance(params, FermenterParams)
+    if who == "ours":
+        return run_fermenter(Ours(typed_fermenter_loop()), params, chamber=True)
+    if who == "ours-beer-only":
+        return run_fermenter(Ours(typed_fermenter_loop(cascade=False)), params)
+    if who == "ours-ssr":  # the first wave's defaults: SSR heater, 30-min compressor windows
+        return run_fermenter(Ours(fermenter_loop()), params)
+    return run_fermenter(OnOff(differential=0.5, compressor_delay_s=180.0), params)
+
+
+def _kettle_job(job: tuple[str, str]) -> KettleResult:
+    name, who = job
+    params = _variant(name).params
+    assert isinstance(params, KettleParams)
+    if who == "ours":
+        return run_kettle(Ours(kettle_loop()), params)
+    return run_kettle(OnOff(differential=0.5, compressor_delay_s=0.0), params)
+
+
+def _ratio(a: float, b: float) -> float:
+    return a / b if b else (math.inf if a else 1.0)
+
+
+def matrix() -> None:
+    """Every plant variant, ours and the thermostat side by side; the worst variant for
+    each ratio; where the goal is met and where not."""
+    fermenters = [v.name for v in PLANT_MATRIX if isinstance(v.params, FermenterParams)]
+    kettles = [v.name for v in PLANT_MATRIX if isinstance(v.params, KettleParams)]
+    jobs = [(n, w) for n in fermenters for w in ("ours", "stc")]
+    jobs += [("ale-20L-fridge", "ours-beer-only"), ("ale-20L-fridge", "ours-ssr")]
+    kjobs = [(n, w) for n in kettles for w in ("ours", "onoff")]
+    with ProcessPoolExecutor(2) as pool:
+        ferm = dict(zip(jobs, pool.map(_fermenter_job, jobs), strict=True))
+        kett = dict(zip(kjobs, pool.map(_kettle_job, kjobs), strict=True))
+
+    print(
+        "Fermenters, 10-day ale profile (18 °C 3 d, ramp to 21 °C over 1 d, hold 3 d, crash"
+        " to 2 °C), pitched at 20 °C; scored from 12 h, the crash's first 12 h excluded."
+        " Ours: relay heater + compressor (type defaults), beer → chamber cascade."
+        " Thermostat: STC-1000 on the beer probe (±0.5 °C, 3-min compressor delay)."
+        " Energy: heater kWh + heat pumped by the compressor, kWh.\n"
+    )
+    print(
+        "| plant | RMS °C ours / STC (ratio) | max °C | within ±0.5 °C, % |"
+        " compressor starts (ratio) | heater starts (ratio) | energy kWh (ratio) | goal |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    ratios: dict[str, list[tuple[float, str]]] = {k: [] for k in GOALS}
+    met = 0
+    for name in fermenters:
+        a, b = ferm[(name, "ours")], ferm[(name, "stc")]
+        r = {
+            "rms": _ratio(a.rms, b.rms),
+            "compressor": _ratio(a.compressor_starts, b.compressor_starts),
+            "heater": _ratio(a.heater_starts, b.heater_starts),
+            "energy": _ratio(a.energy_kwh, b.energy_kwh),
+        }
+        for k, v in r.items():
+            ratios[k].append((v, name))
+        missed = [k for k, v in r.items() if v > GOALS[k]]
+        met += not missed
+        print(
+            f"| {name} | {a.rms:.3f} / {b.rms:.3f} ({r['rms']:.2f}) |"
+            f" {a.max_error:.2f} / {b.max_error:.2f} | {100 * a.within:.1f} / {100 * b.within:.1f} |"
+            f" {a.compressor_starts} / {b.compressor_starts} ({r['compressor']:.2f}) |"
+            f" {a.heater_starts} / {b.heater_starts} ({r['heater']:.2f}) |"
+            f" {a.energy_kwh:.2f} / {b.energy_kwh:.2f} ({r['energy']:.2f}) |"
+            f" {'met' if not missed else 'missed: ' + ', '.join(missed)} |"
+        )
+    print(
+        f"\nGoal met at once on {met} of {len(fermenters)} fermenters. Worst variant per ratio:\n"
+    )
+    print("| ratio ours / STC | goal | worst | on |")
+    print("|---|---|---|---|")
+    for k, goal in GOALS.items():
+        worst, where = max(ratios[k])
+        print(f"| {k} | ≤ {goal:g} | {worst:.2f} | {where} |")
+
+    print("\nOvershoot per step, °C, ours / STC:\n")
+    print(
+        "| plant | pitch 20 → 18 (under) | ramp to 21 (over) | crash to 2 (under) | crash 21 → 2.5 °C, h |"
+    )
+    print("|---|---|---|---|---|")
+    for name in fermenters:
+        a, b = ferm[(name, "ours")], ferm[(name, "stc")]
+        cells = " | ".join(
+            f"{x:.2f} / {y:.2f}" for x, y in zip(a.overshoots, b.overshoots, strict=True)
+        )
+        print(f"| {name} | {cells} | {a.crash_hours:.1f} / {b.crash_hours:.1f} |")
+
+    print("\nThe demo fermenter (ale-20L-fridge) with other choices of ours:\n")
+    print("| ours | RMS °C | max °C | compressor starts | heater starts | energy kWh |")
+    print("|---|---|---|---|---|---|")
+    for who, label in (
+        ("ours", "relay + compressor types, cascade (the default above)"),
+        ("ours-beer-only", "relay + compressor types, beer probe only"),
+        ("ours-ssr", "no types declared: SSR heater 10 s, compressor 30 min windows"),
+        ("stc", "STC-1000"),
+    ):
+        a = ferm[("ale-20L-fridge", who)]
+        print(
+            f"| {label} | {a.rms:.3f} | {a.max_error:.2f} | {a.compressor_starts} |"
+            f" {a.heater_starts} | {a.energy_kwh:.2f} |"
+        )
+
+    print("\nKettles, mash step 65 → 72 °C (SSR element, kettle PID defaults) vs on/off ±0.5 °C:\n")
+    print(
+        "| kettle | time to 72 °C, s: ours / on-off (ratio) | physical limit, s |"
+        " overshoot °C ours / on-off | max error 15–30 min after, °C |"
+    )
+    print("|---|---|---|---|---|")
+    for name in kettles:
+        a, b = kett[(name, "ours")], kett[(name, "onoff")]
+        params = _variant(name).params
+        assert isinstance(params, KettleParams)
+        limit = params.time_to_heat(72.0 - 65.0)
+        print(
+            f"| {name} | {a.time_to_72:.0f} / {b.time_to_72:.0f} ({a.time_to_72 / b.time_to_72:.2f}) |"
+            f" {limit:.0f} | {a.overshoot:.2f} / {b.overshoot:.2f} |"
+            f" {a.hold_error:.2f} / {b.hold_error:.2f} |"
+        )
+
+
 def main() -> None:
-    ours = run_fermenter(Ours(fermenter_loop()))
-    stc = run_fermenter(OnOff(differential=0.5, compressor_delay_s=180.0))
-    kettle_ours = run_kettle(Ours(kettle_loop()))
-    kettle_onoff = run_kettle(OnOff(differential=0.5, compressor_delay_s=0.0))
-    limit = KettleParams().time_to_heat(72.0 - 65.0)
+    matrix()
     cost_ours = decision_cost_us(lambda: Ours(fermenter_loop()))
     cost_stc = decision_cost_us(OnOff)
 
-    def row(name: str, a: float, b: float, fmt: str = "{:.2f}") -> str:
-        ratio = f"{a / b:.2f}" if b else "—"
-        return f"| {name} | {fmt.format(a)} | {fmt.format(b)} | {ratio} |"
-
     print(
-        "Fermenter, 10-day ale profile; beer temperature vs profile, scored from 12 h after"
-        " pitching, the 12 h of the cold crash excluded:\n"
-    )
-    print("| metric | Maelstrom PID | STC-1000 on/off | ratio |")
-    print("|---|---|---|---|")
-    print(row("RMS error, °C", ours.rms, stc.rms, "{:.3f}"))
-    print(row("max error, °C", ours.max_error, stc.max_error))
-    labels = (
-        "undershoot after pitching 20 → 18 °C",
-        "overshoot after the ramp to 21 °C",
-        "undershoot after the crash to 2 °C",
-    )
-    for label, a, b in zip(labels, ours.overshoots, stc.overshoots, strict=True):
-        print(row(f"{label}, °C", a, b))
-    print(row("time within ±0.5 °C, %", 100 * ours.within, 100 * stc.within, "{:.1f}"))
-    print(row("cold crash 21 → 2.5 °C, h", ours.crash_hours, stc.crash_hours, "{:.1f}"))
-    print(row("compressor starts", ours.compressor_starts, stc.compressor_starts, "{:.0f}"))
-    print(row("heater starts", ours.heater_starts, stc.heater_starts, "{:.0f}"))
-    print(row("compute per reading, µs", cost_ours, cost_stc, "{:.1f}"))
-    print("\nKettle, mash step 65 → 72 °C (30 L, 3.5 kW):\n")
-    print("| metric | Maelstrom PID | on/off ±0.5 °C | physical limit |")
-    print("|---|---|---|---|")
-    print(
-        f"| time to 72 °C, s | {kettle_ours.time_to_72:.0f} ({kettle_ours.time_to_72 / limit:.2f}× limit) | {kettle_onoff.time_to_72:.0f} ({kettle_onoff.time_to_72 / limit:.2f}× limit) | {limit:.0f} (m·c·ΔT/P) |"
-    )
-    print(f"| overshoot, °C | {kettle_ours.overshoot:.2f} | {kettle_onoff.overshoot:.2f} | 0 |")
-    print(
-        f"| max error 15–30 min after the step, °C | {kettle_ours.hold_error:.2f} | {kettle_onoff.hold_error:.2f} | 0 |"
+        f"\nCompute per reading, µs: ours {cost_ours:.1f}, on/off {cost_stc:.1f}"
+        f" ({cost_ours / cost_stc:.0f}×)"
     )
     print("\nScale: fermenter loops on simulated boards (pty, serial driver, broker), real time,")
     print("readings every second; the simulated boards' own work is in the same process:\n")

@@ -5,11 +5,13 @@ from __future__ import annotations
 import pytest
 
 from services.controller.sim.physics import (
+    PLANT_MATRIX,
     WATER_J_PER_KG_K,
     Fermenter,
     FermenterParams,
     Kettle,
     KettleParams,
+    Variant,
 )
 
 
@@ -61,3 +63,43 @@ def test_yeast_warms_the_beer_during_active_fermentation() -> None:
     run(fermenter, 36 * 3600, step=60.0)
     assert fermenter.beer > fermenter.air > 20.0
     assert fermenter.yeast_w() == pytest.approx(FermenterParams().yeast_peak_w)
+
+
+def test_the_plant_matrix_spans_the_home_breweries_it_claims() -> None:
+    names = [v.name for v in PLANT_MATRIX]
+    assert len(names) >= 12 and len(set(names)) == len(names)
+    fermenters = [v.params for v in PLANT_MATRIX if isinstance(v.params, FermenterParams)]
+    kettles = [v.params for v in PLANT_MATRIX if isinstance(v.params, KettleParams)]
+    litres = [p.beer_litres for p in fermenters]
+    assert min(litres) <= 5 and max(litres) >= 60
+    heaters = [p.heater_w for p in fermenters]
+    assert min(heaters) <= 40 and max(heaters) >= 200
+    assert len({p.cooling_w for p in fermenters}) >= 3
+    assert len({p.wall_w_per_k for p in fermenters}) >= 3  # chamber insulation
+    assert max(p.ambient_swing_c for p in fermenters) >= 5
+    assert (
+        min(k.water_litres for k in kettles) <= 10 and max(k.water_litres for k in kettles) >= 100
+    )
+    assert min(k.element_w for k in kettles) <= 1000 and max(k.element_w for k in kettles) >= 5000
+
+
+@pytest.mark.parametrize("variant", PLANT_MATRIX, ids=lambda v: v.name)
+def test_every_plant_of_the_matrix_behaves_physically(variant: Variant) -> None:
+    if isinstance(variant.params, KettleParams):
+        kettle = variant.plant(start_c=60.0)
+        assert isinstance(kettle, Kettle)
+        kettle.advance(600.0, {"element": True})
+        ideal = variant.params.element_w * 600.0 / variant.params.water_j_per_k
+        assert 0.6 * ideal < kettle.water - 60.0 < ideal  # lags and losses, never more
+        return
+    p = variant.params
+    cooled, heated, idle = (variant.plant(start_c=18.0) for _ in range(3))
+    for _ in range(6):  # six hours: the beer follows the chamber, the chamber the outputs
+        cooled.advance(3600.0, {"cooler": True})
+        heated.advance(3600.0, {"heater": True})
+        idle.advance(3600.0, {})
+    assert isinstance(cooled, Fermenter) and isinstance(heated, Fermenter)
+    assert cooled.air < cooled.beer < idle.beer < heated.beer < heated.air
+    # the compressor can hold a cold crash against the warmest room of the day
+    worst_room = p.ambient_c + p.ambient_swing_c
+    assert p.cooling_w > p.wall_w_per_k * (worst_room - 2.0) + 1.0

@@ -16,7 +16,10 @@ from typing import Literal
 from pydantic import Field, JsonValue, field_validator, model_validator
 
 from .base import Celsius, Id, MqttTopic, Percent, Seconds, Strict, TopicSegment
+from .outputs import OUTPUT_TYPES, ActuatorType, OutputSettings
 from .watchdogs import Watchdogs, merged
+
+__all__ = ["ActuatorType", "OutputSettings"]  # re-exported: part of a loop's configuration
 
 # --- io configuration: boards and their physical IO ---------------------------------
 
@@ -395,6 +398,35 @@ class CompressorProtection(Strict):
     )
 
 
+class Cascade(Strict):
+    """Beer → chamber cascade (BrewPi's rule): the beer loop's PID sets the chamber-air
+    setpoint within `below_c`/`above_c` of the beer target, and the chamber loop's PID
+    drives the heater and the cooler. Without a usable chamber reading the loop controls
+    the beer directly, and switches back and forth without a bump (docs/control.md)."""
+
+    chamber: IoRef = Field(..., description="The chamber-air probe.")
+    below_c: float = Field(
+        10.0, ge=0, le=40, description="The chamber setpoint stays at least beer target − this."
+    )
+    above_c: float = Field(
+        10.0, ge=0, le=40, description="The chamber setpoint stays at most beer target + this."
+    )
+    beer_pid: PidSettings | None = Field(
+        None, description="Beer loop: °C of chamber offset per °C (null: CASCADE_BEER_PID)."
+    )
+    chamber_pid: PidSettings | None = Field(
+        None, description="Chamber loop: output % per °C of air error (null: CASCADE_CHAMBER_PID)."
+    )
+
+
+CASCADE_BEER_PID = PidSettings(kp=4.0, ki=4.0 / 7200.0, kd=0.0)
+"""1 °C of beer error asks for the air 4 °C colder (or warmer); Ti = 2 h: the beer follows
+the air with τ ≈ 5 h in a 20 L fermenter, so the integral must be slower than the air."""
+CASCADE_CHAMBER_PID = PidSettings(kp=10.0, ki=10.0 / 1800.0, kd=0.0)
+"""The chamber air answers a 100 W compressor in minutes (≈ 0.15 °C per % at full
+cooling): 10 % per °C and Ti = 30 min."""
+
+
 class AlarmThresholds(Strict):
     high: Celsius | None = Field(None, description="Alarm when PV rises above this.")
     low: Celsius | None = Field(None, description="Alarm when PV falls below this.")
@@ -546,6 +578,26 @@ class Loop(Strict):
         10.0, gt=0, description="Time-proportioning window for relay outputs."
     )
     compressor: CompressorProtection = CompressorProtection()
+    heater_output: OutputSettings | None = Field(
+        None,
+        description="What the heater is (ssr, relay, …) and its timings; null: an SSR on "
+        "`window_s`.",
+    )
+    cooler_output: OutputSettings | None = Field(
+        None,
+        description="What the cooler is (compressor, glycol_valve, pump, …) and its timings; "
+        "null: a compressor on `compressor`'s timings.",
+    )
+    heat_cool_band_c: float = Field(
+        0.2,
+        ge=0,
+        le=5,
+        description="Heat↔cool dead band: after cooling the loop heats only once the PV is "
+        "this far below the setpoint, and the other way round.",
+    )
+    cascade: Cascade | None = Field(
+        None, description="Beer → chamber cascade (fermenters with a chamber probe)."
+    )
     alarms: AlarmThresholds = AlarmThresholds()
     protections: Protections = Protections()
     watchdogs: Watchdogs = Field(
@@ -598,6 +650,14 @@ class Loop(Strict):
             raise ValueError(f"compressor.dead_time_s must be at most {MAX_DEAD_TIME_S:g} s")
         if self.kind == LoopKind.kettle and self.board_fallback:
             raise ValueError("a kettle's element is never left to the board's fallback thermostat")
+        for name, out in (
+            ("heater_output", self.heater_output),
+            ("cooler_output", self.cooler_output),
+        ):
+            if out is not None:
+                OUTPUT_TYPES[out.type].check(name, out)
+        if self.cascade is not None and self.cascade.chamber == self.sensor:
+            raise ValueError("the cascade's chamber probe must not be the loop's own sensor")
         if self.kind == LoopKind.kettle and self.protections.cutout_c == 0:
             raise ValueError("a kettle's high-limit cutout cannot be switched off")
         if self.setpoint_min >= self.setpoint_max:

@@ -113,6 +113,11 @@ class LoopState(BaseModel):
         "displays that record every change (Home Assistant), not for control.",
     )
     sp: float | None = Field(None, description="Setpoint in force, °C; null when off or manual.")
+    chamber_sp: float | None = Field(
+        None,
+        description="Cascade: the chamber-air setpoint the beer loop asks for, °C; null when "
+        "the loop controls the beer directly (no cascade, or no usable chamber reading).",
+    )
     output: Output = Output()
     mode: LoopMode
     state: LoopActivity

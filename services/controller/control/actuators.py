@@ -10,12 +10,19 @@ When a minimum time would distort the duty (5 % of 30 min is 90 s, but the
 compressor must run 180 s), the window stretches so the average stays right:
 on 180 s, off 3420 s. A window never stretches beyond `max_stretch` × its length;
 a duty that would need more is rounded to off (too small to matter) or on.
+
+`max_starts_per_hour` caps the starts in any sliding hour (a relay's life is counted
+in operations): a start that would break it waits until the oldest start of that hour
+is an hour old.
 """
 
 from __future__ import annotations
 
 import math
+from collections import deque
 from dataclasses import dataclass
+
+HOUR_S = 3600.0
 
 
 @dataclass(frozen=True)
@@ -24,6 +31,7 @@ class OutputTiming:
     min_on_s: float = 0.0
     min_off_s: float = 0.0
     max_stretch: float = 3.0
+    max_starts_per_hour: int = 0  # 0: no limit
 
 
 class TimeProportionedOutput:
@@ -37,6 +45,7 @@ class TimeProportionedOutput:
         self.window_end: float | None = None  # while the rest of a window is off
         self.duty = 0.0
         self.starts = 0
+        self.start_times: deque[float] = deque()  # starts within the last hour
         self.waiting: str | None = None  # why it is held off: stable text, no countdown
         self.waiting_until: float | None = None  # when that hold ends, if a timer is it
 
@@ -87,6 +96,13 @@ class TimeProportionedOutput:
         if not allowed:
             self.waiting = "dead time between heating and cooling"
             return None
+        limit = t.max_starts_per_hour
+        while self.start_times and self.start_times[0] <= now - HOUR_S:
+            self.start_times.popleft()
+        if limit and len(self.start_times) >= limit:
+            self.waiting = "starts per hour limit"
+            self.waiting_until = self.start_times[-limit] + HOUR_S
+            return self.waiting_until
         if now < earliest_on:
             # The countdown is `waiting_until`: text that changed every second would
             # make every state different (one database row a second in Home Assistant).
@@ -112,3 +128,4 @@ class TimeProportionedOutput:
         self.switched_at = now
         if on:
             self.starts += 1
+            self.start_times.append(now)

@@ -3,11 +3,24 @@
 `LoopControl` is what `loop.py` runs for every configured loop, and what the
 benchmark and the property tests drive directly against the physics models.
 
-A single PID produces an output from −100 % (full cooling) to +100 % (full
-heating). Inside ±`DEADBAND_PCT` neither output runs; beyond it the heater or the
-cooler gets the output as its duty, through its own time-proportioning window.
-Heating and cooling never run together, and one may not start until
-`compressor.dead_time_s` after the other stopped (so they never fight).
+A PID produces an output from −100 % (full cooling) to +100 % (full heating).
+Inside ±`DEADBAND_PCT` neither output runs; beyond it the heater or the cooler gets
+the output as its duty, through its own time-proportioning window, whose timings
+come from what the output is (`Loop.heater_output`/`cooler_output`: an SSR, a relay,
+a compressor …; services/common/schema/outputs.py).
+
+Heating and cooling never fight: they never run together; one may not start until
+`compressor.dead_time_s` after the other stopped; and the loop changes sides (from
+cooling to heating or back) only when the PID asks for it *and* the PV is beyond
+`heat_cool_band_c` on the new side — an undershoot after cooling inside the band is
+left to the room and the yeast, not heated away.
+
+Cascade (`Loop.cascade`, BrewPi's rule): the beer PID's output is a chamber-air
+offset, within `below_c`/`above_c` of the beer target; a second PID holds the
+chamber air at that setpoint and its output drives the heater and the cooler.
+Without a chamber reading (no probe, a fault) the beer PID drives them directly.
+Every switch between the two is bumpless: the loop's output carries on from where
+it was, and a new cascade starts with the chamber setpoint at the air's temperature.
 """
 
 from __future__ import annotations
@@ -15,7 +28,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-from services.common.schema.config import Loop
+from services.common.schema.config import CASCADE_BEER_PID, CASCADE_CHAMBER_PID, Loop
+from services.common.schema.outputs import OutputSettings
 from services.common.schema.state import LoopActivity
 from services.controller.control.actuators import OutputTiming, TimeProportionedOutput
 from services.controller.control.pid import Pid
@@ -37,13 +51,28 @@ class Decision:
     waiting_until: float | None = None  # when the timer behind `waiting_reason` runs out
 
 
+def _typed_timing(settings: OutputSettings) -> OutputTiming:
+    window, min_on, min_off, starts = settings.resolved()
+    return OutputTiming(
+        window_s=window, min_on_s=min_on, min_off_s=min_off, max_starts_per_hour=starts
+    )
+
+
 def heater_timing(loop: Loop) -> OutputTiming:
-    return OutputTiming(window_s=loop.window_s)
+    if loop.heater_output is not None:
+        return _typed_timing(loop.heater_output)
+    return OutputTiming(window_s=loop.window_s)  # undeclared: an SSR on `window_s`
 
 
 def cooler_timing(loop: Loop) -> OutputTiming:
-    c = loop.compressor
+    if loop.cooler_output is not None:
+        return _typed_timing(loop.cooler_output)
+    c = loop.compressor  # undeclared: a compressor on `compressor`'s timings
     return OutputTiming(window_s=c.window_s, min_on_s=c.min_on_s, min_off_s=c.min_off_s)
+
+
+def _pid(settings: object, d_filter_s: float = D_FILTER_S) -> Pid:
+    return Pid(settings.kp, settings.ki, settings.kd, d_filter_s=d_filter_s)  # type: ignore[attr-defined]
 
 
 class LoopControl:
@@ -53,8 +82,16 @@ class LoopControl:
         self.pid = Pid(gains.kp, gains.ki, gains.kd, d_filter_s=D_FILTER_S)
         self.heater = TimeProportionedOutput(heater_timing(loop), now) if loop.heater else None
         self.cooler = TimeProportionedOutput(cooler_timing(loop), now) if loop.cooler else None
-        self.pid.set_limits(-100.0 if self.cooler else 0.0, 100.0 if self.heater else 0.0)
+        # Cascade: the beer PID (°C of chamber offset) and the chamber PID (%).
+        self.beer_pid: Pid | None = None
+        self.chamber_pid: Pid | None = None
+        self._build_cascade()
+        self._set_limits()
         self.output = 0.0  # −100..100 %, what the loop asks for
+        self.cascading: bool | None = False  # None: not known (after manual); next sample says
+        self.chamber_sp: float | None = None  # while cascading: the chamber-air setpoint
+        self.side: str | None = None  # "heat" or "cool": the side the loop is on
+        self._auto = False  # the output is the PID's (the dead band applies), not manual
         self.active = False  # False: off, or faulted: every output held off
         self.fault: str | None = None
         # When each last stopped (dead time). At start-up the old process may have run the
@@ -77,6 +114,15 @@ class LoopControl:
         self.fault_free_s = loop.protection_settings.fault_free_s or 0.0
         gains = loop.pid_settings
         self.pid.tune(gains.kp, gains.ki, gains.kd)
+        if (old.cascade is None) != (loop.cascade is None):
+            self._build_cascade()
+            self.cascading = None if loop.cascade else False
+        elif loop.cascade is not None and self.beer_pid and self.chamber_pid:
+            for pid, settings in (
+                (self.beer_pid, loop.cascade.beer_pid or CASCADE_BEER_PID),
+                (self.chamber_pid, loop.cascade.chamber_pid or CASCADE_CHAMBER_PID),
+            ):
+                pid.tune(settings.kp, settings.ki, settings.kd)
         if (old.heater is None) != (loop.heater is None):
             if self.heater is not None:
                 self.heater.force_off(now)
@@ -89,27 +135,93 @@ class LoopControl:
             self.cooler = TimeProportionedOutput(cooler_timing(loop), now) if loop.cooler else None
         elif self.cooler is not None:
             self.cooler.timing = cooler_timing(loop)
-        self.pid.set_limits(-100.0 if self.cooler else 0.0, 100.0 if self.heater else 0.0)
+        self._set_limits()
+
+    def _build_cascade(self) -> None:
+        c = self.loop.cascade
+        if c is None:
+            self.beer_pid = self.chamber_pid = None
+            return
+        self.beer_pid = _pid(c.beer_pid or CASCADE_BEER_PID)
+        self.chamber_pid = _pid(c.chamber_pid or CASCADE_CHAMBER_PID)
+
+    def _set_limits(self) -> None:
+        lo, hi = -100.0 if self.cooler else 0.0, 100.0 if self.heater else 0.0
+        self.pid.set_limits(lo, hi)
+        if self.chamber_pid is not None and self.beer_pid is not None and self.loop.cascade:
+            self.chamber_pid.set_limits(lo, hi)
+            self.beer_pid.set_limits(-self.loop.cascade.below_c, self.loop.cascade.above_c)
 
     # inputs ----------------------------------------------------------------------------------
-    def sample(self, now: float, pv: float, setpoint: float) -> float:
-        """A new reading in automatic mode: run the PID."""
+    def sample(self, now: float, pv: float, setpoint: float, chamber: float | None = None) -> float:
+        """A new reading in automatic mode: run the PID (or the cascade, given the
+        chamber air's temperature `chamber` and a loop with a cascade)."""
+        cascade = self.loop.cascade is not None and chamber is not None
         if not self.active:
             # Back from off: start afresh. Back from a sensor fault: keep the integral,
             # it holds what it takes to keep this beer at temperature.
-            self.pid.restart(integral=None if self.fault else 0.0)
+            integral = None if self.fault else 0.0
+            for pid in (self.pid, self.beer_pid, self.chamber_pid):
+                if pid is not None:
+                    pid.restart(integral=integral)
+            self.cascading = cascade
+        elif cascade != self.cascading:
+            self._switch(cascade, setpoint, chamber)
         self.active = True
         self.fault = None
-        self.output = self.pid.update(setpoint, pv, now)
+        self._auto = True
+        if cascade and self.beer_pid is not None and self.chamber_pid is not None:
+            # The loop's setpoint limits bound the air too (no freezing the beer at the wall).
+            chamber_sp = setpoint + self.beer_pid.update(setpoint, pv, now)
+            self.chamber_sp = min(self.loop.setpoint_max, max(self.loop.setpoint_min, chamber_sp))
+            self.output = self.chamber_pid.update(self.chamber_sp, chamber, now)  # type: ignore[arg-type]
+        else:
+            self.chamber_sp = None
+            self.output = self.pid.update(setpoint, pv, now)
+        self._choose_side(setpoint - pv)
         return self.output
+
+    def _switch(self, cascade: bool, setpoint: float, chamber: float | None) -> None:
+        """Bumpless between beer-only and cascade: the output carries on from where it is."""
+        self.cascading = cascade
+        if cascade and self.beer_pid is not None and self.chamber_pid is not None:
+            self.chamber_pid.reset(self.output)
+            self.beer_pid.reset((chamber or setpoint) - setpoint)  # chamber SP = the air now
+        else:
+            self.pid.reset(self.output)
+
+    def _choose_side(self, error: float) -> None:
+        """The heat↔cool dead band: change sides only with the PV beyond the band."""
+        wants = (
+            "heat"
+            if self.output > DEADBAND_PCT
+            else "cool"
+            if self.output < -DEADBAND_PCT
+            else None
+        )
+        if wants is None or wants == self.side:
+            return
+        band = self.loop.heat_cool_band_c
+        if (
+            self.side is None
+            or not (self.heater and self.cooler)
+            or (wants == "heat" and error >= band)
+            or (wants == "cool" and -error >= band)
+        ):
+            self.side = wants
 
     def manual(self, output: float) -> None:
         """Manual mode: a fixed output; automatic mode later starts from it (bumpless)."""
         lo, hi = self.pid.out_min, self.pid.out_max
         self.output = min(hi, max(lo, output))
         self.pid.reset(self.output)
+        self.cascading = None  # the next sample resumes bumplessly, whichever way it runs
+        self.chamber_sp = None
         self.active = True
         self.fault = None
+        self._auto = False
+        if abs(self.output) > DEADBAND_PCT:
+            self.side = "heat" if self.output > 0 else "cool"
 
     def hold_off(
         self,
@@ -129,6 +241,9 @@ class LoopControl:
         self.active = False
         self.fault = fault
         self.output = 0.0
+        self.chamber_sp = None
+        if fault is None:
+            self.side = None  # off: the next demand picks its side afresh
         riding = (
             ride_until is not None
             and now < ride_until
@@ -147,11 +262,15 @@ class LoopControl:
     # outputs ---------------------------------------------------------------------------------
     @property
     def heat_duty(self) -> float:
-        return self.output / 100.0 if self.heater and self.output > DEADBAND_PCT else 0.0
+        if not self.heater or self.output <= DEADBAND_PCT:
+            return 0.0
+        return self.output / 100.0 if self.side != "cool" or not self._auto else 0.0
 
     @property
     def cool_duty(self) -> float:
-        return -self.output / 100.0 if self.cooler and self.output < -DEADBAND_PCT else 0.0
+        if not self.cooler or self.output >= -DEADBAND_PCT:
+            return 0.0
+        return -self.output / 100.0 if self.side != "heat" or not self._auto else 0.0
 
     def update(self, now: float) -> Decision:
         """Switch the relays for `now`; call again at `next_at` or on the next reading."""

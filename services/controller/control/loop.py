@@ -79,6 +79,8 @@ class LoopRuntime:
         self.control = LoopControl(loop, now)
         self.point: SensorPoint = env.registry.sensor(loop.sensor.device, loop.sensor.id)
         self.point.subscribe(self._on_reading)
+        self.chamber: SensorPoint | None = None  # the cascade's chamber-air probe
+        self._watch_chamber(loop)
         self.heater = self._actuator(loop.heater)
         self.cooler = self._actuator(loop.cooler)
         for actuator in (self.heater, self.cooler):
@@ -120,6 +122,25 @@ class LoopRuntime:
     def title(self) -> str:
         return self.cfg.name or self.cfg.id
 
+    def _watch_chamber(self, loop: Loop) -> None:
+        ref = loop.cascade.chamber if loop.cascade is not None else None
+        new = self.env.registry.sensor(ref.device, ref.id) if ref is not None else None
+        if new is self.chamber:
+            return
+        if self.chamber is not None:
+            self.chamber.unsubscribe(self._on_reading)
+        self.chamber = new
+        if new is not None:
+            new.subscribe(self._on_reading)
+
+    def chamber_pv(self, now: float) -> float | None:
+        """The chamber air's temperature, None when there is no chamber probe or it is
+        not usable (then the loop controls the beer directly)."""
+        if self.chamber is None:
+            return None
+        pv, why = self.chamber.status(now, self.cfg.alarms.stale_after_s)
+        return pv if why is None else None
+
     def _actuator(self, ref: object) -> ActuatorPoint | None:
         if ref is None:
             return None
@@ -133,6 +154,8 @@ class LoopRuntime:
         """Outputs off, timer and alarms gone; `remove_state` also clears the retained state."""
         self.timer.cancel()
         self.point.unsubscribe(self._on_reading)
+        if self.chamber is not None:
+            self.chamber.unsubscribe(self._on_reading)
         for actuator in (self.heater, self.cooler):
             if actuator is not None:
                 actuator.unsubscribe(self._on_forced_off)
@@ -173,6 +196,7 @@ class LoopRuntime:
             self.point.unsubscribe(self._on_reading)
             self.point = self.env.registry.sensor(loop.sensor.device, loop.sensor.id)
             self.point.subscribe(self._on_reading)
+        self._watch_chamber(loop)
         for attr, ref in (("heater", loop.heater), ("cooler", loop.cooler)):
             new = self._actuator(ref)
             current = getattr(self, attr)
@@ -313,7 +337,7 @@ class LoopRuntime:
             elif cfg.mode == LoopMode.off or sp is None:
                 control.hold_off(now)
             elif sample or not control.active:
-                control.sample(now, pv, sp)  # type: ignore[arg-type]
+                control.sample(now, pv, sp, self.chamber_pv(now))  # type: ignore[arg-type]
         decision = control.update(now)
         was = self.guard.tripped
         cause = self.guard.check(
@@ -522,6 +546,7 @@ class LoopRuntime:
             pv=None if self.pv is None else round(self.pv, 3),
             pv_display=self.pv_display,
             sp=None if self.sp is None else round(self.sp, 3),
+            chamber_sp=None if control.chamber_sp is None else round(control.chamber_sp, 2),
             output=Output(
                 heat=round(control.heat_duty * 100, 1), cool=round(control.cool_duty * 100, 1)
             ),
@@ -604,6 +629,7 @@ class LoopRuntime:
         key = (
             None if self.pv is None else round(self.pv, 2),
             None if self.sp is None else round(self.sp, 2),
+            None if c.chamber_sp is None else round(c.chamber_sp, 1),
             round(c.heat_duty * 100, 1),
             round(c.cool_duty * 100, 1),
             self.cfg.mode,

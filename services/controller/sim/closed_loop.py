@@ -53,9 +53,12 @@ def run(
     noise_c: float = 0.02,
     seed: int = 1,
     truth: Callable[[], float] | None = None,
+    chamber: str | None = None,
 ) -> Trace:
     """Simulate `duration` seconds; readings every `period` s with DS18B20-like noise
-    and 1/16 °C steps. The trace records `truth()` (default: the sensor without noise)."""
+    and 1/16 °C steps. The trace records `truth()` (default: the sensor without noise).
+    `chamber`: a second probe read at the same times and passed to the thermostat as
+    `on_reading(…, chamber=…)` (a cascade's chamber-air probe)."""
     rng = random.Random(seed)
     trace = Trace()
     on = {"heat": False, "cool": False}
@@ -72,7 +75,11 @@ def run(
             true = truth() if truth is not None else measured
             reading = to_raw(measured + rng.gauss(0.0, noise_c)) / TEMP_SCALE
             sp = setpoint(t)
-            heat, cool, timer = thermostat.on_reading(t, reading, sp)
+            if chamber is None:
+                heat, cool, timer = thermostat.on_reading(t, reading, sp)
+            else:
+                air = to_raw(plant.temperature(chamber) + rng.gauss(0.0, noise_c)) / TEMP_SCALE
+                heat, cool, timer = thermostat.on_reading(t, reading, sp, chamber=air)  # type: ignore[call-arg]
             next_reading += period
             trace.times.append(t)
             trace.pv.append(true)

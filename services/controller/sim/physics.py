@@ -173,6 +173,100 @@ class Kettle:
         return self.p.ambient_c
 
 
+@dataclass(frozen=True)
+class Variant:
+    """One plant of the matrix: a name a brewer recognises and its parameters."""
+
+    name: str
+    params: FermenterParams | KettleParams
+    about: str
+
+    def plant(self, **changes: object) -> Fermenter | Kettle:
+        """A fresh model of this plant; `changes` override parameters (e.g. start_c)."""
+        from dataclasses import replace
+
+        params = replace(self.params, **changes)  # type: ignore[arg-type]
+        return Fermenter(params) if isinstance(params, FermenterParams) else Kettle(params)
+
+
+def _fermenter(litres: float, **kw: float) -> FermenterParams:
+    # The fermenter wall's conductance grows with its area (∝ V^⅔), the yeast's heat
+    # with the volume (8 W at the peak for 20 L at OG 1.050).
+    kw.setdefault("beer_air_w_per_k", 5.0 * (litres / 20.0) ** (2 / 3))
+    kw.setdefault("yeast_peak_w", 8.0 * litres / 20.0)
+    kw.setdefault("vessel_j_per_k", 4_000.0 * (litres / 20.0) ** (2 / 3))
+    return FermenterParams(beer_litres=litres, **kw)
+
+
+def _kettle(litres: float, element_w: float, **kw: float) -> KettleParams:
+    kw.setdefault("loss_w_per_k", 6.0 * (litres / 30.0) ** (2 / 3))
+    kw.setdefault("kettle_j_per_k", 2_500.0 * (litres / 30.0) ** (2 / 3))
+    return KettleParams(water_litres=litres, element_w=element_w, **kw)
+
+
+PLANT_MATRIX: tuple[Variant, ...] = (
+    Variant(
+        "starter-5L-chest-freezer",
+        _fermenter(5, air_j_per_k=12_000, wall_w_per_k=0.8, cooling_w=150, heater_w=40),
+        "a 5 L starter in a well-insulated chest freezer, 150 W compressor, 40 W mat",
+    ),
+    Variant(
+        "mini-fridge-10L",
+        _fermenter(10, air_j_per_k=5_000, wall_w_per_k=2.0, cooling_w=70, heater_w=40),
+        "10 L in a bar fridge with thin walls, 70 W compressor, 40 W mat",
+    ),
+    Variant(
+        "ale-20L-fridge",
+        FermenterParams(),
+        "the demo: 20 L in a converted fridge, 100 W compressor, 60 W mat, room 20 ± 2 °C",
+    ),
+    Variant(
+        "ale-20L-garage",
+        _fermenter(20, ambient_c=15.0, ambient_swing_c=6.0, heater_w=100),
+        "20 L in a fridge in a garage: room 15 ± 6 °C daily, 100 W heater",
+    ),
+    Variant(
+        "ale-20L-poor-insulation",
+        _fermenter(20, wall_w_per_k=3.0, cooling_w=80, heater_w=60),
+        "20 L in a DIY insulated box with a small 80 W cooler",
+    ),
+    Variant(
+        "ale-25L-cold-cellar",
+        _fermenter(25, ambient_c=12.0, ambient_swing_c=1.0, heater_w=150),
+        "25 L in a fridge in a cold cellar (12 ± 1 °C), mostly heating with 150 W",
+    ),
+    Variant(
+        "lager-30L-chest-freezer",
+        _fermenter(30, air_j_per_k=15_000, wall_w_per_k=1.0, cooling_w=150, heater_w=100),
+        "30 L in a chest freezer, 150 W compressor, 100 W heater",
+    ),
+    Variant(
+        "ale-40L-hot-room",
+        _fermenter(40, ambient_c=26.0, ambient_swing_c=3.0, cooling_w=150, heater_w=60),
+        "40 L in a room at 26 ± 3 °C, 150 W compressor",
+    ),
+    Variant(
+        "conical-60L-big-fridge",
+        _fermenter(
+            60,
+            vessel_j_per_k=15_000,
+            air_j_per_k=20_000,
+            wall_w_per_k=2.0,
+            cooling_w=200,
+            heater_w=200,
+        ),
+        "a 60 L stainless conical in a big fridge, 200 W compressor, 200 W heater",
+    ),
+    Variant("kettle-10L-1kW", _kettle(10, 1_000), "a 10 L stovetop pot with a 1 kW element"),
+    Variant("kettle-30L-3.5kW", KettleParams(), "the demo: 30 L, 3.5 kW"),
+    Variant("kettle-50L-2kW", _kettle(50, 2_000), "50 L on a 2 kW element (slow)"),
+    Variant("kettle-100L-5kW", _kettle(100, 5_000), "100 L with a 5 kW element"),
+)
+"""The plants the benchmark and the tests run on: fermenters of 5–60 L in chambers of
+every size and insulation, 70–200 W compressors, 40–200 W heaters, rooms from a 12 °C
+cellar to a 26 °C room and a garage swinging ± 6 °C; kettles of 10–100 L on 1–5 kW."""
+
+
 def make_plant(simulation: str) -> Plant:
     if simulation == "fermenter":
         return Fermenter()
