@@ -29,6 +29,7 @@ from services.common.schema.config import Severity
 from services.common.schema.state import LoopState
 from services.controller.alarms import AlarmManager
 from services.controller.configuration import RunningConfig
+from services.controller.control.contactor import MasterContactors
 from services.controller.control.loop import LoopEnv
 from services.controller.control.manager import LoopManager
 from services.controller.devices.boards import SimulatedDevice
@@ -207,6 +208,7 @@ async def running_controller(
             publish=lambda loop_id, state: publish_state(mqtt, loop_id, state),
             commit=lambda target: targets.commit(target),
             publish_every_s=options.timing.publish_every_s,
+            contactors=MasterContactors(registry),
         ),
         store.loops,
         store.devices,

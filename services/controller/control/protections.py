@@ -90,6 +90,7 @@ class LoopGuard:
         heater: ActuatorPoint | None,
         cooler: ActuatorPoint | None,
         cooler_starts: int,
+        contactor: ActuatorPoint | None = None,
     ) -> str | None:
         """One evaluation after the loop's decision; returns the latched cause, if any.
 
@@ -99,7 +100,11 @@ class LoopGuard:
         if self.tripped is not None:
             return self.tripped
         s = self.settings
-        for name, point in (("heater", heater), ("cooler", cooler)):
+        for name, point in (
+            ("heater", heater),
+            ("cooler", cooler),
+            ("master contactor", contactor),
+        ):
             if point is not None and point.trouble:
                 return self._trip(
                     "control",
@@ -207,7 +212,11 @@ class LoopGuard:
 
     # reset -----------------------------------------------------------------------------------
     def acknowledged(
-        self, pv: float | None, heater: ActuatorPoint | None, cooler: ActuatorPoint | None
+        self,
+        pv: float | None,
+        heater: ActuatorPoint | None,
+        cooler: ActuatorPoint | None,
+        contactor: ActuatorPoint | None = None,
     ) -> None:
         """The brewer acknowledged the protection's alarm: reset if the cause is gone."""
         if self.tripped is None:
@@ -216,7 +225,9 @@ class LoopGuard:
         if self._kind == "cutout" and self.settings.cutout_c:
             if pv is None or pv > self.settings.cutout_c - CUTOUT_RESET_BELOW_C:
                 still = "still too hot (or no reading)"
-        elif self._kind == "control" and any(p is not None and p.trouble for p in (heater, cooler)):
+        elif self._kind == "control" and any(
+            p is not None and p.trouble for p in (heater, cooler, contactor)
+        ):
             still = "the device still does not obey"
         if still is not None:
             log.warning("loop %s: protection not reset: %s", self.loop.id, still)

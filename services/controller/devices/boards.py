@@ -19,7 +19,7 @@ from services.controller.devices.points import CELSIUS, ActuatorPoint
 from services.controller.devices.serial_board import BoardInfo, SerialBoard
 from services.controller.sim.board import SimulatedBoard
 from services.controller.sim.hydrometer import SimulatedHydrometer
-from services.controller.sim.physics import Fermenter, make_plant
+from services.controller.sim.physics import Fermenter, Kettle, make_plant
 
 if TYPE_CHECKING:
     from services.controller.devices.registry import Registry
@@ -119,8 +119,8 @@ class BoardDevice:
         if self.board is not None:
             await self.board.stop()
         now = self.registry.ctx.clock.monotonic()
-        for sensor in self.device.sensors:
-            self.registry.sensor(self.device.id, sensor.id).lost("device removed", now)
+        for io in (*self.device.sensors, *self.device.inputs):
+            self.registry.sensor(self.device.id, io.id).lost("device removed", now)
         self.registry.ctx.alarms.forget_source(self.device.id)
         self._publish_status(None)  # not ours to report any more
 
@@ -267,9 +267,9 @@ class BoardDevice:
         for actuator in self.device.actuators:
             if actuator.id in self._attached:  # nobody knows what an offline board does
                 self.registry.actuator(self.device.id, actuator.id).confirmed = None
-        for sensor in self.device.sensors:
-            point = self.registry.sensor(self.device.id, sensor.id)
-            point.lost("board offline", now)
+        for io in (*self.device.sensors, *self.device.inputs):
+            point = self.registry.sensor(self.device.id, io.id)
+            point.lost("board offline", now)  # an input's level too: an interlock fails safe
             self.registry.reading_changed(point, now)
         ctx.alarms.condition(
             self.offline_alarm,
@@ -305,6 +305,10 @@ class BoardDevice:
                 point.confirmed = on != actuator.inverted
 
 
+KETTLE_CONTACTOR = 3
+"""The simulated kettle's master-contactor output."""
+
+
 class SimulatedDevice(BoardDevice):
     """A simulated board on a pty, driven through the very same `SerialBoard`."""
 
@@ -331,6 +335,19 @@ class SimulatedDevice(BoardDevice):
     def port(self) -> str:
         return self.sim.port
 
+    def _wire_plant(self) -> None:
+        """A contactor configured on the kettle's channel 3 is wired in series with the
+        element (the simulation's wiring follows the brewer's configuration)."""
+        if isinstance(self.sim.plant, Kettle):
+            self.sim.plant.contactor_wired = any(
+                a.channel == KETTLE_CONTACTOR for a in self.device.actuators
+            )
+
+    def reconfigure(self, device: Device) -> bool:
+        done = super().reconfigure(device)
+        self._wire_plant()
+        return done
+
     def channel_of(self, actuator_id: str) -> int | None:
         """The board channel a configured actuator is wired to."""
         for actuator in self.device.actuators:
@@ -339,6 +356,7 @@ class SimulatedDevice(BoardDevice):
         return None
 
     async def start(self) -> None:
+        self._wire_plant()
         await self.sim.start()
         if self.hydrometer is not None:
             await self.hydrometer.start()

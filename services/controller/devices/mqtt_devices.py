@@ -130,8 +130,8 @@ class MqttDevice:
                 self._command(actuator, False)
             point.detach()
         now = self.ctx.clock.monotonic()
-        for sensor in self.device.sensors:
-            self.registry.sensor(self.device.id, sensor.id).lost("device removed", now)
+        for io in (*self.device.sensors, *self.device.inputs):
+            self.registry.sensor(self.device.id, io.id).lost("device removed", now)
         self.ctx.alarms.forget_source(self.device.id)
 
     def reconfigure(self, device: Device) -> bool:
