@@ -197,6 +197,7 @@ async def running_controller(
             controller_id=config.controller_id,
             sim_seed=options.sim_seed,
             leases=leases,
+            sim_boards=options.sim_boards,
         )
     )
     loops = LoopManager(

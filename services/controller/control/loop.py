@@ -141,6 +141,7 @@ class LoopRuntime:
 
     # life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
+        self.alarm_changed()  # a trip from before a restart, if its alarm is already here
         self.decide(sample=True)
 
     def stop(self, *, remove_state: bool) -> None:
@@ -156,7 +157,10 @@ class LoopRuntime:
         self.decision = None
         if self.env.contactors is not None:
             self.env.contactors.detach(self)
-        self.env.alarms.forget_source(self.id)
+        # A latched trip outlives a stop: the next controller finds its alarm and stays
+        # tripped until the brewer acknowledges it (unless the loop is deleted).
+        keep = () if remove_state else (self.guard.alarm_id,)
+        self.env.alarms.forget_source(self.id, keep=keep)
         if remove_state:
             self.env.publish(self.id, None)
 
@@ -246,7 +250,17 @@ class LoopRuntime:
 
     def alarm_changed(self) -> None:
         """An alarm about this loop changed: acknowledging the protection's resets it."""
-        record = self.env.alarms.records.get(self.guard.alarm_id)
+        alarms = self.env.alarms
+        record = alarms.records.get(self.guard.alarm_id)
+        if (
+            self.guard.tripped is None
+            and record is not None
+            and record.state == "active"
+            and not alarms.owns(record.id)
+        ):
+            # Tripped before this controller (re)started: still latched until acknowledged.
+            self.guard.relatch(record.kind, record.message)
+            self.decide(sample=False)
         if self.guard.tripped is not None and record is not None and record.acknowledged:
             self.guard.acknowledged(self.pv_raw(), self.heater, self.cooler, self.contactor)
 

@@ -210,6 +210,14 @@ class LoopGuard:
             source=self.loop.id,
         )
 
+    def relatch(self, kind: str, message: str) -> None:
+        """The protection's alarm is active from before a restart: latched as it was."""
+        cause = message.removeprefix(f"{self.title}: ").split("; outputs off until")[0]
+        self.tripped = f"{cause} (tripped before a restart)"
+        self._kind = kind.removeprefix("protection_")
+        log.warning("loop %s: protection still tripped from before: %s", self.loop.id, cause)
+        self._raise()  # already active: this only makes the condition ours again
+
     # reset -----------------------------------------------------------------------------------
     def acknowledged(
         self,

@@ -316,13 +316,20 @@ class SimulatedDevice(BoardDevice):
         super().__init__(device, registry)
         ctx = registry.ctx
         seed = None if ctx.sim_seed is None else ctx.sim_seed + sum(map(ord, device.id))
-        self.sim = SimulatedBoard(
+        kept = ctx.sim_boards
+        # Boards kept across controller restarts go on running when it stops, like real
+        # hardware: the next controller opens the same port (and the board resets).
+        self._kept = kept is not None
+        sim = kept.get(device.id) if kept is not None else None
+        self.sim: SimulatedBoard = sim or SimulatedBoard(
             device.id,
             make_plant(device.simulation or "fermenter"),
             ctx.clock,
             interval=ctx.timing.sim_interval_s,
             seed=seed if seed is not None else random.randrange(1 << 30),
         )
+        if kept is not None:
+            kept[device.id] = self.sim
 
         # a fermenter has a simulated iSpindel in it: `ispindel/<device id>/gravity`
         plant = self.sim.plant
@@ -357,7 +364,8 @@ class SimulatedDevice(BoardDevice):
 
     async def start(self) -> None:
         self._wire_plant()
-        await self.sim.start()
+        if not self.sim.running:
+            await self.sim.start()
         if self.hydrometer is not None:
             await self.hydrometer.start()
         await super().start()
@@ -366,4 +374,5 @@ class SimulatedDevice(BoardDevice):
         await super().stop()
         if self.hydrometer is not None:
             await self.hydrometer.stop()
-        await self.sim.stop()
+        if not self._kept:
+            await self.sim.stop()

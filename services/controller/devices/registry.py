@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.common.clock import Clock
 from services.common.mqtt import MqttClient
@@ -49,6 +49,7 @@ class DeviceContext:
     controller_id: str | None = None
     sim_seed: int | None = None
     leases: Leases | None = None  # None: drive every assigned device (no arbitration)
+    sim_boards: dict[str, Any] | None = None  # simulated boards kept across restarts
 
 
 class Registry:
