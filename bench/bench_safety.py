@@ -1,7 +1,8 @@
 """The long randomised fault campaign (docs/safety.md): weeks of simulated operation of a
 fermenter and a kettle with random faults, clock steps, board resets, setpoint edits,
-broker outages and controller restarts, every invariant checked at every step. `BENCH_SAFETY_DAYS` (default 7) per seed,
-`BENCH_SAFETY_SEEDS` (default 3) seeds; prints simulated hours, faults, violations."""
+broker outages and controller restarts, every invariant checked at every step.
+`BENCH_SAFETY_DAYS` (default 7) per seed, `BENCH_SAFETY_SEEDS` (default 3) seeds; prints
+simulated hours, faults, outages, restarts and violations."""
 
 from __future__ import annotations
 
