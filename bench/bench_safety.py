@@ -1,7 +1,8 @@
 """The long randomised fault campaign (docs/safety.md): weeks of simulated operation of a
-fermenter and a kettle with random faults, clock steps, board resets and setpoint edits,
-every invariant checked at every step. `BENCH_SAFETY_DAYS` (default 7) per seed,
-`BENCH_SAFETY_SEEDS` (default 3) seeds; prints simulated hours, faults, violations."""
+fermenter and a kettle with random faults, clock steps, board resets, setpoint edits,
+broker outages and controller restarts, every invariant checked at every step.
+`BENCH_SAFETY_DAYS` (default 7) per seed, `BENCH_SAFETY_SEEDS` (default 3) seeds; prints
+simulated hours, faults, outages, restarts and violations."""
 
 from __future__ import annotations
 
@@ -40,13 +41,17 @@ def main() -> None:
                         retain=True,
                     )
 
-                figures = asyncio.run(run_campaign(config, days * 24.0, seed, publish))
+                figures = asyncio.run(
+                    run_campaign(config, days * 24.0, seed, publish, broker=broker)
+                )
                 results.append(figures)
                 print(
                     f"seed {seed}: {figures.simulated_h:.0f} simulated h in "
                     f"{time.monotonic() - started:.0f} s, {figures.injected} faults "
                     f"{json.dumps(figures.faults, sort_keys=True)}, {figures.clock_steps} clock "
-                    f"steps, {figures.edits} edits, trips {json.dumps(figures.trips, sort_keys=True)}, "
+                    f"steps, {figures.edits} edits, {figures.broker_outages} broker outages, "
+                    f"{figures.restarts} controller restarts, "
+                    f"trips {json.dumps(figures.trips, sort_keys=True)}, "
                     f"{figures.uncontrolled_heat_s / 60:.0f} min energised above the cutout "
                     f"though told off (welded, deaf, refusing), "
                     f"{len(figures.violations)} violations",
@@ -59,9 +64,12 @@ def main() -> None:
             broker.stop()
     hours = sum(f.simulated_h for f in results)
     faults = sum(f.injected for f in results)
+    outages = sum(f.broker_outages for f in results)
+    restarts = sum(f.restarts for f in results)
     violations = sum(len(f.violations) for f in results)
     print(
-        f"\ntotal: {hours:.0f} simulated hours, {faults} faults injected, {violations} violations"
+        f"\ntotal: {hours:.0f} simulated hours, {faults} faults injected, {outages} broker "
+        f"outages, {restarts} controller restarts, {violations} violations"
     )
 
 

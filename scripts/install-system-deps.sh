@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what Maelstrom needs from Debian's packages, only when it is missing.
-#   scripts/install-system-deps.sh            Mosquitto (and python3-venv if needed)
+#   scripts/install-system-deps.sh            Mosquitto, libfaketime (and python3-venv if needed)
 #   scripts/install-system-deps.sh --browser  also Chromium, for the browser tests
 #   scripts/install-system-deps.sh --firmware also the AVR toolchain, arduino-mk and
 #                                             simavr, to build and run devices/arduino
@@ -15,6 +15,8 @@ installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install o
 have mosquitto || want+=(mosquitto)
 have mosquitto_pub || want+=(mosquitto-clients)
 python3 -c 'import venv, ensurepip' 2>/dev/null || want+=(python3-venv)
+# The wall-clock-step test runs the controller under libfaketime (tests/controller/test_faketime.py).
+installed libfaketime || want+=(libfaketime)
 for flag in "$@"; do
     case "$flag" in
         --browser)

@@ -530,6 +530,16 @@ class ConfigStore:
                         {"field": f"{field}", "used_by": {"loops": [owner[key]]}},
                     )
                 owner[key] = loop.id
+        # A master contactor is shared by the loops it feeds, but is nobody's heater/cooler.
+        for loop in loops:
+            if loop.contactor is not None:
+                key = (loop.contactor.device, loop.contactor.id)
+                if key in owner:
+                    raise Conflict(
+                        f"actuator {key[0]}/{key[1]} is loop {owner[key]!r}'s heater or "
+                        "cooler; it cannot be a master contactor too",
+                        {"field": "contactor", "used_by": {"loops": [owner[key]]}},
+                    )
 
     @staticmethod
     def check_loop(
@@ -576,6 +586,33 @@ class ConfigStore:
                             "message": f"actuator {ref.id!r} is a {actuator.role}, not a {field}",
                         }
                     )
+        for n, interlock in enumerate(loop.interlocks):
+            dev = device(interlock.device)
+            field = f"interlocks.{n}"
+            if dev is None:
+                problems.append(
+                    {"field": f"{field}.device", "message": f"no device {interlock.device!r}"}
+                )
+            elif interlock.id not in {i.id for i in dev.inputs}:
+                problems.append(
+                    {
+                        "field": f"{field}.id",
+                        "message": f"device {dev.id!r} has no input {interlock.id!r}",
+                    }
+                )
+        if loop.contactor is not None:
+            dev = device(loop.contactor.device)
+            if dev is None:
+                problems.append(
+                    {"field": "contactor.device", "message": f"no device {loop.contactor.device!r}"}
+                )
+            elif loop.contactor.id not in {a.id for a in dev.actuators}:
+                problems.append(
+                    {
+                        "field": "contactor.id",
+                        "message": f"device {dev.id!r} has no actuator {loop.contactor.id!r}",
+                    }
+                )
         if loop.profile is not None and not profile_exists(loop.profile.profile):
             problems.append(
                 {"field": "profile.profile", "message": f"no profile {loop.profile.profile!r}"}

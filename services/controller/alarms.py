@@ -61,6 +61,10 @@ class AlarmManager:
         alarm = self.records.get(alarm_id)
         return alarm is not None and alarm.state == AlarmState.active
 
+    def owns(self, alarm_id: str) -> bool:
+        """This controller evaluates `alarm_id`'s condition (it raised it)."""
+        return alarm_id in self._own
+
     def active_for(self, source: str) -> tuple[str, ...]:
         """Ids of the active alarms about `source` (a loop or device); cheap, kept indexed."""
         return self._active_by_source.get(source, ())
@@ -117,10 +121,11 @@ class AlarmManager:
     def clear(self, alarm_id: str) -> None:
         self.condition(alarm_id, False)
 
-    def forget_source(self, source: str) -> None:
-        """A loop or device is gone: its conditions can no longer hold; clear them."""
+    def forget_source(self, source: str, keep: tuple[str, ...] = ()) -> None:
+        """A loop or device is gone: its conditions can no longer hold; clear them
+        (but those in `keep`)."""
         for alarm in list(self.records.values()):
-            if alarm.source == source and alarm.id in self._own:
+            if alarm.source == source and alarm.id in self._own and alarm.id not in keep:
                 self.clear(alarm.id)
 
     def acknowledge(self, alarm_id: str, by: str) -> bool:

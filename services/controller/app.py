@@ -31,6 +31,7 @@ from services.common.topics import Topics
 from services.controller.alarms import AlarmManager
 from services.controller.backfill import Backfill
 from services.controller.configuration import RunningConfig
+from services.controller.control.contactor import MasterContactors
 from services.controller.control.loop import LoopEnv
 from services.controller.control.manager import LoopManager
 from services.controller.devices.boards import SimulatedDevice
@@ -212,6 +213,7 @@ async def running_controller(
             sim_seed=options.sim_seed,
             leases=leases,
             data=data,
+            sim_boards=options.sim_boards,
         )
     )
     loops = LoopManager(
@@ -223,6 +225,7 @@ async def running_controller(
             publish=lambda loop_id, state: publish_state(data, mqtt.topics, loop_id, state),
             commit=lambda target: targets.commit(target),
             publish_every_s=options.timing.publish_every_s,
+            contactors=MasterContactors(registry),
         ),
         store.loops,
         store.devices,

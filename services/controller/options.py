@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from typing import Any
 
 from services.common.clock import Clock, RealClock
 from services.controller.devices.serial_board import BoardTiming
@@ -30,6 +31,9 @@ class Options:
     timing: Timing = field(default_factory=Timing)
     sim_seed: int | None = None  # sensor noise of simulated boards; None: random
     state_path: str | None = None  # the controller's disk state; None: keeps none (tests)
+    # Simulated boards that outlive this controller (a campaign restarting it keeps its
+    # "hardware"): device id → board; None: each simulated device makes its own.
+    sim_boards: dict[str, Any] | None = None
 
 
 def sim_speed_from_env(env: dict[str, str] | None = None) -> float:

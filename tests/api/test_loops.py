@@ -155,3 +155,26 @@ async def test_unsafe_loop_settings_are_refused(
     data = await resp.json()
     assert resp.status == 422, data
     assert why in json.dumps(data), data
+
+
+async def test_interlocks_and_the_contactor_must_exist_on_their_devices(
+    api: TestClient, fermenter: dict[str, Any]
+) -> None:
+    v = fermenter["version"]
+    resp = await api.patch(
+        "/api/loops/fv1",
+        json={"interlocks": [{"device": "ferm", "id": "float"}], "version": v},
+    )
+    body = await resp.json()
+    assert resp.status == 422, body
+    assert "has no input 'float'" in json.dumps(body)
+    resp = await api.patch(
+        "/api/loops/fv1", json={"contactor": {"device": "ferm", "id": "main"}, "version": v}
+    )
+    assert resp.status == 422
+    assert "has no actuator 'main'" in json.dumps(await resp.json())
+    resp = await api.patch(
+        "/api/loops/fv1", json={"contactor": {"device": "ferm", "id": "heater"}, "version": v}
+    )
+    assert resp.status == 422
+    assert "master contactor must be its own actuator" in json.dumps(await resp.json())

@@ -3,9 +3,12 @@
 A fermenter and a mash kettle, each a simulated board on a pty driven by the real
 serial driver, under a controller in this process (real broker). At random times
 a fault is injected (every simulated fault of the design's contract, board resets,
-silent boards, wall-clock steps, setpoint edits), held for a random time and
-healed; a simulated brewer acknowledges protection alarms a while after. At every
-step the invariants of docs/safety.md are checked:
+silent boards, wall-clock steps, setpoint edits, and — given the broker — broker
+outages and controller restarts), held for a random time and healed; a simulated
+brewer acknowledges protection alarms a while after. A restarted controller finds
+the same boards (they outlive it, as hardware does: `Options.sim_boards`) and its
+own disk state, so the invariants span restarts. At every step the invariants of
+docs/safety.md are checked:
 
 1. no heat while above the cutout: the controller never asks for heat while the
    loop's PV is at or above its cutout (a welded relay, or a board that refuses or
@@ -23,7 +26,9 @@ step the invariants of docs/safety.md are checked:
 from __future__ import annotations
 
 import random
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from services.common.clock import SimClock
@@ -34,6 +39,7 @@ from services.controller.devices.serial_board import BoardTiming
 from services.controller.options import Options, Timing
 from tests.controller.support import (
     SimRun,
+    eventually,
     fermenter_device,
     fermenter_loop,
     kettle_device,
@@ -81,6 +87,8 @@ class Figures:
     trips: dict[str, int] = field(default_factory=dict)
     clock_steps: int = 0
     edits: int = 0
+    broker_outages: int = 0
+    restarts: int = 0
     uncontrolled_heat_s: float = 0.0  # energised above the cutout though told off
     violations: list[str] = field(default_factory=list)
 
@@ -105,45 +113,98 @@ def campaign_loops() -> list[Any]:
     ]
 
 
-async def run_campaign(config: Config, hours: float, seed: int, publish: Any) -> Figures:
-    """`publish(obj)`: put a configuration object on the broker (retained)."""
+async def run_campaign(
+    config: Config,
+    hours: float,
+    seed: int,
+    publish: Any,
+    broker: Any = None,
+    *,
+    outage_every_h: float = 12.0,
+    restart_every_h: float = 12.0,
+) -> Figures:
+    """`publish(obj)`: put a configuration object on the broker (retained). `broker` (a
+    tests.support.broker.Broker): given, it is stopped (for 1–30 min) and started again
+    about every `outage_every_h`, and the controller restarted about every
+    `restart_every_h` (a clean stop, then a start from its disk state)."""
     rng = random.Random(seed)
+    outages = random.Random(seed * 7919 + 1)  # their own streams: seeds keep their faults
+    restarts = random.Random(seed * 7919 + 2)
     figures = Figures(seed=seed)
     clock = SimClock()
-    options = Options(clock=clock, timing=TIMING, sim_seed=seed)
+    boards: dict[str, Any] = {}  # the "hardware": outlives each controller
     rigs = [
         Rig("sim-fermenter", "fermenter", "beer", 1, 2, {"heater": 1, "cooler": 2}),
         Rig("sim-kettle", "kettle", "water", 1, None, {"element": 1}),
     ]
-    async with running_controller(config, options) as ctl:
-        assert await ctl.mqtt.wait_connected(10)
-        run = SimRun(ctl, clock)
-        publish(fermenter_device())
-        publish(kettle_device())
-        loops = {loop.id: loop for loop in campaign_loops()}
-        for loop in loops.values():
-            publish(loop)
-        await run.running("fermenter", "kettle")
-        start = clock.monotonic()
-        end = start + hours * 3600.0
-        while clock.monotonic() < end:
-            now = clock.monotonic()
-            for rig in rigs:
-                _step_rig(run, rig, rng, figures, now)
-            if rng.random() < STEP_S / (6 * 3600.0):  # a wall step every ~6 h
-                clock.step_wall(rng.choice((-3600.0, 3600.0)))
-                figures.clock_steps += 1
-            if rng.random() < STEP_S / (4 * 3600.0):  # a setpoint edit every ~4 h
-                kettle = loops["kettle"]
-                sp = rng.choice((52.0, 66.0, 72.0, 78.0, 90.0))  # 90: above the cutout
-                loops["kettle"] = kettle.model_copy(update={"setpoint": sp})
-                publish(loops["kettle"])
-                figures.edits += 1
-            await run.advance(STEP_S)
-            for rig in rigs:
-                _check(run, rig, figures, clock.monotonic())
+    loops = {loop.id: loop for loop in campaign_loops()}
+    broker_back_at: float | None = None
+    first = True
+    start = end = clock.monotonic()
+    with tempfile.TemporaryDirectory() as tmp:
+        state_path = str(Path(tmp) / "controller-state.json")
+        while first or clock.monotonic() < end:
+            options = Options(
+                clock=clock, timing=TIMING, sim_seed=seed, state_path=state_path, sim_boards=boards
+            )
+            async with running_controller(config, options) as ctl:
+                if broker_back_at is None:
+                    assert await ctl.mqtt.wait_connected(10)
+                run = SimRun(ctl, clock)
+                if first:
+                    publish(fermenter_device())
+                    publish(kettle_device())
+                    for loop in loops.values():
+                        publish(loop)
+                if first:
+                    await run.running("fermenter", "kettle")
+                else:  # a board may be faulty (silent, its probe missing): no reading waited for
+                    await eventually(lambda: {"fermenter", "kettle"} <= set(ctl.loops.loops))
+                if first:
+                    first = False
+                    start = clock.monotonic()
+                    end = start + hours * 3600.0
+                while clock.monotonic() < end:
+                    now = clock.monotonic()
+                    for rig in rigs:
+                        _step_rig(run, rig, rng, figures, now)
+                    if rng.random() < STEP_S / (6 * 3600.0):  # a wall step every ~6 h
+                        clock.step_wall(rng.choice((-3600.0, 3600.0)))
+                        figures.clock_steps += 1
+                    if rng.random() < STEP_S / (4 * 3600.0):  # a setpoint edit every ~4 h
+                        kettle = loops["kettle"]
+                        sp = rng.choice((52.0, 66.0, 72.0, 78.0, 90.0))  # 90: above the cutout
+                        loops["kettle"] = kettle.model_copy(update={"setpoint": sp})
+                        # through the controller's own client: queued while the broker is down
+                        ctl.mqtt.publish(
+                            ctl.mqtt.topics.config("loops", "kettle"),
+                            loops["kettle"].model_dump(mode="json"),
+                            retain=True,
+                        )
+                        figures.edits += 1
+                    if broker is not None:
+                        if broker_back_at is not None and now >= broker_back_at:
+                            broker.start()
+                            broker_back_at = None
+                        elif broker_back_at is None and outages.random() < STEP_S / (
+                            outage_every_h * 3600
+                        ):
+                            broker.stop()
+                            broker_back_at = now + outages.uniform(60.0, 1800.0)
+                            figures.broker_outages += 1
+                    await run.advance(STEP_S)
+                    for rig in rigs:
+                        _check(run, rig, figures, clock.monotonic())
+                    if broker is not None and restarts.random() < STEP_S / (restart_every_h * 3600):
+                        figures.restarts += 1
+                        break
+        if broker is not None and broker_back_at is not None:
+            broker.start()
         figures.simulated_h = (clock.monotonic() - start) / 3600.0
-        _check_min_off(run, rigs[0], figures)
+        min_off = loops["fermenter"].compressor.min_off_s
+        _check_min_off(boards[rigs[0].device], rigs[0], min_off, figures)
+        for board in boards.values():
+            await board.stop()
     return figures
 
 
@@ -242,12 +303,11 @@ def _check(run: SimRun, rig: Rig, figures: Figures, now: float) -> None:
             rig.checked = True
 
 
-def _check_min_off(run: SimRun, rig: Rig, figures: Figures) -> None:
+def _check_min_off(board: Any, rig: Rig, min_off: float, figures: Figures) -> None:
     """2. over the board's own relay record: every start ≥ min off after the last stop."""
     assert rig.cooler is not None
-    min_off = run.loop(rig.loop).cfg.compressor.min_off_s
     stopped: float | None = None
-    for t, channel, on in run.sim(rig.device).switches:
+    for t, channel, on in board.switches:
         if channel != rig.cooler:
             continue
         if on and stopped is not None and t - stopped < min_off - 1e-6:

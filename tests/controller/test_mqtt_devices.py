@@ -375,3 +375,45 @@ async def test_the_controller_sets_the_tasmota_failsafe_and_refuses_a_relay_with
         )
         assert "did not confirm" in json.loads(alarm.payload)["message"]
         assert run.loop("fermenter").state(run.clock.now()).state == "fault"
+
+
+async def test_a_relay_whose_echo_contradicts_three_commands_in_a_row_is_loss_of_control(
+    config: Config, probe: MqttProbe
+) -> None:
+    """Something else switches the compressor relay back after every ON (a second
+    controller without a lease, a Home Assistant automation): the third contradiction
+    trips the loop, and the controller stops commanding the relay."""
+    probe.subscribe("maelstrom/#")
+    probe.subscribe("cmnd/fermfridge/#")
+    async with sim_controller(config) as run:
+        await fridge_loop(run, probe)
+        loop = run.loop("fermenter")
+        judge = run.ctl.registry.drivers["fridge"]._judges  # type: ignore[attr-defined]
+        probe.publish("stat/fermfridge/POWER2", "OFF")  # the heater relay obeys
+        probe.publish("tele/fermfridge/SENSOR", tele(beer=25.0, chamber=24.0))
+        mark = 0
+        for n in range(1, 4):
+            on = await received(
+                probe, "cmnd/fermfridge/POWER1", lambda m: m.payload == b"ON", since=mark
+            )
+            mark = probe.messages.index(on) + 1
+            probe.publish("stat/fermfridge/POWER1", "ON")  # it obeys...
+            probe.publish("stat/fermfridge/POWER1", "OFF")  # ...and is switched back
+            await eventually(lambda n=n: judge["cooler"].streak == n, what=f"contradiction {n}")
+            await run.advance(2)
+        alarm = await received(
+            probe, "maelstrom/alarms/fermenter-protection", lambda m: b"active" in m.payload
+        )
+        message = json.loads(alarm.payload)["message"]
+        assert "lost control of the cooler fridge/cooler" in message
+        assert "contradicted 3 commands in a row" in message
+        assert loop.state(run.clock.now()).state == "fault"
+        # no more commands to that relay for a while: two masters must not fight over it
+        quiet_from = probe.mark()
+        await run.advance(20)
+        # a barrier: what the controller publishes after those 20 s comes after its commands
+        probe.publish("maelstrom/cmd/loops/fermenter/setpoint", "18.5")
+        await received(
+            probe, "maelstrom/data/fermenter", lambda m: json.loads(m.payload)["sp"] == 18.5
+        )
+        assert not [m for m in probe.messages[quiet_from:] if m.topic == "cmnd/fermfridge/POWER1"]

@@ -244,3 +244,31 @@ async def test_the_controller_refuses_an_unsafe_configuration_with_an_alarm(
         assert "heater and the cooler must be different" in json.loads(alarm.payload)["message"]
         assert run.loop("fermenter").cfg.heater is not None
         assert run.loop("fermenter").cfg.heater.id == "heater"  # the last valid one stays
+
+
+async def test_a_trip_stays_latched_across_a_controller_restart(
+    config: Config, probe: MqttProbe, tmp_path: Any
+) -> None:
+    probe.subscribe("maelstrom/#")
+    state = str(tmp_path / "controller-state.json")
+    async with sim_controller(config, state_path=state) as run:
+        publish_config(probe, kettle_device())
+        publish_config(
+            probe,
+            kettle_loop(mode="manual", manual_output=100.0, protections=Protections(cutout_c=30.0)),
+        )
+        await run.running("kettle")
+        loop = run.loop("kettle")
+        await run.advance_until(lambda: loop.guard.tripped, 1200, step=5.0)
+        await received(probe, "maelstrom/alarms/kettle-protection", active)
+        stopped_at = run.clock.monotonic()
+    # restarted (new simulated water, back at 20 °C): still tripped until acknowledged
+    async with sim_controller(config, state_path=state, start=stopped_at) as run:
+        await run.running("kettle")
+        sim, loop = run.sim("sim-kettle"), run.loop("kettle")
+        await run.advance(30)
+        assert loop.guard.tripped is not None and "before a restart" in loop.guard.tripped
+        assert not sim.outputs[ELEMENT]
+        assert loop.state(run.clock.now()).state == "fault"
+        probe.publish("maelstrom/alarms/kettle-protection/ack", {"by": "brewer"})
+        await run.advance_until(lambda: sim.outputs[ELEMENT], 30, step=0.5)

@@ -365,6 +365,29 @@ class IoRef(Strict):
     id: Id
 
 
+class InterlockLevel(StrEnum):
+    active = "active"
+    inactive = "inactive"
+
+
+class Interlock(Strict):
+    """A digital input that must be satisfied for the loop's outputs to run: a float switch
+    ("liquid present"), a lid switch, a pump's flow switch (docs/safety.md)."""
+
+    device: Id
+    id: Id = Field(..., description="The input's id on that device.")
+    require: InterlockLevel = Field(
+        InterlockLevel.active,
+        description="The outputs may run only while the input is this (an unknown level — "
+        "no report yet, the device offline — counts as open).",
+    )
+    name: str = Field("", max_length=100, description="What it means, e.g. 'liquid present'.")
+
+    @property
+    def ref(self) -> str:
+        return f"{self.device}/{self.id}"
+
+
 class PidSettings(Strict):
     kp: float = Field(..., ge=0, description="Proportional gain: output % per °C of error.")
     ki: float = Field(
@@ -565,6 +588,17 @@ class Loop(Strict):
         description="A hydrometer's gravity sensor for gravity steps, e.g. "
         "{'device': 'ispindel1', 'id': 'gravity'}.",
     )
+    interlocks: list[Interlock] = Field(
+        default_factory=list,
+        max_length=16,
+        description="Digital inputs that must all be satisfied for any output to run; one "
+        "open forces every output off with the <loop>-interlock alarm.",
+    )
+    contactor: IoRef | None = Field(
+        None,
+        description="A master contactor feeding this loop's outputs: energised only while a "
+        "loop that lists it needs power, dropped when any of them trips a protection.",
+    )
     mode: LoopMode = LoopMode.off
     setpoint: Celsius = 20.0
     manual_output: float = Field(
@@ -634,6 +668,10 @@ class Loop(Strict):
             raise ValueError("a loop needs a heater, a cooler, or both")
         if self.heater is not None and self.heater == self.cooler:
             raise ValueError("the heater and the cooler must be different actuators")
+        if self.contactor is not None and self.contactor in (self.heater, self.cooler):
+            raise ValueError(
+                "the master contactor must be its own actuator, not the heater or cooler"
+            )
         lo, hi = SETPOINT_LIMITS[self.kind]
         if self.setpoint_max > hi or self.setpoint_min < lo:
             raise ValueError(f"a {self.kind} loop's setpoints must stay within {lo:g}..{hi:g} °C")

@@ -98,6 +98,16 @@ class AlarmDetail(BaseModel):
     acknowledged: bool = False
 
 
+class InterlockState(BaseModel):
+    """One of a loop's interlocks (a float switch, a lid switch) as the controller sees it."""
+
+    input: str = Field(..., description="device/input")
+    name: str = ""
+    satisfied: bool | None = Field(
+        None, description="true: the outputs may run; false: open; null: level unknown."
+    )
+
+
 class LoopState(BaseModel):
     """`<prefix>/data/<loop>`: published on change and at least every few seconds.
     Serialised without non-finite numbers (they would make the JSON invalid)."""
@@ -132,9 +142,12 @@ class LoopState(BaseModel):
     alarm_details: list[AlarmDetail] = Field(
         [], description="This loop's active and cleared-unacknowledged alarms."
     )
+    interlocks: list[InterlockState] = Field(
+        [], description="The loop's interlocks; any not satisfied holds every output off."
+    )
     relays: dict[str, bool | None] = Field(
         {},
-        description="heater/cooler: what the device last said its relay is doing "
+        description="heater/cooler/contactor: what the device last said its relay is doing "
         "(null: not confirmed yet).",
     )
     relay_starts: dict[str, int] = Field(

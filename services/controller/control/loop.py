@@ -25,6 +25,7 @@ from services.common.schema.commands import LoopCommand, ProfileCommand
 from services.common.schema.config import Loop, LoopMode, Profile, ProfileRun, Severity
 from services.common.schema.state import (
     AlarmDetail,
+    InterlockState,
     LoopActivity,
     LoopState,
     Output,
@@ -35,7 +36,9 @@ from services.common.schema.state import (
 from services.common.schema.target import LoopTarget
 from services.controller.alarms import AlarmManager
 from services.controller.control import profile as profiles
+from services.controller.control.contactor import MasterContactors
 from services.controller.control.core import Decision, LoopControl
+from services.controller.control.interlocks import LoopInterlocks
 from services.controller.control.protections import LoopGuard
 from services.controller.control.steps import StepEnv, StepRunner
 from services.controller.devices import board_safety
@@ -66,6 +69,7 @@ class LoopEnv:
     commit: Callable[[LoopTarget], LoopTarget]
     """Store a changed target (revision + 1, on disk, published) and return it."""
     publish_every_s: float = 5.0
+    contactors: MasterContactors | None = None
 
 
 class LoopRuntime:
@@ -113,6 +117,13 @@ class LoopRuntime:
             lambda: self.decide(sample=False),
         )
         self.steps.watch(loop.gravity)
+        self.held: str | None = None  # an open interlock, or a contactor another loop tripped
+        self.contactor = self._actuator(loop.contactor)
+        self.interlocks = LoopInterlocks(
+            loop, env.registry, env.alarms, lambda: self.decide(sample=False)
+        )
+        if env.contactors is not None:
+            env.contactors.attach(self)
 
     @property
     def id(self) -> str:
@@ -141,6 +152,12 @@ class LoopRuntime:
         pv, why = self.chamber.status(now, self.cfg.alarms.stale_after_s)
         return pv if why is None else None
 
+    @property
+    def needs_power(self) -> bool:
+        """Running (or an output on): its master contactor must be in."""
+        d = self.decision
+        return d is not None and (self.control.active or d.heat or d.cool)
+
     def _actuator(self, ref: object) -> ActuatorPoint | None:
         if ref is None:
             return None
@@ -148,6 +165,7 @@ class LoopRuntime:
 
     # life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
+        self.alarm_changed()  # a trip from before a restart, if its alarm is already here
         self.decide(sample=True)
 
     def stop(self, *, remove_state: bool) -> None:
@@ -162,7 +180,14 @@ class LoopRuntime:
                 actuator.set(False)
                 actuator.duty = actuator.decided_at = None  # no loop drives it now
         self.steps.stop()
-        self.env.alarms.forget_source(self.id)
+        self.interlocks.stop()
+        self.decision = None
+        if self.env.contactors is not None:
+            self.env.contactors.detach(self)
+        # A latched trip outlives a stop: the next controller finds its alarm and stays
+        # tripped until the brewer acknowledges it (unless the loop is deleted).
+        keep = () if remove_state else (self.guard.alarm_id,)
+        self.env.alarms.forget_source(self.id, keep=keep)
         if remove_state:
             self.env.publish(self.id, None)
 
@@ -216,6 +241,11 @@ class LoopRuntime:
             self._schedule = None
             self._finished_logged = False
         self.steps.watch(loop.gravity)
+        self.interlocks.configure(loop)
+        if loop.contactor != old.contactor:
+            self.contactor = self._actuator(loop.contactor)
+            if self.env.contactors is not None and old.contactor is not None:
+                self.env.contactors.refresh((old.contactor.device, old.contactor.id))
         self.control.configure(loop, now)
         self.guard.configure(loop)
         self.decide(sample=True)
@@ -249,9 +279,19 @@ class LoopRuntime:
 
     def alarm_changed(self) -> None:
         """An alarm about this loop changed: acknowledging the protection's resets it."""
-        record = self.env.alarms.records.get(self.guard.alarm_id)
+        alarms = self.env.alarms
+        record = alarms.records.get(self.guard.alarm_id)
+        if (
+            self.guard.tripped is None
+            and record is not None
+            and record.state == "active"
+            and not alarms.owns(record.id)
+        ):
+            # Tripped before this controller (re)started: still latched until acknowledged.
+            self.guard.relatch(record.kind, record.message)
+            self.decide(sample=False)
         if self.guard.tripped is not None and record is not None and record.acknowledged:
-            self.guard.acknowledged(self.pv_raw(), self.heater, self.cooler)
+            self.guard.acknowledged(self.pv_raw(), self.heater, self.cooler, self.contactor)
 
     def pv_raw(self) -> float | None:
         pv, why = self.point.status(self.env.clock.monotonic(), self.cfg.alarms.stale_after_s)
@@ -262,7 +302,7 @@ class LoopRuntime:
         _, why = self.point.status(now, self.cfg.alarms.stale_after_s)
         waiting_alarm = self.fault is not None and not self.env.alarms.is_active(self.sensor_alarm)
         trouble = self.guard.tripped is None and any(
-            a is not None and a.trouble for a in (self.heater, self.cooler)
+            a is not None and a.trouble for a in (self.heater, self.cooler, self.contactor)
         )
         if (why is not None and self.fault is None) or waiting_alarm or trouble:
             self.decide(sample=False)
@@ -318,6 +358,8 @@ class LoopRuntime:
         self.pv_display = displayed(self.pv, self.pv_display)
         sp = self.setpoint(self.env.clock.now())
         self.sp = sp if cfg.mode in (LoopMode.constant, LoopMode.profile) else None
+        contactors = self.env.contactors
+        self.held = self.interlocks.open() or (contactors.blocked(self) if contactors else None)
         if why is not None:
             if self.fault is None:
                 self._fault_since = now
@@ -325,13 +367,15 @@ class LoopRuntime:
             glitch = self.guard.settings.glitch_s or 0.0
             # Only a bad reading is a glitch to ride through; a lost or stale probe is not.
             glitching = recovering or (self.point.error is not None and self.point.glitch)
-            ride = self._fault_since + glitch if glitching and glitch else None
+            ride = self._fault_since + glitch if glitching and glitch and not self.held else None
             control.hold_off(now, why, ride, cooldown=why != NO_READING)
         else:
             if self.fault is not None:
                 self._set_fault(now, None)
             if self.guard.tripped is not None:
                 control.hold_off(now, self.guard.tripped)
+            elif self.held is not None:
+                control.hold_off(now, self.held)
             elif cfg.mode == LoopMode.manual:
                 control.manual(cfg.manual_output)
             elif cfg.mode == LoopMode.off or sp is None:
@@ -349,16 +393,22 @@ class LoopRuntime:
             self.heater,
             self.cooler,
             control.cooler.starts if control.cooler is not None else 0,
+            self.contactor,
         )
         if cause is not None and was is None:  # tripped just now: off in this same decision
             control.hold_off(now, cause)
             decision = control.update(now)
         self.decision = decision
+        # The contactor closes before an output switches on and opens after they are off.
+        if contactors is not None and self.needs_power:
+            contactors.update(self)
         if self.heater is not None:
             self.heater.set(decision.heat)
         if self.cooler is not None:
             self.cooler.set(decision.cool)
         self._tell_boards(now)
+        if contactors is not None and not self.needs_power:
+            contactors.update(self)
         self.timer.at(decision.next_at)
         self._check_alarms(now)
         self.publish(now)
@@ -554,7 +604,14 @@ class LoopRuntime:
             state=activity,
             waiting_reason=self.fault
             or self.guard.tripped
+            or self.held
             or (decision.waiting_reason if decision else None),
+            interlocks=[
+                InterlockState(
+                    input=interlock.ref, name=interlock.name or interlock.id, satisfied=ok
+                )
+                for interlock, ok in self.interlocks.states()
+            ],
             waiting_until=self._waiting_until(),
             profile=progress,
             alarms=list(self.env.alarms.active_for(self.id)),
@@ -584,7 +641,11 @@ class LoopRuntime:
         """What each relay's device last confirmed (a board's ack, a Tasmota echo)."""
         return {
             role: point.confirmed
-            for role, point in (("heater", self.heater), ("cooler", self.cooler))
+            for role, point in (
+                ("heater", self.heater),
+                ("cooler", self.cooler),
+                ("contactor", self.contactor),
+            )
             if point is not None
         }
 
@@ -605,7 +666,7 @@ class LoopRuntime:
         """When the timer behind `waiting_reason` runs out, in wall time (Unix s, to the
         second): control counts on the monotonic clock."""
         d = self.decision
-        if self.fault or self.guard.tripped or d is None or d.waiting_until is None:
+        if self.fault or self.guard.tripped or self.held or d is None or d.waiting_until is None:
             return None
         clock = self.env.clock
         return float(round(clock.now() + d.waiting_until - clock.monotonic()))
@@ -634,7 +695,8 @@ class LoopRuntime:
             round(c.cool_duty * 100, 1),
             self.cfg.mode,
             d.activity if d else None,
-            self.fault or self.guard.tripped or (d.waiting_reason if d else None),
+            self.fault or self.guard.tripped or self.held or (d.waiting_reason if d else None),
+            tuple(ok for _, ok in self.interlocks.states()),
             None if d is None else d.waiting_until,
             self.cfg.profile,
             self._profile_point(wall),

@@ -92,6 +92,7 @@ class LoopGuard:
         heater: ActuatorPoint | None,
         cooler: ActuatorPoint | None,
         cooler_starts: int,
+        contactor: ActuatorPoint | None = None,
     ) -> str | None:
         """One evaluation after the loop's decision; returns the latched cause, if any.
 
@@ -101,7 +102,11 @@ class LoopGuard:
         if self.tripped is not None:
             return self.tripped
         s = self.settings
-        for name, point in (("heater", heater), ("cooler", cooler)):
+        for name, point in (
+            ("heater", heater),
+            ("cooler", cooler),
+            ("master contactor", contactor),
+        ):
             if point is not None and point.trouble:
                 return self._trip(
                     "control",
@@ -223,9 +228,21 @@ class LoopGuard:
             source=self.loop.id,
         )
 
+    def relatch(self, kind: str, message: str) -> None:
+        """The protection's alarm is active from before a restart: latched as it was."""
+        cause = message.removeprefix(f"{self.title}: ").split("; outputs off until")[0]
+        self.tripped = f"{cause} (tripped before a restart)"
+        self._kind = kind.removeprefix("protection_")
+        log.warning("loop %s: protection still tripped from before: %s", self.loop.id, cause)
+        self._raise()  # already active: this only makes the condition ours again
+
     # reset -----------------------------------------------------------------------------------
     def acknowledged(
-        self, pv: float | None, heater: ActuatorPoint | None, cooler: ActuatorPoint | None
+        self,
+        pv: float | None,
+        heater: ActuatorPoint | None,
+        cooler: ActuatorPoint | None,
+        contactor: ActuatorPoint | None = None,
     ) -> None:
         """The brewer acknowledged the protection's alarm: reset if the cause is gone."""
         if self.tripped is None:
@@ -234,7 +251,9 @@ class LoopGuard:
         if self._kind in ("cutout", "board_limit") and self.settings.cutout_c:
             if pv is None or pv > self.settings.cutout_c - CUTOUT_RESET_BELOW_C:
                 still = "still too hot (or no reading)"
-        elif self._kind == "control" and any(p is not None and p.trouble for p in (heater, cooler)):
+        elif self._kind == "control" and any(
+            p is not None and p.trouble for p in (heater, cooler, contactor)
+        ):
             still = "the device still does not obey"
         if still is not None:
             log.warning("loop %s: protection not reset: %s", self.loop.id, still)

@@ -22,7 +22,7 @@ from services.controller.devices.serial_board import BoardInfo, SerialBoard
 from services.controller.events import events
 from services.controller.sim.board import SimulatedBoard
 from services.controller.sim.hydrometer import SimulatedHydrometer
-from services.controller.sim.physics import Fermenter, make_plant
+from services.controller.sim.physics import Fermenter, Kettle, make_plant
 
 if TYPE_CHECKING:
     from services.controller.devices.registry import Registry
@@ -139,8 +139,8 @@ class BoardDevice:
         if self.board is not None:
             await self.board.stop()
         now = self.registry.ctx.clock.monotonic()
-        for sensor in self.device.sensors:
-            self.registry.sensor(self.device.id, sensor.id).lost("device removed", now)
+        for io in (*self.device.sensors, *self.device.inputs):
+            self.registry.sensor(self.device.id, io.id).lost("device removed", now)
         self.registry.ctx.alarms.forget_source(self.device.id)
         self._publish_status(None)  # not ours to report any more
 
@@ -421,9 +421,9 @@ class BoardDevice:
         for actuator in self.device.actuators:
             if actuator.id in self._attached:  # nobody knows what an offline board does
                 self.registry.actuator(self.device.id, actuator.id).confirmed = None
-        for sensor in self.device.sensors:
-            point = self.registry.sensor(self.device.id, sensor.id)
-            point.lost("board offline", now)
+        for io in (*self.device.sensors, *self.device.inputs):
+            point = self.registry.sensor(self.device.id, io.id)
+            point.lost("board offline", now)  # an input's level too: an interlock fails safe
             self.registry.reading_changed(point, now)
         ctx.alarms.condition(
             self.offline_alarm,
@@ -459,6 +459,10 @@ class BoardDevice:
                 point.confirmed = on != actuator.inverted
 
 
+KETTLE_CONTACTOR = 3
+"""The simulated kettle's master-contactor output."""
+
+
 class SimulatedDevice(BoardDevice):
     """A simulated board on a pty, driven through the very same `SerialBoard`."""
 
@@ -466,13 +470,20 @@ class SimulatedDevice(BoardDevice):
         super().__init__(device, registry)
         ctx = registry.ctx
         seed = None if ctx.sim_seed is None else ctx.sim_seed + sum(map(ord, device.id))
-        self.sim = SimulatedBoard(
+        kept = ctx.sim_boards
+        # Boards kept across controller restarts go on running when it stops, like real
+        # hardware: the next controller opens the same port (and the board resets).
+        self._kept = kept is not None
+        sim = kept.get(device.id) if kept is not None else None
+        self.sim: SimulatedBoard = sim or SimulatedBoard(
             device.id,
             make_plant(device.simulation or "fermenter"),
             ctx.clock,
             interval=ctx.timing.sim_interval_s,
             seed=seed if seed is not None else random.randrange(1 << 30),
         )
+        if kept is not None:
+            kept[device.id] = self.sim
 
         # a fermenter has a simulated iSpindel in it: `ispindel/<device id>/gravity`
         plant = self.sim.plant
@@ -485,6 +496,19 @@ class SimulatedDevice(BoardDevice):
     def port(self) -> str:
         return self.sim.port
 
+    def _wire_plant(self) -> None:
+        """A contactor configured on the kettle's channel 3 is wired in series with the
+        element (the simulation's wiring follows the brewer's configuration)."""
+        if isinstance(self.sim.plant, Kettle):
+            self.sim.plant.contactor_wired = any(
+                a.channel == KETTLE_CONTACTOR for a in self.device.actuators
+            )
+
+    def reconfigure(self, device: Device) -> bool:
+        done = super().reconfigure(device)
+        self._wire_plant()
+        return done
+
     def channel_of(self, actuator_id: str) -> int | None:
         """The board channel a configured actuator is wired to."""
         for actuator in self.device.actuators:
@@ -493,7 +517,9 @@ class SimulatedDevice(BoardDevice):
         return None
 
     async def start(self) -> None:
-        await self.sim.start()
+        self._wire_plant()
+        if not self.sim.running:
+            await self.sim.start()
         if self.hydrometer is not None:
             await self.hydrometer.start()
         await super().start()
@@ -502,4 +528,5 @@ class SimulatedDevice(BoardDevice):
         await super().stop()
         if self.hydrometer is not None:
             await self.hydrometer.stop()
-        await self.sim.stop()
+        if not self._kept:
+            await self.sim.stop()

@@ -29,6 +29,7 @@ from services.common.schema.config import (
 )
 from services.common.topics import NativeTopics
 from services.controller.devices.boards import address_key
+from services.controller.devices.echoes import EchoJudge
 from services.controller.devices.points import CELSIUS, temperature_unit, to_celsius
 
 if TYPE_CHECKING:
@@ -90,6 +91,7 @@ class MqttDevice:
         self._sent_at: dict[str, float] = {}
         self._unconfirmed_since: dict[str, float] = {}  # actuator id → first unconfirmed send
         self._echo: dict[str, Actuator] = {}
+        self._judges: dict[str, EchoJudge] = {}  # actuator id → how its echoes answer us
 
     # life cycle -------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -127,11 +129,11 @@ class MqttDevice:
         for actuator in self.device.actuators:
             point = self.registry.actuator(self.device.id, actuator.id)
             if point.sink is not None:
-                self._command(actuator, False)
+                self._command(actuator, False, force=True)
             point.detach()
         now = self.ctx.clock.monotonic()
-        for sensor in self.device.sensors:
-            self.registry.sensor(self.device.id, sensor.id).lost("device removed", now)
+        for io in (*self.device.sensors, *self.device.inputs):
+            self.registry.sensor(self.device.id, io.id).lost("device removed", now)
         self.ctx.alarms.forget_source(self.device.id)
 
     def reconfigure(self, device: Device) -> bool:
@@ -264,7 +266,9 @@ class MqttDevice:
                 continue
             confirmed = point.confirmed == point.desired
             has_echo = self.state_topic(actuator) is not None
-            trouble = self.setup_trouble(actuator, now)
+            judge = self._judge(actuator)
+            judge.supervise(now, self.ctx.timing.board.refresh_s)
+            trouble = self.setup_trouble(actuator, now) or judge.trouble
             # A device that has gone quiet is lost (its readings go stale), not disobeying.
             if has_echo and not confirmed and not self._stale:
                 since = self._unconfirmed_since.setdefault(actuator.id, now)
@@ -301,16 +305,27 @@ class MqttDevice:
         )
 
     # actuators --------------------------------------------------------------------------------
-    def _command(self, actuator: Actuator, on: bool) -> None:
+    def _judge(self, actuator: Actuator) -> EchoJudge:
+        judge = self._judges.get(actuator.id)
+        if judge is None:
+            judge = self._judges[actuator.id] = EchoJudge(f"device {self.device.id}: {actuator.id}")
+        return judge
+
+    def _command(self, actuator: Actuator, on: bool, *, force: bool = False) -> None:
         topic = self.command_topic(actuator)
         if topic is None:
             return
         if actuator.inverted:
             on = not on
         payload = actuator.payload_on if on else actuator.payload_off
-        self._sent_at[actuator.id] = self.ctx.clock.monotonic()
+        now = self.ctx.clock.monotonic()
+        self._sent_at[actuator.id] = now
         if self.quiet:
             return  # let go without a word: another controller holds this device's lease
+        judge = self._judge(actuator)
+        if judge.holding(now) and not force:
+            return  # it contradicted us N times in a row: stop commanding it (echoes.py)
+        judge.sent(now)
         # Expires when the next resend is due: a broker never replays a stale ON to a
         # relay that reconnects an hour later.
         self.ctx.mqtt.publish(topic, payload, qos=1, expiry_s=RESEND_S)
@@ -326,7 +341,10 @@ class MqttDevice:
             )
             return
         on = (text == actuator.payload_on) != actuator.inverted
-        self.registry.actuator(self.device.id, actuator.id).confirmed = on
+        point = self.registry.actuator(self.device.id, actuator.id)
+        point.confirmed = on
+        if point.sink is not None:
+            self._judge(actuator).echo(point.desired, on, self.ctx.clock.monotonic())
 
 
 class TasmotaDevice(MqttDevice):

@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Any, Protocol
 
 from services.common.clock import Clock
 from services.common.mqtt import MqttClient
@@ -51,6 +51,7 @@ class DeviceContext:
     sim_seed: int | None = None
     leases: Leases | None = None  # None: drive every assigned device (no arbitration)
     data: Backfill | None = None  # readings held while the broker is away; None: MQTT only
+    sim_boards: dict[str, Any] | None = None  # simulated boards kept across restarts
 
 
 class Registry:

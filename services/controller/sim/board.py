@@ -155,6 +155,10 @@ class SimulatedBoard:
     def pending_output(self) -> bool:
         return bool(self._outbox)
 
+    @property
+    def running(self) -> bool:
+        return self._task is not None and not self._task.done()
+
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.plug()

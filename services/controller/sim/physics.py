@@ -145,10 +145,13 @@ class Kettle:
     """Water in a kettle with an electric element and heat losses."""
 
     sensors = ("water",)
-    channels: Mapping[int, str] = {1: "element"}
+    channels: Mapping[int, str] = {1: "element", 3: "contactor"}
 
     def __init__(self, params: KettleParams | None = None) -> None:
         self.p = params or KettleParams()
+        # A master contactor in series with the element, when the brewer wired one (an
+        # actuator configured on channel 3): then the element heats only while it is in.
+        self.contactor_wired = False
         start = self.p.ambient_c if self.p.start_c is None else self.p.start_c
         self.water = start
         self.probe = start
@@ -156,7 +159,8 @@ class Kettle:
 
     def advance(self, dt: float, on: Mapping[str, bool]) -> None:
         p = self.p
-        power = p.element_w if on.get("element") else 0.0
+        fed = on.get("contactor", False) or not self.contactor_wired
+        power = p.element_w if on.get("element") and fed else 0.0
         steps = max(1, math.ceil(dt / 1.0))
         h = dt / steps
         for _ in range(steps):

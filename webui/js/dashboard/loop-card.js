@@ -54,6 +54,7 @@ export class LoopCard {
       progress: c("chip progress-chip", ""),
       profile: h("p", { class: "profile-position", "aria-live": "polite" }),
       alarms: h("p", { class: "card-alarms" }),
+      interlocks: h("p", { class: "card-interlocks" }),
       updated: c("updated", ""),
     };
     const n = this.n;
@@ -94,7 +95,7 @@ export class LoopCard {
       cool: h("div", { class: "metric cool", hidden: true }, h("dt", {}, "Cool"), h("dd", {}, n.cool, " ", n.coolText)),
     };
     this.detail = h("div", { class: "loop-detail", id: detailId, hidden: true },
-      n.alarms, this.slots.step,
+      n.alarms, n.interlocks, this.slots.step,
       h("div", { class: "controls-grid" },
         field("Mode", this.modeSelect), this.manualForm, profileForm,
         h("div", { class: "button-row" }, this.pauseBtn, this.stopBtn), noteForm),
@@ -267,6 +268,12 @@ export class LoopCard {
     const alarmText = (id) => this.ctx.live.alarms.get(id)?.message ?? id;
     const alarms = s.alarms ?? [];
     fill(n.alarms, alarms.length ? `Alarm: ${alarms.map(alarmText).join("; ")}` : "");
+    // Interlocks (a float switch, a lid switch): any not satisfied holds every output off.
+    const locks = s.interlocks ?? [];
+    const lockText = (i) => i.satisfied === true ? "closed" : i.satisfied === false ? "open" : "unknown";
+    fill(n.interlocks, ...locks.map((i) =>
+      h("span", { class: "chip interlock-chip", "data-satisfied": String(i.satisfied), title: i.input },
+        `Interlock ${i.name}: ${lockText(i)}`)));
     n.alarm.hidden = !alarms.length;
     n.alarm.textContent = alarms.length ? `Alarm${alarms.length > 1 ? ` ×${alarms.length}` : ""}` : "";
     n.alarm.title = alarms.map(alarmText).join("; ");
