@@ -244,8 +244,12 @@ async def fermenting(config: Config, probe: MqttProbe, profile: Profile) -> Asyn
         yield run
 
 
-def hydrometer(probe: MqttProbe, mode: str) -> None:
+async def hydrometer(run: SimRun, probe: MqttProbe, mode: str) -> None:
+    """Set the simulated iSpindel's mode, and wait until the board took it: simulated
+    time must not run on ahead of the command (hours pass in a moment)."""
     probe.publish("maelstrom/cmd/devices/sim-fermenter/simulate", {"hydrometer": mode})
+    driver = run.ctl.registry.simulated("sim-fermenter")
+    await eventually(lambda: driver.hydrometer.mode == mode, what=f"hydrometer {mode}")
 
 
 async def test_a_gravity_step_advances_on_gravity_before_its_time_limit(
@@ -285,7 +289,7 @@ async def test_a_stale_hydrometer_does_not_advance_a_gravity_step(
         started = run.clock.now()
         await run.advance_until(lambda: run.clock.now() - started >= 3.5 * DAY, 4 * DAY, step=600)
         assert sim.plant.gravity() < 1.013
-        hydrometer(probe, "silent")
+        await hydrometer(run, probe, "silent")
         await run.advance_until(lambda: run.clock.now() - started >= 4.5 * DAY, DAY, step=600)
         assert loop.cfg.profile.step == 0
         state = loop.state(run.clock.now())
@@ -302,7 +306,7 @@ async def test_a_stale_hydrometer_does_not_advance_a_gravity_step(
         )
         assert len(stale) == 1, stale
         assert stale[0]["text"].startswith("Primary: gravity reading is stale"), stale
-        hydrometer(probe, "normal")
+        await hydrometer(run, probe, "normal")
         took = await run.advance_until(lambda: loop.cfg.profile.step == 1, 3 * HOUR, step=300)
         print(f"advanced {took / 60:.0f} min after the iSpindel reported again")
         # three fresh readings a quarter of an hour apart, and a few of slack: a loaded
@@ -314,7 +318,7 @@ async def test_a_noisy_hydrometer_does_not_trigger_stable(config: Config, probe:
     profile = gravity_profile(type="stable", delta=0.001, hours=24, limit_s=10 * DAY)
     async with fermenting(config, probe, profile) as run:
         loop = run.loop("fermenter")
-        hydrometer(probe, "noisy")
+        await hydrometer(run, probe, "noisy")
         started = run.clock.now()
         await run.advance_until(lambda: run.clock.now() - started >= 6 * DAY, 7 * DAY, step=1800)
         assert loop.cfg.profile.step == 0  # fermented out by day 4.5, but too noisy to say
@@ -327,7 +331,7 @@ async def test_a_noisy_hydrometer_does_not_trigger_stable(config: Config, probe:
             what="an event saying the gravity is too noisy",
             timeout=30,
         )
-        hydrometer(probe, "normal")
+        await hydrometer(run, probe, "normal")
         took = await run.advance_until(lambda: loop.cfg.profile.step == 1, 2 * DAY, step=1800)
         # A quiet window of 24 h; on a loaded machine the simulated hydrometer's readings
         # reach the controller a few simulated hours late, so allow a little over a day.
@@ -370,7 +374,7 @@ async def test_a_hydrometer_on_a_low_battery_is_not_believed(
     profile = gravity_profile(type="gravity", gravity=1.013, limit_s=10 * DAY)
     async with fermenting(config, probe, profile) as run:
         loop, sim = run.loop("fermenter"), run.sim("sim-fermenter")
-        hydrometer(probe, "low_battery")
+        await hydrometer(run, probe, "low_battery")
         started = run.clock.now()
         await run.advance_until(lambda: run.clock.now() - started >= 4 * DAY, 5 * DAY, step=1800)
         assert sim.plant.gravity() < 1.013 and loop.cfg.profile.step == 0
