@@ -21,12 +21,15 @@ What is identified, over the last `cycles` whole periods:
   fitted by least squares to the recorded reading. A fermenter's beer and a
   mash kettle are both lag-dominant: their time constant (hours) is far beyond
   anything a relay run around the setpoint can see, so what is identifiable —
-  and what the tuning needs — is the rate `gain` (°C/s per % of output) and the
-  dead time. `time_constant_s` is reported only as "longer than the run".
+  and what the tuning needs — is the rate `gain` (°C/s per % of output), the
+  lag (`lag_s`: the kettle element's sheath, the chamber air between the
+  evaporator and the beer) and the dead time.
 
 The proposal uses SIMC (Skogestad 2003) for an integrating process with the
-closed-loop time constant τc = `tau_c_factor` · θ: kp = 1 / (gain · (τc + θ)),
-Ti = 4 (τc + θ). Tyreus–Luyben and Ziegler–Nichols from the ultimate point are
+closed-loop time constant τc = `tau_c_factor` · θ (θ counting half the output's
+time-proportioning window, which the relay run never saw): kp = 1 / (gain · (τc + θ)),
+Ti = 4 (τc + θ), and Td = the lag when the lag is long enough to be worth a
+derivative. Tyreus–Luyben and Ziegler–Nichols from the ultimate point are
 the alternatives (`rule`).
 
 No I/O and no clock of its own: the caller passes its monotonic time with every
@@ -39,6 +42,7 @@ import bisect
 import math
 from dataclasses import dataclass, field
 from enum import StrEnum
+from itertools import pairwise
 
 MAX_SAMPLES = 200_000
 """A run that would keep more readings than this is far longer than any sane one."""
@@ -67,7 +71,7 @@ class RelaySettings:
     settle_cycles: int = 1  # …after this many are let go (the first one starts anywhere)
     max_duration_s: float = 2 * 86_400.0
     rule: Rule = Rule.simc
-    tau_c_factor: float = 1.0  # SIMC's "tight but robust" τc = θ
+    tau_c_factor: float = 1.5  # SIMC's τc = θ is "tight"; a little slower overshoots less
     window_s: float = 0.0  # the window the tuned PID's output goes through (see `propose`)
 
 
@@ -80,7 +84,6 @@ class IdentifiedPlant:
     ultimate_period_s: float
     amplitude_c: float  # half the reading's peak-to-peak in the limit cycle
     fit_rms_c: float  # how well the model reproduces the recorded reading
-    time_constant_s: float | None = None  # None: longer than the run could show
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,7 @@ class RelayAutotune:
     plant: IdentifiedPlant | None = None
     proposal: Proposal | None = None
     output: float = 0.0
+    bias: float | None = None  # the average output of the run: what holds the setpoint
     ups: list[float] = field(default_factory=list)  # times the relay switched to `high`
     samples: list[_Sample] = field(default_factory=list)
 
@@ -134,7 +138,7 @@ class RelayAutotune:
         if now - self.started_at > s.max_duration_s:
             self.abort(f"no steady oscillation within {s.max_duration_s / 3600:g} h")
             return self.output
-        if not self.samples[:-1]:  # the first reading: start towards the setpoint
+        if len(self.samples) <= 1:  # the first reading: start towards the setpoint
             self.output = s.high if pv < s.setpoint else s.low
         elif self.output == s.high and pv > s.setpoint + s.hysteresis_c:
             self.output = s.low
@@ -149,7 +153,15 @@ class RelayAutotune:
         if self.phase == Phase.running:
             self.phase = Phase.aborted
             self.reason = reason
-            self.samples.clear()
+            self._end()
+
+    def _end(self) -> None:
+        """Keep what the PID resumes from (the average output), forget the readings."""
+        if self.samples:
+            span = self.samples[-1].t - self.samples[0].t
+            total = sum(b.u * (b.t - a.t) for a, b in pairwise(self.samples))
+            self.bias = total / span if span > 0 else self.samples[-1].u
+        self.samples.clear()
 
     # identification -----------------------------------------------------------------------
     def _identify(self) -> None:
@@ -180,11 +192,12 @@ class RelayAutotune:
         )
         self.proposal = propose(self.plant, s.rule, s.tau_c_factor, s.window_s)
         self.phase = Phase.done
-        self.samples.clear()
+        self.samples = [x for x in self.samples if x.t >= t0]  # the average of whole cycles
+        self._end()
 
 
 def propose(
-    plant: IdentifiedPlant, rule: Rule, tau_c_factor: float = 1.0, window_s: float = 0.0
+    plant: IdentifiedPlant, rule: Rule, tau_c_factor: float = 1.5, window_s: float = 0.0
 ) -> Proposal:
     """PID gains (the loop's units: %/°C, %/(°C·s), %·s/°C) from the identified plant.
 
@@ -195,9 +208,13 @@ def propose(
         # Integrating process with a lag: a series PID with Td = the lag, turned into
         # the loop's parallel form (kp·(1 + Td/Ti), Ti + Td, Ti·Td/(Ti + Td)).
         theta = max(plant.dead_time_s + window_s / 2.0, 1.0)
-        # τc no shorter than the lag either: faster would only amplify the probe's noise.
-        total = max(tau_c_factor * theta, plant.lag_s) + theta
-        kc, ti, td = 1.0 / (plant.gain * total), 4.0 * total, plant.lag_s
+        lag = plant.lag_s
+        if lag < 2.0 * theta:
+            # A lag not much longer than the dead time is not worth a derivative (it
+            # would only amplify the probe's 1/16 °C steps): count it as dead time, PI.
+            theta, lag = theta + lag, 0.0
+        total = max(tau_c_factor * theta, lag) + theta  # τc no shorter than the lag
+        kc, ti, td = 1.0 / (plant.gain * total), 4.0 * total, lag
         kp, ti_p, td_p = kc * (1.0 + td / ti), ti + td, ti * td / (ti + td)
         return Proposal(rule, kp, kp / ti_p, kp * td_p)
     ku, pu = plant.ultimate_gain, plant.ultimate_period_s
@@ -211,7 +228,7 @@ def propose(
 def _first_harmonic(window: list[_Sample], omega: float) -> complex | None:
     """Y1 / U1 at `omega`: the plant's frequency response from the recorded signals."""
     y1 = u1 = 0j
-    for a, b in zip(window, window[1:], strict=False):
+    for a, b in pairwise(window):
         dt = b.t - a.t
         phasor = complex(math.cos(omega * a.t), -math.sin(omega * a.t)) * dt
         y1 += a.pv * phasor
@@ -225,7 +242,7 @@ def _fit_integrating(
     t1: float,
     max_dead_s: float,
     max_lag_s: float,
-    points: int = 600,
+    points: int = 400,
 ) -> tuple[float, float, float, float]:
     """Least-squares fit of an integrator with a lag and a dead time to the reading,
 
@@ -239,8 +256,10 @@ def _fit_integrating(
     window = [x for x in samples if t0 <= x.t <= t1]
     window = window[:: max(1, len(window) // points)]
     max_dead_s = min(max_dead_s, t0 - times[0])
+    fit = _LinearFit([x.t - t0 for x in window], [x.pv for x in window])
     best: tuple[float, float, float, float] | None = None
     lags = [0.0] + [max_lag_s * 2.0 ** (-k / 2) for k in range(16, -1, -1)]
+    steps = 40
     for lag in lags:
         cum = _lagged_integral(samples, lag)
 
@@ -252,21 +271,66 @@ def _fit_integrating(
             f = 0.0 if b == a else (t - a) / (b - a)
             return cum[i - 1] + f * (cum[i] - cum[i - 1])
 
-        steps = 40
         for k in range(steps + 1):
             theta = max_dead_s * k / steps
             base = integral(t0 - theta)
-            rows = [(integral(x.t - theta) - base, x.t - t0, 1.0, x.pv) for x in window]
-            solution = _least_squares(rows)
-            if solution is None:
-                continue
-            coef, rss = solution
-            if best is None or rss < best[3]:
-                best = (coef[0], theta, lag, rss)
+            solution = fit.solve([integral(x.t - theta) - base for x in window])
+            if solution is not None and (best is None or solution[1] < best[3]):
+                best = (solution[0], theta, lag, solution[1])
     if best is None:
         return 0.0, 0.0, 0.0, math.inf
     gain, theta, lag, rss = best
-    return gain, theta, lag, math.sqrt(rss / len(window))
+    return gain, theta, lag, math.sqrt(max(rss, 0.0) / len(window))
+
+
+class _LinearFit:
+    """y ≈ a·x + b·t + c for many x columns against the same t and y: the sums over t
+    and y are made once, each x costs one pass."""
+
+    def __init__(self, t: list[float], y: list[float]) -> None:
+        self.t, self.y = t, y
+        self.n = float(len(t))
+        self.st = sum(t)
+        self.stt = sum(v * v for v in t)
+        self.sy = sum(y)
+        self.sty = sum(a * b for a, b in zip(t, y, strict=True))
+        self.syy = sum(v * v for v in y)
+
+    def solve(self, x: list[float]) -> tuple[float, float] | None:
+        """(a, residual sum of squares), or None when x says nothing."""
+        sx = sxx = sxt = sxy = 0.0
+        for xi, ti, yi in zip(x, self.t, self.y, strict=True):
+            sx += xi
+            sxx += xi * xi
+            sxt += xi * ti
+            sxy += xi * yi
+        m = [
+            [sxx, sxt, sx, sxy],
+            [sxt, self.stt, self.st, self.sty],
+            [sx, self.st, self.n, self.sy],
+        ]
+        coef = _solve3(m)
+        if coef is None:
+            return None
+        rss = self.syy - (coef[0] * sxy + coef[1] * self.sty + coef[2] * self.sy)
+        return coef[0], rss
+
+
+def _solve3(m: list[list[float]]) -> list[float] | None:
+    """Gaussian elimination with partial pivoting on a 3×4 augmented matrix."""
+    n = 3
+    scale = max(abs(v) for row in m for v in row[:n]) or 1.0
+    for col in range(n):
+        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
+        if abs(m[pivot][col]) < 1e-12 * scale:
+            return None
+        m[col], m[pivot] = m[pivot], m[col]
+        for r in range(n):
+            if r != col:
+                f = m[r][col] / m[col][col]
+                for c in range(col, n + 1):
+                    m[r][c] -= f * m[col][c]
+    return [m[i][n] / m[i][i] for i in range(n)]
 
 
 def _lagged_integral(samples: list[_Sample], lag: float) -> list[float]:
@@ -274,7 +338,7 @@ def _lagged_integral(samples: list[_Sample], lag: float) -> list[float]:
     piecewise-constant output: `u` of sample i in force from sample i−1 to i)."""
     cum = [0.0]
     x = samples[0].u
-    for a, b in zip(samples, samples[1:], strict=False):
+    for a, b in pairwise(samples):
         dt, u = b.t - a.t, b.u
         if lag <= 0.0:
             cum.append(cum[-1] + u * dt)
@@ -284,32 +348,3 @@ def _lagged_integral(samples: list[_Sample], lag: float) -> list[float]:
         cum.append(cum[-1] + u * dt + (x - u) * lag * (1.0 - decay))
         x = u + (x - u) * decay
     return cum
-
-
-def _least_squares(rows: list[tuple[float, float, float, float]]) -> tuple[list[float], float] | None:
-    """Solve min ‖A·c − y‖ for three columns (normal equations, Gaussian elimination)."""
-    n = 3
-    ata = [[0.0] * n for _ in range(n)]
-    aty = [0.0] * n
-    for *a, y in rows:
-        for i in range(n):
-            aty[i] += a[i] * y
-            for j in range(n):
-                ata[i][j] += a[i] * a[j]
-    m = [row[:] + [aty[i]] for i, row in enumerate(ata)]
-    for col in range(n):
-        pivot = max(range(col, n), key=lambda r: abs(m[r][col]))
-        if abs(m[pivot][col]) < 1e-12:
-            return None
-        m[col], m[pivot] = m[pivot], m[col]
-        for r in range(n):
-            if r != col:
-                f = m[r][col] / m[col][col]
-                for c in range(col, n + 1):
-                    m[r][c] -= f * m[col][c]
-    coef = [m[i][n] / m[i][i] for i in range(n)]
-    rss = 0.0
-    for *a, y in rows:
-        e = y - sum(c * x for c, x in zip(coef, a, strict=True))
-        rss += e * e
-    return coef, rss

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from services.common.clock import Clock
 from services.common.loop_commands import apply_loop_command
-from services.common.schema.commands import LoopCommand, ProfileCommand
+from services.common.schema.commands import AutotuneCommand, LoopCommand, ProfileCommand
 from services.common.schema.config import Loop, LoopMode, Profile, ProfileRun, Severity
 from services.common.schema.state import (
     AlarmDetail,
@@ -38,6 +38,7 @@ from services.controller.control import profile as profiles
 from services.controller.control.core import Decision, LoopControl
 from services.controller.control.protections import LoopGuard
 from services.controller.control.steps import StepEnv, StepRunner
+from services.controller.control.tuning import Tuning
 from services.controller.devices.points import (
     NO_READING,
     RECOVER_AFTER,
@@ -108,6 +109,7 @@ class LoopRuntime:
             lambda: self.decide(sample=False),
         )
         self.steps.watch(loop.gravity)
+        self.tuning = Tuning()  # autotune runs: control/tuning.py
 
     @property
     def id(self) -> str:
@@ -129,6 +131,7 @@ class LoopRuntime:
     def stop(self, *, remove_state: bool) -> None:
         """Outputs off, timer and alarms gone; `remove_state` also clears the retained state."""
         self.timer.cancel()
+        self.tuning.abort("the loop stopped")
         self.point.unsubscribe(self._on_reading)
         for actuator in (self.heater, self.cooler):
             if actuator is not None:
@@ -143,6 +146,7 @@ class LoopRuntime:
         """A changed configuration (from the API), applied without disturbing what did not
         change. Its target fields are not ours to take: the target stays as commanded."""
         self.configured = loop
+        self.tuning.configured(loop)
         target = self.target
         if not loop.setpoint_min <= target.setpoint <= loop.setpoint_max:
             # New limits the target breaks: the limits win, and everyone is told.
@@ -289,6 +293,16 @@ class LoopRuntime:
         self.pv_display = displayed(self.pv, self.pv_display)
         sp = self.setpoint(self.env.clock.now())
         self.sp = sp if cfg.mode in (LoopMode.constant, LoopMode.profile) else None
+        tuning = self.tuning
+        if tuning.running:  # anything else happening to the loop ends the run
+            if why is not None:
+                tuning.abort(f"sensor {why}")
+            elif self.guard.tripped is not None:
+                tuning.abort(f"protection: {self.guard.tripped}")
+            else:
+                tuning.check(cfg, sp)
+            if not tuning.running and (bias := tuning.handover()) is not None:
+                control.pid.reset(bias)  # the PID resumes from what held the setpoint
         if why is not None:
             if self.fault is None:
                 self._fault_since = now
@@ -303,6 +317,15 @@ class LoopRuntime:
                 self._set_fault(now, None)
             if self.guard.tripped is not None:
                 control.hold_off(now, self.guard.tripped)
+            elif tuning.running:
+                if sample:
+                    out = tuning.step(now, self.env.clock.now(), pv, self._applied())  # type: ignore[arg-type]
+                    if out is None:  # it ended: back to the PID, from the run's average
+                        bias = tuning.handover()
+                        control.manual(control.output if bias is None else bias)
+                        control.sample(now, pv, sp)  # type: ignore[arg-type]
+                    else:
+                        control.manual(out)
             elif cfg.mode == LoopMode.manual:
                 control.manual(cfg.manual_output)
             elif cfg.mode == LoopMode.off or sp is None:
@@ -322,6 +345,7 @@ class LoopRuntime:
             control.cooler.starts if control.cooler is not None else 0,
         )
         if cause is not None and was is None:  # tripped just now: off in this same decision
+            tuning.abort(f"protection: {cause}")
             control.hold_off(now, cause)
             decision = control.update(now)
         self.decision = decision
@@ -332,6 +356,13 @@ class LoopRuntime:
         self.timer.at(decision.next_at)
         self._check_alarms(now)
         self.publish(now)
+
+    def _applied(self) -> float:
+        """The output in force until now, %: what the relay's run records as its input."""
+        c = self.control
+        heat = c.heater is not None and c.heater.on
+        cool = c.cooler is not None and c.cooler.on
+        return (100.0 if heat else 0.0) - (100.0 if cool else 0.0)
 
     def setpoint(self, now: float) -> float | None:
         """The setpoint at wall time `now` (a profile runs by date)."""
@@ -519,6 +550,7 @@ class LoopRuntime:
             relays=self.relays(),
             last_error=self.last_error,
             revision=self.target.revision,
+            autotune=self.tuning.status,
             ts=now,
         )
 
@@ -587,6 +619,7 @@ class LoopRuntime:
             tuple(self.relays().items()),
             self.last_error,
             self.target.revision,
+            self.tuning.key(),
         )
         if not force and key == self._published_key:
             return
@@ -612,6 +645,22 @@ class LoopRuntime:
                 events.info("loop %s: profile stopped", self.id)
         self._apply(loop)
         return self.target
+
+    def autotune(self, cmd: AutotuneCommand, by: str) -> None:
+        """Start, abort or discard an autotune run (control/tuning.py); raises CommandError."""
+        clock = self.env.clock
+        self.tuning.command(
+            cmd,
+            self.cfg,
+            self.pv,
+            self.guard.tripped or self.fault,
+            self.control.output,
+            clock.monotonic(),
+            clock.now(),
+            by,
+        )
+        events.info("loop %s: autotune %s by %s", self.id, cmd.action, by)
+        self.decide(sample=False)
 
     def update_run(self, run: ProfileRun | None, by: str = "program") -> None:
         """The running program moved on by itself (a step advanced): a new target."""
