@@ -41,6 +41,7 @@ class ChillerSettings:
     idle_after_s: float = 1800.0
     shortage_c: float = 2.0
     override_c: float = 1.5
+    fixed_c: float | None = None  # a fixed reservoir setpoint instead (the usual way; a baseline)
 
 
 @dataclass(frozen=True)
@@ -76,6 +77,8 @@ class ChillerControl:
 
     def reservoir_setpoint(self, now: float, demands: Iterable[FermenterDemand]) -> float:
         s = self.settings
+        if s.fixed_c is not None:
+            return s.fixed_c
         demands = list(demands)
         for d in demands:
             if d.calling:
