@@ -48,6 +48,16 @@ class ChillerParams:
     loss_w_per_k: float = 3.0  # the reservoir's insulation, glycol ↔ room
     ambient_c: float = 20.0
     start_c: float = 4.0
+    # Electricity: a fraction of the Carnot COP between the evaporator (below the glycol)
+    # and the condenser (above the room) — colder glycol costs more per joule pumped.
+    carnot_fraction: float = 0.45
+    evaporator_below_c: float = 5.0
+    condenser_above_c: float = 15.0
+
+    def cop(self, glycol_c: float) -> float:
+        cold = glycol_c - self.evaporator_below_c + 273.15
+        hot = self.ambient_c + self.condenser_above_c + 273.15
+        return self.carnot_fraction * cold / max(hot - cold, 1.0)
 
     @property
     def glycol_j_per_k(self) -> float:
@@ -73,7 +83,8 @@ class GlycolSystem:
     chiller: ChillerParams
     fermenters: dict[str, JacketedFermenter] = field(default_factory=dict)
     glycol: float = math.nan
-    compressor_j: float = 0.0  # heat the compressor has pumped out (its work is ≈ a third)
+    compressor_j: float = 0.0  # heat the compressor has pumped out of the glycol
+    electric_j: float = 0.0  # what that cost the chiller in electricity
 
     def __post_init__(self) -> None:
         if math.isnan(self.glycol):
@@ -103,6 +114,7 @@ class GlycolSystem:
             leak = c.loss_w_per_k * (c.ambient_c - self.glycol)
             self.glycol += h * (into_glycol + leak - cooling) / c.glycol_j_per_k
             self.compressor_j += h * cooling
+            self.electric_j += h * cooling / c.cop(self.glycol)
 
     def temperature(self, name: str) -> float:
         """A fermenter's probe, °C."""
