@@ -8,6 +8,7 @@ import json
 from typing import Any
 
 from services.common.config import Config
+from services.common.schema.config import PidSettings
 from tests.controller.support import kettle_device, kettle_loop, publish_config, sim_controller
 from tests.controller.test_protections import ELEMENT, simulate
 from tests.support.probe import MqttProbe, received
@@ -49,22 +50,48 @@ async def test_a_protection_trip_aborts_autotune_and_the_outputs_stay_off(
         assert not loop.tuning.running
 
 
-async def test_autotune_refuses_to_start_away_from_the_setpoint(
+async def test_autotune_through_the_pty_refuses_cold_water_then_identifies_the_kettle(
     config: Config, probe: MqttProbe
 ) -> None:
     probe.subscribe("maelstrom/#")
     async with sim_controller(config) as run:
         publish_config(probe, kettle_device())
-        publish_config(probe, kettle_loop(mode="constant", setpoint=65.0))  # 45 °C to go
+        publish_config(probe, kettle_loop(mode="constant", setpoint=65.0))
         await run.running("kettle")
-        mark = probe.mark()
-        probe.publish(AUTOTUNE, {"action": "start", "step_pct": 50})
+        sim, loop = run.sim("sim-kettle"), run.loop("kettle")
+        mark = probe.mark()  # cold water, 45 °C to go: no relay around 65 °C from here
+        probe.publish(AUTOTUNE, "start")
         refused = await received(
             probe,
             "maelstrom/data/kettle",
             lambda m: (json.loads(m.payload).get("last_error") or {}).get("command") == "autotune",
             since=mark,
         )
-        message = json.loads(refused.payload)["last_error"]["message"]
-        assert "let the loop settle first" in message
-        assert not run.loop("kettle").tuning.running
+        assert "let the loop settle first" in json.loads(refused.payload)["last_error"]["message"]
+        assert loop.tuning.status is None
+        kettle = sim.plant  # hot strike water, as a brewer fills it: no 30 min heat-up
+        kettle.water = kettle.probe = 65.0
+        kettle.element_heat = kettle.p.loss_w_per_k * (65.0 - kettle.p.ambient_c)
+        await run.advance(20)
+        probe.publish(AUTOTUNE, {"action": "start", "cycles": 2})
+        await run.advance_until(lambda: loop.tuning.status is not None, 10, step=0.5)
+        await run.advance_until(lambda: not loop.tuning.running, 3600, step=20.0)
+        done = await received(probe, "maelstrom/data/kettle", autotune("done"))
+        result = json.loads(done.payload)["autotune"]
+        true_gain = kettle.p.element_w / kettle.p.water_j_per_k / 100  # °C/s per %
+        assert abs(result["plant"]["gain"] / true_gain - 1) < 0.15, result
+        assert 10 < result["plant"]["dead_time_s"] + result["plant"]["time_constant_s"] < 45
+        q = result["proposal"]
+        # The brewer applies it: the loop's `pid` (configuration) becomes the proposal.
+        publish_config(
+            probe,
+            kettle_loop(
+                mode="constant", setpoint=65.0, pid=PidSettings(kp=q["kp"], ki=q["ki"], kd=q["kd"])
+            ),
+        )
+        applied = await received(
+            probe,
+            "maelstrom/data/kettle",
+            lambda m: bool((json.loads(m.payload).get("autotune") or {}).get("applied")),
+        )
+        assert json.loads(applied.payload)["autotune"]["proposal"] == q
