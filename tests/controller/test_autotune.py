@@ -290,3 +290,15 @@ def test_autotune_aborts_beyond_its_bound_and_holds_its_levels() -> None:
     assert asked <= {60.0, 0.0}
     assert tuner.phase == Phase.aborted
     assert "more than 0.5 °C from the setpoint" in (tuner.reason or "")
+
+
+def test_autotune_gives_up_on_a_plant_that_cannot_come_back() -> None:
+    """A heat-only kettle at room temperature: once above the band, "off" never brings it
+    below it again. The run ends in hours, not the two days' limit."""
+    tuner = RelayAutotune(RelaySettings(setpoint=20.0, high=100.0, low=0.0), 0.0)
+    t = 0.0
+    while tuner.phase == Phase.running and t < 86_400.0:
+        tuner.update(t, 20.2, 0.0)
+        t += 60.0
+    assert tuner.phase == Phase.aborted and t <= 12 * 3600 + 120
+    assert "did not cross the setpoint band in 12 h" in (tuner.reason or "")

@@ -70,6 +70,7 @@ class RelaySettings:
     cycles: int = 3  # periods measured…
     settle_cycles: int = 1  # …after this many are let go (the first one starts anywhere)
     max_duration_s: float = 2 * 86_400.0
+    max_half_cycle_s: float = 12 * 3600.0  # no switch for this long: it cannot oscillate
     rule: Rule = Rule.simc
     tau_c_factor: float = 1.5  # SIMC's τc = θ is "tight"; a little slower overshoots less
     window_s: float = 0.0  # the window the tuned PID's output goes through (see `propose`)
@@ -112,6 +113,7 @@ class RelayAutotune:
     output: float = 0.0
     bias: float | None = None  # the average output of the run: what holds the setpoint
     ups: list[float] = field(default_factory=list)  # times the relay switched to `high`
+    switched_at: float | None = None
     samples: list[_Sample] = field(default_factory=list)
 
     @property
@@ -138,12 +140,21 @@ class RelayAutotune:
         if now - self.started_at > s.max_duration_s:
             self.abort(f"no steady oscillation within {s.max_duration_s / 3600:g} h")
             return self.output
+        if self.switched_at is not None and now - self.switched_at > s.max_half_cycle_s:
+            # e.g. a heat-only kettle at room temperature: the relay's "off" cannot cool it
+            self.abort(
+                f"the reading did not cross the setpoint band in {s.max_half_cycle_s / 3600:g} h"
+            )
+            return self.output
         if len(self.samples) <= 1:  # the first reading: start towards the setpoint
             self.output = s.high if pv < s.setpoint else s.low
+            self.switched_at = now
         elif self.output == s.high and pv > s.setpoint + s.hysteresis_c:
             self.output = s.low
+            self.switched_at = now
         elif self.output == s.low and pv < s.setpoint - s.hysteresis_c:
             self.output = s.high
+            self.switched_at = now
             self.ups.append(now)
             if self.cycles_done >= self.cycles_needed:
                 self._identify()
