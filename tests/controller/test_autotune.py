@@ -15,6 +15,7 @@ import copy
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 
 import pytest
 
@@ -255,6 +256,13 @@ def test_autotune_identifies_the_simulated_fermenter() -> None:
     assert plant.gain == pytest.approx(truth.gain, rel=GAIN_TOLERANCE)
     assert plant.dead_time_s + plant.lag_s == pytest.approx(truth.total_lag_s, rel=LAG_TOLERANCE)
     assert plant.amplitude_c < 0.6
+    # The relay went through the compressor's protection like the PID: never short-cycled.
+    c = tuned.loop.compressor
+    cool = [(t, on) for t, name, on in trace.switches if name == "cool" and t <= tuned.ended_at]
+    assert len(cool) >= 6
+    assert not any(n == "heat" and t <= tuned.ended_at for t, n, _ in trace.switches)
+    for (t0, on), (t1, _) in pairwise(cool):
+        assert t1 - t0 >= (c.min_on_s if on else c.min_off_s)
     assert tuned.ended_at is not None
     step_at = tuned.ended_at + 6 * 3600
     end = trace.times[-1]
