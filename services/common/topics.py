@@ -18,9 +18,9 @@ CHANNELS = ("data", "logs", "alarms", "cmd", "config", "status")
 """First-level channels under the prefix. `POST /api/publish/{channel}` accepts these."""
 
 CONFIG_KINDS = ("settings", "devices", "profiles", "loops")
-LOOP_COMMANDS = ("setpoint", "mode", "profile", "output", "target", "ack")
+LOOP_COMMANDS = ("setpoint", "mode", "profile", "output", "target", "ack", "autotune")
 """`target` sets the whole target at once (a restore); `ack` acknowledges the loop's
-alarms; the others change one part."""
+alarms; `autotune` starts or aborts a tuning run; the others change one part."""
 
 
 class TopicError(ValueError):

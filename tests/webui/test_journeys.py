@@ -522,6 +522,29 @@ def test_a_sensor_fault_turns_the_outputs_off_and_raises_an_alarm(stack: Stack, 
     expect(fermenter.locator(".metric.pv .big")).to_have_text(re.compile(r"\d+\.\d\d °C"))
 
 
+def test_autotune_starts_and_aborts_from_the_loop_card(stack: Stack, page: Page) -> None:
+    status, live = stack.api("GET", "/api/loops/kettle")
+    assert status == 200
+    kettle = card(page, "kettle")
+    pv = kettle.locator(".metric.pv .big")
+    expect(pv).to_have_text(re.compile(r"\d+\.\d\d °C"))
+    here = round(float(pv.inner_text().split()[0]), 1)  # hold where the water is
+    assert stack.api("POST", "/api/loops/kettle/setpoint", {"value": here})[0] == 200
+    assert stack.api("POST", "/api/loops/kettle/mode", {"value": "constant"})[0] == 200
+    if kettle.locator(".loop-detail").is_hidden():
+        kettle.locator("button.expand").click()
+    panel = kettle.get_by_role("region", name="Autotune")
+    expect(panel).to_contain_text("Never run")
+    panel.get_by_role("button", name="Start autotune").click()
+    expect(panel.locator(".autotune-status")).to_contain_text("Autotune running")
+    expect(panel.locator(".autotune-status")).to_contain_text("cycle 0 of 4 (heat)")
+    save_screenshot(page, "dashboard-autotune")
+    panel.get_by_role("button", name="Abort autotune").click()
+    expect(panel.locator(".autotune-status")).to_contain_text("Autotune aborted: aborted by")
+    expect(panel.get_by_role("button", name="Start autotune")).to_be_visible()
+    assert stack.api("POST", "/api/loops/kettle/mode", {"value": live["mode"]})[0] == 200
+
+
 # --- logs and the debugger -----------------------------------------------------------------
 
 

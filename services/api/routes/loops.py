@@ -15,7 +15,7 @@ from services.api.commands import LOOP_COMMANDS, principal_name
 from services.api.openapi import describe
 from services.api.routes.collection import collection_routes, model_response
 from services.api.validation import path_id
-from services.common.schema.commands import ProfileCommand
+from services.common.schema.commands import AutotuneCommand, ProfileCommand
 from services.common.schema.config import Loop, LoopMode
 from services.common.schema.target import TARGET_FIELDS, TargetFields
 from services.common.topics import LOOP_COMMANDS as COMMAND_NAMES
@@ -46,6 +46,9 @@ COMMAND_BODIES: dict[str, Any] = {
     },
     "target": TargetFields,
     "ack": {"type": "string", "description": "Ignored (e.g. PRESS)."},
+    "autotune": {
+        "anyOf": [{"type": "string", "enum": ["start", "abort", "discard"]}, AutotuneCommand]
+    },
 }
 COMMAND_TEXT = {
     "setpoint": "Set the setpoint (°C), within the loop's setpoint_min..setpoint_max.",
@@ -55,6 +58,9 @@ COMMAND_TEXT = {
     "profiles: skip to a step, extend the hold, confirm (docs/programs.md).",
     "target": "Set the whole target at once: mode, setpoint, manual_output, profile (a restore).",
     "ack": "Acknowledge every alarm of the loop (active or cleared); the target is unchanged.",
+    "autotune": "Start, abort or discard a relay-feedback autotune run; its progress, the "
+    "identified plant and the proposed PID gains are in the loop's live state "
+    "(docs/control.md). The target is unchanged.",
 }
 
 

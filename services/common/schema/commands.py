@@ -82,6 +82,31 @@ class AckCommand(BaseModel):
     controller's, the target stays as it is."""
 
 
+class AutotuneCommand(BaseModel):
+    """`autotune`: a relay-feedback run that identifies the plant and proposes PID gains
+    (docs/control.md). Not a target change: the loop keeps its mode and setpoint, and the
+    brewer applies the proposal by editing the loop's `pid` (a configuration change)."""
+
+    model_config = ConfigDict(extra="forbid")
+    action: Literal["start", "abort", "discard"]
+    output: Literal["heat", "cool"] | None = Field(
+        None, description="start: which output the relay drives (default: the one in use)."
+    )
+    step_pct: float = Field(
+        100.0, ge=10, le=100, description="start: the relay's output while it is on, %."
+    )
+    hysteresis_c: float = Field(
+        0.1, ge=0.05, le=1.0, description="start: the relay switches this far past the setpoint."
+    )
+    max_deviation_c: float = Field(
+        1.5, ge=0.3, le=5.0, description="start: the run aborts this far from the setpoint."
+    )
+    cycles: int = Field(3, ge=2, le=6, description="start: oscillations measured.")
+    rule: Literal["simc", "tyreus-luyben", "ziegler-nichols"] = Field(
+        "simc", description="start: the tuning rule of the proposal."
+    )
+
+
 LoopCommand = SetpointCommand | ModeCommand | OutputCommand | ProfileCommand | TargetCommand
 
 
@@ -100,7 +125,7 @@ def _scalar(raw: bytes) -> Any:
     return value
 
 
-def parse_loop_command(command: str, raw: bytes) -> LoopCommand | AckCommand:
+def parse_loop_command(command: str, raw: bytes) -> LoopCommand | AckCommand | AutotuneCommand:
     """Parse the payload of `cmd/loops/<loop>/<command>`; raises CommandError saying why."""
     if command == "ack":
         return AckCommand()
@@ -121,6 +146,11 @@ def parse_loop_command(command: str, raw: bytes) -> LoopCommand | AckCommand:
             return ProfileCommand.model_validate(value)
         if command == "target":
             return TargetCommand(value=TargetFields.model_validate(_scalar(raw)))
+        if command == "autotune":
+            value = _scalar(raw)
+            if isinstance(value, str):
+                value = {"action": value.lower()}
+            return AutotuneCommand.model_validate(value)
     except UnicodeDecodeError as exc:
         raise CommandError("payload is not UTF-8") from exc
     except ValidationError as exc:

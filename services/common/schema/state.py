@@ -108,6 +108,47 @@ class InterlockState(BaseModel):
     )
 
 
+class IdentifiedPlantState(BaseModel):
+    """What an autotune run identified: an integrator with a lag and a dead time."""
+
+    gain: float = Field(
+        ..., description="°C per second per % of output (the integrating gain K/τ)."
+    )
+    time_constant_s: float = Field(..., description="The first-order lag besides the dead time.")
+    dead_time_s: float
+    ultimate_gain: float = Field(..., description="% per °C at the oscillation's frequency.")
+    ultimate_period_s: float
+    amplitude_c: float = Field(..., description="Half the reading's swing during the run.")
+    fit_rms_c: float = Field(..., description="How far the model is from the recorded reading.")
+    identified_at: float = Field(..., description="Unix time.")
+
+
+class PidProposal(BaseModel):
+    rule: str
+    kp: float
+    ki: float
+    kd: float
+
+
+class AutotuneState(BaseModel):
+    """A loop's autotune run (`cmd/loops/<loop>/autotune`), docs/control.md."""
+
+    phase: str = Field(..., description="running, done, aborted or discarded.")
+    output: str = Field(..., description="heat or cool: what the relay drives.")
+    started_at: float = Field(..., description="Unix time.")
+    by: str = "mqtt"
+    cycles_done: int = 0
+    cycles_needed: int = 0
+    reason: str | None = Field(None, description="Why it was aborted.")
+    plant: IdentifiedPlantState | None = Field(
+        None, description="The identified plant (kept after a discard)."
+    )
+    proposal: PidProposal | None = Field(
+        None, description="Proposed PID gains: apply by setting the loop's `pid`."
+    )
+    applied: bool = Field(False, description="The loop's PID is the proposal.")
+
+
 class LoopState(BaseModel):
     """`<prefix>/data/<loop>`: published on change and at least every few seconds.
     Serialised without non-finite numbers (they would make the JSON invalid)."""
@@ -161,6 +202,7 @@ class LoopState(BaseModel):
     revision: int = Field(
         0, description="The target's revision (maelstrom/target/<loop>): new command, new number."
     )
+    autotune: AutotuneState | None = Field(None, description="The last autotune run, if any.")
     ts: float
 
     _finite = field_serializer("pv", "pv_display", "sp", "ts")(lambda self, value: finite(value))

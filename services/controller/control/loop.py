@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 from services.common.clock import Clock
 from services.common.loop_commands import apply_loop_command
-from services.common.schema.commands import LoopCommand, ProfileCommand
+from services.common.schema.commands import AutotuneCommand, LoopCommand, ProfileCommand
 from services.common.schema.config import Loop, LoopMode, Profile, ProfileRun, Severity
 from services.common.schema.state import (
     AlarmDetail,
@@ -41,6 +41,7 @@ from services.controller.control.core import Decision, LoopControl
 from services.controller.control.interlocks import LoopInterlocks
 from services.controller.control.protections import LoopGuard
 from services.controller.control.steps import StepEnv, StepRunner
+from services.controller.control.tuning import Tuning
 from services.controller.devices import board_safety
 from services.controller.devices.points import (
     NO_READING,
@@ -124,6 +125,7 @@ class LoopRuntime:
         )
         if env.contactors is not None:
             env.contactors.attach(self)
+        self.tuning = Tuning()  # autotune runs: control/tuning.py
 
     @property
     def id(self) -> str:
@@ -171,6 +173,7 @@ class LoopRuntime:
     def stop(self, *, remove_state: bool) -> None:
         """Outputs off, timer and alarms gone; `remove_state` also clears the retained state."""
         self.timer.cancel()
+        self.tuning.abort("the loop stopped")
         self.point.unsubscribe(self._on_reading)
         if self.chamber is not None:
             self.chamber.unsubscribe(self._on_reading)
@@ -195,6 +198,7 @@ class LoopRuntime:
         """A changed configuration (from the API), applied without disturbing what did not
         change. Its target fields are not ours to take: the target stays as commanded."""
         self.configured = loop
+        self.tuning.configured(loop)
         target = self.target
         if not loop.setpoint_min <= target.setpoint <= loop.setpoint_max:
             # New limits the target breaks: the limits win, and everyone is told.
@@ -360,6 +364,18 @@ class LoopRuntime:
         self.sp = sp if cfg.mode in (LoopMode.constant, LoopMode.profile) else None
         contactors = self.env.contactors
         self.held = self.interlocks.open() or (contactors.blocked(self) if contactors else None)
+        tuning = self.tuning
+        if tuning.running:  # anything else happening to the loop ends the run
+            if why is not None:
+                tuning.abort(f"sensor {why}")
+            elif self.guard.tripped is not None:
+                tuning.abort(f"protection: {self.guard.tripped}")
+            elif self.held is not None:
+                tuning.abort(self.held)
+            else:
+                tuning.check(cfg, sp)
+            if not tuning.running and (bias := tuning.handover()) is not None:
+                control.pid.reset(bias)  # the PID resumes from what held the setpoint
         if why is not None:
             if self.fault is None:
                 self._fault_since = now
@@ -376,6 +392,15 @@ class LoopRuntime:
                 control.hold_off(now, self.guard.tripped)
             elif self.held is not None:
                 control.hold_off(now, self.held)
+            elif tuning.running:
+                if sample:
+                    out = tuning.step(now, self.env.clock.now(), pv, self._applied())  # type: ignore[arg-type]
+                    if out is None:  # it ended: back to the PID, from the run's average
+                        bias = tuning.handover()
+                        control.manual(control.output if bias is None else bias)
+                        control.sample(now, pv, sp)  # type: ignore[arg-type]
+                    else:
+                        control.manual(out)
             elif cfg.mode == LoopMode.manual:
                 control.manual(cfg.manual_output)
             elif cfg.mode == LoopMode.off or sp is None:
@@ -396,6 +421,7 @@ class LoopRuntime:
             self.contactor,
         )
         if cause is not None and was is None:  # tripped just now: off in this same decision
+            tuning.abort(f"protection: {cause}")
             control.hold_off(now, cause)
             decision = control.update(now)
         self.decision = decision
@@ -434,6 +460,13 @@ class LoopRuntime:
         if self.cooler is not None:
             self.cooler.duty = self._duties[1]
             self.cooler.decided_at = now
+
+    def _applied(self) -> float:
+        """The output in force until now, %: what the relay's run records as its input."""
+        c = self.control
+        heat = c.heater is not None and c.heater.on
+        cool = c.cooler is not None and c.cooler.on
+        return (100.0 if heat else 0.0) - (100.0 if cool else 0.0)
 
     def setpoint(self, now: float) -> float | None:
         """The setpoint at wall time `now` (a profile runs by date)."""
@@ -634,6 +667,7 @@ class LoopRuntime:
             },
             last_error=self.last_error,
             revision=self.target.revision,
+            autotune=self.tuning.status,
             ts=now,
         )
 
@@ -708,6 +742,7 @@ class LoopRuntime:
             tuple(self.relays().items()),
             self.last_error,
             self.target.revision,
+            self.tuning.key(),
         )
         if not force and key == self._published_key:
             return
@@ -733,6 +768,22 @@ class LoopRuntime:
                 events.info("loop %s: profile stopped", self.id)
         self._apply(loop)
         return self.target
+
+    def autotune(self, cmd: AutotuneCommand, by: str) -> None:
+        """Start, abort or discard an autotune run (control/tuning.py); raises CommandError."""
+        clock = self.env.clock
+        self.tuning.command(
+            cmd,
+            self.cfg,
+            self.pv,
+            self.guard.tripped or self.fault,
+            self.control.output,
+            clock.monotonic(),
+            clock.now(),
+            by,
+        )
+        events.info("loop %s: autotune %s by %s", self.id, cmd.action, by)
+        self.decide(sample=False)
 
     def update_run(self, run: ProfileRun | None, by: str = "program") -> None:
         """The running program moved on by itself (a step advanced): a new target."""

@@ -12,7 +12,12 @@ import logging
 from collections.abc import Mapping
 
 from services.common.mqtt import Message, MqttClient, PayloadError
-from services.common.schema.commands import AckCommand, CommandError, parse_loop_command
+from services.common.schema.commands import (
+    AckCommand,
+    AutotuneCommand,
+    CommandError,
+    parse_loop_command,
+)
 from services.common.schema.config import Device, Loop
 from services.common.schema.target import CommandReply, LoopTarget
 from services.controller.control.loop import LoopEnv, LoopRuntime
@@ -145,6 +150,9 @@ class LoopManager:
             if isinstance(parsed, AckCommand):
                 count = self.env.alarms.acknowledge_source(loop_id, by)
                 log.info("loop %s: %d alarms acknowledged by %s", loop_id, count, by)
+                target = runtime.target
+            elif isinstance(parsed, AutotuneCommand):
+                runtime.autotune(parsed, by)
                 target = runtime.target
             else:
                 target = runtime.command(parsed, by)

@@ -15,6 +15,7 @@ import { LoopChanges } from "../ui/changes.js";
 import { plannedCurve } from "./plan.js";
 import { Timeline } from "./timeline.js";
 import { ProgramStatus } from "../views/program-status.js";
+import { AutotunePanel } from "./autotune.js";
 
 const STALE_AFTER_MS = 20000; // the controller publishes every loop at least every 5 s
 const WIDE = "(min-width: 900px)";
@@ -89,6 +90,8 @@ export class LoopCard {
     this.slots = { step: h("div", { class: "slot-step" }) }; // the running-step view renders here
     this.program = new ProgramStatus((body, text) => this.send("profile", body, text)); // program-status.js
     this.slots.step.append(this.program.el);
+    this.autotune = new AutotunePanel((command, body, text) => this.send(command, body, text),
+      (body) => this.ctx.api.loops.patch(this.id, body)); // autotune.js
 
     this.metrics = {
       heat: h("div", { class: "metric heat", hidden: true }, h("dt", {}, "Heat"), h("dd", {}, n.heat, " ", n.heatText)),
@@ -99,7 +102,7 @@ export class LoopCard {
       h("div", { class: "controls-grid" },
         field("Mode", this.modeSelect), this.manualForm, profileForm,
         h("div", { class: "button-row" }, this.pauseBtn, this.stopBtn), noteForm),
-      this.chartHost, this.notesList, this.changes.el);
+      this.autotune.el, this.chartHost, this.notesList, this.changes.el);
     this.el = h("article", { class: "card loop-card", "data-loop": id, "aria-label": `Loop ${id}` },
       h("header", { class: "card-head" }, h("h2", {}, this.toggle), h("span", { class: "chips" }, n.mode, n.progress, n.state, n.alarm)),
       h("dl", { class: "metrics" },
@@ -262,6 +265,7 @@ export class LoopCard {
       this.pauseBtn.textContent = "Pause profile";
     }
     this.program.update(p);
+    this.autotune.update(s.autotune ?? null);
     if (s.ts && this.timeline.live(p, s.ts)) this.showNotes();
     this.pauseBtn.disabled = !p;
     this.stopBtn.disabled = !p; // nothing to stop: a stray click must not change the mode

@@ -1,0 +1,97 @@
+"""An autotune run on a real loop: the `autotune` command over the broker, a simulated
+kettle on a pty, the controller on a simulated clock. The run is safe by construction:
+a protection that trips ends it at once, outputs off, and the loop says why."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from services.common.config import Config
+from services.common.schema.config import PidSettings
+from tests.controller.support import kettle_device, kettle_loop, publish_config, sim_controller
+from tests.controller.test_protections import ELEMENT, simulate
+from tests.support.probe import MqttProbe, received
+
+AUTOTUNE = "maelstrom/cmd/loops/kettle/autotune"
+
+
+def autotune(phase: str) -> Any:
+    def seen(m: Any) -> bool:
+        run = json.loads(m.payload).get("autotune") if m.payload else None
+        return run is not None and run["phase"] == phase
+
+    return seen
+
+
+async def test_a_protection_trip_aborts_autotune_and_the_outputs_stay_off(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/#")
+    async with sim_controller(config) as run:
+        publish_config(probe, kettle_device())
+        publish_config(probe, kettle_loop(mode="constant", setpoint=20.5))  # the water: 20 °C
+        await run.running("kettle")
+        sim, loop = run.sim("sim-kettle"), run.loop("kettle")
+        # A wide bound, so that the protection, not the run's own bound, is what ends it.
+        probe.publish(AUTOTUNE, {"action": "start", "max_deviation_c": 5.0})
+        await run.advance_until(lambda: loop.tuning.running, 10, step=0.5)
+        running = await received(probe, "maelstrom/data/kettle", autotune("running"))
+        assert json.loads(running.payload)["autotune"]["output"] == "heat"
+        await run.advance_until(lambda: sim.outputs[ELEMENT], 30)  # the relay heats
+        await run.advance_until(lambda: not sim.outputs[ELEMENT], 300)  # …past the band: off
+        await simulate(run, probe, "sim-kettle", {"output": "element", "fault": "stuck_on"})
+        await run.advance_until(lambda: loop.guard.tripped, 600, step=2.0)
+        aborted = await received(probe, "maelstrom/data/kettle", autotune("aborted"))
+        state = json.loads(aborted.payload)
+        assert state["autotune"]["reason"].startswith("protection: ")
+        assert state["autotune"]["proposal"] is None
+        assert state["state"] == "fault" and state["output"]["heat"] == 0.0
+        assert not loop.tuning.running
+
+
+async def test_autotune_through_the_pty_refuses_cold_water_then_identifies_the_kettle(
+    config: Config, probe: MqttProbe
+) -> None:
+    probe.subscribe("maelstrom/#")
+    async with sim_controller(config) as run:
+        publish_config(probe, kettle_device())
+        publish_config(probe, kettle_loop(mode="constant", setpoint=65.0))
+        await run.running("kettle")
+        sim, loop = run.sim("sim-kettle"), run.loop("kettle")
+        mark = probe.mark()  # cold water, 45 °C to go: no relay around 65 °C from here
+        probe.publish(AUTOTUNE, "start")
+        refused = await received(
+            probe,
+            "maelstrom/data/kettle",
+            lambda m: (json.loads(m.payload).get("last_error") or {}).get("command") == "autotune",
+            since=mark,
+        )
+        assert "let the loop settle first" in json.loads(refused.payload)["last_error"]["message"]
+        assert loop.tuning.status is None
+        kettle = sim.plant  # hot strike water, as a brewer fills it: no 30 min heat-up
+        kettle.water = kettle.probe = 65.0
+        kettle.element_heat = kettle.p.loss_w_per_k * (65.0 - kettle.p.ambient_c)
+        await run.advance(20)
+        probe.publish(AUTOTUNE, {"action": "start", "cycles": 2})
+        await run.advance_until(lambda: loop.tuning.status is not None, 10, step=0.5)
+        await run.advance_until(lambda: not loop.tuning.running, 3600, step=20.0)
+        done = await received(probe, "maelstrom/data/kettle", autotune("done"))
+        result = json.loads(done.payload)["autotune"]
+        true_gain = kettle.p.element_w / kettle.p.water_j_per_k / 100  # °C/s per %
+        assert abs(result["plant"]["gain"] / true_gain - 1) < 0.15, result
+        assert 10 < result["plant"]["dead_time_s"] + result["plant"]["time_constant_s"] < 45
+        q = result["proposal"]
+        # The brewer applies it: the loop's `pid` (configuration) becomes the proposal.
+        publish_config(
+            probe,
+            kettle_loop(
+                mode="constant", setpoint=65.0, pid=PidSettings(kp=q["kp"], ki=q["ki"], kd=q["kd"])
+            ),
+        )
+        applied = await received(
+            probe,
+            "maelstrom/data/kettle",
+            lambda m: bool((json.loads(m.payload).get("autotune") or {}).get("applied")),
+        )
+        assert json.loads(applied.payload)["autotune"]["proposal"] == q
