@@ -16,6 +16,7 @@ import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -252,6 +253,27 @@ async def hydrometer(run: SimRun, probe: MqttProbe, mode: str) -> None:
     await eventually(lambda: driver.hydrometer.mode == mode, what=f"hydrometer {mode}")
 
 
+async def advance_with_readings(run: SimRun, predicate: Any, max_s: float) -> float:
+    """Advance a minute at a time until `predicate()`, each time waiting until the
+    controller has every report the simulated iSpindel sent: they travel through the
+    broker, and simulated time must not outrun them (they would arrive late, bunched)."""
+    driver = run.ctl.registry.simulated("sim-fermenter")
+    point = run.ctl.registry.sensor("ispindel", "gravity")
+    assert point is not None
+    arrived = [0]
+    point.subscribe(lambda _: arrived.__setitem__(0, arrived[0] + 1))
+    sent = driver.hydrometer.sent
+    start = run.clock.monotonic()
+    while not predicate():
+        if run.clock.monotonic() - start >= max_s:
+            raise AssertionError(f"not within {max_s:g} simulated seconds")
+        await run.advance(60.0)
+        await eventually(
+            lambda: arrived[0] >= driver.hydrometer.sent - sent, what="the iSpindel's reports"
+        )
+    return run.clock.monotonic() - start
+
+
 async def test_a_gravity_step_advances_on_gravity_before_its_time_limit(
     config: Config, probe: MqttProbe
 ) -> None:
@@ -307,9 +329,7 @@ async def test_a_stale_hydrometer_does_not_advance_a_gravity_step(
         assert len(stale) == 1, stale
         assert stale[0]["text"].startswith("Primary: gravity reading is stale"), stale
         await hydrometer(run, probe, "normal")
-        # one-minute steps: the simulated iSpindel's readings travel through the broker,
-        # and with longer steps simulated time outruns them (they arrive stale)
-        took = await run.advance_until(lambda: loop.cfg.profile.step == 1, 3 * HOUR, step=60)
+        took = await advance_with_readings(run, lambda: loop.cfg.profile.step == 1, 3 * HOUR)
         print(f"advanced {took / 60:.0f} min after the iSpindel reported again")
         # three fresh readings a quarter of an hour apart, and a few of slack
         assert took <= 6 * 900
