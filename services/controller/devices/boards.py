@@ -308,7 +308,9 @@ class BoardDevice:
             point = self.registry.sensor(self.device.id, sensor_id)
             if point.error is None and point.good_streak >= RECOVER_AFTER:
                 del self._probe_trips[channel]
-                log.info("board %s: probe %s sane again: its limit released", self.device.id, sensor_id)
+                log.info(
+                    "board %s: probe %s sane again: its limit released", self.device.id, sensor_id
+                )
                 self.board.clear_limit(channel)
         if not self._probe_trips:
             self.registry.ctx.alarms.condition(self.limit_alarm, False)

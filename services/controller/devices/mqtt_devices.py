@@ -11,7 +11,6 @@ relay off by itself if the controller goes quiet.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from typing import TYPE_CHECKING, Any
@@ -397,7 +396,9 @@ class TasmotaDevice(MqttDevice):
         for key, value in data.items():
             if isinstance(value, dict):
                 value = value.get("Set")
-            if (key.startswith("PulseTime") and value == PULSE_TIME) or (key == "PowerOnState" and value == 0):
+            if (key.startswith("PulseTime") and value == PULSE_TIME) or (
+                key == "PowerOnState" and value == 0
+            ):
                 self._confirmed_setup.add(key)
 
     def setup_trouble(self, actuator: Actuator, now: float) -> str | None:

@@ -41,7 +41,7 @@ _FAHRENHEIT_UNITS = {"°f", "f", "fahrenheit", "degf", "deg f", "℉"}
 
 
 def temperature_unit(unit: str) -> str | None:
-    """"°C" or "°F" when `unit` (free text) names one of them, else None."""
+    """ "°C" or "°F" when `unit` (free text) names one of them, else None."""
     text = unit.strip().lower()
     if text in _CELSIUS_UNITS:
         return CELSIUS
