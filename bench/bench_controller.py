@@ -31,6 +31,7 @@ from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 from services.common.config import Config
 from services.common.schema.config import (
@@ -286,22 +287,7 @@ async def _scale(loops: int, seconds: float) -> tuple[float, int]:
         try:
             config = Config.from_env({"MAELSTROM_MQTT_URL": broker.url})
             async with running_controller(config) as ctl:
-                for i in range(loops):
-                    device = _sim_device(f"sim-{i}")
-                    ctl.store.devices[device.id] = device
-                    await ctl.registry.apply(device.id, device)
-                    loop = fermenter_loop().model_copy(
-                        update={
-                            "id": f"loop-{i}",
-                            "sensor": IoRef(device=device.id, id="beer"),
-                            "heater": IoRef(device=device.id, id="heater"),
-                            "cooler": IoRef(device=device.id, id="cooler"),
-                            "setpoint": 19.0,
-                        }
-                    )
-                    ctl.store.loops[loop.id] = loop
-                ctl.loops.reconcile()
-                await asyncio.sleep(3.0)  # boards say hello, first readings
+                await add_fermenters(ctl, loops, setpoint=19.0)
                 published = sum(r.point.good_streak for r in ctl.loops.loops.values())
                 cpu, wall = time.process_time(), time.perf_counter()
                 await asyncio.sleep(seconds)
@@ -310,6 +296,27 @@ async def _scale(loops: int, seconds: float) -> tuple[float, int]:
         finally:
             broker.stop()
     return share, readings
+
+
+async def add_fermenters(ctl: Any, loops: int, **extra: Any) -> None:
+    """`loops` fermenter loops, each on a simulated board of its own, in a running
+    controller; returns once the boards said hello and gave their first readings."""
+    for i in range(loops):
+        device = _sim_device(f"sim-{i}")
+        ctl.store.devices[device.id] = device
+        await ctl.registry.apply(device.id, device)
+        loop = fermenter_loop().model_copy(
+            update={
+                "id": f"loop-{i}",
+                "sensor": IoRef(device=device.id, id="beer"),
+                "heater": IoRef(device=device.id, id="heater"),
+                "cooler": IoRef(device=device.id, id="cooler"),
+                **extra,
+            }
+        )
+        ctl.store.loops[loop.id] = loop
+    ctl.loops.reconcile()
+    await asyncio.sleep(3.0)  # boards say hello, first readings
 
 
 def _sim_device(device_id: str) -> Device:

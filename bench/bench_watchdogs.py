@@ -9,9 +9,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench.bench_controller import _sim_device, fermenter_loop
+from bench.bench_controller import add_fermenters
 from services.common.config import Config
-from services.common.schema.config import IoRef
 from services.controller.app import running_controller
 from tests.support.broker import Broker
 
@@ -26,21 +25,7 @@ async def _cycle_costs(loops: int) -> tuple[float, float]:
         try:
             config = Config.from_env({"MAELSTROM_MQTT_URL": broker.url})
             async with running_controller(config) as ctl:
-                for i in range(loops):
-                    device = _sim_device(f"sim-{i}")
-                    ctl.store.devices[device.id] = device
-                    await ctl.registry.apply(device.id, device)
-                    loop = fermenter_loop().model_copy(
-                        update={
-                            "id": f"loop-{i}",
-                            "sensor": IoRef(device=device.id, id="beer"),
-                            "heater": IoRef(device=device.id, id="heater"),
-                            "cooler": IoRef(device=device.id, id="cooler"),
-                        }
-                    )
-                    ctl.store.loops[loop.id] = loop
-                ctl.loops.reconcile()
-                await asyncio.sleep(3.0)  # boards say hello, first readings
+                await add_fermenters(ctl, loops)
                 now = ctl.options.clock.monotonic()
                 started = time.perf_counter()
                 for _ in range(CYCLES):
