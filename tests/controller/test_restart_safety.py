@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from services.common.clock import SimClock
 from services.common.config import Config
+from services.common.schema.config import Protections
 from services.controller.app import running_controller
-from services.controller.options import Options
+from services.controller.options import Options, Timing
 from tests.controller.campaign import STEP_S, TIMING
 from tests.controller.support import (
     SimRun,
@@ -24,34 +24,32 @@ from tests.support.probe import MqttProbe
 COOLER = 2
 
 
-@pytest.mark.xfail(
-    reason="issue 12, open: found by the merged fault campaign (seed 1: compressor restarted "
-    "295 s after stopping). Here, a controller started while its board is deaf loses control "
-    "of the cooler again after the board hears once more, so the restart is never reached; "
-    "the minimum off of a session's first hello is not yet counted from that hello.",
-    strict=False,
-)
-async def test_a_compressor_a_deaf_board_kept_running_through_a_restart_keeps_its_minimum_off(
-    config: Config, probe: MqttProbe, tmp_path: Path
-) -> None:
-    # The stopping controller's "all off" is not heard; the board's watchdog stops the
-    # compressor a few seconds after the new controller started. Counted from that
-    # start, the compressor came back 295 s after it really stopped (minimum 300 s).
-    clock = SimClock()
-    boards: dict[str, Any] = {}  # the hardware outlives each controller
+def _cooler_off_for(sim: Any) -> float:
+    """How long the compressor had been off when it last started (the board's record)."""
+    times = [(t, on) for t, channel, on in sim.switches if channel == COOLER]
+    assert times[-1][1], "the compressor is not running"
+    stopped = [t for t, on in times[:-1] if not on]
+    return times[-1][0] - stopped[-1]
 
-    def options() -> Options:
-        return Options(
-            clock=clock,
-            timing=TIMING,
-            sim_seed=1,
-            state_path=str(tmp_path / "controller-state.json"),
-            sim_boards=boards,
-        )
 
-    async with running_controller(config, options()) as ctl:
+def _options(
+    clock: SimClock, boards: dict[str, Any], tmp_path: Path, timing: Timing = TIMING
+) -> Options:
+    return Options(
+        clock=clock,
+        timing=timing,
+        sim_seed=1,
+        state_path=str(tmp_path / "controller-state.json"),
+        sim_boards=boards,  # the hardware outlives each controller
+    )
+
+
+async def _cooling_then_deaf(config: Config, probe: MqttProbe, options: Options) -> Any:
+    """A controller cooling flat out whose board goes deaf just before it stops: the
+    board does not hear the stop, and its compressor runs on."""
+    async with running_controller(config, options) as ctl:
         assert await ctl.mqtt.wait_connected(10)
-        run = SimRun(ctl, clock)
+        run = SimRun(ctl, options.clock)  # type: ignore[arg-type]
         publish_config(probe, fermenter_device())
         publish_config(probe, fermenter_loop(setpoint=4.0))  # cooling flat out
         await run.running("fermenter")
@@ -61,16 +59,86 @@ async def test_a_compressor_a_deaf_board_kept_running_through_a_restart_keeps_it
         await run.advance(STEP_S)
         sim.set_mode("deaf")
     assert sim.outputs[COOLER]  # the board did not hear the stop
-    async with running_controller(config, options()) as ctl:
+    return sim
+
+
+async def test_a_compressor_stopped_by_the_reset_of_a_new_session_keeps_its_minimum_off(
+    config: Config, probe: MqttProbe, tmp_path: Path
+) -> None:
+    # The campaign's seed 1: the new controller counted the compressor's minimum off
+    # from its own start, but the compressor ran on until the board reset (opening the
+    # port), seconds later: it came back 295 s after it really stopped (minimum 300 s).
+    clock = SimClock()
+    boards: dict[str, Any] = {}
+    sim = await _cooling_then_deaf(config, probe, _options(clock, boards, tmp_path))
+    resets = sim.resets
+    async with running_controller(config, _options(clock, boards, tmp_path)) as ctl:
+        run = SimRun(ctl, clock)
+        await eventually(lambda: "fermenter" in ctl.loops.loops, what="the loop")
+        await run.advance_until(lambda: sim.resets > resets, 2 * STEP_S)
+        assert not sim.outputs[COOLER]  # stopped by the reset that opening the port causes
+        await run.advance(1.0)
+        sim.set_mode("normal")  # deaf only through the hello: no loss of control
+        min_off = run.loop("fermenter").cfg.compressor.min_off_s
+        await run.advance_until(lambda: sim.outputs[COOLER], 3 * min_off, step=1.0)
+        assert run.loop("fermenter").guard.tripped is None
+        assert _cooler_off_for(sim) >= min_off, (_cooler_off_for(sim), min_off)
+
+
+async def test_a_compressor_a_deaf_board_kept_running_through_a_restart_keeps_its_minimum_off(
+    config: Config, probe: MqttProbe, tmp_path: Path
+) -> None:
+    # Started while its board is deaf, the new controller loses control of it (latched);
+    # once the board hears again it is re-taken (it never heard the watchdog time that
+    # arms its outputs), and after the brewer's acknowledgement the compressor starts,
+    # its minimum off counted from when the board really stopped it.
+    clock = SimClock()
+    boards: dict[str, Any] = {}
+    sim = await _cooling_then_deaf(config, probe, _options(clock, boards, tmp_path))
+    async with running_controller(config, _options(clock, boards, tmp_path)) as ctl:
         run = SimRun(ctl, clock)
         await eventually(lambda: "fermenter" in ctl.loops.loops, what="the loop")
         await run.advance_until(lambda: not sim.outputs[COOLER], 2 * TIMING.board.watchdog_s)
-        stopped = clock.monotonic()  # the board's own watchdog
         await run.advance(90.0)
-        sim.set_mode("normal")
         loop = run.loop("fermenter")
+        min_off = loop.cfg.compressor.min_off_s
+        assert loop.guard.tripped is not None  # loss of control while deaf
+        sim.set_mode("normal")
         await run.advance_until(lambda: not (loop.heater.trouble or loop.cooler.trouble), 60)
-        if loop.guard.tripped is not None:  # loss of control while deaf: the brewer resets it
-            ctl.alarms.acknowledge(loop.guard.alarm_id, "brewer")
+        await run.advance(min_off)
+        assert loop.guard.tripped is not None and not sim.outputs[COOLER]  # latched
+        ctl.alarms.acknowledge(loop.guard.alarm_id, "brewer")
         await run.advance_until(lambda: sim.outputs[COOLER], 3 * min_off, step=1.0)
-        assert clock.monotonic() - stopped >= min_off - 1.0, (clock.monotonic() - stopped, min_off)
+        assert _cooler_off_for(sim) >= min_off, (_cooler_off_for(sim), min_off)
+        await run.advance(3 * STEP_S)
+        assert loop.guard.tripped is None and sim.outputs[COOLER]  # and it stays taken
+
+
+async def test_a_compressor_a_deaf_board_stopped_by_its_watchdog_keeps_its_minimum_off(
+    config: Config, probe: MqttProbe, tmp_path: Path
+) -> None:
+    # Deaf, the board runs the compressor on after the loss of control switched it off in
+    # the controller's view, until its own watchdog stops it: that is when it stopped.
+    clock = SimClock()
+    slow = replace(TIMING, board=replace(TIMING.board, watchdog_s=180))  # long after the trip
+    async with running_controller(config, _options(clock, {}, tmp_path, slow)) as ctl:
+        assert await ctl.mqtt.wait_connected(10)
+        run = SimRun(ctl, clock)
+        publish_config(probe, fermenter_device())
+        # no fault-free period after the trip: the minimum off alone holds the compressor
+        cooling = fermenter_loop(setpoint=4.0, protections=Protections(fault_free_s=0.0))
+        publish_config(probe, cooling)
+        await run.running("fermenter")
+        sim, loop = run.sim("sim-fermenter"), run.loop("fermenter")
+        min_off = loop.cfg.compressor.min_off_s
+        await run.advance_until(lambda: sim.outputs[COOLER], 3 * min_off, step=STEP_S)
+        await run.advance(min_off)
+        sim.set_mode("deaf")
+        await run.advance_until(lambda: not sim.outputs[COOLER], 2 * slow.board.watchdog_s)
+        assert loop.guard.tripped is not None  # before the watchdog: loss of control
+        await run.advance(STEP_S)
+        sim.set_mode("normal")
+        await run.advance_until(lambda: not (loop.heater.trouble or loop.cooler.trouble), 60)
+        ctl.alarms.acknowledge(loop.guard.alarm_id, "brewer")
+        await run.advance_until(lambda: sim.outputs[COOLER], 3 * min_off, step=1.0)
+        assert _cooler_off_for(sim) >= min_off, (_cooler_off_for(sim), min_off)

@@ -31,12 +31,16 @@ class Listener:
         self.trips: list[p.LimitTripped] = []
         self.fallbacks: list[tuple[int, bool | None, int]] = []
         self.stale: set[int] = set()  # channels whose loop stopped deciding
+        self.all_off: list[str] = []  # why every output is known off as of then
 
     def board_online(self, info: BoardInfo) -> None:
         self.online.append(info)
 
     def board_offline(self, reason: str) -> None:
         self.offline.append(reason)
+
+    def board_outputs_off(self, why: str) -> None:
+        self.all_off.append(why)
 
     def board_temperature(self, index: int, celsius: float | None, error: str | None) -> None:
         self.readings.append((index, celsius, error))
@@ -77,9 +81,14 @@ async def test_waits_out_the_reset_garbage_then_handshakes() -> None:
         fake.hello(sensors=("28FF3A1C62160312", "28FF9B2D71160388"))
         watchdog = await fake.expect("W ")
         assert watchdog.split()[2] == str(QUICK.watchdog_s)
+        # Off as of the hello (the reset): the controller decides again, a compressor's
+        # minimum off counted from now.
         output = await fake.expect("O ")
-        assert output.split()[2:] == ["2", "1"]
+        assert output.split()[2:] == ["2", "0"]
+        assert listener.all_off == ["a new session"]
         await eventually(lambda: listener.online, what="online")
+        board.set_output(2, True)
+        assert (await fake.expect("O ")).split()[2:] == ["2", "1"]
         info = listener.online[0]
         assert info.sensors == {0: "28FF3A1C62160312", 1: "28FF9B2D71160388"}
         assert info.actuators == {1, 2}
@@ -186,7 +195,10 @@ async def test_unplug_and_replug_through_a_symlink_that_disappears(
         fake.hello()
         await eventually(lambda: len(listener.online) == 2, what="online again")
         restored = await fake.expect("O ")
-        assert restored.split()[2:] == ["2", "1"], "outputs restored after the replug"
+        assert restored.split()[2:] == ["2", "0"], "nothing restored: the replug reset it"
+        assert listener.all_off == ["a new session"] * 2
+        board.set_output(2, True)  # the controller decides again
+        assert (await fake.expect("O ")).split()[2:] == ["2", "1"]
     finally:
         await board.stop()
         if os.path.exists(fake.port):

@@ -123,6 +123,13 @@ class TimeProportionedOutput:
         if self.on:
             self._switch(False, now)
 
+    def went_off(self, now: float) -> None:
+        """The output is off as of `now` whatever control last thought (a board's reset or
+        watchdog, or a new session with a board that may have kept it on until now):
+        off, and its minimum off time counts from `now`."""
+        self.force_off(now)
+        self.switched_at = max(self.switched_at, now)
+
     def _switch(self, on: bool, now: float) -> None:
         self.on = on
         self.switched_at = now

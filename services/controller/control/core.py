@@ -259,6 +259,16 @@ class LoopControl:
             self._fault_at = now
         self._note_ends(now)
 
+    def went_off(self, now: float) -> None:
+        """Every output is off as of `now` behind control's back: minimum off times count
+        from `now` (`hold_off` alone keeps an older switch-off of an output it had off)."""
+        for out in (self.heater, self.cooler):
+            if out is not None:
+                out.went_off(now)
+        self._note_ends(now)
+        if self.cooler is not None:  # it may have run until now: the dead time counts too
+            self._cool_end = max(self._cool_end, now)
+
     # outputs ---------------------------------------------------------------------------------
     @property
     def heat_duty(self) -> float:

@@ -272,13 +272,16 @@ class LoopRuntime:
     def _on_timer(self) -> None:
         self.decide(sample=False)
 
-    def _on_forced_off(self, point: ActuatorPoint, now: float) -> None:
-        """The board reset: its outputs went off at `now`. Minimum off times count from
-        then, and control returns only after fresh sane readings."""
-        why = f"board {point.device} reset: waiting for fresh readings"
-        self.control.hold_off(now, why)  # switched_at = now: minimum off starts here
-        self.point.good_streak = 0
-        self._set_fault(now, why)
+    def _on_forced_off(self, point: ActuatorPoint, now: float, reset: bool) -> None:
+        """The board's outputs went off at `now` (it reset, or its watchdog fired, or a new
+        session began and it may have kept them on until now). Minimum off times count
+        from then; after a reset control returns only after fresh sane readings."""
+        if reset:
+            why = f"board {point.device} reset: waiting for fresh readings"
+            self.control.hold_off(now, why)
+            self.point.good_streak = 0
+            self._set_fault(now, why)
+        self.control.went_off(now)  # switched_at = now: minimum off starts here
         self.decide(sample=False)
 
     def alarm_changed(self) -> None:

@@ -408,10 +408,17 @@ class BoardDevice:
         ]
 
     def board_reset(self, info: BoardInfo) -> None:
+        self._forced_off(reset=True)
+
+    def board_outputs_off(self, why: str) -> None:
+        log.info("board %s: every output off as of now (%s)", self.device.id, why)
+        self._forced_off(reset=False)
+
+    def _forced_off(self, *, reset: bool) -> None:
         now = self.registry.ctx.clock.monotonic()
         for actuator in self.device.actuators:
             if actuator.id in self._attached:
-                self.registry.actuator(self.device.id, actuator.id).forced_off(now)
+                self.registry.actuator(self.device.id, actuator.id).forced_off(now, reset=reset)
 
     def board_output_trouble(self, channel: int, why: str | None) -> None:
         for point in self._points_on(channel):

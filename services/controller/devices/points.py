@@ -176,7 +176,9 @@ class ActuatorPoint:
     The device reports back on the point: `trouble` says why it cannot be sure the
     output does what it is told (no acknowledgement, refused, not confirmed), and
     `forced_off(now)` says the output went off behind the control's back (the board
-    reset), so the loop starts its minimum off time from that moment.
+    reset; with `reset` False: it is known off as of then, nothing else is wrong — a
+    session's first hello, the board's watchdog), so the loop starts its minimum off
+    time from that moment.
 
     The loop that drives the point also says what a board should enforce on its own
     (`duty`: a high limit, a fallback thermostat) and when it last decided
@@ -209,20 +211,21 @@ class ActuatorPoint:
         self.decided_at: float | None = None  # monotonic; None: no loop drives it
         self.board_trip: str | None = None  # the board's own high limit holds it off: why
         self.trip_clearer: Callable[[], None] | None = None
-        self._listeners: list[Callable[[ActuatorPoint, float], None]] = []
+        self._listeners: list[Callable[[ActuatorPoint, float, bool], None]] = []
 
-    def subscribe(self, listener: Callable[[ActuatorPoint, float], None]) -> None:
+    def subscribe(self, listener: Callable[[ActuatorPoint, float, bool], None]) -> None:
         self._listeners.append(listener)
 
-    def unsubscribe(self, listener: Callable[[ActuatorPoint, float], None]) -> None:
+    def unsubscribe(self, listener: Callable[[ActuatorPoint, float, bool], None]) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def forced_off(self, now: float) -> None:
-        """The device switched the output off by itself at `now` (monotonic)."""
+    def forced_off(self, now: float, *, reset: bool = True) -> None:
+        """The device switched the output off by itself at `now` (monotonic); `reset`: it
+        reset (its readings are to be trusted afresh), not only its outputs off."""
         self.desired = False
         for listener in list(self._listeners):
-            listener(self, now)
+            listener(self, now, reset)
 
     def set(self, on: bool) -> None:
         if on == self.desired:

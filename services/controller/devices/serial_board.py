@@ -69,7 +69,13 @@ class BoardListener(Protocol):
     def board_input(self, channel: int, level: bool) -> None: ...
 
     def board_reset(self, info: BoardInfo) -> None:
-        """An unsolicited hello: every output of the board went off just now."""
+        """An unsolicited hello (or a reset the board's refusals reveal): every output of
+        the board went off just now."""
+        ...
+
+    def board_outputs_off(self, why: str) -> None:
+        """Every output of the board is off as of now, and nothing else is news: a new
+        session's first hello (it may have kept them on until now), its watchdog."""
         ...
 
     def board_output_trouble(self, channel: int, why: str | None) -> None:
@@ -142,6 +148,11 @@ class SerialBoard:
         self._unsupported: set[str] = set()  # duties this firmware answered `N … cmd` to
         self._not_renewed: set[int] = set()  # channels whose loop stopped deciding
         self._clearing: dict[int, int] = {}  # channel → seq of its unanswered `R`
+        # the session's set-up (`W`, which arms the outputs, and the duties): until the
+        # board acknowledges its `W` it is sent again at every refresh (a deaf board)
+        self._setup_seq: int | None = None
+        self._setup_at = 0.0
+        self._set_up = False
         self._seq = 0
         self._last_rx = 0.0
         self._lost: asyncio.Future[str] | None = None
@@ -250,6 +261,7 @@ class SerialBoard:
         self._seq_duty.clear()
         self._clearing.clear()
         self._unacked_since.clear()
+        self._setup_seq, self._set_up = None, False
         for channel in list(self._trouble):
             self._set_trouble(channel, None)  # a new session: judged afresh
         self.stats.rx_bytes = self.stats.tx_bytes = 0
@@ -372,6 +384,8 @@ class SerialBoard:
                     self.listener.board_input(channel, level)
             case p.Ack(seq):
                 self._pending_acks.pop(seq, None)
+                if seq == self._setup_seq:
+                    self._set_up = True
                 channel = self._seq_channel.pop(seq, None)
                 if channel is not None:
                     self._unacked_since.pop(channel, None)
@@ -427,8 +441,7 @@ class SerialBoard:
                         self._unacked_since.pop(channel, None)
                     log.info("board %s: output %s held off by its high limit", self.name, channel)
                 elif reason == "reset":
-                    # sent before we read its hello: the hello handling decides again
-                    log.info("board %s: output %s refused while it reset", self.name, channel)
+                    self._refused_unarmed(seq, channel)
                 elif channel is not None:
                     self._set_trouble(channel, f"the board refused output {channel} ({reason})")
                 else:
@@ -443,6 +456,9 @@ class SerialBoard:
                 if text.startswith("reset cause:"):
                     events.info("board %s: %s", self.name, text)  # a brown-out is news
                     return
+                if text == "watchdog: outputs off" and self.online:
+                    # it stopped hearing us: whatever it ran (a compressor) stopped now
+                    self.listener.board_outputs_off("its watchdog switched them off")
                 if ended := _FALLBACK_ENDED.match(text):
                     events.info("board %s: %s", self.name, text)
                     self.listener.board_fallback(-1, None, int(ended[1]))
@@ -454,7 +470,8 @@ class SerialBoard:
             case _:
                 pass  # IO lines outside a hello: ignore
 
-    def _hello_complete(self, info: BoardInfo) -> None:
+    def _hello_complete(self, info: BoardInfo, *, unseen: bool = False) -> None:
+        """A complete hello (`unseen`: a reset whose hello never reached us)."""
         first = self.info is None
         self.info = info
         self._offline_reported = False
@@ -468,22 +485,57 @@ class SerialBoard:
                 len(info.sensors),
                 sorted(info.actuators),
             )
+        elif unseen:
+            log.warning(
+                "board %s refuses to switch on until it hears its watchdog time: it reset "
+                "(its hello was lost); its outputs are off",
+                self.name,
+            )
         else:
-            # A reset switched every output off at this moment. Restoring them at once
-            # would restart a compressor seconds after it stopped: the loops decide again,
-            # with their minimum off times counted from now (docs/safety.md).
             log.warning("board %s said hello again (it reset); its outputs are off", self.name)
-            for channel in self._desired:
-                self._desired[channel] = False
+        # Every output is off as of this hello: opening the port reset the board, or it
+        # reset by itself; one that does not reset on open switches off at our first
+        # commands, or at its watchdog if it does not hear them (which it reports).
+        # Restoring them at once would restart a compressor seconds after it stopped, and
+        # a new controller that counted the minimum off from its own start would restart
+        # one that a deaf board kept running through the restart: the loops decide again,
+        # with their minimum off times counted from now (docs/safety.md).
+        for channel in self._desired:
+            self._desired[channel] = False
+        if first:
+            self.listener.board_outputs_off("a new session")
+        else:
             self.listener.board_reset(info)
         self._unsupported.clear()  # perhaps a new firmware
-        self._send(p.SetWatchdog(self._next_seq(), int(self.timing.watchdog_s)))
-        # nothing the board enforces outlives its reset: tell it again
+        self._setup()
+        self._refresh()
+        self.listener.board_online(info)
+
+    def _setup(self) -> None:
+        """What a board must hear after each reset: its watchdog time (which also arms its
+        outputs) and what it enforces by itself — nothing of it outlives a reset."""
+        self._setup_seq = self._next_seq()
+        self._setup_at = self.clock.monotonic()
+        self._set_up = False
+        self._send(p.SetWatchdog(self._setup_seq, int(self.timing.watchdog_s)))
         for duty in (*self._limits.values(), *self._fallbacks.values()):
             if duty.sensor is not None:
                 self._send_duty(duty)
-        self._refresh()
-        self.listener.board_online(info)
+
+    def _refused_unarmed(self, seq: int, channel: int | None) -> None:
+        """`N … reset`: the board refuses to switch on because it has not heard a `W` since
+        its last reset."""
+        setup = self._setup_seq
+        if self.info is None or setup is None or not 0 < (seq - setup) % 65536 < 32768:
+            # sent before our set-up (in flight when it reset): the hello handling decided
+            log.info("board %s: output %s refused while it reset", self.name, channel)
+        elif self._set_up:
+            # It acknowledged our `W`, so it has reset since, and we never saw the hello.
+            self._hello_complete(self.info, unseen=True)
+        else:
+            # It did not hear the set-up (deaf then, hearing now): send it again at once.
+            log.info("board %s: output %s refused: set-up sent again", self.name, channel)
+            self._setup()
 
     def _garbage(self, why: str) -> None:
         self.stats.garbage += 1
@@ -517,6 +569,11 @@ class SerialBoard:
         # Only a board that is talking can be said to ignore us; one that has gone quiet
         # altogether is lost (`lost_after_s`), and its readings go stale.
         talking = now - self._last_rx < self.timing.refresh_s
+        if not self._set_up and self.online and now - self._setup_at >= self.timing.refresh_s:
+            # Its `W` unanswered (a board deaf when we said hello): until it hears one, it
+            # switches nothing on and enforces none of its duties. First, so that a board
+            # hearing again reads it before this refresh's outputs.
+            self._setup()
         for channel, since in self._unacked_since.items():
             # ≥ 1.5 refreshes: the second refresh after an unanswered command (one ack lost
             # to line noise is answered by the next refresh's)
