@@ -109,11 +109,23 @@ class SimClock:
         """When the earliest sleeper wakes, or None when nobody sleeps."""
         return self._sleepers[0][0] if self._sleepers else None
 
-    async def run(self, speed: float, tick: float = 0.05) -> None:
-        """Advance forever at `speed` × real time (for the demo and benchmarks)."""
+    async def run(
+        self,
+        speed: float,
+        tick: float = 0.05,
+        settle: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        """Advance forever at `speed` × real time (for the demo and benchmarks).
+
+        `settle` as for `advance`: given, time never moves on while a line is still on
+        its way, however slow the machine (at 30 × real time a serial round trip of
+        100 ms is 3 simulated seconds: a board "not acknowledging", loss of control).
+        """
         while True:
             await asyncio.sleep(tick)
-            await self.advance(tick * speed)
+            if settle is not None:
+                await settle()  # what was sent since the last tick, before time moves on
+            await self.advance(tick * speed, settle=settle)
 
 
 class WallStepDetector:

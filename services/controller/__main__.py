@@ -25,11 +25,13 @@ async def main() -> None:
     # A faster-than-real-time demo runs everything (physics and control) on one
     # simulated clock, so the control still sees a consistent world.
     clock = RealClock() if speed == 1 else SimClock(start=time.time())
-    async with running_controller(config, Options(clock=clock, state_path=config.controller_state)):
+    options = Options(clock=clock, state_path=config.controller_state)
+    async with running_controller(config, options) as ctl:
         runner = None
         if isinstance(clock, SimClock):
             log.warning("simulated time runs at %g × real time (MAELSTROM_SIM_SPEED)", speed)
-            runner = asyncio.create_task(clock.run(speed))
+            # the simulated boards' lines are read before time moves on
+            runner = asyncio.create_task(clock.run(speed, settle=ctl.settle))
         await wait_for_stop_signal()
         if runner is not None:
             runner.cancel()

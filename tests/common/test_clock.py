@@ -1,6 +1,7 @@
 import asyncio
 
 from services.common.clock import SimClock
+from tests.support.waiting import eventually
 
 
 async def test_sim_clock_wakes_sleepers_in_order_at_their_deadlines() -> None:
@@ -34,3 +35,24 @@ async def test_a_periodic_task_runs_once_per_period_of_simulated_time() -> None:
     task.cancel()
     assert len(ticks) == 24 * 60
     assert ticks[-1] == 24 * 3600
+
+
+async def test_running_faster_than_real_time_waits_for_lines_in_flight() -> None:
+    # The demo's clock at 30 × real time: a serial round trip that a busy machine makes
+    # take 100 ms must not become 3 simulated seconds (a board "not acknowledging").
+    clock = SimClock(start=0.0)
+    delivered = asyncio.Event()
+    asked = asyncio.Event()
+
+    async def settle() -> None:
+        asked.set()
+        await delivered.wait()  # a line still on its way
+
+    runner = asyncio.create_task(clock.run(1000.0, tick=0.001, settle=settle))
+    try:
+        await asyncio.wait_for(asked.wait(), 5)
+        assert clock.now() == 0.0  # asked before time moved on
+        delivered.set()
+        await eventually(lambda: clock.now() > 0.0, what="time moving on")
+    finally:
+        runner.cancel()
