@@ -566,6 +566,12 @@ class SerialBoard:
         self.stats.acks_missed += len(stale)
         for seq in stale:
             self._seq_channel.pop(seq, None)
+        # A duty command that will never be answered (a deaf board, sent again at every
+        # refresh) must not fill the table: a full one would leave a clear (`R`) marked
+        # unanswered for ever, hiding the board's next trip on that channel.
+        for seq in [s for s in self._seq_duty if s not in self._pending_acks]:
+            del self._seq_duty[seq]
+        self._clearing = {c: s for c, s in self._clearing.items() if s in self._seq_duty}
         # Only a board that is talking can be said to ignore us; one that has gone quiet
         # altogether is lost (`lost_after_s`), and its readings go stale.
         talking = now - self._last_rx < self.timing.refresh_s
