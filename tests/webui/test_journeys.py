@@ -497,12 +497,6 @@ def test_an_alarm_from_mosquitto_pub_appears_and_ack_alarms_clears_the_banner(
     expect(item).to_have_attribute("data-acknowledged", "true")
 
 
-@pytest.mark.xfail(
-    reason="issue 12, open: on the shared stack the fermenter sometimes stays 'Fault — outputs "
-    "off' after the 85.0 fault heals (3 of 3 tries in one CI run, passes alone); since the "
-    "board's own limit also trips on a failing probe, the release path is the suspect",
-    strict=False,
-)
 def test_a_sensor_fault_turns_the_outputs_off_and_raises_an_alarm(stack: Stack, page: Page) -> None:
     go(page, "debugger")
     page.get_by_label("Simulated board").select_option("sim-fermenter")
