@@ -50,7 +50,7 @@ def main() -> None:
                     f"{time.monotonic() - started:.0f} s, {figures.injected} faults "
                     f"{json.dumps(figures.faults, sort_keys=True)}, {figures.clock_steps} clock "
                     f"steps, {figures.edits} edits, {figures.broker_outages} broker outages, "
-                    f"{figures.restarts} controller restarts, "
+                    f"{figures.restarts} controller restarts ({figures.kills} kill -9), "
                     f"trips {json.dumps(figures.trips, sort_keys=True)}, "
                     f"{figures.uncontrolled_heat_s / 60:.0f} min energised above the cutout "
                     f"though told off (welded, deaf, refusing), "
@@ -66,10 +66,11 @@ def main() -> None:
     faults = sum(f.injected for f in results)
     outages = sum(f.broker_outages for f in results)
     restarts = sum(f.restarts for f in results)
+    kills = sum(f.kills for f in results)
     violations = sum(len(f.violations) for f in results)
     print(
         f"\ntotal: {hours:.0f} simulated hours, {faults} faults injected, {outages} broker "
-        f"outages, {restarts} controller restarts, {violations} violations"
+        f"outages, {restarts} controller restarts ({kills} kill -9), {violations} violations"
     )
 
 

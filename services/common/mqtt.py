@@ -273,10 +273,11 @@ class MqttClient:
             return False
         return True
 
-    async def stop(self) -> None:
-        """Say `offline`, disconnect cleanly and stop the network thread."""
+    async def stop(self, *, say_offline: bool = True) -> None:
+        """Say `offline` (unless `say_offline` is False: a process killed says nothing),
+        disconnect cleanly and stop the network thread."""
         self._stopping = True
-        if self._announce and self.connected.is_set():
+        if self._announce and say_offline and self.connected.is_set():
             info = self._client.publish(
                 self._status_topic,
                 OFFLINE,

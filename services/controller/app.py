@@ -58,6 +58,13 @@ class Controller:
     loops: LoopManager
     wall_steps: WallStepDetector
     watchdogs: Watchdogs
+    killed: bool = False
+
+    def kill(self) -> None:
+        """Leave `running_controller` as kill -9 would (the fault campaign): no output is
+        switched off, no alarm, lease or state cleared, no `offline` said; the boards'
+        ports just close."""
+        self.killed = True
 
     # configuration → devices and loops ------------------------------------------------------------
     async def on_config(self, kind: str, object_id: str, value: Any) -> None:
@@ -266,13 +273,17 @@ async def running_controller(
         yield controller
     finally:
         await supervisor.stop()
-        controller.loops.stop_all()  # every output off before the boards are let go
-        watchdogs.stop()
-        await registry.stop()
+        if controller.killed:
+            controller.loops.abandon_all()
+            await registry.abandon()
+        else:
+            controller.loops.stop_all()  # every output off before the boards are let go
+            watchdogs.stop()
+            await registry.stop()
         events.removeHandler(events_handler)
         detach_mqtt_logging(log_handler)
         await data.stop()
-        await mqtt.stop()
+        await mqtt.stop(say_offline=not controller.killed)
 
 
 def config_refused(alarms: AlarmManager, kind: str, object_id: str, reason: str | None) -> None:

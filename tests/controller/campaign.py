@@ -4,7 +4,8 @@ A fermenter and a mash kettle, each a simulated board on a pty driven by the rea
 serial driver, under a controller in this process (real broker). At random times
 a fault is injected (every simulated fault of the design's contract, board resets,
 silent boards, wall-clock steps, setpoint edits, and — given the broker — broker
-outages and controller restarts), held for a random time and healed; a simulated
+outages and controller restarts — clean stops and kill -9), held for a random time
+and healed; a simulated
 brewer acknowledges protection alarms a while after. A restarted controller finds
 the same boards (they outlive it, as hardware does: `Options.sim_boards`) and its
 own disk state, so the invariants span restarts. At every step the invariants of
@@ -89,6 +90,7 @@ class Figures:
     edits: int = 0
     broker_outages: int = 0
     restarts: int = 0
+    kills: int = 0  # of the restarts, those that were kill -9 (no clean stop)
     uncontrolled_heat_s: float = 0.0  # energised above the cutout though told off
     violations: list[str] = field(default_factory=list)
 
@@ -126,10 +128,12 @@ async def run_campaign(
     """`publish(obj)`: put a configuration object on the broker (retained). `broker` (a
     tests.support.broker.Broker): given, it is stopped (for 1–30 min) and started again
     about every `outage_every_h`, and the controller restarted about every
-    `restart_every_h` (a clean stop, then a start from its disk state)."""
+    `restart_every_h` (half of the times a clean stop, half kill -9: nothing switched
+    off or said; then a start from its disk state)."""
     rng = random.Random(seed)
     outages = random.Random(seed * 7919 + 1)  # their own streams: seeds keep their faults
     restarts = random.Random(seed * 7919 + 2)
+    kills = random.Random(seed * 7919 + 3)
     figures = Figures(seed=seed)
     clock = SimClock()
     boards: dict[str, Any] = {}  # the "hardware": outlives each controller
@@ -197,6 +201,9 @@ async def run_campaign(
                         _check(run, rig, figures, clock.monotonic())
                     if broker is not None and restarts.random() < STEP_S / (restart_every_h * 3600):
                         figures.restarts += 1
+                        if kills.random() < 0.5:
+                            figures.kills += 1
+                            ctl.kill()
                         break
         if broker is not None and broker_back_at is not None:
             broker.start()

@@ -1,7 +1,8 @@
-"""A controller restarted while its board does not hear it (found by the fault campaign)."""
+"""Controller restarts and a board that does not hear it (found by the fault campaign)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from services.common.clock import SimClock
 from services.common.config import Config
 from services.common.schema.config import Protections
-from services.controller.app import running_controller
+from services.controller.app import Controller, running_controller
 from services.controller.options import Options, Timing
 from tests.controller.campaign import STEP_S, TIMING
 from tests.controller.support import (
@@ -44,9 +45,10 @@ def _options(
     )
 
 
-async def _cooling_then_deaf(config: Config, probe: MqttProbe, options: Options) -> Any:
-    """A controller cooling flat out whose board goes deaf just before it stops: the
-    board does not hear the stop, and its compressor runs on."""
+async def _cooling_then(
+    config: Config, probe: MqttProbe, options: Options, last: Callable[[Controller, Any], None]
+) -> Any:
+    """A controller cooling flat out, and `last(controller, board)` just before it stops."""
     async with running_controller(config, options) as ctl:
         assert await ctl.mqtt.wait_connected(10)
         run = SimRun(ctl, options.clock)  # type: ignore[arg-type]
@@ -57,9 +59,35 @@ async def _cooling_then_deaf(config: Config, probe: MqttProbe, options: Options)
         min_off = run.loop("fermenter").cfg.compressor.min_off_s
         await run.advance_until(lambda: sim.outputs[COOLER], 3 * min_off, step=STEP_S)
         await run.advance(STEP_S)
-        sim.set_mode("deaf")
-    assert sim.outputs[COOLER]  # the board did not hear the stop
+        last(ctl, sim)
+    assert sim.outputs[COOLER]  # the board did not hear a stop
     return sim
+
+
+async def _cooling_then_deaf(config: Config, probe: MqttProbe, options: Options) -> Any:
+    """The board goes deaf just before the controller stops: it does not hear the stop,
+    and its compressor runs on."""
+    return await _cooling_then(config, probe, options, lambda ctl, sim: sim.set_mode("deaf"))
+
+
+async def test_a_killed_controller_leaves_the_compressor_running_and_the_next_keeps_min_off(
+    config: Config, probe: MqttProbe, tmp_path: Path
+) -> None:
+    # kill -9: no `X`, the compressor runs on until the next controller opens the port
+    # (the board resets); its minimum off counts from that reset.
+    clock = SimClock()
+    boards: dict[str, Any] = {}
+    sim = await _cooling_then(
+        config, probe, _options(clock, boards, tmp_path), lambda ctl, sim: ctl.kill()
+    )
+    async with running_controller(config, _options(clock, boards, tmp_path)) as ctl:
+        run = SimRun(ctl, clock)
+        await eventually(lambda: "fermenter" in ctl.loops.loops, what="the loop")
+        min_off = run.loop("fermenter").cfg.compressor.min_off_s
+        await run.advance_until(lambda: not sim.outputs[COOLER], 2 * STEP_S)  # the reset
+        await run.advance_until(lambda: sim.outputs[COOLER], 3 * min_off, step=1.0)
+        assert _cooler_off_for(sim) >= min_off, (_cooler_off_for(sim), min_off)
+        assert run.loop("fermenter").guard.tripped is None
 
 
 async def test_a_compressor_stopped_by_the_reset_of_a_new_session_keeps_its_minimum_off(

@@ -194,6 +194,18 @@ class LoopRuntime:
         if remove_state:
             self.env.publish(self.id, None)
 
+    def abandon(self) -> None:
+        """The process dies (kill -9): no more decisions; no output, alarm or state is
+        touched — whatever the boards were told last stands until their watchdogs."""
+        self.timer.cancel()
+        self.point.unsubscribe(self._on_reading)
+        if self.chamber is not None:
+            self.chamber.unsubscribe(self._on_reading)
+        for actuator in (self.heater, self.cooler):
+            if actuator is not None:
+                actuator.unsubscribe(self._on_forced_off)
+        self.interlocks.stop()
+
     def configure(self, loop: Loop) -> None:
         """A changed configuration (from the API), applied without disturbing what did not
         change. Its target fields are not ours to take: the target stays as commanded."""

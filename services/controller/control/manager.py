@@ -95,6 +95,12 @@ class LoopManager:
         for loop_id in list(self.loops):
             self.stop(loop_id, remove_state=False)
 
+    def abandon_all(self) -> None:
+        """The controller dies (kill -9): the loops stop deciding, and switch nothing."""
+        for runtime in self.loops.values():
+            runtime.abandon()
+        self.loops.clear()
+
     def profile_changed(self, profile_id: str) -> None:
         for runtime in self.loops.values():
             if runtime.cfg.profile is not None and runtime.cfg.profile.profile == profile_id:

@@ -144,6 +144,11 @@ class BoardDevice:
         self.registry.ctx.alarms.forget_source(self.device.id)
         self._publish_status(None)  # not ours to report any more
 
+    async def abandon(self) -> None:
+        """The controller dies (kill -9): the port closes, nothing is switched off or said."""
+        if self.board is not None:
+            await self.board.abandon()
+
     def reconfigure(self, device: Device) -> bool:
         """Apply a changed configuration in place when the link is unchanged."""
         if not self.same_link(device) or device.serial != self.device.serial:
@@ -536,6 +541,13 @@ class SimulatedDevice(BoardDevice):
     async def stop(self) -> None:
         await super().stop()
         if self.hydrometer is not None:
+            await self.hydrometer.stop()
+        if not self._kept:
+            await self.sim.stop()
+
+    async def abandon(self) -> None:
+        await super().abandon()
+        if self.hydrometer is not None:  # the next controller brings its own
             await self.hydrometer.stop()
         if not self._kept:
             await self.sim.stop()

@@ -128,6 +128,18 @@ class Registry:
             await self.apply(device_id, None)
         self.waiting.clear()
 
+    async def abandon(self) -> None:
+        """The controller dies (kill -9): every board's port closes without a word (its
+        watchdog takes over), leases are left to lapse; nothing is switched off."""
+        for task in list(self._tasks):
+            task.cancel()
+        for driver in self.drivers.values():
+            abandon = getattr(driver, "abandon", None)
+            if abandon is not None:
+                await abandon()
+        self.drivers.clear()
+        self.waiting.clear()
+
     def leases_free(self, device_id: str) -> bool:
         """No other controller holds `device_id`'s lease."""
         return self.ctx.leases is None or self.ctx.leases.holder(device_id) is None

@@ -190,6 +190,16 @@ class SerialBoard:
                 await self._task
         self._close()
 
+    async def abandon(self) -> None:
+        """Let go of the port without a word, as a killed process does (kill -9): the
+        board's outputs stay as they are until its watchdog, or the reset that the next
+        opening of the port causes."""
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        self._close()
+
     def set_output(self, channel: int, on: bool) -> None:
         """Where the controller wants output `channel`; sent now if the board is online."""
         if self._desired.get(channel) == on:
