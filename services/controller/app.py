@@ -41,6 +41,7 @@ from services.controller.events import events
 from services.controller.options import Options
 from services.controller.state_file import Snapshot, StateFile
 from services.controller.targets import Targets
+from services.controller.trips import Trips
 from services.controller.watchdogs import Watchdogs
 
 log = logging.getLogger(__name__)
@@ -181,6 +182,7 @@ async def running_controller(
         if state_file is not None:
             store.snapshot_into(snapshot)
             targets.snapshot_into(snapshot)
+            trips.snapshot_into(snapshot)
             state_file.save(snapshot)
 
     store = RunningConfig(
@@ -194,6 +196,8 @@ async def running_controller(
     restored = store.restore(snapshot)
     targets = Targets(mqtt, clock, save)
     targets.restore(snapshot)
+    trips = Trips(save)
+    trips.restore(snapshot)
     if restored:
         log.info("started from %d configuration objects on disk", restored)
     if snapshot.instance is None:
@@ -233,6 +237,7 @@ async def running_controller(
             commit=lambda target: targets.commit(target),
             publish_every_s=options.timing.publish_every_s,
             contactors=MasterContactors(registry),
+            trips=trips,
         ),
         store.loops,
         store.devices,

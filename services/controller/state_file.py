@@ -40,6 +40,8 @@ class Snapshot:
     """kind → id → the version it had when it was deleted (it must stay deleted)."""
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
     """loop id → LoopTarget JSON."""
+    trips: dict[str, dict[str, str]] = field(default_factory=dict)
+    """loop id → its latched protection trip: the alarm's kind and message."""
     instance: str | None = None
     """This controller's lease identity: the same after a restart (kill -9 included), so it
     takes back its own devices at once instead of waiting for its old leases to lapse."""
@@ -49,6 +51,7 @@ class Snapshot:
             "config": self.config,
             "tombstones": self.tombstones,
             "targets": self.targets,
+            "trips": self.trips,
             "instance": self.instance,
         }
 
@@ -99,6 +102,7 @@ class StateFile:
                 config={k: dict(v) for k, v in body.get("config", {}).items()},
                 tombstones={k: dict(v) for k, v in body.get("tombstones", {}).items()},
                 targets=dict(body.get("targets", {})),
+                trips=dict(body.get("trips", {})),  # absent from files before trips were kept
                 instance=body.get("instance") if isinstance(body.get("instance"), str) else None,
             )
         except (TypeError, ValueError, AttributeError) as exc:

@@ -7,11 +7,16 @@ contract's `simulate` payloads, a real broker, the controller on a simulated clo
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
+from services.common.clock import SimClock
 from services.common.config import Config
 from services.common.schema.config import Protections
+from services.controller.app import running_controller
+from services.controller.options import Options
 from tests.controller.support import (
+    SimRun,
     eventually,
     fermenter_device,
     fermenter_loop,
@@ -20,6 +25,7 @@ from tests.controller.support import (
     publish_config,
     sim_controller,
 )
+from tests.support.broker import Broker
 from tests.support.probe import MqttProbe, received
 
 ELEMENT = 1
@@ -272,3 +278,33 @@ async def test_a_trip_stays_latched_across_a_controller_restart(
         assert loop.state(run.clock.now()).state == "fault"
         probe.publish("maelstrom/alarms/kettle-protection/ack", {"by": "brewer"})
         await run.advance_until(lambda: sim.outputs[ELEMENT], 30, step=0.5)
+
+
+async def test_a_trip_stays_latched_across_a_restart_with_the_broker_down(
+    config: Config, probe: MqttProbe, broker: Broker, tmp_path: Any
+) -> None:
+    # No retained alarm to find: the controller's own disk keeps the trip.
+    state = str(tmp_path / "controller-state.json")
+    async with sim_controller(config, state_path=state) as run:
+        publish_config(probe, kettle_device())
+        publish_config(probe, kettle_loop(mode="manual", manual_output=100.0))
+        await run.running("kettle")
+        sim, loop = run.sim("sim-kettle"), run.loop("kettle")
+        sim.set_output_fault(ELEMENT, "refused")
+        await run.advance_until(lambda: loop.guard.tripped, 30, step=0.5)
+        sim.set_output_fault(ELEMENT, "none")  # the cause is gone; the latch is not
+        stopped_at = run.clock.monotonic()
+    broker.stop()
+    clock = SimClock(stopped_at)
+    async with running_controller(config, Options(clock=clock, state_path=state)) as ctl:
+        run = SimRun(ctl, clock)
+        await eventually(lambda: "kettle" in ctl.loops.loops, what="the loop, from disk")
+        sim, loop = run.sim("sim-kettle"), run.loop("kettle")
+        await run.advance(30)
+        assert loop.guard.tripped is not None and "before a restart" in loop.guard.tripped
+        assert not sim.outputs[ELEMENT]
+        broker.start()
+        assert await ctl.mqtt.wait_connected(10)
+        ctl.alarms.acknowledge(loop.guard.alarm_id, "brewer")
+        await run.advance_until(lambda: sim.outputs[ELEMENT], 30, step=0.5)
+    assert json.loads(Path(state).read_text())["body"]["trips"] == {}

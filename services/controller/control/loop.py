@@ -52,6 +52,7 @@ from services.controller.devices.points import (
 from services.controller.devices.registry import Registry
 from services.controller.events import events
 from services.controller.timers import Timer
+from services.controller.trips import Trips
 
 log = logging.getLogger(__name__)
 
@@ -71,6 +72,7 @@ class LoopEnv:
     """Store a changed target (revision + 1, on disk, published) and return it."""
     publish_every_s: float = 5.0
     contactors: MasterContactors | None = None
+    trips: Trips | None = None  # latched trips on the controller's disk
 
 
 class LoopRuntime:
@@ -92,7 +94,9 @@ class LoopRuntime:
             if actuator is not None:
                 actuator.subscribe(self._on_forced_off)
         self.timer = Timer(env.clock, self._on_timer, name=f"loop-{loop.id}")
-        self.guard = LoopGuard(loop, env.alarms, on_reset=lambda: self.decide(sample=True))
+        self.guard = LoopGuard(
+            loop, env.alarms, on_reset=lambda: self.decide(sample=True), trips=env.trips
+        )
         self.fault: str | None = None
         self._fault_since = now
         self.pv: float | None = None
@@ -168,6 +172,9 @@ class LoopRuntime:
     # life cycle -------------------------------------------------------------------------------
     def start(self) -> None:
         self.alarm_changed()  # a trip from before a restart, if its alarm is already here
+        latched = self.env.trips.latched.get(self.id) if self.env.trips else None
+        if self.guard.tripped is None and latched is not None:
+            self.guard.relatch(*latched)  # the broker down, or its alarm lost: the disk's
         self.decide(sample=True)
 
     def stop(self, *, remove_state: bool) -> None:
@@ -193,6 +200,8 @@ class LoopRuntime:
         self.env.alarms.forget_source(self.id, keep=keep)
         if remove_state:
             self.env.publish(self.id, None)
+            if self.env.trips is not None:  # deleted: its trip goes with it
+                self.env.trips.clear(self.id)
 
     def abandon(self) -> None:
         """The process dies (kill -9): no more decisions; no output, alarm or state is
@@ -301,12 +310,14 @@ class LoopRuntime:
         alarms = self.env.alarms
         record = alarms.records.get(self.guard.alarm_id)
         if (
-            self.guard.tripped is None
+            not self.guard.settled
             and record is not None
             and record.state == "active"
             and not alarms.owns(record.id)
         ):
             # Tripped before this controller (re)started: still latched until acknowledged.
+            # Only before this run has a trip of its own, taken over or reset: the broker's
+            # retained copy arriving late (it was down) must not undo an acknowledgement.
             self.guard.relatch(record.kind, record.message)
             self.decide(sample=False)
         if self.guard.tripped is not None and record is not None and record.acknowledged:

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from services.common.schema.config import Loop, Protections, Severity
 from services.controller.alarms import AlarmManager
 from services.controller.devices.points import ActuatorPoint
+from services.controller.trips import Trips
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +43,7 @@ BOIL_C = 95.0
 """Above this the water may be boiling: heating without rise is normal there."""
 CUTOUT_RESET_BELOW_C = 2.0
 """A cutout may be reset once the PV is this far below it."""
+RESTARTED = " (tripped before a restart)"
 RUNAWAY_GRACE_S = 60.0
 """After an output stops, its heat (an element's sheath, an evaporator) still moves the PV."""
 
@@ -52,12 +54,15 @@ class LoopGuard:
         loop: Loop,
         alarms: AlarmManager,
         on_reset: Callable[[], None],
+        trips: Trips | None = None,
     ) -> None:
         self.loop = loop
+        self.trips = trips  # the controller's disk: a latched trip outlives a restart
         self.settings: Protections = loop.protection_settings
         self.alarms = alarms
         self.on_reset = on_reset
         self.tripped: str | None = None  # the latched cause, as the alarm says it
+        self.settled = False  # a trip latched, taken over or reset by this guard already
         self._kind: str | None = None
         self._heating_since: float | None = None
         self._heating_from: float | None = None  # PV when full heating began
@@ -212,6 +217,7 @@ class LoopGuard:
         )
 
     def _trip(self, kind: str, cause: str) -> str:
+        self.settled = True
         self.tripped = cause
         self._kind = kind
         log.warning("loop %s: protection tripped: %s; outputs off", self.loop.id, cause)
@@ -219,19 +225,19 @@ class LoopGuard:
         return cause
 
     def _raise(self) -> None:
+        message = f"{self.title}: {self.tripped}; outputs off until this alarm is acknowledged"
+        kind = f"protection_{self._kind}"
+        if self.trips is not None:
+            self.trips.latch(self.loop.id, kind, message)
         self.alarms.condition(
-            self.alarm_id,
-            True,
-            f"{self.title}: {self.tripped}; outputs off until this alarm is acknowledged",
-            kind=f"protection_{self._kind}",
-            severity=Severity.high,
-            source=self.loop.id,
+            self.alarm_id, True, message, kind=kind, severity=Severity.high, source=self.loop.id
         )
 
     def relatch(self, kind: str, message: str) -> None:
         """The protection's alarm is active from before a restart: latched as it was."""
         cause = message.removeprefix(f"{self.title}: ").split("; outputs off until")[0]
-        self.tripped = f"{cause} (tripped before a restart)"
+        self.settled = True
+        self.tripped = f"{cause.removesuffix(RESTARTED)}{RESTARTED}"
         self._kind = kind.removeprefix("protection_")
         log.warning("loop %s: protection still tripped from before: %s", self.loop.id, cause)
         self._raise()  # already active: this only makes the condition ours again
@@ -267,5 +273,7 @@ class LoopGuard:
         self.tripped = self._kind = None
         self._heating_since = None
         self._window.clear()
+        if self.trips is not None:
+            self.trips.clear(self.loop.id)
         self.alarms.condition(self.alarm_id, False)
         self.on_reset()
