@@ -52,6 +52,7 @@ def main() -> None:
                     f"steps, {figures.edits} edits, {figures.broker_outages} broker outages, "
                     f"{figures.restarts} controller restarts ({figures.kills} kill -9), "
                     f"trips {json.dumps(figures.trips, sort_keys=True)}, "
+                    f"{figures.fallback_s / 60:.0f} min on a board's fallback thermostat, "
                     f"{figures.uncontrolled_heat_s / 60:.0f} min energised above the cutout "
                     f"though told off (welded, deaf, refusing), "
                     f"{len(figures.violations)} violations",

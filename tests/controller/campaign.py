@@ -92,6 +92,7 @@ class Figures:
     restarts: int = 0
     kills: int = 0  # of the restarts, those that were kill -9 (no clean stop)
     uncontrolled_heat_s: float = 0.0  # energised above the cutout though told off
+    fallback_s: float = 0.0  # a board's fallback thermostat held the outputs
     violations: list[str] = field(default_factory=list)
 
     @property
@@ -105,6 +106,7 @@ def campaign_loops() -> list[Any]:
             setpoint=18.0,
             alarms=AlarmThresholds(stale_after_s=6 * STEP_S),
             protections=Protections(cutout_c=30.0),
+            board_fallback=True,  # a board that stops hearing its host keeps the beer cool
         ),
         kettle_loop(
             mode="constant",
@@ -269,6 +271,8 @@ def _kind(cause: str) -> str:
 def _check(run: SimRun, rig: Rig, figures: Figures, now: float) -> None:
     sim = run.sim(rig.device)
     loop = run.loop(rig.loop)
+    if sim.in_fallback:
+        figures.fallback_s += STEP_S
     cutout = loop.guard.settings.cutout_c
     # 1. no heat above the cutout
     if cutout and loop.pv is not None and loop.pv >= cutout:
@@ -294,9 +298,17 @@ def _check(run: SimRun, rig: Rig, figures: Figures, now: float) -> None:
         elif rig.cooler is None and age >= SENSOR_OFF_BOUND_S:
             rig.checked = True
     elif what == "board" and fault == "silent" and age >= SILENT_OFF_BOUND_S:
-        if any(sim.outputs.values()):
+        # only what the board's own fallback thermostat holds (never heat and cool at once)
+        held = [
+            ch
+            for ch, on in sim.outputs.items()
+            if on and not (sim.in_fallback and sim.guards[ch].fallback is not None)
+        ]
+        both = rig.cooler is not None and sim.outputs[rig.heater] and sim.outputs[rig.cooler]
+        if held or both:
             figures.violations.append(
-                f"{now:.0f}: {rig.device} outputs on {age:.0f} s after silence"
+                f"{now:.0f}: {rig.device} outputs {held or 'heat and cool'} on {age:.0f} s "
+                "after silence"
             )
         rig.checked = True
     # 4. loss of control alarmed within its bound

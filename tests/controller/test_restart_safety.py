@@ -170,3 +170,34 @@ async def test_a_compressor_a_deaf_board_stopped_by_its_watchdog_keeps_its_minim
         ctl.alarms.acknowledge(loop.guard.alarm_id, "brewer")
         await run.advance_until(lambda: sim.outputs[COOLER], 3 * min_off, step=1.0)
         assert _cooler_off_for(sim) >= min_off, (_cooler_off_for(sim), min_off)
+
+
+async def test_a_compressor_the_boards_fallback_ran_keeps_its_minimum_off_when_handed_back(
+    config: Config, probe: MqttProbe, tmp_path: Path
+) -> None:
+    # Deaf, the board's fallback thermostat runs the compressor; heard again, it hands
+    # control back and the controller's "off" stops it: that is when it stopped.
+    clock = SimClock()
+    async with running_controller(config, _options(clock, {}, tmp_path)) as ctl:
+        assert await ctl.mqtt.wait_connected(10)
+        run = SimRun(ctl, clock)
+        publish_config(probe, fermenter_device())
+        cooling = fermenter_loop(
+            setpoint=4.0, board_fallback=True, protections=Protections(fault_free_s=0.0)
+        )
+        publish_config(probe, cooling)
+        await run.running("fermenter")
+        sim, loop = run.sim("sim-fermenter"), run.loop("fermenter")
+        min_off = loop.cfg.compressor.min_off_s
+        await run.advance_until(lambda: sim.guards[COOLER].fallback is not None, 3 * STEP_S)
+        await run.advance_until(lambda: sim.outputs[COOLER], 3 * min_off, step=STEP_S)
+        sim.set_mode("deaf")
+        await run.advance_until(lambda: sim.in_fallback, 2 * TIMING.board.watchdog_s)
+        await run.advance_until(lambda: sim.outputs[COOLER], 2 * min_off, step=STEP_S)
+        await run.advance(3 * STEP_S)
+        sim.set_mode("normal")
+        await run.advance_until(lambda: not (loop.heater.trouble or loop.cooler.trouble), 60)
+        assert not sim.outputs[COOLER]  # the controller's "off" (its loop is tripped)
+        ctl.alarms.acknowledge(loop.guard.alarm_id, "brewer")
+        await run.advance_until(lambda: sim.outputs[COOLER], 3 * min_off, step=1.0)
+        assert _cooler_off_for(sim) >= min_off, (_cooler_off_for(sim), min_off)

@@ -472,6 +472,11 @@ class SerialBoard:
                 if ended := _FALLBACK_ENDED.match(text):
                     events.info("board %s: %s", self.name, text)
                     self.listener.board_fallback(-1, None, int(ended[1]))
+                    if self.online:
+                        # Its thermostat may have run the compressor behind the loops'
+                        # backs: they take over with every output off as of now (their
+                        # minimum off from here), and the board is told so at once.
+                        self._taken_off("its fallback thermostat handed control back")
                     return
                 if (dropped := _NOT_RENEWED.match(text)) and self.online:
                     self.listener.board_output(int(dropped[1]), False)
@@ -520,6 +525,13 @@ class SerialBoard:
         self._setup()
         self._refresh()
         self.listener.board_online(info)
+
+    def _taken_off(self, why: str) -> None:
+        for channel in self._desired:
+            self._desired[channel] = False
+        self.listener.board_outputs_off(why)
+        for channel, on in self._desired.items():
+            self._send(p.SetOutput(self._next_seq(), channel, on))
 
     def _setup(self) -> None:
         """What a board must hear after each reset: its watchdog time (which also arms its
