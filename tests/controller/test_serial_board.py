@@ -276,3 +276,25 @@ async def test_a_trip_the_board_reports_reaches_the_controller_until_its_clear_i
     finally:
         await board.stop()
         fake.unplug()
+
+
+async def test_a_deaf_board_gets_its_set_up_again_and_a_reset_it_did_not_announce_is_one() -> None:
+    fake = FakeBoard()
+    board, listener = await connected(fake.port)
+    resets: list[BoardInfo] = []
+    listener.board_reset = resets.append  # type: ignore[attr-defined]
+    try:
+        fake.hello()
+        first = await fake.expect("W ")  # not heard (deaf): never acknowledged
+        again = await fake.expect("W ")  # so sent again at the next refresh
+        assert first.split()[1] != again.split()[1]
+        fake.say(f"K {again.split()[1]}")  # heard at last
+        board.set_output(2, True)
+        on = await fake.expect("O ")
+        # It reset and its hello was lost on the line: it refuses to switch on.
+        fake.say(f"N {on.split()[1]} reset")
+        await fake.expect("W ")  # set up again, as after a hello
+        assert len(resets) == 1 and listener.all_off == ["a new session"]
+    finally:
+        await board.stop()
+        fake.unplug()
