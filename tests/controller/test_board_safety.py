@@ -158,3 +158,22 @@ async def test_a_hung_loop_loses_its_outputs_while_the_other_loops_run(
         assert took <= heartbeat + 10.0 + 2.0  # + the board's watchdog and a refresh
         assert "output 1 not renewed: the loop driving it has stopped deciding" in caplog.text
         assert fermenter.outputs[COOLER] and fermenter.watchdog_trips == 0
+
+
+async def test_an_inverted_output_is_off_at_the_boards_hello(
+    config: Config, probe: MqttProbe
+) -> None:
+    """Every hello takes the outputs off: for an active-low relay (inverted on the host)
+    "off" is the pin high, and the board is told so."""
+    async with sim_controller(config) as run:
+        device = fermenter_device()
+        wiring = [a.model_copy(update={"inverted": a.id == "cooler"}) for a in device.actuators]
+        publish_config(probe, device.model_copy(update={"actuators": wiring}))
+        publish_config(probe, fermenter_loop(mode="off"))
+        await run.running("fermenter")
+        sim = run.sim("sim-fermenter")
+        await run.advance(5.0)
+        assert sim.outputs[COOLER] and not sim.outputs[HEATER]  # both relays off
+        sim.set_mode("reset")  # and after a reset
+        await run.advance_until(lambda: sim.outputs[COOLER], 10.0)
+        assert not sim.outputs[HEATER]

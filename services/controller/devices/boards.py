@@ -423,7 +423,11 @@ class BoardDevice:
         now = self.registry.ctx.clock.monotonic()
         for actuator in self.device.actuators:
             if actuator.id in self._attached:
-                self.registry.actuator(self.device.id, actuator.id).forced_off(now, reset=reset)
+                point = self.registry.actuator(self.device.id, actuator.id)
+                point.forced_off(now, reset=reset)
+                if self.board is not None and actuator.channel is not None:
+                    # the driver took the pin low; an inverted output's "off" is high
+                    self.board.set_output(actuator.channel, point.desired != actuator.inverted)
 
     def board_output_trouble(self, channel: int, why: str | None) -> None:
         for point in self._points_on(channel):
