@@ -9,10 +9,12 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
+from pathlib import Path
 from typing import Any
 
 from services.common.config import Config
-from services.common.schema.config import Actuator, Device, Loop, Sensor
+from services.common.schema.config import Device, Loop
 from services.controller.devices.serial_board import BoardTiming
 from services.controller.options import Timing
 from services.controller.sim.glycol import GLYCOL_FERMENTERS
@@ -23,7 +25,6 @@ from tests.support.waiting import eventually
 HOLD_BAND_C = 0.5
 """Every fermenter within ±0.5 °C of its setpoint while it holds (docs/control.md)."""
 COMPRESSOR = 5
-MIN_ON_S, MIN_OFF_S = 180.0, 300.0
 GLYCOL_READINGS = Timing(
     supervise_s=20.0,
     publish_every_s=100.0,
@@ -33,59 +34,36 @@ GLYCOL_READINGS = Timing(
 """A reading every 20 s (a real board: every second), so hours take seconds."""
 
 
+DOC = Path(__file__).parents[2] / "docs" / "control.md"
+
+
+def doc_example(first: str) -> dict[str, Any]:
+    """The JSON block of docs/control.md's glycol section that starts with `first`."""
+    text = DOC.read_text()
+    block = re.search(r"```json\n(\{" + re.escape(first) + r".*?)```", text, re.S)
+    assert block is not None, f"docs/control.md has no example starting {first}"
+    return json.loads(block[1])
+
+
 def glycol_device() -> Device:
-    return Device(
-        id="cellar",
-        name="Glycol cellar",
-        kind="simulated",
-        simulation="glycol",
-        sensors=[Sensor(id=name) for name in (*GLYCOL_FERMENTERS, "glycol")],
-        actuators=[
-            *(
-                Actuator(id=f"{n}-valve", role="cooler", channel=i + 1)
-                for i, n in enumerate(GLYCOL_FERMENTERS)
-            ),
-            Actuator(id="compressor", role="cooler", channel=COMPRESSOR),
-        ],
-    )
+    return Device.model_validate(doc_example('"id": "cellar"'))
 
 
-def chiller_loop(**chiller: Any) -> Loop:
-    return Loop.model_validate(
-        {
-            "id": "chiller",
-            "name": "Chiller",
-            "kind": "other",
-            "sensor": {"device": "cellar", "id": "glycol"},
-            "cooler": {"device": "cellar", "id": "compressor"},
-            "mode": "constant",
-            "setpoint": 0.0,
-            "chiller": {"min_on_s": MIN_ON_S, "min_off_s": MIN_OFF_S, **chiller},
-            "alarms": {"stale_after_s": 120},
-        }
-    )
+def chiller_loop() -> Loop:
+    return Loop.model_validate(doc_example('"id": "chiller"'))
+
+
+CHILLER = chiller_loop().chiller
+assert CHILLER is not None
+MIN_ON_S, MIN_OFF_S = CHILLER.min_on_s, CHILLER.min_off_s
 
 
 def glycol_fermenter(name: str, priority: int = 0) -> Loop:
-    return Loop.model_validate(
-        {
-            "id": name,
-            "kind": "fermenter",
-            "sensor": {"device": "cellar", "id": name},
-            "cooler": {"device": "cellar", "id": f"{name}-valve"},
-            "cooler_output": {
-                "type": "glycol_valve",
-                "window_s": 120,
-                "min_on_s": 10,
-                "min_off_s": 10,
-                "max_starts_per_hour": 60,
-            },
-            "glycol": {"chiller": "chiller", "priority": priority},
-            "mode": "constant",
-            "setpoint": 18.0,
-            "alarms": {"stale_after_s": 120},
-        }
-    )
+    """The doc's fv2, as any of the four."""
+    text = json.dumps(doc_example('"id": "fv2"')).replace("fv2", name).replace("FV2", name.upper())
+    data = json.loads(text)
+    data["glycol"]["priority"] = priority
+    return Loop.model_validate(data)
 
 
 async def test_a_cold_crash_on_one_of_four_glycol_fermenters_while_three_hold(
