@@ -46,6 +46,7 @@ from services.common.schema.config import (
     Loop,
     Profile,
     Setting,
+    with_actuator_types,
 )
 from services.common.schema.target import TARGET_FIELDS, LoopTarget
 from services.common.web import CONFIG
@@ -613,6 +614,11 @@ class ConfigStore:
                         "message": f"device {dev.id!r} has no actuator {loop.contactor.id!r}",
                     }
                 )
+        try:
+            with_actuator_types(loop, device)
+        except ValueError as exc:
+            field, _, message = str(exc).partition(": ")
+            problems.append({"field": f"{field}.type", "message": message})
         if loop.profile is not None and not profile_exists(loop.profile.profile):
             problems.append(
                 {"field": "profile.profile", "message": f"no profile {loop.profile.profile!r}"}

@@ -178,3 +178,35 @@ async def test_interlocks_and_the_contactor_must_exist_on_their_devices(
     )
     assert resp.status == 422
     assert "master contactor must be its own actuator" in json.dumps(await resp.json())
+
+
+async def test_a_loop_takes_its_outputs_types_from_the_actuators_and_may_not_contradict_them(
+    api: TestClient,
+) -> None:
+    typed = {
+        **FERMENTER_DEVICE,
+        "actuators": [
+            {"id": "heater", "role": "heater", "channel": 1, "type": "relay"},
+            {"id": "cooler", "role": "cooler", "channel": 2, "type": "compressor"},
+        ],
+    }
+    await create(api, "devices", typed)
+    heating = {**FERMENTER_LOOP, "cooler": None}  # declares no type: it takes the relay's
+    assert (await create(api, "loops", heating))["heater_output"] is None
+    cooling = {**FERMENTER_LOOP, "id": "fv2", "heater": None}
+    cooling["cooler_output"] = {"type": "glycol_valve"}
+    resp = await api.post("/api/loops", json=cooling)
+    body = await resp.json()
+    assert resp.status == 422, body
+    problem = next(d for d in body["detail"] if d["field"] == "cooler_output.type")
+    assert (
+        problem["message"] == "the loop says glycol_valve, but actuator ferm/cooler is a compressor"
+    )
+    cooling["cooler_output"] = {"type": "compressor", "min_off_s": 900}  # its own timings
+    await create(api, "loops", cooling)
+    # …and a device may not change under a loop that says otherwise
+    device = await (await api.get("/api/devices/ferm")).json()
+    device["actuators"][1]["type"] = "pump"
+    resp = await api.put("/api/devices/ferm", json=device)
+    assert resp.status == 409, await resp.json()
+    assert "fv2" in json.dumps(await resp.json())

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -56,6 +57,12 @@ class Actuator(Strict):
     channel: int | None = Field(None, ge=0, le=255, description="Board pin or relay channel.")
     inverted: bool = Field(
         False, description="Relay energised when the output is off (active-low boards)."
+    )
+    type: ActuatorType | None = Field(
+        None,
+        description="What it switches: ssr, relay, compressor, glycol_valve, pump. A loop "
+        "driving it takes this type's timings unless its own heater_output/cooler_output "
+        "sets them; a loop that names another type is refused.",
     )
     # For MQTT devices: how to switch it.
     command_topic: MqttTopic | None = None
@@ -831,6 +838,28 @@ class Loop(Strict):
             expected = p.element_w * p.no_rise_s / (p.volume_l * 4186.0)
             merged = merged.model_copy(update={"min_rise_c": min(10.0, 0.25 * expected)})
         return merged
+
+
+def with_actuator_types(loop: Loop, device: Callable[[str], Device | None]) -> Loop:
+    """`loop` with each output's type taken from its actuator where the loop declares none
+    (`Actuator.type`); raises ValueError naming the field when the two disagree."""
+    update: dict[str, OutputSettings] = {}
+    for field, ref, own in (
+        ("heater_output", loop.heater, loop.heater_output),
+        ("cooler_output", loop.cooler, loop.cooler_output),
+    ):
+        dev = device(ref.device) if ref is not None else None
+        actuator = next((a for a in dev.actuators if a.id == ref.id), None) if dev and ref else None
+        if actuator is None or actuator.type is None:
+            continue
+        if own is None:
+            update[field] = OutputSettings(type=actuator.type)
+        elif own.type != actuator.type:
+            raise ValueError(
+                f"{field}: the loop says {own.type.value}, but actuator {ref.device}/{ref.id} "  # type: ignore[union-attr]
+                f"is a {actuator.type.value}"
+            )
+    return loop.model_copy(update=update) if update else loop
 
 
 # --- app settings -------------------------------------------------------------------------

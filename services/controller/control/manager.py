@@ -18,7 +18,7 @@ from services.common.schema.commands import (
     CommandError,
     parse_loop_command,
 )
-from services.common.schema.config import Device, Loop
+from services.common.schema.config import Device, Loop, Severity, with_actuator_types
 from services.common.schema.target import CommandReply, LoopTarget
 from services.controller.control.chiller import ChillerRuntime, Chillers
 from services.controller.control.loop import LoopEnv, LoopRuntime
@@ -71,10 +71,13 @@ class LoopManager:
             loop = self._configured.get(loop_id)
             if loop is None or not self.owns(loop, now) or loop.chiller is None:
                 self.stop(loop_id, remove_state=loop is None)
-        for loop_id, loop in self._configured.items():
+        for loop_id, configured in self._configured.items():
             self._seen_at.setdefault(loop_id, now)
-            if not self.owns(loop, now):
+            if not self.owns(configured, now):
                 continue
+            loop = self._typed(configured)
+            if loop is None:
+                continue  # refused: what runs (if anything) goes on as it was
             if loop.chiller is not None:
                 self._reconcile_chiller(loop)
                 continue
@@ -89,6 +92,23 @@ class LoopManager:
         for loop_id in list(self._seen_at):
             if loop_id not in self._configured:
                 del self._seen_at[loop_id]
+
+    def _typed(self, loop: Loop) -> Loop | None:
+        """The loop with its outputs' types from its actuators (`Actuator.type`), or None
+        when the two contradict each other (refused with the `<loop>-actuator-type` alarm)."""
+        try:
+            typed, why = with_actuator_types(loop, self._devices.get), None
+        except ValueError as exc:
+            typed, why = None, str(exc)
+        self.env.alarms.condition(
+            f"{loop.id}-actuator-type",
+            why is not None,
+            f"Refused the configuration of loop {loop.id}: {why}",
+            kind="config",
+            severity=Severity.high,
+            source=loop.id,
+        )
+        return typed
 
     def _reconcile_chiller(self, loop: Loop) -> None:
         chiller = self.chillers.get(loop.id)
