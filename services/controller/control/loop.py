@@ -25,6 +25,7 @@ from services.common.schema.commands import AutotuneCommand, LoopCommand, Profil
 from services.common.schema.config import Loop, LoopMode, Profile, ProfileRun, Severity
 from services.common.schema.state import (
     AlarmDetail,
+    AutotuneState,
     InterlockState,
     LoopActivity,
     LoopState,
@@ -72,6 +73,10 @@ class LoopEnv:
     """Store a changed target (revision + 1, on disk, published) and return it."""
     publish_every_s: float = 5.0
     contactors: MasterContactors | None = None
+    tunings: Mapping[str, AutotuneState] | None = None
+    """Each loop's last finished autotune run, as this controller's disk kept it."""
+    remember_tuning: Callable[[str, AutotuneState | None], None] = lambda loop_id, status: None
+    """Keep (on disk) a loop's finished autotune run; None forgets it."""
     chillers: Chillers | None = None
 
 
@@ -128,7 +133,10 @@ class LoopRuntime:
         )
         if env.contactors is not None:
             env.contactors.attach(self)
-        self.tuning = Tuning()  # autotune runs: control/tuning.py
+        # autotune runs (control/tuning.py); the last finished one survives a restart
+        self.tuning = Tuning((env.tunings or {}).get(loop.id))
+        self.tuning.configured(configured)
+        self._remembered = self.tuning.status
 
     @property
     def id(self) -> str:
@@ -196,6 +204,7 @@ class LoopRuntime:
         self.env.alarms.forget_source(self.id, keep=keep)
         if remove_state:
             self.env.publish(self.id, None)
+            self.env.remember_tuning(self.id, None)
 
     def configure(self, loop: Loop) -> None:
         """A changed configuration (from the API), applied without disturbing what did not
@@ -765,6 +774,10 @@ class LoopRuntime:
         self._published_key = key
         self._published_at = now
         self.env.publish(self.id, self.state(wall))
+        status = self.tuning.status
+        if status is not self._remembered and status is not None and not self.tuning.running:
+            self._remembered = status  # a run ended, or its proposal was applied or discarded
+            self.env.remember_tuning(self.id, status)
 
     # commands -------------------------------------------------------------------------------------
     def command(self, cmd: LoopCommand, by: str | None = None) -> LoopTarget:

@@ -19,9 +19,15 @@ START_BAND_C = 1.0
 
 
 class Tuning:
-    def __init__(self) -> None:
+    def __init__(self, last: AutotuneState | None = None) -> None:
+        """`last`: the loop's last finished run, as kept on disk across a restart (a run
+        cut short by the restart counts as aborted; its plant and proposal stay)."""
         self.run: RelayAutotune | None = None
-        self.status: AutotuneState | None = None
+        if last is not None and last.phase == "running":
+            last = last.model_copy(
+                update={"phase": "aborted", "reason": "the controller restarted"}
+            )
+        self.status: AutotuneState | None = last
 
     @property
     def running(self) -> bool:
