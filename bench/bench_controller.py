@@ -42,13 +42,16 @@ from services.common.schema.config import (
     Loop,
     LoopKind,
     OutputSettings,
+    PidSettings,
     Profile,
     ProfilePoint,
     Sensor,
 )
 from services.controller.app import running_controller
+from services.controller.control.autotune import Phase, RelayAutotune, RelaySettings
 from services.controller.control.core import LoopControl
 from services.controller.control.profile import Schedule
+from services.controller.control.tuning import refine
 from services.controller.sim import closed_loop
 from services.controller.sim.physics import (
     PLANT_MATRIX,
@@ -270,6 +273,52 @@ def run_kettle(
     return KettleResult(reached, max(pv for _, pv in after) - 72.0, max(late))
 
 
+class _RelayRun:
+    """An autotune run on the loop's own outputs (what control/loop.py does, minus I/O)."""
+
+    def __init__(self, loop: Loop, run: RelayAutotune) -> None:
+        self.control = LoopControl(loop, 0.0)
+        self.run = run
+
+    def applied(self) -> float:
+        return 100.0 if self.control.heater is not None and self.control.heater.on else 0.0
+
+    def on_reading(self, now: float, pv: float, sp: float) -> tuple[bool, bool, float | None]:
+        if self.run.phase == Phase.running:
+            self.control.manual(self.run.update(now, pv, self.applied()))
+        d = self.control.update(now)
+        return d.heat, d.cool, d.next_at
+
+    def on_time(self, now: float) -> tuple[bool, bool, float | None]:
+        d = self.control.update(now)
+        return d.heat, d.cool, d.next_at
+
+
+def autotuned_kettle_pid(params: KettleParams) -> PidSettings:
+    """Autotune the kettle holding 65 °C (the run's defaults), as a brewer would before
+    mashing: the proposal, rehearsed on the identified plant (control/tuning.py)."""
+    kettle = Kettle(replace(params, start_c=65.0))
+    kettle.element_heat = params.loss_w_per_k * (65.0 - params.ambient_c)
+    loop = kettle_loop().model_copy(update={"setpoint": 65.0})
+    settings = RelaySettings(setpoint=65.0, high=100.0, low=0.0, window_s=loop.window_s)
+    relay = _RelayRun(loop, RelayAutotune(settings, 0.0))
+    closed_loop.run(
+        kettle,
+        relay,
+        lambda t: 65.0,
+        6 * 3600.0,
+        sensor="water",
+        heater="element",
+        cooler=None,
+        seed=7,
+    )
+    assert relay.run.phase == Phase.done, relay.run.reason
+    refine(relay.run, loop, "heat")
+    q = relay.run.proposal
+    assert q is not None
+    return PidSettings(kp=q.kp, ki=q.ki, kd=q.kd)
+
+
 def decision_cost_us(make: Callable[[], closed_loop.Thermostat], n: int = 100_000) -> float:
     thermostat = make()
     started = time.perf_counter()
@@ -356,6 +405,9 @@ def _kettle_job(job: tuple[str, str]) -> KettleResult:
     assert isinstance(params, KettleParams)
     if who == "ours":
         return run_kettle(Ours(kettle_loop()), params)
+    if who == "autotuned":
+        pid = autotuned_kettle_pid(params)
+        return run_kettle(Ours(kettle_loop().model_copy(update={"pid": pid})), params)
     return run_kettle(OnOff(differential=0.5, compressor_delay_s=0.0), params)
 
 
@@ -370,7 +422,7 @@ def matrix() -> None:
     kettles = [v.name for v in PLANT_MATRIX if isinstance(v.params, KettleParams)]
     jobs = [(n, w) for n in fermenters for w in ("ours", "stc")]
     jobs += [("ale-20L-fridge", "ours-beer-only"), ("ale-20L-fridge", "ours-ssr")]
-    kjobs = [(n, w) for n in kettles for w in ("ours", "onoff")]
+    kjobs = [(n, w) for n in kettles for w in ("ours", "autotuned", "onoff")]
     with ProcessPoolExecutor(2) as pool:
         ferm = dict(zip(jobs, pool.map(_fermenter_job, jobs), strict=True))
         kett = dict(zip(kjobs, pool.map(_kettle_job, kjobs), strict=True))
@@ -445,22 +497,27 @@ def matrix() -> None:
             f" {a.heater_starts} | {a.energy_kwh:.2f} |"
         )
 
-    print("\nKettles, mash step 65 → 72 °C (SSR element, kettle PID defaults) vs on/off ±0.5 °C:\n")
+    print(
+        "\nKettles, mash step 65 → 72 °C (SSR element, kettle PID defaults; autotuned: the"
+        " proposal of a relay run at 65 °C) vs on/off ±0.5 °C:\n"
+    )
     print(
         "| kettle | time to 72 °C, s: ours / on-off (ratio) | physical limit, s |"
         " overshoot °C ours / on-off | max error 15–30 min after, °C |"
     )
     print("|---|---|---|---|---|")
     for name in kettles:
-        a, b = kett[(name, "ours")], kett[(name, "onoff")]
+        b = kett[(name, "onoff")]
         params = _variant(name).params
         assert isinstance(params, KettleParams)
         limit = params.time_to_heat(72.0 - 65.0)
-        print(
-            f"| {name} | {a.time_to_72:.0f} / {b.time_to_72:.0f} ({a.time_to_72 / b.time_to_72:.2f}) |"
-            f" {limit:.0f} | {a.overshoot:.2f} / {b.overshoot:.2f} |"
-            f" {a.hold_error:.2f} / {b.hold_error:.2f} |"
-        )
+        for who, label in (("ours", name), ("autotuned", f"{name}, autotuned")):
+            a = kett[(name, who)]
+            print(
+                f"| {label} | {a.time_to_72:.0f} / {b.time_to_72:.0f} ({a.time_to_72 / b.time_to_72:.2f}) |"
+                f" {limit:.0f} | {a.overshoot:.2f} / {b.overshoot:.2f} |"
+                f" {a.hold_error:.2f} / {b.hold_error:.2f} |"
+            )
 
 
 def main() -> None:
