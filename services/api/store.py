@@ -624,7 +624,13 @@ class ConfigStore:
                 {"field": "profile.profile", "message": f"no profile {loop.profile.profile!r}"}
             )
         if problems:
-            raise Invalid(f"loop {loop.id!r} refers to something that does not exist", problems)
+            typed = all(p["field"].endswith("_output.type") for p in problems)
+            what = (
+                "contradicts its actuators' types"
+                if typed
+                else "refers to something that does not exist"
+            )
+            raise Invalid(f"loop {loop.id!r} {what}", problems)
 
     @staticmethod
     def _profile_exists(profile_id: str) -> bool:

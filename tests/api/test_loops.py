@@ -210,3 +210,23 @@ async def test_a_loop_takes_its_outputs_types_from_the_actuators_and_may_not_con
     resp = await api.put("/api/devices/ferm", json=device)
     assert resp.status == 409, await resp.json()
     assert "fv2" in json.dumps(await resp.json())
+
+
+async def test_the_glycol_cellar_of_the_docs_is_accepted(api: TestClient) -> None:
+    """docs/control.md's chiller and fermenter, as a brewer would POST them."""
+    from tests.controller.test_glycol_controller import doc_example
+
+    await create(api, "devices", doc_example('"id": "cellar"'))
+    chiller = await create(api, "loops", doc_example('"id": "chiller"'))
+    assert chiller["chiller"]["min_off_s"] == 300
+    fv2 = await create(api, "loops", doc_example('"id": "fv2"'))
+    assert fv2["glycol"] == {"chiller": "chiller", "priority": 1}
+    wrong = {
+        **doc_example('"id": "fv2"'),
+        "id": "fv3",
+        "cooler": {"device": "cellar", "id": "compressor"},
+    }
+    resp = await api.post("/api/loops", json=wrong)  # a valve loop on the chiller's compressor
+    body = await resp.json()
+    assert resp.status == 422, body
+    assert body["error"] == "loop 'fv3' contradicts its actuators' types"
