@@ -398,6 +398,7 @@ class ConfigStore:
         profile_ids = {p.id for p in incoming["profiles"]}
         for loop in incoming["loops"]:
             self.check_loop(loop, devices_by_id.get, profile_ids.__contains__)
+            self.check_chiller(loop, incoming["loops"])
         self.check_outputs_unshared(incoming["loops"])
         self.invalidate()  # whatever happens below, read it all again afterwards
         with self.db.atomic():
@@ -493,6 +494,7 @@ class ConfigStore:
             )
             others = [cast(Loop, o) for o in self._read_list("loops") if o.id != obj.id]
             self.check_outputs_unshared([*others, obj])
+            self.check_chiller(obj, others)
         elif isinstance(obj, Device):
             stranded = []
             for loop_id in self._users("devices", obj.id):
@@ -541,6 +543,24 @@ class ConfigStore:
                         "cooler; it cannot be a master contactor too",
                         {"field": "contactor", "used_by": {"loops": [owner[key]]}},
                     )
+
+    @staticmethod
+    def check_chiller(loop: Loop, others: list[Loop]) -> None:
+        """A fermenter on glycol names a chiller loop (create the chiller first)."""
+        if loop.glycol is None:
+            return
+        chiller = next((o for o in others if o.id == loop.glycol.chiller), None)
+        if chiller is None or chiller.chiller is None:
+            raise Invalid(
+                f"loop {loop.id!r} names no chiller",
+                [
+                    {
+                        "field": "glycol.chiller",
+                        "message": f"no chiller loop {loop.glycol.chiller!r} (a loop with a "
+                        "'chiller' section)",
+                    }
+                ],
+            )
 
     @staticmethod
     def check_loop(

@@ -217,6 +217,9 @@ async def test_the_glycol_cellar_of_the_docs_is_accepted(api: TestClient) -> Non
     from tests.controller.test_glycol_controller import doc_example
 
     await create(api, "devices", doc_example('"id": "cellar"'))
+    early = await api.post("/api/loops", json=doc_example('"id": "fv2"'))  # before its chiller
+    assert early.status == 422
+    assert (await early.json())["detail"][0]["field"] == "glycol.chiller"
     chiller = await create(api, "loops", doc_example('"id": "chiller"'))
     assert chiller["chiller"]["min_off_s"] == 300
     fv2 = await create(api, "loops", doc_example('"id": "fv2"'))
