@@ -165,3 +165,17 @@ async def test_a_failed_reservoir_probe_stops_the_chiller_with_an_alarm_naming_i
         assert not state.chiller.compressor
         (on_at, _, _), (off_at, _, _) = [s for s in board.switches if s[1] == COMPRESSOR][-2:]
         assert off_at - on_at < MIN_ON_S  # the failsafe is what cuts a minimum on time short
+        # A compressor the board refuses to switch: loss of control, with an alarm.
+        probe.publish(
+            "maelstrom/cmd/devices/cellar/simulate", {"sensor": "glycol", "fault": "none"}
+        )
+        probe.publish(
+            "maelstrom/cmd/devices/cellar/simulate", {"output": "compressor", "fault": "refused"}
+        )
+        await eventually(lambda: board.output_faults.get(COMPRESSOR) == "refused", what="refused")
+        alarms = run.ctl.alarms.records
+        await run.advance_until(lambda: "chiller-compressor" in alarms, 2 * HOUR, step=20.0)
+        assert (
+            "lost control of the compressor cellar/compressor"
+            in alarms["chiller-compressor"].message
+        )

@@ -161,6 +161,16 @@ class ChillerRuntime:
         self._decide()
 
     def supervise(self, now: float) -> None:
+        trouble = self.compressor.trouble  # the board did not do what it was told
+        self.env.alarms.condition(
+            f"{self.id}-compressor",
+            trouble is not None,
+            f"{self.title}: lost control of the compressor "
+            f"{self.compressor.device}/{self.compressor.actuator}: {trouble}",
+            kind="loss_of_control",
+            severity=Severity.high,
+            source=self.id,
+        )
         _, why = self.point.status(now, self.cfg.alarms.stale_after_s)
         if why is not None and self.fault is None:
             self._decide()
