@@ -79,6 +79,7 @@ async def test_a_cold_crash_on_one_of_four_glycol_fermenters_while_three_hold(
         system = run.sim("cellar").plant.system
         start = run.clock.monotonic()
         samples: list[tuple[float, dict[str, float]]] = []
+        waited: set[str] = set()  # whose valve ever waited for a higher priority
 
         async def hold(seconds: float) -> None:
             end = run.clock.monotonic() + seconds
@@ -86,6 +87,7 @@ async def test_a_cold_crash_on_one_of_four_glycol_fermenters_while_three_hold(
                 await run.advance(60.0)
                 beer = {n: f.beer - run.loop(n).cfg.setpoint for n, f in system.fermenters.items()}
                 samples.append((run.clock.monotonic() - start, beer))
+                waited.update(n for n in GLYCOL_FERMENTERS if run.loop(n).glycol_wait)
 
         await hold(1 * HOUR)
         crash_at = run.clock.monotonic() - start
@@ -126,12 +128,14 @@ async def test_a_cold_crash_on_one_of_four_glycol_fermenters_while_three_hold(
         {n: (round(w, 3), round(r, 3)) for n, (w, r) in holding.items()},
         f"; fv2 18 → 2 °C in {(arrived - crash_at) / HOUR:.1f} h, then max {crash[0]:.3f} "
         f"RMS {crash[1]:.3f} °C; compressor {sum(on for _, on in switches)} starts, "
-        f"shortest on {min(ons):.0f} s, off {min(offs):.0f} s",
+        f"shortest on {min(ons):.0f} s, off {min(offs):.0f} s; waited for glycol: {sorted(waited)}",
     )
     assert all(w <= HOLD_BAND_C for w, _ in holding.values()), holding
     assert worst("fv2", 0.5 * HOUR, crash_at)[0] <= HOLD_BAND_C
     assert crash[0] <= HOLD_BAND_C
     assert not [a for a in alarms.values() if a.state == "active"], alarms
+    # while the crash drew the reservoir down, the glycol was short and fv2 came first
+    assert waited and "fv2" not in waited, waited
     assert ons and offs
     assert min(ons) >= MIN_ON_S - 1e-6 and min(offs) >= MIN_OFF_S - 1e-6
 
