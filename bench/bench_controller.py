@@ -52,6 +52,7 @@ from services.controller.app import running_controller
 from services.controller.control.autotune import Phase, RelayAutotune, RelaySettings
 from services.controller.control.core import LoopControl
 from services.controller.control.profile import Schedule
+from services.controller.control.tuning import refine
 from services.controller.sim import closed_loop
 from services.controller.sim.physics import (
     PLANT_MATRIX,
@@ -344,7 +345,9 @@ class Autotuning:
 
 def autotuned_kettle_loop(params: KettleParams) -> Loop | None:
     """The kettle loop with the PID autotune proposes, from a relay run at 65 °C (the
-    brewer starts it with the mash held there); None if the run did not finish."""
+    brewer starts it with the mash held there), its SIMC gains rehearsed on the
+    identified plant against other candidates and the loop's present gains, as the
+    controller does (control/tuning.py); None if the run did not finish."""
     loop = kettle_loop().model_copy(update={"setpoint": 65.0})
     run = Autotuning(
         loop, RelaySettings(setpoint=65.0, high=100.0, low=0.0, window_s=loop.window_s)
@@ -362,8 +365,11 @@ def autotuned_kettle_loop(params: KettleParams) -> Loop | None:
         period=1.0,
         seed=7,
     )
+    if run.tuner.phase != Phase.done:
+        return None
+    refine(run.tuner, loop, "heat")  # what the controller proposes: rehearsed on the plant
     p = run.tuner.proposal
-    if run.tuner.phase != Phase.done or p is None:
+    if p is None:
         return None
     return kettle_loop().model_copy(update={"pid": PidSettings(kp=p.kp, ki=p.ki, kd=p.kd)})
 

@@ -5,6 +5,7 @@ a protection that trips ends it at once, outputs off, and the loop says why."""
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from services.common.config import Config
@@ -51,10 +52,11 @@ async def test_a_protection_trip_aborts_autotune_and_the_outputs_stay_off(
 
 
 async def test_autotune_through_the_pty_refuses_cold_water_then_identifies_the_kettle(
-    config: Config, probe: MqttProbe
+    config: Config, probe: MqttProbe, tmp_path: Path
 ) -> None:
     probe.subscribe("maelstrom/#")
-    async with sim_controller(config) as run:
+    state = str(tmp_path / "controller-state.json")
+    async with sim_controller(config, state_path=state) as run:
         publish_config(probe, kettle_device())
         publish_config(probe, kettle_loop(mode="constant", setpoint=65.0))
         await run.running("kettle")
@@ -95,3 +97,13 @@ async def test_autotune_through_the_pty_refuses_cold_water_then_identifies_the_k
             lambda m: bool((json.loads(m.payload).get("autotune") or {}).get("applied")),
         )
         assert json.loads(applied.payload)["autotune"]["proposal"] == q
+        stopped_at = run.clock.now()
+    # A restart: the identified plant is kept on the controller's disk, published again on
+    # the loop's retained state, and the loop card (which reads that state) shows it.
+    mark = probe.mark()
+    async with sim_controller(config, state_path=state, start=stopped_at + 60) as run:
+        await run.running("kettle")
+        kept = await received(probe, "maelstrom/data/kettle", autotune("done"), since=mark)
+        after = json.loads(kept.payload)["autotune"]
+        assert after["plant"] == result["plant"] and after["proposal"] == q
+        assert after["applied"]
