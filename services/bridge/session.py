@@ -118,6 +118,8 @@ class BrowserSession:
         self._pace = pace
         self._mark: Callable[[BrowserSession], None] = flusher.mark
         self.outbox = Outbox(settings.queue_limit)
+        self._full = min(settings.max_batch, settings.queue_limit)
+        """Messages waiting that make a full batch (sent without waiting for the window)."""
         self.filters: dict[str, Upstream] = {}
         """Filters this browser holds, in the order it subscribed (kept by the hub)."""
         self.last_group = 0
@@ -143,8 +145,16 @@ class BrowserSession:
     def offer(self, frame: Frame) -> None:
         if self.closed:
             return
-        self.outbox.put(frame)
-        if not (self._marked or self._draining):
+        outbox = self.outbox
+        outbox.put(frame)
+        if self._draining:
+            return
+        if len(outbox) >= self._full:
+            # A full batch goes at once, not at the window's end: while the dispatcher
+            # catches up on a backlog, a window's worth would overflow the outbox (and
+            # coalesce) for a browser that takes everything.
+            self._send(self._loop.time())
+        elif not self._marked:
             self._marked = True
             self._mark(self)
 
@@ -156,6 +166,9 @@ class BrowserSession:
     def flush(self, now: float) -> None:
         """Send what waits (the flusher's turn), unless the socket is full."""
         self._marked = False
+        self._send(now)
+
+    def _send(self, now: float) -> None:
         if self.closed or not len(self.outbox) or self._draining:
             return
         transport = self._transport
@@ -192,7 +205,7 @@ class BrowserSession:
         finally:
             self._draining = None
         self._blocked_since = None
-        self.flush(self._loop.time())
+        self._send(self._loop.time())
 
     # closing ---------------------------------------------------------------------------------
     async def close(self, code: int = 1000, reason: str = "") -> None:
