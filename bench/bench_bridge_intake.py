@@ -65,6 +65,9 @@ DURATION = float(os.environ.get("BENCH_DURATION", "5"))
 SIDES = tuple(
     os.environ.get("BENCH_SIDES", "before/thread,before/loop,after/thread,after/loop").split(",")
 )
+BROKER_CPU = os.environ.get("BENCH_BROKER_CPU", "load")
+"""`load`: Mosquitto beside the publisher and the browser, the bridge alone on its CPU (its
+intake on one core); `server`: Mosquitto on the bridge's CPU (both on one core)."""
 TARGET = 20_000  # msg/s per bridge (issue 13)
 SYS_DROPPED = "$SYS/broker/publish/messages/dropped"
 SYS_INTERVAL = 1
@@ -85,6 +88,10 @@ class Intake:
     bridge_cpu_s: float
     p50_ms: float
     p99_ms: float
+    behind: int | None
+    """Messages sent but not yet taken in by the bridge when the publisher finished."""
+    client_cpu: float
+    """The browser's (receiver's) share of a CPU: near 100 % it, not the bridge, is the limit."""
 
     @property
     def offered(self) -> float:
@@ -215,8 +222,9 @@ def measure(
             rcv.send(("start", run))
             pub.send(("publish", run, rate, DURATION))
             _, sent, took = pub.recv()
+            at_end = bridge_stats(http_port)
             rcv.send(("finish", sent, QUIET))
-            _, delivered, _frames, raw, _client_cpu = rcv.recv()
+            _, delivered, _frames, raw, client_cpu = rcv.recv()
             cpu = cpu_seconds(bridge.pid) - cpu_before
             stats = bridge_stats(http_port)
             broker_dropped = drops.read() - dropped_before
@@ -224,6 +232,7 @@ def measure(
             taken_in = (
                 stats["mqtt_in"] - stats_before["mqtt_in"] if counted else sent - broker_dropped
             )
+            behind = sent - (at_end["mqtt_in"] - stats_before["mqtt_in"]) if counted else None
             latencies = sorted(array("q", raw))
             result = Intake(
                 side,
@@ -238,6 +247,8 @@ def measure(
                 cpu,
                 percentile(latencies, 0.5),
                 percentile(latencies, 0.99),
+                behind,
+                client_cpu,
             )
             results.append(result)
             print(_line(result), flush=True)
@@ -258,7 +269,9 @@ def _line(r: Intake) -> str:
         f"delivered {r.complete:6.1%}  lost at broker {r.broker_dropped:6}  "
         f"at bridge {r.lost_at_bridge:6} (coalesced {r.coalesced})  "
         f"bridge CPU {r.cpu_us:5.1f} µs/msg (≈ {r.capacity:6.0f}/s on one core)  "
-        f"p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:7.1f} ms"
+        f"p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:7.1f} ms  "
+        f"behind at the end {'–' if r.behind is None else r.behind}  "
+        f"browser CPU {r.client_cpu:.0%}"
     )
 
 
@@ -300,7 +313,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         port, ws_port = free_port(), free_port()
         broker = start_mosquitto(
-            Path(tmp), port, ws_port, pins["server"], (f"sys_interval {SYS_INTERVAL}",)
+            Path(tmp), port, ws_port, pins[BROKER_CPU], (f"sys_interval {SYS_INTERVAL}",)
         )
         drops: BrokerDrops | None = None
         try:

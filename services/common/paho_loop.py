@@ -27,8 +27,9 @@ import paho.mqtt.client as paho
 log = logging.getLogger(__name__)
 
 READ_AHEAD = 65_536
-PACKETS_PER_TURN = 2_000
-"""Packets decoded before other tasks get a turn (the rest are read on the next)."""
+PACKETS_PER_TURN = 256
+"""Packets decoded (and, in MqttClient, handled) before other tasks get a turn (the rest
+are read on the next): about 10 ms of the bridge's work."""
 MAX_BACKLOG = 50_000
 """Messages read but not yet handled before the socket is left unread for a while
 (about 10 s of a busy bridge, some 20 MB): memory stays bounded, a short stall drops nothing."""
