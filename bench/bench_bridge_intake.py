@@ -37,6 +37,7 @@ import uuid
 from array import array
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import paho.mqtt.client as paho
 from paho.mqtt.enums import CallbackAPIVersion
@@ -217,22 +218,26 @@ def measure(
         rcv.recv()
         for run, rate in enumerate(RATES, start=1):
             dropped_before = drops.read()
-            stats_before = bridge_stats(http_port)
+            stats_before = _stats_or_none(http_port, 60.0) or bridge_stats(http_port)
             cpu_before = cpu_seconds(bridge.pid)
             rcv.send(("start", run))
             pub.send(("publish", run, rate, DURATION))
             _, sent, took = pub.recv()
-            at_end = bridge_stats(http_port)
+            at_end = _stats_or_none(http_port, 5.0)  # a starved bridge may not answer
             rcv.send(("finish", sent, QUIET))
             _, delivered, _frames, raw, client_cpu = rcv.recv()
             cpu = cpu_seconds(bridge.pid) - cpu_before
-            stats = bridge_stats(http_port)
+            stats = _stats_or_none(http_port, 60.0) or stats_before
             broker_dropped = drops.read() - dropped_before
             counted = "mqtt_in" in stats
             taken_in = (
                 stats["mqtt_in"] - stats_before["mqtt_in"] if counted else sent - broker_dropped
             )
-            behind = sent - (at_end["mqtt_in"] - stats_before["mqtt_in"]) if counted else None
+            behind = (
+                sent - (at_end["mqtt_in"] - stats_before["mqtt_in"])
+                if counted and at_end is not None
+                else None
+            )
             latencies = sorted(array("q", raw))
             result = Intake(
                 side,
@@ -352,6 +357,16 @@ def main() -> None:
             broker.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 broker.wait(5)
+
+
+def _stats_or_none(http_port: int, timeout: float) -> dict[str, Any] | None:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            return bridge_stats(http_port)
+        except OSError:
+            if time.monotonic() > deadline:
+                return None
 
 
 def _load() -> str:

@@ -61,7 +61,7 @@ class Config:
     bridge_mqtt: MqttSettings | None = None
     """`MAELSTROM_BRIDGE_MQTT_URL`: the broker login of the browser bridge mounted in the API
     (its own user, narrower than the API's); None = the API's own (`MAELSTROM_MQTT_URL`)."""
-    bridge_mqtt_driver: str = "thread"
+    bridge_mqtt_driver: str = "loop"
     """`MAELSTROM_BRIDGE_MQTT_DRIVER`: what reads the bridge's MQTT socket — `loop` (the event
     loop, services/common/paho_loop.py) or `thread` (paho's network thread)."""
     config_key: bytes | None = field(default=None, repr=False)
