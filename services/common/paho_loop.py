@@ -98,6 +98,8 @@ class LoopDriver:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self._sock: Any = None
+        self._more: asyncio.Handle | None = None
+        """Our next read turn, when one is due (data already read ahead, in memory)."""
         self._misc: asyncio.Task[None] | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._stopping = False
@@ -187,6 +189,9 @@ class LoopDriver:
             self._loop.remove_writer(sock)
         if self._sock is sock:
             self._sock = None
+            if self._more is not None:
+                self._more.cancel()
+                self._more = None
 
     def _register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._in_loop(self._add_writer, sock)
@@ -206,6 +211,16 @@ class LoopDriver:
             self._loop.remove_writer(sock)
 
     def _readable(self, sock: Any) -> None:
+        """The socket has data (the selector says so on every turn while the kernel holds
+        some): read, unless a turn of ours is already due to."""
+        if self._more is None:
+            self._read(sock)
+
+    def _read_more(self, sock: Any) -> None:
+        self._more = None
+        self._read(sock)
+
+    def _read(self, sock: Any) -> None:
         client = self.client
         assert self._loop is not None
         for _ in range(PACKETS_PER_TURN):
@@ -215,7 +230,10 @@ class LoopDriver:
             client.loop_read()
             if self._sock is not sock or not getattr(sock, "buffered", False):
                 return
-        self._loop.call_soon(self._readable, sock)  # more in memory: the socket may not wake us
+        # More in memory (the socket may not wake us): one more turn, after the others'.
+        # Only one: a turn for each selector wake-up as well would pile up under load,
+        # a few more every loop iteration, and starve everything else for seconds.
+        self._more = self._loop.call_soon(self._read_more, sock)
 
     def _pause(self, sock: Any) -> None:
         """Stop reading while the handlers catch up: memory stays bounded."""
