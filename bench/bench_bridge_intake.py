@@ -53,7 +53,7 @@ from bench.bench_bridge import (
     start_mosquitto,
     wait_for,
 )
-from bench.bridge_load import publisher_main, receiver_main
+from bench.bridge_load import raw_publisher_main, receiver_main
 
 BASELINE = os.environ.get("BENCH_BASELINE_COMMIT", "37602cdbf3b460934a064032015c4390c6d1e2e7")
 """main before the outbox sent more than one batch per window (issue 13)."""
@@ -93,6 +93,9 @@ class Intake:
     """Messages sent but not yet taken in by the bridge when the publisher finished."""
     client_cpu: float
     """The browser's (receiver's) share of a CPU: near 100 % it, not the bridge, is the limit."""
+    starved: float
+    """Share of the publishing time the bridge was ready to run but waited for its CPU
+    (other processes on it: /proc/<pid>/task/*/schedstat, summed over its threads)."""
 
     @property
     def offered(self) -> float:
@@ -205,7 +208,7 @@ def measure(
         wait_for(lambda: bridge_stats(http_port)["broker"] == "online", 20, f"{side} bridge")
         pub, pub_child = ctx.Pipe()
         publisher = ctx.Process(
-            target=publisher_main, args=(pub_child, "127.0.0.1", broker_port, cpus["load"])
+            target=raw_publisher_main, args=(pub_child, "127.0.0.1", broker_port, cpus["load"])
         )
         publisher.start()
         pub.recv()
@@ -220,9 +223,13 @@ def measure(
             dropped_before = drops.read()
             stats_before = _stats_or_none(http_port, 60.0) or bridge_stats(http_port)
             cpu_before = cpu_seconds(bridge.pid)
+            waited_before = runqueue_seconds(bridge.pid)
+            wall_before = time.monotonic()
             rcv.send(("start", run))
             pub.send(("publish", run, rate, DURATION))
             _, sent, took = pub.recv()
+            waited = runqueue_seconds(bridge.pid) - waited_before
+            wall = time.monotonic() - wall_before
             at_end = _stats_or_none(http_port, 5.0)  # a starved bridge may not answer
             rcv.send(("finish", sent, QUIET))
             _, delivered, _frames, raw, client_cpu = rcv.recv()
@@ -254,6 +261,7 @@ def measure(
                 percentile(latencies, 0.99),
                 behind,
                 client_cpu,
+                waited / wall,
             )
             results.append(result)
             print(_line(result), flush=True)
@@ -276,22 +284,24 @@ def _line(r: Intake) -> str:
         f"bridge CPU {r.cpu_us:5.1f} µs/msg (≈ {r.capacity:6.0f}/s on one core)  "
         f"p50 {r.p50_ms:6.1f} ms  p99 {r.p99_ms:7.1f} ms  "
         f"behind at the end {'–' if r.behind is None else r.behind}  "
-        f"browser CPU {r.client_cpu:.0%}"
+        f"browser CPU {r.client_cpu:.0%}  waited for its CPU {r.starved:.0%}"
     )
 
 
 def table(results: list[Intake]) -> str:
     lines = [
         "| bridge | offered msg/s | sent | lost at broker | lost at bridge (coalesced) "
-        "| delivered | bridge CPU µs/msg | ≈ msg/s on one core | p50 / p99 ms |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|---|",
+        "| delivered | bridge CPU µs/msg | ≈ msg/s on one core | p50 / p99 ms "
+        "| not yet taken in when publishing ended | bridge waited for its CPU |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---|---:|---:|",
     ]
     for r in results:
         at_bridge = f"{r.lost_at_bridge:,} ({r.coalesced:,})" + ("" if r.counted else "*")
         lines.append(
             f"| {r.side} | {r.rate:,} | {r.sent:,} | {r.broker_dropped:,} | {at_bridge} "
             f"| {r.complete:.1%} | {r.cpu_us:.1f} | {r.capacity:,.0f} "
-            f"| {r.p50_ms:.0f} / {r.p99_ms:.0f} |"
+            f"| {r.p50_ms:.0f} / {r.p99_ms:.0f} | {'–' if r.behind is None else f'{r.behind:,}'} "
+            f"| {r.starved:.0%} |"
         )
     if any(not r.counted for r in results):
         lines.append("")
@@ -357,6 +367,15 @@ def main() -> None:
             broker.terminate()
             with contextlib.suppress(subprocess.TimeoutExpired):
                 broker.wait(5)
+
+
+def runqueue_seconds(pid: int) -> float:
+    """Time every thread of `pid` spent runnable but waiting for a CPU (schedstat field 2)."""
+    total = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        with contextlib.suppress(OSError, IndexError):
+            total += int((task / "schedstat").read_text().split()[1])
+    return total / 1e9
 
 
 def _stats_or_none(http_port: int, timeout: float) -> dict[str, Any] | None:
