@@ -70,6 +70,7 @@ BROKER_CPU = os.environ.get("BENCH_BROKER_CPU", "load")
 """`load`: Mosquitto beside the publisher and the browser, the bridge alone on its CPU (its
 intake on one core); `server`: Mosquitto on the bridge's CPU (both on one core)."""
 TARGET = 20_000  # msg/s per bridge (issue 13)
+KEPT_UP_P99_MS = 1000.0
 SYS_DROPPED = "$SYS/broker/publish/messages/dropped"
 SYS_INTERVAL = 1
 
@@ -118,8 +119,10 @@ class Intake:
         return 1e6 / self.cpu_us if self.cpu_us else float("nan")
 
     @property
-    def lossless(self) -> bool:
-        return self.delivered >= self.sent
+    def kept_up(self) -> bool:
+        """Every message delivered, none of them late by a second or more (a bridge that
+        only queues shows p99 in seconds after a 5 s run, and loses on longer ones)."""
+        return self.delivered >= self.sent and self.p99_ms < KEPT_UP_P99_MS
 
 
 class BrokerDrops:
@@ -310,10 +313,10 @@ def table(results: list[Intake]) -> str:
 
 
 def sustained(results: list[Intake], side: str) -> int:
-    """The highest offered rate `side` delivered in full (and every rate below it)."""
+    """The highest offered rate `side` kept up with (and every rate below it)."""
     best = 0
     for r in sorted((r for r in results if r.side == side), key=lambda r: r.rate):
-        if not r.lossless:
+        if not r.kept_up:
             break
         best = r.rate
     return best
@@ -357,7 +360,8 @@ def main() -> None:
             for side in SIDES:
                 best = sustained(results, side)
                 print(
-                    f"{side}: every message delivered up to {best:,} msg/s offered "
+                    f"{side}: kept up (all delivered, p99 < {KEPT_UP_P99_MS / 1000:g} s) "
+                    f"up to {best:,} msg/s offered "
                     f"({'meets' if best >= TARGET else 'below'} the {TARGET:,} msg/s target)"
                 )
             print(f"load average after: {_load()}")
