@@ -12,8 +12,10 @@ its outbox keeps filling, then coalescing, and a small task waits for the
 buffer to drain. When it stays full for `stall_limit`, the hub closes it.
 
 While messages keep coming, the flusher runs at most once per `batch_window`,
-so batches form; a message arriving after a quiet spell goes out at once. The
-window widens while the bridge as a whole is overloaded (see `Pace`).
+so batches form; a message arriving after a quiet spell goes out at once, and so
+does a batch that fills before the window ends (the window paces small frames; it
+never caps what a browser gets). The window widens while the bridge as a whole is
+overloaded (see `Pace`).
 """
 
 from __future__ import annotations

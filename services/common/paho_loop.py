@@ -32,7 +32,8 @@ PACKETS_PER_TURN = 256
 are read on the next): about 10 ms of the bridge's work."""
 MAX_BACKLOG = 50_000
 """Messages read but not yet handled before the socket is left unread for a while
-(about 10 s of a busy bridge, some 20 MB): memory stays bounded, a short stall drops nothing."""
+(about 10 s of a busy bridge, some 20 MB): memory stays bounded. (MqttClient handles each
+message as it reads it, so its backlog stays 0 and this never applies there.)"""
 PAUSE_POLL_S = 0.005
 MISC_EVERY_S = 1.0
 """paho's keepalive and timeout bookkeeping (`loop_misc`)."""
