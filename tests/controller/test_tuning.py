@@ -132,8 +132,9 @@ async def test_autotune_through_the_pty_identifies_the_fermenter_and_spares_its_
     config: Config, probe: MqttProbe
 ) -> None:
     """The cooler's relay run on the simulated fermenter board, through the pty and the
-    broker, a reading every two minutes: the compressor's minimum on and off times hold all along
-    (the relay goes through the loop's actuators), and the gain is the simulator's."""
+    broker, a reading every two minutes: the compressor's minimum on and off times hold
+    all along (the relay goes through the loop's actuators), and the gain is the
+    simulator's."""
     probe.subscribe("maelstrom/#")
     async with sim_controller(config, EVERY_TWO_MINUTES) as run:
         publish_config(probe, fermenter_device())
