@@ -50,7 +50,7 @@ from services.common.schema.config import (
 )
 from services.controller.app import running_controller
 from services.controller.control.autotune import Phase, RelayAutotune, RelaySettings
-from services.controller.control.core import LoopControl
+from services.controller.control.core import LoopControl, cooler_timing
 from services.controller.control.profile import Schedule
 from services.controller.control.tuning import refine
 from services.controller.sim import closed_loop
@@ -374,6 +374,44 @@ def autotuned_kettle_loop(params: KettleParams) -> Loop | None:
     return kettle_loop().model_copy(update={"pid": PidSettings(kp=p.kp, ki=p.ki, kd=p.kd)})
 
 
+def autotuned_fermenter_loop(params: FermenterParams, rehearsed: bool = True) -> Loop | None:
+    """The beer-only typed fermenter loop with the PID autotune proposes from a cooler
+    relay run at 18 °C (the beer held there first), rehearsed on the identified plant
+    as the controller does (control/tuning.py); None if the run did not finish.
+
+    The run is the offline test's (tests/controller/test_autotune.py): a steady room
+    and no yeast, water in the fermenter before brew day, on this plant's physics
+    otherwise. Only the cooler: with the room above 18 °C a heater's relay has nothing
+    to bring the beer back down but the cooler it may not use. The proposal is for
+    the beer → output loop, so the loop it goes on is the beer-only one (the cascade's
+    two PIDs are other gains, not identified here). `rehearsed` False: SIMC's rule alone,
+    without the rehearsal on the identified plant (to tell the two apart)."""
+    loop = typed_fermenter_loop(cascade=False).model_copy(update={"setpoint": 18.0})
+    window = cooler_timing(loop).window_s
+    run = Autotuning(loop, RelaySettings(setpoint=18.0, high=0.0, low=-100.0, window_s=window))
+    steady = replace(params, start_c=18.0, ambient_swing_c=0.0, yeast_peak_w=0.0)
+    closed_loop.run(
+        Fermenter(steady),
+        run,
+        lambda t: 18.0,
+        2 * DAY,
+        sensor="beer",
+        heater="heater",
+        cooler="cooler",
+        period=10.0,
+        seed=7,
+    )
+    if run.tuner.phase != Phase.done:
+        return None
+    if rehearsed:
+        refine(run.tuner, loop, "cool")
+    p = run.tuner.proposal
+    if p is None:
+        return None
+    pid = PidSettings(kp=p.kp, ki=p.ki, kd=p.kd)
+    return typed_fermenter_loop(cascade=False).model_copy(update={"pid": pid})
+
+
 def decision_cost_us(make: Callable[[], closed_loop.Thermostat], n: int = 100_000) -> float:
     thermostat = make()
     started = time.perf_counter()
@@ -454,6 +492,10 @@ def _fermenter_job(job: tuple[str, str, str]) -> FermenterResult:
         return run(Ours(typed_fermenter_loop()), chamber=True)
     if who == "ours-beer-only":
         return run(Ours(typed_fermenter_loop(cascade=False)))
+    if who in ("ours-autotuned", "ours-simc"):
+        loop = autotuned_fermenter_loop(params, rehearsed=who == "ours-autotuned")
+        assert loop is not None, f"autotune did not finish on {name}"
+        return run(Ours(loop))
     if who == "ours-ssr":  # the first wave's defaults: SSR heater, 30-min compressor windows
         return run(Ours(fermenter_loop()))
     return run(OnOff(differential=0.5, compressor_delay_s=180.0))
@@ -536,13 +578,49 @@ def _fermenter_tables(
     return met
 
 
+DEMO_CHOICES = (
+    ("ours", "relay + compressor types, cascade (the default above)"),
+    ("ours-beer-only", "relay + compressor types, beer probe only"),
+    ("ours-autotuned", "…beer probe only, the PID autotune proposes (cooler run at 18 °C)"),
+    ("ours-simc", "…beer probe only, that run's SIMC gains, not rehearsed"),
+    ("ours-ssr", "no types declared: SSR heater 10 s, compressor 30 min windows"),
+    ("stc", "STC-1000"),
+)
+"""The demo fermenter's other choices: (job, what it is)."""
+
+
+def demo_fermenter_table(ferm: dict[tuple[str, str, str], FermenterResult]) -> None:
+    print("\nThe demo fermenter (ale-20L-fridge, ale) with other choices of ours:\n")
+    print(
+        "| ours | RMS °C | max °C | compressor starts | heater starts | energy kWh |"
+        " crash 21 → 2.5 °C, h |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    left = (ALE.days * DAY - ALE.crash_at) / HOUR  # the profile ends before 2.5 °C
+    for who, label in DEMO_CHOICES:
+        a = ferm[("ale-20L-fridge", who, "ale")]
+        crash = f"{a.crash_hours:.1f}" if a.crash_hours < left else f"not in {left:.0f}"
+        print(
+            f"| {label} | {a.rms:.3f} | {a.max_error:.2f} | {a.compressor_starts} |"
+            f" {a.heater_starts} | {a.energy_kwh:.2f} | {crash} |"
+        )
+
+
+def demo_fermenter() -> None:
+    """Only the demo fermenter's table (seconds, not the matrix's minutes):
+    `python -c 'from bench.bench_controller import demo_fermenter; demo_fermenter()'`."""
+    jobs = [("ale-20L-fridge", who, "ale") for who, _ in DEMO_CHOICES]
+    with ProcessPoolExecutor(2) as pool:
+        demo_fermenter_table(dict(zip(jobs, pool.map(_fermenter_job, jobs), strict=True)))
+
+
 def matrix() -> None:
     """Every plant variant, ours and the thermostat side by side, on both profiles; the
     worst variant for each ratio; where the goal is met and where not."""
     fermenters = [v.name for v in PLANT_MATRIX if isinstance(v.params, FermenterParams)]
     kettles = [v.name for v in PLANT_MATRIX if isinstance(v.params, KettleParams)]
     jobs = [(n, w, b.name) for b in BREWS for n in fermenters for w in ("ours", "stc")]
-    jobs += [("ale-20L-fridge", "ours-beer-only", "ale"), ("ale-20L-fridge", "ours-ssr", "ale")]
+    jobs += [("ale-20L-fridge", w, "ale") for w, _ in DEMO_CHOICES if w not in ("ours", "stc")]
     kjobs = [(n, w) for n in kettles for w in ("ours", "autotuned", "onoff")]
     with ProcessPoolExecutor(2) as pool:
         ferm = dict(zip(jobs, pool.map(_fermenter_job, jobs), strict=True))
@@ -565,20 +643,7 @@ def matrix() -> None:
         worst, where = max(ratios[k])
         print(f"| {k} | ≤ {goal:g} | {worst:.2f} | {where} |")
 
-    print("\nThe demo fermenter (ale-20L-fridge, ale) with other choices of ours:\n")
-    print("| ours | RMS °C | max °C | compressor starts | heater starts | energy kWh |")
-    print("|---|---|---|---|---|---|")
-    for who, label in (
-        ("ours", "relay + compressor types, cascade (the default above)"),
-        ("ours-beer-only", "relay + compressor types, beer probe only"),
-        ("ours-ssr", "no types declared: SSR heater 10 s, compressor 30 min windows"),
-        ("stc", "STC-1000"),
-    ):
-        a = ferm[("ale-20L-fridge", who, "ale")]
-        print(
-            f"| {label} | {a.rms:.3f} | {a.max_error:.2f} | {a.compressor_starts} |"
-            f" {a.heater_starts} | {a.energy_kwh:.2f} |"
-        )
+    demo_fermenter_table(ferm)
 
     print(
         "\nKettles, mash step 65 → 72 °C (SSR element) vs on/off ±0.5 °C; ours with the"
