@@ -41,6 +41,11 @@ STEP_C = 2.0
 HOLD_PERIODS, PERIODS, SCORED_PERIODS = 2, 12, 5
 """Hold for 2 of the run's oscillation periods, step, go on to 12; the hold is scored
 over the last 5."""
+LOAD_PCT, LOAD_PERIODS = 10.0, 10
+"""Then the load changes: holding takes 10 % more of the tuned output (a warmer room,
+yeast heat, a lid opened), scored over 10 more periods. A plant's holding output is
+not the same at every setpoint, so an integral too slow to follow it would ride off
+the setpoint for days on the real plant, however well it steps on the model."""
 OVERSHOOT_FLOOR_C = 0.02
 RMS_FLOOR_C = 0.005
 """Below these a difference is the probe's noise, not control."""
@@ -62,6 +67,8 @@ class IdentifiedModel:
     bias: float
     start: float
     output: str  # "heater" or "cooler"
+    load_at: float = math.inf
+    load: float = 0.0  # from `load_at` on, holding takes `bias + load` %
 
     def __post_init__(self) -> None:
         self.y = self.start
@@ -83,7 +90,8 @@ class IdentifiedModel:
                 self._sent.popleft()
             delayed = self._sent[0][1]
             self.x = delayed if p.lag_s <= 0 else self.x + h * (delayed - self.x) / p.lag_s
-            self.y += h * p.gain * (self.x - self.bias)
+            held = self.bias + (self.load if self.t >= self.load_at else 0.0)
+            self.y += h * p.gain * (self.x - held)
             self.t += h
 
     def temperature(self, sensor: str) -> float:
@@ -132,8 +140,9 @@ def simc_family(plant: IdentifiedPlant, window_s: float) -> list[PidSettings]:
 
 def rehearse(
     loop: Loop, plant: IdentifiedPlant, bias: float, output: str, pid: PidSettings
-) -> tuple[float, float]:
-    """(overshoot, RMS of the hold) of `pid` on the identified model, °C."""
+) -> tuple[float, float, float]:
+    """(overshoot, RMS of the hold, RMS after the load change) of `pid` on the
+    identified model, °C."""
     cool = output == "cool"
     sign = -1.0 if cool else 1.0
     tuned = loop.model_copy(
@@ -147,8 +156,11 @@ def rehearse(
     start = loop.setpoint
     target = start + sign * STEP_C
     period = plant.ultimate_period_s
-    step_at, duration = HOLD_PERIODS * period, PERIODS * period
-    model = IdentifiedModel(plant, bias, start, "cooler" if cool else "heater")
+    step_at, load_at = HOLD_PERIODS * period, PERIODS * period
+    duration = load_at + LOAD_PERIODS * period
+    model = IdentifiedModel(
+        plant, bias, start, "cooler" if cool else "heater", load_at, sign * LOAD_PCT
+    )
     trace = closed_loop.run(
         model,
         _Pid(tuned, bias),
@@ -159,10 +171,15 @@ def rehearse(
         cooler="cooler" if cool else None,
         period=min(60.0, max(1.0, period / 200.0)),
     )
-    over = max(0.0, max(sign * (pv - target) for pv in trace.pv))
-    settled = duration - SCORED_PERIODS * period
-    late = [pv - target for t, pv in zip(trace.times, trace.pv, strict=True) if t >= settled]
-    return over, math.sqrt(sum(e * e for e in late) / max(1, len(late)))
+    samples = list(zip(trace.times, trace.pv, strict=True))
+    over = max(0.0, max(sign * (pv - target) for t, pv in samples if t < load_at))
+    settled = load_at - SCORED_PERIODS * period
+
+    def rms(start: float, end: float) -> float:
+        late = [pv - target for t, pv in samples if start <= t < end]
+        return math.sqrt(sum(e * e for e in late) / max(1, len(late)))
+
+    return over, rms(settled, load_at), rms(load_at, duration)
 
 
 def choose(
@@ -171,12 +188,14 @@ def choose(
     """The candidate that does best on the identified model (the loop's present gains
     among them): the SIMC proposal, made fit for the loop it will run in."""
     present = loop.pid_settings
-    ref_over, ref_rms = rehearse(loop, plant, bias, output, present)
-    ref_over, ref_rms = max(ref_over, OVERSHOOT_FLOOR_C), max(ref_rms, RMS_FLOOR_C)
+    floors = (OVERSHOOT_FLOOR_C, RMS_FLOOR_C, RMS_FLOOR_C)
+    ref = [
+        max(x, f) for x, f in zip(rehearse(loop, plant, bias, output, present), floors, strict=True)
+    ]
     best, best_score = present, 1.0
     for pid in simc_family(plant, window_s):
-        over, rms = rehearse(loop, plant, bias, output, pid)
-        score = max(max(over, OVERSHOOT_FLOOR_C) / ref_over, max(rms, RMS_FLOOR_C) / ref_rms)
+        got = rehearse(loop, plant, bias, output, pid)
+        score = max(max(x, f) / r for x, f, r in zip(got, floors, ref, strict=True))
         if score < best_score:
             best, best_score = pid, score
     return Proposal(Rule.simc, best.kp, best.ki, best.kd)
