@@ -116,7 +116,7 @@ def cpu_seconds(pid: int) -> float:
 
 
 def start_mosquitto(
-    workdir: Path, port: int, ws_port: int, cpus: set[int] | None
+    workdir: Path, port: int, ws_port: int, cpus: set[int] | None, extra: tuple[str, ...] = ()
 ) -> subprocess.Popen[bytes]:
     conf = workdir / "mosquitto.conf"
     conf.write_text(
@@ -132,6 +132,7 @@ def start_mosquitto(
                 "log_dest stderr",
                 "log_type error",
                 "user root" if os.geteuid() == 0 else "",
+                *extra,
             ]
         )
         + "\n"

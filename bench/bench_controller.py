@@ -30,6 +30,7 @@ import time
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, replace
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -42,13 +43,16 @@ from services.common.schema.config import (
     Loop,
     LoopKind,
     OutputSettings,
+    PidSettings,
     Profile,
     ProfilePoint,
     Sensor,
 )
 from services.controller.app import running_controller
-from services.controller.control.core import LoopControl
+from services.controller.control.autotune import Phase, RelayAutotune, RelaySettings
+from services.controller.control.core import LoopControl, cooler_timing
 from services.controller.control.profile import Schedule
+from services.controller.control.tuning import refine
 from services.controller.sim import closed_loop
 from services.controller.sim.physics import (
     PLANT_MATRIX,
@@ -107,16 +111,68 @@ class OnOff:
         return self.heat, self.cool, None
 
 
+def _profile(name: str, points: list[tuple[float, float]]) -> Profile:
+    return Profile(id=name, points=[ProfilePoint(offset=o, temperature=t) for o, t in points])
+
+
 def ale_profile() -> Profile:
-    points = [
-        (0, 18),
-        (3 * DAY, 18),
-        (4 * DAY, 21),
-        (7 * DAY, 21),
-        (7 * DAY + 60, 2),
-        (10 * DAY, 2),
-    ]
-    return Profile(id="ale", points=[ProfilePoint(offset=o, temperature=t) for o, t in points])
+    return _profile(
+        "ale",
+        [(0, 18), (3 * DAY, 18), (4 * DAY, 21), (7 * DAY, 21), (7 * DAY + 60, 2), (10 * DAY, 2)],
+    )
+
+
+def lager_profile() -> Profile:
+    """10 °C for 6 days, a free rise to 16 °C over a day for the diacetyl rest, held 2
+    days, then the cold crash to 2 °C held 5 days: 14 days."""
+    return _profile(
+        "lager",
+        [(0, 10), (6 * DAY, 10), (7 * DAY, 16), (9 * DAY, 16), (9 * DAY + 60, 2), (14 * DAY, 2)],
+    )
+
+
+@dataclass(frozen=True)
+class Brew:
+    """A fermentation schedule and how it is scored: from 12 h after pitching, without
+    the first 12 h of the cold crash (both controllers pull down flat out then)."""
+
+    name: str
+    profile: Callable[[], Profile]
+    days: float
+    crash_at: float
+    pitch_c: float | None  # None: pitched at the room's temperature
+    steps: tuple[tuple[float, float, float, float], ...]
+    """(start, end, target, sign) per step: how far past `target` the beer went."""
+
+    def scored(self, t: float) -> bool:
+        return t >= 12 * HOUR and not self.crash_at <= t < self.crash_at + 12 * HOUR
+
+
+ALE = Brew(
+    "ale",
+    ale_profile,
+    10.0,
+    7 * DAY,
+    None,
+    (
+        (0, 3 * DAY, 18.0, -1.0),  # pitched warm, cooled to 18: undershoot
+        (4 * DAY, 7 * DAY, 21.0, +1.0),  # after the ramp up
+        (7 * DAY, 10 * DAY, 2.0, -1.0),  # after the cold crash
+    ),
+)
+LAGER = Brew(
+    "lager",
+    lager_profile,
+    14.0,
+    9 * DAY,
+    12.0,
+    (
+        (0, 6 * DAY, 10.0, -1.0),  # pitched at 12, cooled to 10: undershoot
+        (7 * DAY, 9 * DAY, 16.0, +1.0),  # after the rise to the diacetyl rest
+        (9 * DAY, 14 * DAY, 2.0, -1.0),  # after the cold crash
+    ),
+)
+BREWS = (ALE, LAGER)
 
 
 def fermenter_loop() -> Loop:
@@ -181,30 +237,21 @@ def on_seconds(trace: closed_loop.Trace, output: str, end: float) -> float:
     return total + (end - since if since is not None else 0.0)
 
 
-def tracking(t: float) -> bool:
-    """Scored: after the first 12 h (pitched warm) and outside the 12 h of the cold crash."""
-    return t >= 12 * HOUR and not 7 * DAY <= t < 7 * DAY + 12 * HOUR
-
-
-def score_fermenter(trace: closed_loop.Trace) -> FermenterResult:
+def score_fermenter(trace: closed_loop.Trace, brew: Brew = ALE) -> FermenterResult:
     samples = list(zip(trace.times, trace.pv, trace.sp, strict=True))
-    errors = [pv - sp for t, pv, sp in samples if tracking(t)]
+    errors = [pv - sp for t, pv, sp in samples if brew.scored(t)]
 
     def beyond(start: float, end: float, target: float, sign: float) -> float:
         return max([0.0] + [sign * (pv - target) for t, pv, _ in samples if start <= t < end])
 
-    overshoots = [
-        beyond(0, 3 * DAY, 18.0, -1.0),  # pitched at 20 °C, cooled to 18: undershoot
-        beyond(4 * DAY, 7 * DAY, 21.0, +1.0),  # after the ramp up
-        beyond(7 * DAY, 10 * DAY, 2.0, -1.0),  # after the cold crash
-    ]
-    crashed = next((t for t, pv, _ in samples if t > 7 * DAY and pv <= 2.0 + BAND_C), 10 * DAY)
+    end = brew.days * DAY
+    crashed = next((t for t, pv, _ in samples if t > brew.crash_at and pv <= 2.0 + BAND_C), end)
     return FermenterResult(
         rms=math.sqrt(sum(e * e for e in errors) / len(errors)),
         max_error=max(abs(e) for e in errors),
-        overshoots=overshoots,
+        overshoots=[beyond(*step) for step in brew.steps],
         within=sum(1 for e in errors if abs(e) <= BAND_C) / len(errors),
-        crash_hours=(crashed - 7 * DAY) / HOUR,
+        crash_hours=(crashed - brew.crash_at) / HOUR,
         compressor_starts=sum(1 for _, name, on in trace.switches if name == "cool" and on),
         heater_starts=sum(1 for _, name, on in trace.switches if name == "heat" and on),
     )
@@ -215,14 +262,18 @@ def run_fermenter(
     params: FermenterParams | None = None,
     *,
     chamber: bool = False,
+    brew: Brew = ALE,
 ) -> FermenterResult:
     params = params or FermenterParams()
-    schedule = Schedule.of(ale_profile())
+    if brew.pitch_c is not None:
+        params = replace(params, start_c=brew.pitch_c)
+    schedule = Schedule.of(brew.profile())
+    end = brew.days * DAY
     trace = closed_loop.run(
         Fermenter(params),
         thermostat,
         lambda t: schedule.setpoint(t) or 0.0,
-        10 * DAY,
+        end,
         sensor="beer",
         heater="heater",
         cooler="cooler",
@@ -230,9 +281,9 @@ def run_fermenter(
         seed=7,
         chamber="chamber" if chamber else None,
     )
-    result = score_fermenter(trace)
-    result.heating_kwh = params.heater_w * on_seconds(trace, "heat", 10 * DAY) / 3.6e6
-    result.cooling_kwh = params.cooling_w * on_seconds(trace, "cool", 10 * DAY) / 3.6e6
+    result = score_fermenter(trace, brew)
+    result.heating_kwh = params.heater_w * on_seconds(trace, "heat", end) / 3.6e6
+    result.cooling_kwh = params.cooling_w * on_seconds(trace, "cool", end) / 3.6e6
     return result
 
 
@@ -268,6 +319,97 @@ def run_kettle(
     reached = next(t for t, pv in after if pv >= 72.0 - 0.1) - step_at
     late = [abs(pv - 72.0) for t, pv in after if t >= step_at + 900]
     return KettleResult(reached, max(pv for _, pv in after) - 72.0, max(late))
+
+
+class Autotuning:
+    """The controller's `autotune` run, minus I/O (services/controller/control/tuning.py):
+    the relay drives the loop's output in manual until it has identified the plant."""
+
+    def __init__(self, loop: Loop, settings: RelaySettings) -> None:
+        self.control = LoopControl(loop, now=0.0)
+        self.tuner = RelayAutotune(settings, 0.0)
+
+    def on_reading(self, now: float, pv: float, setpoint: float) -> tuple[bool, bool, float | None]:
+        c = self.control
+        applied = (100.0 if c.heater is not None and c.heater.on else 0.0) - (
+            100.0 if c.cooler is not None and c.cooler.on else 0.0
+        )
+        if self.tuner.phase == Phase.running:
+            c.manual(self.tuner.update(now, pv, applied))
+        return self.on_time(now)
+
+    def on_time(self, now: float) -> tuple[bool, bool, float | None]:
+        d = self.control.update(now)
+        return d.heat, d.cool, d.next_at
+
+
+def autotuned_kettle_loop(params: KettleParams) -> Loop | None:
+    """The kettle loop with the PID autotune proposes, from a relay run at 65 °C (the
+    brewer starts it with the mash held there), its SIMC gains rehearsed on the
+    identified plant against other candidates and the loop's present gains, as the
+    controller does (control/tuning.py); None if the run did not finish."""
+    loop = kettle_loop().model_copy(update={"setpoint": 65.0})
+    run = Autotuning(
+        loop, RelaySettings(setpoint=65.0, high=100.0, low=0.0, window_s=loop.window_s)
+    )
+    kettle = Kettle(replace(params, start_c=65.0))
+    kettle.element_heat = params.loss_w_per_k * (65.0 - params.ambient_c)  # holding 65 °C
+    closed_loop.run(
+        kettle,
+        run,
+        lambda t: 65.0,
+        6 * HOUR,
+        sensor="water",
+        heater="element",
+        cooler=None,
+        period=1.0,
+        seed=7,
+    )
+    if run.tuner.phase != Phase.done:
+        return None
+    refine(run.tuner, loop, "heat")  # what the controller proposes: rehearsed on the plant
+    p = run.tuner.proposal
+    if p is None:
+        return None
+    return kettle_loop().model_copy(update={"pid": PidSettings(kp=p.kp, ki=p.ki, kd=p.kd)})
+
+
+def autotuned_fermenter_loop(params: FermenterParams, rehearsed: bool = True) -> Loop | None:
+    """The beer-only typed fermenter loop with the PID autotune proposes from a cooler
+    relay run at 18 °C (the beer held there first), rehearsed on the identified plant
+    as the controller does (control/tuning.py); None if the run did not finish.
+
+    The run is the offline test's (tests/controller/test_autotune.py): a steady room
+    and no yeast, water in the fermenter before brew day, on this plant's physics
+    otherwise. Only the cooler: with the room above 18 °C a heater's relay has nothing
+    to bring the beer back down but the cooler it may not use. The proposal is for
+    the beer → output loop, so the loop it goes on is the beer-only one (the cascade's
+    two PIDs are other gains, not identified here). `rehearsed` False: SIMC's rule alone,
+    without the rehearsal on the identified plant (to tell the two apart)."""
+    loop = typed_fermenter_loop(cascade=False).model_copy(update={"setpoint": 18.0})
+    window = cooler_timing(loop).window_s
+    run = Autotuning(loop, RelaySettings(setpoint=18.0, high=0.0, low=-100.0, window_s=window))
+    steady = replace(params, start_c=18.0, ambient_swing_c=0.0, yeast_peak_w=0.0)
+    closed_loop.run(
+        Fermenter(steady),
+        run,
+        lambda t: 18.0,
+        2 * DAY,
+        sensor="beer",
+        heater="heater",
+        cooler="cooler",
+        period=10.0,
+        seed=7,
+    )
+    if run.tuner.phase != Phase.done:
+        return None
+    if rehearsed:
+        refine(run.tuner, loop, "cool")
+    p = run.tuner.proposal
+    if p is None:
+        return None
+    pid = PidSettings(kp=p.kp, ki=p.ki, kd=p.kd)
+    return typed_fermenter_loop(cascade=False).model_copy(update={"pid": pid})
 
 
 def decision_cost_us(make: Callable[[], closed_loop.Thermostat], n: int = 100_000) -> float:
@@ -337,25 +479,37 @@ def _variant(name: str) -> Variant:
     return next(v for v in PLANT_MATRIX if v.name == name)
 
 
-def _fermenter_job(job: tuple[str, str]) -> FermenterResult:
-    name, who = job
+def _brew(name: str) -> Brew:
+    return next(b for b in BREWS if b.name == name)
+
+
+def _fermenter_job(job: tuple[str, str, str]) -> FermenterResult:
+    name, who, brew = job
     params = _variant(name).params
     assert isinstance(params, FermenterParams)
+    run = partial(run_fermenter, params=params, brew=_brew(brew))
     if who == "ours":
-        return run_fermenter(Ours(typed_fermenter_loop()), params, chamber=True)
+        return run(Ours(typed_fermenter_loop()), chamber=True)
     if who == "ours-beer-only":
-        return run_fermenter(Ours(typed_fermenter_loop(cascade=False)), params)
+        return run(Ours(typed_fermenter_loop(cascade=False)))
+    if who in ("ours-autotuned", "ours-simc"):
+        loop = autotuned_fermenter_loop(params, rehearsed=who == "ours-autotuned")
+        assert loop is not None, f"autotune did not finish on {name}"
+        return run(Ours(loop))
     if who == "ours-ssr":  # the first wave's defaults: SSR heater, 30-min compressor windows
-        return run_fermenter(Ours(fermenter_loop()), params)
-    return run_fermenter(OnOff(differential=0.5, compressor_delay_s=180.0), params)
+        return run(Ours(fermenter_loop()))
+    return run(OnOff(differential=0.5, compressor_delay_s=180.0))
 
 
-def _kettle_job(job: tuple[str, str]) -> KettleResult:
+def _kettle_job(job: tuple[str, str]) -> KettleResult | None:
     name, who = job
     params = _variant(name).params
     assert isinstance(params, KettleParams)
     if who == "ours":
         return run_kettle(Ours(kettle_loop()), params)
+    if who == "autotuned":
+        loop = autotuned_kettle_loop(params)
+        return run_kettle(Ours(loop), params) if loop is not None else None
     return run_kettle(OnOff(differential=0.5, compressor_delay_s=0.0), params)
 
 
@@ -363,34 +517,37 @@ def _ratio(a: float, b: float) -> float:
     return a / b if b else (math.inf if a else 1.0)
 
 
-def matrix() -> None:
-    """Every plant variant, ours and the thermostat side by side; the worst variant for
-    each ratio; where the goal is met and where not."""
-    fermenters = [v.name for v in PLANT_MATRIX if isinstance(v.params, FermenterParams)]
-    kettles = [v.name for v in PLANT_MATRIX if isinstance(v.params, KettleParams)]
-    jobs = [(n, w) for n in fermenters for w in ("ours", "stc")]
-    jobs += [("ale-20L-fridge", "ours-beer-only"), ("ale-20L-fridge", "ours-ssr")]
-    kjobs = [(n, w) for n in kettles for w in ("ours", "onoff")]
-    with ProcessPoolExecutor(2) as pool:
-        ferm = dict(zip(jobs, pool.map(_fermenter_job, jobs), strict=True))
-        kett = dict(zip(kjobs, pool.map(_kettle_job, kjobs), strict=True))
+BREW_TITLES = {
+    "ale": "10-day ale profile (18 °C 3 d, ramp to 21 °C over 1 d, hold 3 d, crash to 2 °C),"
+    " pitched at the room's temperature",
+    "lager": "14-day lager profile (10 °C 6 d, rise to 16 °C over 1 d for the diacetyl rest,"
+    " hold 2 d, crash to 2 °C for 5 d), pitched at 12 °C",
+}
+STEP_TITLES = {
+    "ale": "pitch → 18 (under) | ramp to 21 (over) | crash to 2 (under) | crash 21 → 2.5 °C, h",
+    "lager": "pitch 12 → 10 (under) | rise to 16 (over) | crash to 2 (under)"
+    " | crash 16 → 2.5 °C, h",
+}
 
+
+def _fermenter_tables(
+    brew: str,
+    fermenters: list[str],
+    ferm: dict[tuple[str, str, str], FermenterResult],
+    ratios: dict[str, list[tuple[float, str]]],
+) -> int:
+    """One profile's table on every fermenter; returns on how many the goal was met."""
     print(
-        "Fermenters, 10-day ale profile (18 °C 3 d, ramp to 21 °C over 1 d, hold 3 d, crash"
-        " to 2 °C), pitched at 20 °C; scored from 12 h, the crash's first 12 h excluded."
-        " Ours: relay heater + compressor (type defaults), beer → chamber cascade."
-        " Thermostat: STC-1000 on the beer probe (±0.5 °C, 3-min compressor delay)."
-        " Energy: heater kWh + heat pumped by the compressor, kWh.\n"
+        f"\nFermenters, {BREW_TITLES[brew]}; scored from 12 h, the crash's first 12 h excluded.\n"
     )
     print(
         "| plant | RMS °C ours / STC (ratio) | max °C | within ±0.5 °C, % |"
         " compressor starts (ratio) | heater starts (ratio) | energy kWh (ratio) | goal |"
     )
     print("|---|---|---|---|---|---|---|---|")
-    ratios: dict[str, list[tuple[float, str]]] = {k: [] for k in GOALS}
     met = 0
     for name in fermenters:
-        a, b = ferm[(name, "ours")], ferm[(name, "stc")]
+        a, b = ferm[(name, "ours", brew)], ferm[(name, "stc", brew)]
         r = {
             "rms": _ratio(a.rms, b.rms),
             "compressor": _ratio(a.compressor_starts, b.compressor_starts),
@@ -398,7 +555,7 @@ def matrix() -> None:
             "energy": _ratio(a.energy_kwh, b.energy_kwh),
         }
         for k, v in r.items():
-            ratios[k].append((v, name))
+            ratios[k].append((v, f"{name} ({brew})"))
         missed = [k for k, v in r.items() if v > GOALS[k]]
         met += not missed
         print(
@@ -409,8 +566,76 @@ def matrix() -> None:
             f" {a.energy_kwh:.2f} / {b.energy_kwh:.2f} ({r['energy']:.2f}) |"
             f" {'met' if not missed else 'missed: ' + ', '.join(missed)} |"
         )
+    print(f"\nOvershoot per step, °C, ours / STC ({brew}):\n")
+    print(f"| plant | {STEP_TITLES[brew]} |")
+    print("|---|---|---|---|---|")
+    for name in fermenters:
+        a, b = ferm[(name, "ours", brew)], ferm[(name, "stc", brew)]
+        cells = " | ".join(
+            f"{x:.2f} / {y:.2f}" for x, y in zip(a.overshoots, b.overshoots, strict=True)
+        )
+        print(f"| {name} | {cells} | {a.crash_hours:.1f} / {b.crash_hours:.1f} |")
+    return met
+
+
+DEMO_CHOICES = (
+    ("ours", "relay + compressor types, cascade (the default above)"),
+    ("ours-beer-only", "relay + compressor types, beer probe only"),
+    ("ours-autotuned", "…beer probe only, the PID autotune proposes (cooler run at 18 °C)"),
+    ("ours-simc", "…beer probe only, that run's SIMC gains, not rehearsed"),
+    ("ours-ssr", "no types declared: SSR heater 10 s, compressor 30 min windows"),
+    ("stc", "STC-1000"),
+)
+"""The demo fermenter's other choices: (job, what it is)."""
+
+
+def demo_fermenter_table(ferm: dict[tuple[str, str, str], FermenterResult]) -> None:
+    print("\nThe demo fermenter (ale-20L-fridge, ale) with other choices of ours:\n")
     print(
-        f"\nGoal met at once on {met} of {len(fermenters)} fermenters. Worst variant per ratio:\n"
+        "| ours | RMS °C | max °C | compressor starts | heater starts | energy kWh |"
+        " crash 21 → 2.5 °C, h |"
+    )
+    print("|---|---|---|---|---|---|---|")
+    left = (ALE.days * DAY - ALE.crash_at) / HOUR  # the profile ends before 2.5 °C
+    for who, label in DEMO_CHOICES:
+        a = ferm[("ale-20L-fridge", who, "ale")]
+        crash = f"{a.crash_hours:.1f}" if a.crash_hours < left else f"not in {left:.0f}"
+        print(
+            f"| {label} | {a.rms:.3f} | {a.max_error:.2f} | {a.compressor_starts} |"
+            f" {a.heater_starts} | {a.energy_kwh:.2f} | {crash} |"
+        )
+
+
+def demo_fermenter() -> None:
+    """Only the demo fermenter's table (seconds, not the matrix's minutes):
+    `python -c 'from bench.bench_controller import demo_fermenter; demo_fermenter()'`."""
+    jobs = [("ale-20L-fridge", who, "ale") for who, _ in DEMO_CHOICES]
+    with ProcessPoolExecutor(2) as pool:
+        demo_fermenter_table(dict(zip(jobs, pool.map(_fermenter_job, jobs), strict=True)))
+
+
+def matrix() -> None:
+    """Every plant variant, ours and the thermostat side by side, on both profiles; the
+    worst variant for each ratio; where the goal is met and where not."""
+    fermenters = [v.name for v in PLANT_MATRIX if isinstance(v.params, FermenterParams)]
+    kettles = [v.name for v in PLANT_MATRIX if isinstance(v.params, KettleParams)]
+    jobs = [(n, w, b.name) for b in BREWS for n in fermenters for w in ("ours", "stc")]
+    jobs += [("ale-20L-fridge", w, "ale") for w, _ in DEMO_CHOICES if w not in ("ours", "stc")]
+    kjobs = [(n, w) for n in kettles for w in ("ours", "autotuned", "onoff")]
+    with ProcessPoolExecutor(2) as pool:
+        ferm = dict(zip(jobs, pool.map(_fermenter_job, jobs), strict=True))
+        kett = dict(zip(kjobs, pool.map(_kettle_job, kjobs), strict=True))
+
+    print(
+        "Ours: relay heater + compressor (type defaults), beer → chamber cascade."
+        " Thermostat: STC-1000 on the beer probe (±0.5 °C, 3-min compressor delay)."
+        " Energy: heater kWh + heat pumped by the compressor, kWh."
+    )
+    ratios: dict[str, list[tuple[float, str]]] = {k: [] for k in GOALS}
+    met = sum(_fermenter_tables(b.name, fermenters, ferm, ratios) for b in BREWS)
+    print(
+        f"\nGoal met at once on {met} of {len(fermenters) * len(BREWS)} fermenter runs"
+        f" ({len(fermenters)} plants × {len(BREWS)} profiles). Worst variant per ratio:\n"
     )
     print("| ratio ours / STC | goal | worst | on |")
     print("|---|---|---|---|")
@@ -418,49 +643,38 @@ def matrix() -> None:
         worst, where = max(ratios[k])
         print(f"| {k} | ≤ {goal:g} | {worst:.2f} | {where} |")
 
-    print("\nOvershoot per step, °C, ours / STC:\n")
-    print(
-        "| plant | pitch 20 → 18 (under) | ramp to 21 (over) | crash to 2 (under) | crash 21 → 2.5 °C, h |"
-    )
-    print("|---|---|---|---|---|")
-    for name in fermenters:
-        a, b = ferm[(name, "ours")], ferm[(name, "stc")]
-        cells = " | ".join(
-            f"{x:.2f} / {y:.2f}" for x, y in zip(a.overshoots, b.overshoots, strict=True)
-        )
-        print(f"| {name} | {cells} | {a.crash_hours:.1f} / {b.crash_hours:.1f} |")
+    demo_fermenter_table(ferm)
 
-    print("\nThe demo fermenter (ale-20L-fridge) with other choices of ours:\n")
-    print("| ours | RMS °C | max °C | compressor starts | heater starts | energy kWh |")
-    print("|---|---|---|---|---|---|")
-    for who, label in (
-        ("ours", "relay + compressor types, cascade (the default above)"),
-        ("ours-beer-only", "relay + compressor types, beer probe only"),
-        ("ours-ssr", "no types declared: SSR heater 10 s, compressor 30 min windows"),
-        ("stc", "STC-1000"),
-    ):
-        a = ferm[("ale-20L-fridge", who)]
-        print(
-            f"| {label} | {a.rms:.3f} | {a.max_error:.2f} | {a.compressor_starts} |"
-            f" {a.heater_starts} | {a.energy_kwh:.2f} |"
-        )
-
-    print("\nKettles, mash step 65 → 72 °C (SSR element, kettle PID defaults) vs on/off ±0.5 °C:\n")
     print(
-        "| kettle | time to 72 °C, s: ours / on-off (ratio) | physical limit, s |"
-        " overshoot °C ours / on-off | max error 15–30 min after, °C |"
+        "\nKettles, mash step 65 → 72 °C (SSR element) vs on/off ±0.5 °C; ours with the"
+        " kettle PID defaults and with the PID autotune proposed on that kettle:\n"
     )
-    print("|---|---|---|---|---|")
+    print(
+        "| kettle | ours | time to 72 °C, s: ours / on-off (ratio) | physical limit, s |"
+        " overshoot °C ours / on-off | max error 15–30 min after, °C | goal |"
+    )
+    print("|---|---|---|---|---|---|---|")
     for name in kettles:
-        a, b = kett[(name, "ours")], kett[(name, "onoff")]
+        b = kett[(name, "onoff")]
+        assert b is not None
         params = _variant(name).params
         assert isinstance(params, KettleParams)
         limit = params.time_to_heat(72.0 - 65.0)
-        print(
-            f"| {name} | {a.time_to_72:.0f} / {b.time_to_72:.0f} ({a.time_to_72 / b.time_to_72:.2f}) |"
-            f" {limit:.0f} | {a.overshoot:.2f} / {b.overshoot:.2f} |"
-            f" {a.hold_error:.2f} / {b.hold_error:.2f} |"
-        )
+        for who in ("ours", "autotuned"):
+            a = kett[(name, who)]
+            if a is None:
+                print(f"| {name} | {who} | autotune did not finish | {limit:.0f} | | | missed |")
+                continue
+            ratio = a.time_to_72 / b.time_to_72
+            missed = [
+                k for k, bad in (("time", ratio > 1.03), ("overshoot", a.overshoot > 0.1)) if bad
+            ]
+            print(
+                f"| {name} | {who} | {a.time_to_72:.0f} / {b.time_to_72:.0f} ({ratio:.2f}) |"
+                f" {limit:.0f} | {a.overshoot:.2f} / {b.overshoot:.2f} |"
+                f" {a.hold_error:.2f} / {b.hold_error:.2f} |"
+                f" {'met' if not missed else 'missed: ' + ', '.join(missed)} |"
+            )
 
 
 def main() -> None:

@@ -46,6 +46,7 @@ from services.common.schema.config import (
     Loop,
     Profile,
     Setting,
+    with_actuator_types,
 )
 from services.common.schema.target import TARGET_FIELDS, LoopTarget
 from services.common.web import CONFIG
@@ -397,6 +398,7 @@ class ConfigStore:
         profile_ids = {p.id for p in incoming["profiles"]}
         for loop in incoming["loops"]:
             self.check_loop(loop, devices_by_id.get, profile_ids.__contains__)
+            self.check_chiller(loop, incoming["loops"])
         self.check_outputs_unshared(incoming["loops"])
         self.invalidate()  # whatever happens below, read it all again afterwards
         with self.db.atomic():
@@ -492,6 +494,7 @@ class ConfigStore:
             )
             others = [cast(Loop, o) for o in self._read_list("loops") if o.id != obj.id]
             self.check_outputs_unshared([*others, obj])
+            self.check_chiller(obj, others)
         elif isinstance(obj, Device):
             stranded = []
             for loop_id in self._users("devices", obj.id):
@@ -540,6 +543,24 @@ class ConfigStore:
                         "cooler; it cannot be a master contactor too",
                         {"field": "contactor", "used_by": {"loops": [owner[key]]}},
                     )
+
+    @staticmethod
+    def check_chiller(loop: Loop, others: list[Loop]) -> None:
+        """A fermenter on glycol names a chiller loop (create the chiller first)."""
+        if loop.glycol is None:
+            return
+        chiller = next((o for o in others if o.id == loop.glycol.chiller), None)
+        if chiller is None or chiller.chiller is None:
+            raise Invalid(
+                f"loop {loop.id!r} names no chiller",
+                [
+                    {
+                        "field": "glycol.chiller",
+                        "message": f"no chiller loop {loop.glycol.chiller!r} (a loop with a "
+                        "'chiller' section)",
+                    }
+                ],
+            )
 
     @staticmethod
     def check_loop(
@@ -613,12 +634,23 @@ class ConfigStore:
                         "message": f"device {dev.id!r} has no actuator {loop.contactor.id!r}",
                     }
                 )
+        try:
+            with_actuator_types(loop, device)
+        except ValueError as exc:
+            field, _, message = str(exc).partition(": ")
+            problems.append({"field": f"{field}.type", "message": message})
         if loop.profile is not None and not profile_exists(loop.profile.profile):
             problems.append(
                 {"field": "profile.profile", "message": f"no profile {loop.profile.profile!r}"}
             )
         if problems:
-            raise Invalid(f"loop {loop.id!r} refers to something that does not exist", problems)
+            typed = all(p["field"].endswith("_output.type") for p in problems)
+            what = (
+                "contradicts its actuators' types"
+                if typed
+                else "refers to something that does not exist"
+            )
+            raise Invalid(f"loop {loop.id!r} {what}", problems)
 
     @staticmethod
     def _profile_exists(profile_id: str) -> bool:

@@ -163,12 +163,15 @@ class Hub:
     def __init__(self, config: Config, settings: BridgeSettings) -> None:
         self.settings = settings
         # Its own broker login when it has one: the broker then holds browsers to what the
-        # bridge user may do, whatever this process's API user may. paho's thread, not the
-        # event-loop driver (`in_loop=True`): under overload the loop driver still delivers
-        # almost nothing (docs/benchmarks.md, issue 13).
+        # bridge user may do, whatever this process's API user may. Its socket read by the
+        # event loop or by paho's thread: MAELSTROM_BRIDGE_MQTT_DRIVER (docs/benchmarks.md).
         login = replace(config, mqtt=config.bridge_mqtt) if config.bridge_mqtt else config
         self.mqtt = MqttClient(
-            login, "bridge", announce=False, reconnect_max_delay=5.0, in_loop=False
+            login,
+            "bridge",
+            announce=False,
+            reconnect_max_delay=5.0,
+            in_loop=config.bridge_mqtt_driver == "loop",
         )
         self.sessions: set[BrowserSession] = set()
         self.cache = RetainedCache()
@@ -599,6 +602,9 @@ class Hub:
             "browsers": len(self.sessions),
             "filters": {f: len(u.sessions) for f, u in self._upstreams.items()},
             "retained_cached": len(self.cache),
+            "mqtt_in": self.mqtt.stats.messages_in,
+            "mqtt_backlog": self.mqtt.backlog,
+            "mqtt_driver": "loop" if self.mqtt.in_loop else "thread",
             "dropped": self.stats.dropped + sum(s.outbox.dropped for s in self.sessions),
             "batch_window_ms": round(self.pace.window * 1000, 1),
             "closed_slow": self.stats.closed_slow,

@@ -61,6 +61,9 @@ class Config:
     bridge_mqtt: MqttSettings | None = None
     """`MAELSTROM_BRIDGE_MQTT_URL`: the broker login of the browser bridge mounted in the API
     (its own user, narrower than the API's); None = the API's own (`MAELSTROM_MQTT_URL`)."""
+    bridge_mqtt_driver: str = "loop"
+    """`MAELSTROM_BRIDGE_MQTT_DRIVER`: what reads the bridge's MQTT socket — `loop` (the event
+    loop, services/common/paho_loop.py) or `thread` (paho's network thread)."""
     config_key: bytes | None = field(default=None, repr=False)
     """`MAELSTROM_CONFIG_KEY`: the secret the API signs configuration with and the controller
     checks it against (services/common/signing.py); None = configuration is not signed."""
@@ -112,6 +115,7 @@ class Config:
                 if env.get("MAELSTROM_BRIDGE_MQTT_URL", "").strip()
                 else None
             ),
+            bridge_mqtt_driver=parse_mqtt_driver(env.get("MAELSTROM_BRIDGE_MQTT_DRIVER", "")),
             config_key=parse_config_key(env.get("MAELSTROM_CONFIG_KEY", "")),
             http_host=get("MAELSTROM_HTTP_HOST", "0.0.0.0"),
             http_port=http_port,
@@ -138,6 +142,17 @@ class Config:
 
 def _words(text: str) -> tuple[str, ...]:
     return tuple(w for w in text.replace(",", " ").split() if w)
+
+
+MQTT_DRIVERS = ("loop", "thread")
+
+
+def parse_mqtt_driver(text: str) -> str:
+    """`MAELSTROM_BRIDGE_MQTT_DRIVER`: loop or thread (empty: the default)."""
+    value = text.strip().lower() or Config.bridge_mqtt_driver
+    if value not in MQTT_DRIVERS:
+        raise ConfigError(f"MAELSTROM_BRIDGE_MQTT_DRIVER must be loop or thread, got {text!r}")
+    return value
 
 
 def parse_config_key(text: str) -> bytes | None:

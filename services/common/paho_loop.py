@@ -27,11 +27,13 @@ import paho.mqtt.client as paho
 log = logging.getLogger(__name__)
 
 READ_AHEAD = 65_536
-PACKETS_PER_TURN = 2_000
-"""Packets decoded before other tasks get a turn (the rest are read on the next)."""
+PACKETS_PER_TURN = 256
+"""Packets decoded (and, in MqttClient, handled) before other tasks get a turn (the rest
+are read on the next): about 10 ms of the bridge's work."""
 MAX_BACKLOG = 50_000
 """Messages read but not yet handled before the socket is left unread for a while
-(about 10 s of a busy bridge, some 20 MB): memory stays bounded, a short stall drops nothing."""
+(about 10 s of a busy bridge, some 20 MB): memory stays bounded. (MqttClient handles each
+message as it reads it, so its backlog stays 0 and this never applies there.)"""
 PAUSE_POLL_S = 0.005
 MISC_EVERY_S = 1.0
 """paho's keepalive and timeout bookkeeping (`loop_misc`)."""
@@ -97,6 +99,8 @@ class LoopDriver:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: int | None = None
         self._sock: Any = None
+        self._more: asyncio.Handle | None = None
+        """Our next read turn, when one is due (data already read ahead, in memory)."""
         self._misc: asyncio.Task[None] | None = None
         self._connecting: asyncio.Task[None] | None = None
         self._stopping = False
@@ -186,6 +190,9 @@ class LoopDriver:
             self._loop.remove_writer(sock)
         if self._sock is sock:
             self._sock = None
+            if self._more is not None:
+                self._more.cancel()
+                self._more = None
 
     def _register_write(self, client: paho.Client, userdata: Any, sock: Any) -> None:
         self._in_loop(self._add_writer, sock)
@@ -205,6 +212,16 @@ class LoopDriver:
             self._loop.remove_writer(sock)
 
     def _readable(self, sock: Any) -> None:
+        """The socket has data (the selector says so on every turn while the kernel holds
+        some): read, unless a turn of ours is already due to."""
+        if self._more is None:
+            self._read(sock)
+
+    def _read_more(self, sock: Any) -> None:
+        self._more = None
+        self._read(sock)
+
+    def _read(self, sock: Any) -> None:
         client = self.client
         assert self._loop is not None
         for _ in range(PACKETS_PER_TURN):
@@ -214,7 +231,10 @@ class LoopDriver:
             client.loop_read()
             if self._sock is not sock or not getattr(sock, "buffered", False):
                 return
-        self._loop.call_soon(self._readable, sock)  # more in memory: the socket may not wake us
+        # More in memory (the socket may not wake us): one more turn, after the others'.
+        # Only one: a turn for each selector wake-up as well would pile up under load,
+        # a few more every loop iteration, and starve everything else for seconds.
+        self._more = self._loop.call_soon(self._read_more, sock)
 
     def _pause(self, sock: Any) -> None:
         """Stop reading while the handlers catch up: memory stays bounded."""

@@ -26,7 +26,7 @@ from services.common.mqtt import Message, MqttClient
 from services.common.repeater import Repeater
 from services.common.schema.commands import CommandError, parse_simulate_command
 from services.common.schema.config import Severity
-from services.common.schema.state import LoopState
+from services.common.schema.state import AutotuneState, LoopState
 from services.common.topics import Topics
 from services.controller.alarms import AlarmManager
 from services.controller.backfill import Backfill
@@ -196,6 +196,18 @@ async def running_controller(
     restored = store.restore(snapshot)
     targets = Targets(mqtt, clock, save)
     targets.restore(snapshot)
+    tunings = restored_tunings(snapshot)
+
+    def remember_tuning(loop_id: str, status: AutotuneState | None) -> None:
+        if status is None:
+            tunings.pop(loop_id, None)
+            if snapshot.tuning.pop(loop_id, None) is None:
+                return
+        else:
+            tunings[loop_id] = status
+            snapshot.tuning[loop_id] = status.model_dump(mode="json")
+        save()
+
     trips = Trips(save)
     trips.restore(snapshot)
     if restored:
@@ -237,6 +249,8 @@ async def running_controller(
             commit=lambda target: targets.commit(target),
             publish_every_s=options.timing.publish_every_s,
             contactors=MasterContactors(registry),
+            tunings=tunings,
+            remember_tuning=remember_tuning,
             trips=trips,
         ),
         store.loops,
@@ -289,6 +303,17 @@ async def running_controller(
         detach_mqtt_logging(log_handler)
         await data.stop()
         await mqtt.stop(say_offline=not controller.killed)
+
+
+def restored_tunings(snapshot: Snapshot) -> dict[str, AutotuneState]:
+    """Each loop's last autotune run from the disk (one that does not load is dropped)."""
+    tunings = {}
+    for loop_id, data in snapshot.tuning.items():
+        try:
+            tunings[loop_id] = AutotuneState.model_validate(data)
+        except ValueError as exc:
+            log.warning("stored autotune of loop %s does not load: %s", loop_id, exc)
+    return tunings
 
 
 def config_refused(alarms: AlarmManager, kind: str, object_id: str, reason: str | None) -> None:

@@ -1,4 +1,5 @@
-"""The controller's own disk: the configuration it runs and the targets it owns.
+"""The controller's own disk: the configuration it runs, the targets it owns, and each
+loop's last autotune result.
 
 With it the controller starts and controls with no broker and no API (a lager in a
 warm room must not wait for the network). Written atomically — a temporary file,
@@ -40,6 +41,9 @@ class Snapshot:
     """kind → id → the version it had when it was deleted (it must stay deleted)."""
     targets: dict[str, dict[str, Any]] = field(default_factory=dict)
     """loop id → LoopTarget JSON."""
+    tuning: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """loop id → its last finished autotune run (AutotuneState JSON): the identified plant
+    and the proposal outlive a restart."""
     trips: dict[str, dict[str, str]] = field(default_factory=dict)
     """loop id → its latched protection trip: the alarm's kind and message."""
     instance: str | None = None
@@ -51,6 +55,7 @@ class Snapshot:
             "config": self.config,
             "tombstones": self.tombstones,
             "targets": self.targets,
+            "tuning": self.tuning,
             "trips": self.trips,
             "instance": self.instance,
         }
@@ -102,6 +107,7 @@ class StateFile:
                 config={k: dict(v) for k, v in body.get("config", {}).items()},
                 tombstones={k: dict(v) for k, v in body.get("tombstones", {}).items()},
                 targets=dict(body.get("targets", {})),
+                tuning=dict(body.get("tuning", {})),
                 trips=dict(body.get("trips", {})),  # absent from files before trips were kept
                 instance=body.get("instance") if isinstance(body.get("instance"), str) else None,
             )

@@ -178,3 +178,58 @@ async def test_interlocks_and_the_contactor_must_exist_on_their_devices(
     )
     assert resp.status == 422
     assert "master contactor must be its own actuator" in json.dumps(await resp.json())
+
+
+async def test_a_loop_takes_its_outputs_types_from_the_actuators_and_may_not_contradict_them(
+    api: TestClient,
+) -> None:
+    typed = {
+        **FERMENTER_DEVICE,
+        "actuators": [
+            {"id": "heater", "role": "heater", "channel": 1, "type": "relay"},
+            {"id": "cooler", "role": "cooler", "channel": 2, "type": "compressor"},
+        ],
+    }
+    await create(api, "devices", typed)
+    heating = {**FERMENTER_LOOP, "cooler": None}  # declares no type: it takes the relay's
+    assert (await create(api, "loops", heating))["heater_output"] is None
+    cooling = {**FERMENTER_LOOP, "id": "fv2", "heater": None}
+    cooling["cooler_output"] = {"type": "glycol_valve"}
+    resp = await api.post("/api/loops", json=cooling)
+    body = await resp.json()
+    assert resp.status == 422, body
+    problem = next(d for d in body["detail"] if d["field"] == "cooler_output.type")
+    assert (
+        problem["message"] == "the loop says glycol_valve, but actuator ferm/cooler is a compressor"
+    )
+    cooling["cooler_output"] = {"type": "compressor", "min_off_s": 900}  # its own timings
+    await create(api, "loops", cooling)
+    # …and a device may not change under a loop that says otherwise
+    device = await (await api.get("/api/devices/ferm")).json()
+    device["actuators"][1]["type"] = "pump"
+    resp = await api.put("/api/devices/ferm", json=device)
+    assert resp.status == 409, await resp.json()
+    assert "fv2" in json.dumps(await resp.json())
+
+
+async def test_the_glycol_cellar_of_the_docs_is_accepted(api: TestClient) -> None:
+    """docs/control.md's chiller and fermenter, as a brewer would POST them."""
+    from tests.controller.test_glycol_controller import doc_example
+
+    await create(api, "devices", doc_example('"id": "cellar"'))
+    early = await api.post("/api/loops", json=doc_example('"id": "fv2"'))  # before its chiller
+    assert early.status == 422
+    assert (await early.json())["detail"][0]["field"] == "glycol.chiller"
+    chiller = await create(api, "loops", doc_example('"id": "chiller"'))
+    assert chiller["chiller"]["min_off_s"] == 300
+    fv2 = await create(api, "loops", doc_example('"id": "fv2"'))
+    assert fv2["glycol"] == {"chiller": "chiller", "priority": 1}
+    wrong = {
+        **doc_example('"id": "fv2"'),
+        "id": "fv3",
+        "cooler": {"device": "cellar", "id": "compressor"},
+    }
+    resp = await api.post("/api/loops", json=wrong)  # a valve loop on the chiller's compressor
+    body = await resp.json()
+    assert resp.status == 422, body
+    assert body["error"] == "loop 'fv3' contradicts its actuators' types"

@@ -1,11 +1,18 @@
-"""Where browsers may publish: the default ACL follows the prefix; the environment overrides it."""
+"""Where browsers may publish (the default ACL follows the prefix; the environment overrides
+it), and which MQTT driver reads the broker."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import aiohttp
 import pytest
 
 from services.bridge.settings import BridgeSettings
 from services.common.config import Config, ConfigError
+from tests.bridge.browser import Browser, is_message
+from tests.bridge.conftest import start_bridge
+from tests.support.probe import MqttProbe
 
 
 def test_default_acl_is_commands_alarms_and_the_ui_log() -> None:
@@ -36,3 +43,20 @@ def test_a_malformed_acl_filter_is_a_clear_startup_error() -> None:
 def test_the_api_token_protects_the_socket() -> None:
     config = Config.from_env({"MAELSTROM_API_TOKEN": "s3cret"})
     assert BridgeSettings.from_config(config).api_token == "s3cret"
+
+
+@pytest.mark.parametrize("driver", ["loop", "thread"])
+async def test_either_mqtt_driver_delivers_and_says_which_it_is(
+    config: Config, http: aiohttp.ClientSession, probe: MqttProbe, driver: str
+) -> None:
+    """MAELSTROM_BRIDGE_MQTT_DRIVER: `loop` by default, `thread` to fall back to paho's."""
+    bridge = await start_bridge(replace(config, bridge_mqtt_driver=driver))
+    try:
+        assert bridge.hub.snapshot()["mqtt_driver"] == driver
+        browser = await Browser.connect(http, bridge.url)
+        await browser.subscribe("maelstrom/data/#")
+        probe.publish("maelstrom/data/f", '{"pv": 19.5}')
+        await browser.wait_for(is_message("maelstrom/data/f"))
+        assert bridge.hub.snapshot()["mqtt_in"] >= 1
+    finally:
+        await bridge.runner.cleanup()

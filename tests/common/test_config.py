@@ -34,6 +34,14 @@ def test_the_bridge_login_and_the_configuration_key() -> None:
     assert unset.bridge_mqtt is None and unset.config_key is None
 
 
+def test_the_bridge_reads_mqtt_from_the_event_loop_unless_told_to_use_paho_s_thread() -> None:
+    assert Config.from_env({}).bridge_mqtt_driver == "loop"
+    thread = Config.from_env({"MAELSTROM_BRIDGE_MQTT_DRIVER": " Thread "})
+    assert thread.bridge_mqtt_driver == "thread"
+    with pytest.raises(ConfigError, match="MAELSTROM_BRIDGE_MQTT_DRIVER"):
+        Config.from_env({"MAELSTROM_BRIDGE_MQTT_DRIVER": "fast"})
+
+
 @pytest.mark.parametrize(
     "env",
     [

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 
 import pytest
@@ -73,6 +74,22 @@ async def test_messages_arrive_in_order_once_despite_overlapping_filters(
         await wait_until(lambda: len(got) >= 100)
     assert [g for g in got if g.startswith("all:")] == [f"all:{i}" for i in range(50)]
     assert [g for g in got if g.startswith("one:")] == [f"one:{i}" for i in range(50)]
+
+
+async def test_the_event_loop_driver_handles_each_message_as_it_reads_it(
+    config: Config, probe: MqttProbe
+) -> None:
+    """Issue 13: queued behind the reader (2 000 packets a turn, the dispatcher 64), the
+    handlers got almost no turns under load and the bridge delivered 0.3-3 %."""
+    read: list[int] = []  # messages read from the socket, each time one is handled
+    async with MqttClient(config, "tester", in_loop=True) as client:
+        client.subscribe("maelstrom/data/#", lambda m: read.append(client.stats.messages_in), qos=0)
+        assert await client.wait_subscribed("maelstrom/data/#")
+        burst = [probe.client.publish(f"maelstrom/data/t{i % 10}", "x" * 200) for i in range(3000)]
+        await asyncio.to_thread(burst[-1].wait_for_publish, 10)
+        await wait_until(lambda: len(read) >= 3000)
+        assert client.backlog == 0
+    assert {b - a for a, b in itertools.pairwise(read)} == {1}  # read one, handled one
 
 
 async def test_a_failing_handler_does_not_stop_delivery(config: Config, probe: MqttProbe) -> None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from collections.abc import Callable
 from datetime import datetime
 from enum import StrEnum
 from typing import Literal
@@ -56,6 +57,12 @@ class Actuator(Strict):
     channel: int | None = Field(None, ge=0, le=255, description="Board pin or relay channel.")
     inverted: bool = Field(
         False, description="Relay energised when the output is off (active-low boards)."
+    )
+    type: ActuatorType | None = Field(
+        None,
+        description="What it switches: ssr, relay, compressor, glycol_valve, pump. A loop "
+        "driving it takes this type's timings unless its own heater_output/cooler_output "
+        "sets them; a loop that names another type is refused.",
     )
     # For MQTT devices: how to switch it.
     command_topic: MqttTopic | None = None
@@ -153,7 +160,7 @@ class Device(Strict):
     )
     serial: SerialLink | None = None
     mqtt: MqttLink | None = None
-    simulation: Literal["fermenter", "kettle"] | None = None
+    simulation: Literal["fermenter", "kettle", "glycol"] | None = None
     sensors: list[Sensor] = Field(default_factory=list)
     actuators: list[Actuator] = Field(default_factory=list)
     inputs: list[DigitalInput] = Field(default_factory=list)
@@ -450,6 +457,70 @@ CASCADE_CHAMBER_PID = PidSettings(kp=10.0, ki=10.0 / 1800.0, kd=0.0)
 cooling): 10 % per °C and Ti = 30 min."""
 
 
+class Chiller(Strict):
+    """A glycol chiller: this loop's sensor is the reservoir's probe and its cooler the
+    chiller's compressor; the fermenters that name it in `glycol.chiller` share it
+    (control/glycol.py, docs/control.md "Glycol")."""
+
+    approach_c: float = Field(
+        6.0,
+        ge=0,
+        le=30,
+        description="While any fermenter calls: the reservoir this far "
+        "below the coldest calling fermenter's setpoint, °C.",
+    )
+    idle_approach_c: float = Field(
+        3.0,
+        ge=0,
+        le=30,
+        description="When none has called for idle_after_s: this far below "
+        "the coldest setpoint, °C.",
+    )
+    floor_c: Celsius = Field(
+        -4.0,
+        ge=-30,
+        description="Never colder than this (the glycol "
+        "mix's freezing point, beer icing in a jacket).",
+    )
+    ceiling_c: Celsius = Field(12.0, le=40, description="Never warmer than this.")
+    differential_c: float = Field(
+        1.0, gt=0, le=10, description="The compressor's thermostat band around the setpoint."
+    )
+    min_on_s: Seconds = Field(180.0, description="The compressor runs at least this long.")
+    min_off_s: Seconds = Field(300.0, description="…and rests at least this long.")
+    idle_after_s: Seconds = Field(1800.0, description="No call for this long: idle approach.")
+    shortage_c: float = Field(
+        2.0,
+        gt=0,
+        le=30,
+        description="Reservoir this far above its setpoint: glycol is short, "
+        "only the highest calling priority is served.",
+    )
+    override_c: float = Field(
+        1.5,
+        gt=0,
+        le=30,
+        description="A fermenter this far above its setpoint is served whatever its priority.",
+    )
+    fixed_c: Celsius | None = Field(
+        None, description="A fixed reservoir setpoint instead of following the demand."
+    )
+
+
+class GlycolSupply(Strict):
+    """A fermenter whose cooler is a glycol valve or pump on a shared chiller."""
+
+    chiller: Id = Field(..., description="The chiller loop's id.")
+    priority: int = Field(
+        0, ge=0, le=100, description="Higher is served first when the glycol is short."
+    )
+
+
+CHILLER_MIN_ON_S = 120.0
+CHILLER_MIN_OFF_S = 180.0
+"""A compressor's floors (the `compressor` output type's): oil return, pressures equalising."""
+
+
 class AlarmThresholds(Strict):
     high: Celsius | None = Field(None, description="Alarm when PV rises above this.")
     low: Celsius | None = Field(None, description="Alarm when PV falls below this.")
@@ -632,6 +703,14 @@ class Loop(Strict):
     cascade: Cascade | None = Field(
         None, description="Beer → chamber cascade (fermenters with a chamber probe)."
     )
+    chiller: Chiller | None = Field(
+        None,
+        description="This loop is a glycol chiller: its sensor is the reservoir probe, its "
+        "cooler the compressor; the reservoir setpoint follows the fermenters' demand.",
+    )
+    glycol: GlycolSupply | None = Field(
+        None, description="This fermenter is cooled from a chiller loop's glycol."
+    )
     alarms: AlarmThresholds = AlarmThresholds()
     protections: Protections = Protections()
     watchdogs: Watchdogs = Field(
@@ -694,6 +773,7 @@ class Loop(Strict):
         ):
             if out is not None:
                 OUTPUT_TYPES[out.type].check(name, out)
+        self._check_glycol()
         if self.cascade is not None and self.cascade.chamber == self.sensor:
             raise ValueError("the cascade's chamber probe must not be the loop's own sensor")
         if self.kind == LoopKind.kettle and self.protections.cutout_c == 0:
@@ -705,6 +785,32 @@ class Loop(Strict):
         if self.mode == LoopMode.profile and self.profile is None:
             raise ValueError("mode 'profile' needs a 'profile' run")
         return self
+
+    def _check_glycol(self) -> None:
+        c = self.chiller
+        if c is not None:
+            if self.cooler is None or self.heater is not None:
+                raise ValueError("a chiller drives its compressor as its cooler, and no heater")
+            if self.cascade is not None or self.glycol is not None:
+                raise ValueError("a chiller has no cascade and no glycol supply of its own")
+            if c.floor_c >= c.ceiling_c:
+                raise ValueError("chiller.floor_c must be below chiller.ceiling_c")
+            if c.fixed_c is not None and not c.floor_c <= c.fixed_c <= c.ceiling_c:
+                raise ValueError("chiller.fixed_c must be within floor_c..ceiling_c")
+            if c.min_on_s < CHILLER_MIN_ON_S or c.min_off_s < CHILLER_MIN_OFF_S:
+                raise ValueError(
+                    f"a chiller's compressor needs min_on_s ≥ {CHILLER_MIN_ON_S:g} s and "
+                    f"min_off_s ≥ {CHILLER_MIN_OFF_S:g} s"
+                )
+            if max(c.min_on_s, c.min_off_s) > MAX_COMPRESSOR_HOLD_S:
+                raise ValueError(
+                    f"chiller min_on_s and min_off_s must be at most {MAX_COMPRESSOR_HOLD_S:g} s"
+                )
+        if self.glycol is not None:
+            if self.cooler is None:
+                raise ValueError("a loop on a glycol chiller needs its valve or pump as cooler")
+            if self.glycol.chiller == self.id:
+                raise ValueError("glycol.chiller names another loop: the chiller")
 
     @property
     def pid_settings(self) -> PidSettings:
@@ -719,6 +825,11 @@ class Loop(Strict):
     def protection_settings(self) -> Protections:
         """Every protection setting, the kind's default where none is set."""
         defaults = PROTECTION_DEFAULTS[self.kind]
+        cooler = self.cooler_output.type if self.cooler_output is not None else None
+        if cooler in (ActuatorType.glycol_valve, ActuatorType.pump):
+            # No compressor behind a valve or a pump: its starts are no compressor's starts
+            # (the chiller protects its own), and a fault leaves nothing to cool down.
+            defaults = defaults.model_copy(update={"max_starts_per_hour": 0, "fault_free_s": 0.0})
         own = self.protections.model_dump(exclude_none=True)
         merged = Protections(**{**defaults.model_dump(), **own})
         p = merged
@@ -727,6 +838,28 @@ class Loop(Strict):
             expected = p.element_w * p.no_rise_s / (p.volume_l * 4186.0)
             merged = merged.model_copy(update={"min_rise_c": min(10.0, 0.25 * expected)})
         return merged
+
+
+def with_actuator_types(loop: Loop, device: Callable[[str], Device | None]) -> Loop:
+    """`loop` with each output's type taken from its actuator where the loop declares none
+    (`Actuator.type`); raises ValueError naming the field when the two disagree."""
+    update: dict[str, OutputSettings] = {}
+    for field, ref, own in (
+        ("heater_output", loop.heater, loop.heater_output),
+        ("cooler_output", loop.cooler, loop.cooler_output),
+    ):
+        dev = device(ref.device) if ref is not None else None
+        actuator = next((a for a in dev.actuators if a.id == ref.id), None) if dev and ref else None
+        if actuator is None or actuator.type is None:
+            continue
+        if own is None:
+            update[field] = OutputSettings(type=actuator.type)
+        elif own.type != actuator.type:
+            raise ValueError(
+                f"{field}: the loop says {own.type.value}, but actuator {ref.device}/{ref.id} "  # type: ignore[union-attr]
+                f"is a {actuator.type.value}"
+            )
+    return loop.model_copy(update=update) if update else loop
 
 
 # --- app settings -------------------------------------------------------------------------

@@ -149,6 +149,27 @@ class AutotuneState(BaseModel):
     applied: bool = Field(False, description="The loop's PID is the proposal.")
 
 
+class GlycolDemand(BaseModel):
+    """One fermenter on a chiller, as the chiller last saw it."""
+
+    loop: str
+    setpoint: float
+    cool: float = Field(..., description="What its loop asks of its valve, %.")
+    priority: int = 0
+    granted: bool = Field(True, description="false: its valve waits for a higher priority.")
+
+
+class ChillerState(BaseModel):
+    """A chiller loop's own part of its state (docs/control.md "Glycol")."""
+
+    reservoir_setpoint: float = Field(..., description="°C the reservoir is held at now.")
+    compressor: bool = Field(..., description="The compressor is running.")
+    short: bool = Field(False, description="The reservoir is not keeping up: priority rules.")
+    calling: int = Field(0, description="How many fermenters call for glycol now.")
+    demand: list[GlycolDemand] = []
+    starts: int = Field(0, description="Compressor starts since the controller started.")
+
+
 class LoopState(BaseModel):
     """`<prefix>/data/<loop>`: published on change and at least every few seconds.
     Serialised without non-finite numbers (they would make the JSON invalid)."""
@@ -203,6 +224,7 @@ class LoopState(BaseModel):
         0, description="The target's revision (maelstrom/target/<loop>): new command, new number."
     )
     autotune: AutotuneState | None = Field(None, description="The last autotune run, if any.")
+    chiller: ChillerState | None = Field(None, description="A chiller loop: its reservoir.")
     ts: float
 
     _finite = field_serializer("pv", "pv_display", "sp", "ts")(lambda self, value: finite(value))

@@ -130,6 +130,20 @@ class ChillerControl:
             waiting=waiting,
         )
 
+    def force_off(self, now: float) -> None:
+        """Off at once (the reservoir probe failed, the chiller was switched off): the one
+        thing that cuts a minimum on time short. Its minimum off time counts from now."""
+        if self.on:
+            self.on = False
+            self.switched_at = now
+
+    def went_off(self, now: float) -> None:
+        """The compressor is off as of `now` whatever this thought (the board reset, its
+        watchdog, a new session with a board that may have run it until now): its
+        minimum off time counts from `now`."""
+        self.force_off(now)
+        self.switched_at = max(self.switched_at, now)
+
     def grants(self, demands: list[FermenterDemand], short: bool) -> dict[str, bool]:
         """Which valves may open: all of them, unless the glycol is short."""
         if not short:

@@ -25,6 +25,7 @@ from services.common.schema.commands import AutotuneCommand, LoopCommand, Profil
 from services.common.schema.config import Loop, LoopMode, Profile, ProfileRun, Severity
 from services.common.schema.state import (
     AlarmDetail,
+    AutotuneState,
     InterlockState,
     LoopActivity,
     LoopState,
@@ -36,6 +37,7 @@ from services.common.schema.state import (
 from services.common.schema.target import LoopTarget
 from services.controller.alarms import AlarmManager
 from services.controller.control import profile as profiles
+from services.controller.control.chiller import Chillers
 from services.controller.control.contactor import MasterContactors
 from services.controller.control.core import Decision, LoopControl
 from services.controller.control.interlocks import LoopInterlocks
@@ -72,6 +74,11 @@ class LoopEnv:
     """Store a changed target (revision + 1, on disk, published) and return it."""
     publish_every_s: float = 5.0
     contactors: MasterContactors | None = None
+    tunings: Mapping[str, AutotuneState] | None = None
+    """Each loop's last finished autotune run, as this controller's disk kept it."""
+    remember_tuning: Callable[[str, AutotuneState | None], None] = lambda loop_id, status: None
+    """Keep (on disk) a loop's finished autotune run; None forgets it."""
+    chillers: Chillers | None = None
     trips: Trips | None = None  # latched trips on the controller's disk
 
 
@@ -123,13 +130,17 @@ class LoopRuntime:
         )
         self.steps.watch(loop.gravity)
         self.held: str | None = None  # an open interlock, or a contactor another loop tripped
+        self.glycol_wait: str | None = None  # a chiller short of glycol serves others first
         self.contactor = self._actuator(loop.contactor)
         self.interlocks = LoopInterlocks(
             loop, env.registry, env.alarms, lambda: self.decide(sample=False)
         )
         if env.contactors is not None:
             env.contactors.attach(self)
-        self.tuning = Tuning()  # autotune runs: control/tuning.py
+        # autotune runs (control/tuning.py); the last finished one survives a restart
+        self.tuning = Tuning((env.tunings or {}).get(loop.id))
+        self.tuning.configured(configured)
+        self._remembered = self.tuning.status
 
     @property
     def id(self) -> str:
@@ -200,6 +211,7 @@ class LoopRuntime:
         self.env.alarms.forget_source(self.id, keep=keep)
         if remove_state:
             self.env.publish(self.id, None)
+            self.env.remember_tuning(self.id, None)
             if self.env.trips is not None:  # deleted: its trip goes with it
                 self.env.trips.clear(self.id)
 
@@ -390,14 +402,16 @@ class LoopRuntime:
         self.sp = sp if cfg.mode in (LoopMode.constant, LoopMode.profile) else None
         contactors = self.env.contactors
         self.held = self.interlocks.open() or (contactors.blocked(self) if contactors else None)
+        chillers = self.env.chillers
+        self.glycol_wait = chillers.blocked(self) if chillers and cfg.glycol else None
         tuning = self.tuning
         if tuning.running:  # anything else happening to the loop ends the run
             if why is not None:
                 tuning.abort(f"sensor {why}")
             elif self.guard.tripped is not None:
                 tuning.abort(f"protection: {self.guard.tripped}")
-            elif self.held is not None:
-                tuning.abort(self.held)
+            elif self.held is not None or self.glycol_wait is not None:
+                tuning.abort(self.held or self.glycol_wait or "")
             else:
                 tuning.check(cfg, sp)
             if not tuning.running and (bias := tuning.handover()) is not None:
@@ -418,6 +432,9 @@ class LoopRuntime:
                 control.hold_off(now, self.guard.tripped)
             elif self.held is not None:
                 control.hold_off(now, self.held)
+            elif self.glycol_wait is not None and cfg.mode != LoopMode.off:
+                # Not a fault: no fault-free period after it; the PID keeps its integral.
+                control.hold_off(now, self.glycol_wait, cooldown=False)
             elif tuning.running:
                 if sample:
                     out = tuning.step(now, self.env.clock.now(), pv, self._applied())  # type: ignore[arg-type]
@@ -450,6 +467,9 @@ class LoopRuntime:
             tuning.abort(f"protection: {cause}")
             control.hold_off(now, cause)
             decision = control.update(now)
+        only_glycol = self.fault is None and self.guard.tripped is None and self.held is None
+        if self.glycol_wait is not None and only_glycol and decision.activity == LoopActivity.fault:
+            decision.activity = LoopActivity.waiting  # its valve waits its turn: no fault
         self.decision = decision
         # The contactor closes before an output switches on and opens after they are off.
         if contactors is not None and self.needs_power:
@@ -664,6 +684,7 @@ class LoopRuntime:
             waiting_reason=self.fault
             or self.guard.tripped
             or self.held
+            or self.glycol_wait
             or (decision.waiting_reason if decision else None),
             interlocks=[
                 InterlockState(
@@ -755,7 +776,11 @@ class LoopRuntime:
             round(c.cool_duty * 100, 1),
             self.cfg.mode,
             d.activity if d else None,
-            self.fault or self.guard.tripped or self.held or (d.waiting_reason if d else None),
+            self.fault
+            or self.guard.tripped
+            or self.held
+            or self.glycol_wait
+            or (d.waiting_reason if d else None),
             tuple(ok for _, ok in self.interlocks.states()),
             None if d is None else d.waiting_until,
             self.cfg.profile,
@@ -775,6 +800,10 @@ class LoopRuntime:
         self._published_key = key
         self._published_at = now
         self.env.publish(self.id, self.state(wall))
+        status = self.tuning.status
+        if status is not self._remembered and status is not None and not self.tuning.running:
+            self._remembered = status  # a run ended, or its proposal was applied or discarded
+            self.env.remember_tuning(self.id, status)
 
     # commands -------------------------------------------------------------------------------------
     def command(self, cmd: LoopCommand, by: str | None = None) -> LoopTarget:

@@ -18,8 +18,9 @@ from services.common.schema.commands import (
     CommandError,
     parse_loop_command,
 )
-from services.common.schema.config import Device, Loop
+from services.common.schema.config import Device, Loop, Severity, with_actuator_types
 from services.common.schema.target import CommandReply, LoopTarget
+from services.controller.control.chiller import ChillerRuntime, Chillers
 from services.controller.control.loop import LoopEnv, LoopRuntime
 from services.controller.targets import Targets
 
@@ -39,6 +40,10 @@ class LoopManager:
         self.env = env
         self.targets = targets
         self.loops: dict[str, LoopRuntime] = {}
+        # Glycol chillers (loops with a `chiller` section) run beside the loops they cool.
+        if env.chillers is None:
+            env.chillers = Chillers()
+        self.chillers: dict[str, ChillerRuntime] = env.chillers.running
         self._configured = configured_loops
         self._devices = configured_devices
         self._controller_id = controller_id
@@ -60,11 +65,21 @@ class LoopManager:
         now = self.env.clock.monotonic()
         for loop_id in list(self.loops):
             loop = self._configured.get(loop_id)
-            if loop is None or not self.owns(loop, now):
+            if loop is None or not self.owns(loop, now) or loop.chiller is not None:
                 self.stop(loop_id, remove_state=loop is None)
-        for loop_id, loop in self._configured.items():
+        for loop_id in list(self.chillers):
+            loop = self._configured.get(loop_id)
+            if loop is None or not self.owns(loop, now) or loop.chiller is None:
+                self.stop(loop_id, remove_state=loop is None)
+        for loop_id, configured in self._configured.items():
             self._seen_at.setdefault(loop_id, now)
-            if not self.owns(loop, now):
+            if not self.owns(configured, now):
+                continue
+            loop = self._typed(configured)
+            if loop is None:
+                continue  # refused: what runs (if anything) goes on as it was
+            if loop.chiller is not None:
+                self._reconcile_chiller(loop)
                 continue
             runtime = self.loops.get(loop_id)
             if runtime is None:
@@ -78,7 +93,44 @@ class LoopManager:
             if loop_id not in self._configured:
                 del self._seen_at[loop_id]
 
+    def _typed(self, loop: Loop) -> Loop | None:
+        """The loop with its outputs' types from its actuators (`Actuator.type`), or None
+        when the two contradict each other (refused with the `<loop>-actuator-type` alarm)."""
+        try:
+            typed, why = with_actuator_types(loop, self._devices.get), None
+        except ValueError as exc:
+            typed, why = None, str(exc)
+        self.env.alarms.condition(
+            f"{loop.id}-actuator-type",
+            why is not None,
+            f"Refused the configuration of loop {loop.id}: {why}",
+            kind="config",
+            severity=Severity.high,
+            source=loop.id,
+        )
+        return typed
+
+    def _reconcile_chiller(self, loop: Loop) -> None:
+        chiller = self.chillers.get(loop.id)
+        if chiller is None:
+            chiller = ChillerRuntime(
+                loop, self.targets.for_loop(loop), self.env, lambda: self.loops.values()
+            )
+            self.chillers[loop.id] = chiller
+            log.info("chiller %s: running (%s)", loop.id, loop.mode)
+            chiller.start()
+        elif chiller.configured != loop:
+            chiller.configure(loop)
+
+    @property
+    def running(self) -> dict[str, LoopRuntime | ChillerRuntime]:
+        return {**self.loops, **self.chillers}
+
     def stop(self, loop_id: str, remove_state: bool) -> None:
+        chiller = self.chillers.pop(loop_id, None)
+        if chiller is not None:
+            log.info("chiller %s: stopped", loop_id)
+            chiller.stop(remove_state=remove_state)
         runtime = self.loops.pop(loop_id, None)
         if runtime is not None:
             log.info("loop %s: stopped", loop_id)
@@ -87,12 +139,12 @@ class LoopManager:
             self.targets.forget(loop_id)
 
     def adopted(self, target: LoopTarget) -> None:
-        runtime = self.loops.get(target.loop)
+        runtime = self.running.get(target.loop)
         if runtime is not None:
             runtime.adopt(target)
 
     def stop_all(self) -> None:
-        for loop_id in list(self.loops):
+        for loop_id in list(self.running):
             self.stop(loop_id, remove_state=False)
 
     def abandon_all(self) -> None:
@@ -112,18 +164,22 @@ class LoopManager:
         if runtime is not None:
             runtime.alarm_changed()
             runtime.publish(self.env.clock.monotonic())
+        chiller = self.chillers.get(source)
+        if chiller is not None:
+            chiller.publish(self.env.clock.monotonic())
 
     def publish_all(self, now: float) -> None:
-        for runtime in self.loops.values():
+        for runtime in self.running.values():
             runtime.publish(now, force=True)
 
     def supervise(self, now: float) -> None:
         waiting = self.env.registry.waiting
-        if any(loop_id not in self.loops for loop_id in self._configured) or any(
-            r.cfg.sensor.device in waiting for r in self.loops.values()
+        running = self.running
+        if any(loop_id not in running for loop_id in self._configured) or any(
+            r.cfg.sensor.device in waiting for r in running.values()
         ):
             self.reconcile()  # an orphan's grace may have run out, or a lease changed hands
-        for runtime in self.loops.values():
+        for runtime in self.running.values():
             runtime.supervise(now)
 
     def on_command(self, message: Message) -> None:
@@ -134,6 +190,9 @@ class LoopManager:
         if len(parts) != 4:
             return
         _, _, loop_id, command = parts
+        if loop_id in self.chillers:
+            self._chiller_command(self.chillers[loop_id], message, command)
+            return
         runtime = self.loops.get(loop_id)
         if runtime is None:
             if loop_id not in self._configured:
@@ -175,6 +234,31 @@ class LoopManager:
             return
         runtime.accepted()
         _reply(mqtt, message, CommandReply(ok=True, loop=loop_id, command=command, target=target))
+
+    def _chiller_command(self, chiller: ChillerRuntime, message: Message, command: str) -> None:
+        """A chiller takes the target's commands (its mode: `off` stops it), nothing else."""
+        mqtt = self.env.registry.ctx.mqtt
+        by = message.user_property("by") or "mqtt"
+        try:
+            parsed = parse_loop_command(command, message.payload)
+            if isinstance(parsed, AckCommand):
+                self.env.alarms.acknowledge_source(chiller.id, by)
+                target = chiller.target
+            elif isinstance(parsed, AutotuneCommand):
+                raise CommandError("a chiller is a thermostat: there is nothing to autotune")
+            else:
+                target = chiller.command(parsed, by)
+        except (CommandError, PayloadError) as exc:
+            log.warning("chiller %s: %s command from %s refused: %s", chiller.id, command, by, exc)
+            _reply(
+                mqtt,
+                message,
+                CommandReply(ok=False, loop=chiller.id, command=command, error=str(exc)),
+            )
+            return
+        _reply(
+            mqtt, message, CommandReply(ok=True, loop=chiller.id, command=command, target=target)
+        )
 
 
 def _reply(mqtt: MqttClient, message: Message, reply: CommandReply) -> None:

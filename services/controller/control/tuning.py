@@ -12,16 +12,34 @@ from __future__ import annotations
 from services.common.schema.commands import AutotuneCommand, CommandError
 from services.common.schema.config import Loop, LoopMode
 from services.common.schema.state import AutotuneState, IdentifiedPlantState, PidProposal
+from services.controller.control import rehearsal
 from services.controller.control.autotune import Phase, RelayAutotune, RelaySettings, Rule
+from services.controller.control.core import cooler_timing, heater_timing
 
 START_BAND_C = 1.0
 """A run starts only this close to the setpoint: the relay is to oscillate around it."""
 
 
+def refine(run: RelayAutotune, loop: Loop, output: str) -> None:
+    """A finished SIMC run's proposal, rehearsed on the identified plant through the
+    loop's own control code (control/rehearsal.py): the candidate that steps and holds
+    best there, the loop's present gains included."""
+    if run.plant is None or run.bias is None or run.settings.rule != Rule.simc:
+        return
+    run.proposal = rehearsal.choose(loop, run.plant, run.bias, output, run.settings.window_s)
+
+
 class Tuning:
-    def __init__(self) -> None:
+    def __init__(self, last: AutotuneState | None = None) -> None:
+        """`last`: the loop's last finished run, as kept on disk across a restart (a run
+        cut short by the restart counts as aborted; its plant and proposal stay)."""
         self.run: RelayAutotune | None = None
-        self.status: AutotuneState | None = None
+        if last is not None and last.phase == "running":
+            last = last.model_copy(
+                update={"phase": "aborted", "reason": "the controller restarted"}
+            )
+        self.status: AutotuneState | None = last
+        self._loop: Loop | None = None  # the loop as the run started
 
     @property
     def running(self) -> bool:
@@ -70,7 +88,8 @@ class Tuning:
                 f"autotune start: the loop has no {'heater' if kind == 'heat' else 'cooler'}"
             )
         high, low = (cmd.step_pct, 0.0) if kind == "heat" else (0.0, -cmd.step_pct)
-        window = loop.window_s if kind == "heat" else loop.compressor.window_s
+        # the window the tuned PID's duty goes through: the output's type's, if declared
+        window = (heater_timing(loop) if kind == "heat" else cooler_timing(loop)).window_s
         settings = RelaySettings(
             setpoint=loop.setpoint,
             high=high,
@@ -82,6 +101,7 @@ class Tuning:
             window_s=window,
         )
         self.run = RelayAutotune(settings, now)
+        self._loop = loop
         plant = self.status.plant if self.status is not None else None
         self.status = AutotuneState(
             phase="running",
@@ -115,6 +135,8 @@ class Tuning:
         if run is None or run.phase != Phase.running:
             return None
         out = run.update(now, pv, applied)
+        if run.phase == Phase.done and self._loop is not None and self.status is not None:
+            refine(run, self._loop, self.status.output)
         self._publishable(wall)
         return out if run.phase == Phase.running else None
 

@@ -119,3 +119,34 @@ class GlycolSystem:
     def temperature(self, name: str) -> float:
         """A fermenter's probe, °C."""
         return self.fermenters[name].probe
+
+
+GLYCOL_FERMENTERS = ("fv1", "fv2", "fv3", "fv4")
+
+
+class GlycolPlant:
+    """Four jacketed fermenters on one chiller, as one simulated board sees them
+    (`"simulation": "glycol"`): probes fv1–fv4 and glycol (the reservoir); outputs 1–4
+    the fermenters' valves, 5 the chiller's compressor."""
+
+    sensors = (*GLYCOL_FERMENTERS, "glycol")
+    channels: Mapping[int, str] = {
+        **{i + 1: name for i, name in enumerate(GLYCOL_FERMENTERS)},
+        5: "compressor",
+    }
+
+    def __init__(self, chiller: ChillerParams | None = None) -> None:
+        self.system = GlycolSystem.of(
+            chiller or ChillerParams(), {n: JacketedFermenterParams() for n in GLYCOL_FERMENTERS}
+        )
+
+    def advance(self, dt: float, on: Mapping[str, bool]) -> None:
+        self.system.advance(dt, on, bool(on.get("compressor")))
+
+    def temperature(self, sensor: str) -> float:
+        if sensor == "glycol":
+            return self.system.glycol
+        return self.system.temperature(sensor)
+
+    def room(self) -> float:
+        return self.system.chiller.ambient_c

@@ -276,4 +276,8 @@ def make_plant(simulation: str) -> Plant:
         return Fermenter()
     if simulation == "kettle":
         return Kettle()
+    if simulation == "glycol":
+        from services.controller.sim.glycol import GlycolPlant  # it builds on this module
+
+        return GlycolPlant()
     raise ValueError(f"unknown simulation {simulation!r}")

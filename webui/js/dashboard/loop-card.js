@@ -264,6 +264,15 @@ export class LoopCard {
       n.progress.textContent = "";
       this.pauseBtn.textContent = "Pause profile";
     }
+    if (s.chiller) { // a glycol chiller (docs/control.md "Glycol"): its reservoir, who calls
+      const c = s.chiller;
+      const waiting = c.demand.filter((d) => !d.granted).map((d) => d.loop);
+      fill(n.profile, h("strong", {}, "Glycol reservoir"),
+        ` held at ${temperature(c.reservoir_setpoint)} · compressor ${c.compressor ? "on" : "off"}`,
+        ` · ${c.calling} of ${c.demand.length} fermenters calling`,
+        c.short ? ` · short: ${waiting.length ? `${waiting.join(", ")} wait` : "priority in force"}` : "");
+      n.profile.classList.remove("none");
+    }
     this.program.update(p);
     this.autotune.update(s.autotune ?? null);
     if (s.ts && this.timeline.live(p, s.ts)) this.showNotes();

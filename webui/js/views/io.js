@@ -229,9 +229,12 @@ class DeviceEditor {
       caption: "Actuators", noun: "actuator", rows: device.actuators ?? [],
       columns: [{ key: "id", label: "Id" }, { key: "name", label: "Name" },
         { key: "role", label: "Role", type: "select", options: ["heater", "cooler", "pump", "other"] },
+        // What it switches: loops driving it take the type's timings (docs/control.md, "Output types").
+        { key: "type", label: "Type", type: "select", blankIsNull: true,
+          options: [{ value: "", label: "—" }, "ssr", "relay", "compressor", "glycol_valve", "pump"] },
         { key: "channel", label: "Channel", type: "number" }, { key: "inverted", label: "Inverted", type: "checkbox" },
         ...(mqtt ? [{ key: "command_topic", label: "Command topic", blankIsNull: true, placeholder: (row) => defaultTopic(device, "actuator", row) }] : [])],
-      blank: () => ({ id: "", name: "", role: "heater", channel: null, inverted: false }),
+      blank: () => ({ id: "", name: "", role: "heater", type: null, channel: null, inverted: false }),
     });
     this.inputs = rowTable({
       caption: "Digital inputs", noun: "input", rows: device.inputs ?? [],
