@@ -65,3 +65,13 @@ def test_the_compressor_waits_out_its_minimum_off_time() -> None:
     assert not early.compressor and early.next_at == 300.0
     assert early.waiting == "minimum off time"
     assert control.update(300.0, 20.0, hold).compressor
+
+
+def test_a_chillers_minimum_off_counts_from_when_its_board_switched_it_off() -> None:
+    # It had stopped long ago in the controller's view; the board (a new session, its
+    # watchdog) says its outputs went off only now: the compressor waits from now.
+    control = ChillerControl(ChillerSettings(min_off_s=300.0), switched_at=0.0)
+    hold = [FermenterDemand("fv1", 18.0, 18.5, 0.5)]
+    control.went_off(1000.0)
+    assert not control.update(1100.0, 20.0, hold).compressor
+    assert control.update(1300.0, 20.0, hold).compressor
