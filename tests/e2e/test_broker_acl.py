@@ -204,7 +204,11 @@ async def browser_setpoint(port: int, setpoint: float) -> None:
             async for frame in ws:
                 message = json.loads(frame.data)
                 assert message.get("op") != "error", message
-                if message.get("op") == "message" and message["payload"]["setpoint"] == setpoint:
+                # several messages may come as one `batch` frame (docs/websocket.md)
+                batch = message["messages"] if message.get("op") == "batch" else [message]
+                if any(
+                    m.get("op") == "message" and m["payload"]["setpoint"] == setpoint for m in batch
+                ):
                     return
 
 
