@@ -190,18 +190,13 @@ class LoopRuntime:
 
     def stop(self, *, remove_state: bool) -> None:
         """Outputs off, timer and alarms gone; `remove_state` also clears the retained state."""
-        self.timer.cancel()
         self.tuning.abort("the loop stopped")
-        self.point.unsubscribe(self._on_reading)
-        if self.chamber is not None:
-            self.chamber.unsubscribe(self._on_reading)
+        self._detach()
         for actuator in (self.heater, self.cooler):
             if actuator is not None:
-                actuator.unsubscribe(self._on_forced_off)
                 actuator.set(False)
                 actuator.duty = actuator.decided_at = None  # no loop drives it now
         self.steps.stop()
-        self.interlocks.stop()
         self.decision = None
         if self.env.contactors is not None:
             self.env.contactors.detach(self)
@@ -218,6 +213,10 @@ class LoopRuntime:
     def abandon(self) -> None:
         """The process dies (kill -9): no more decisions; no output, alarm or state is
         touched — whatever the boards were told last stands until their watchdogs."""
+        self._detach()
+
+    def _detach(self) -> None:
+        """No more timer, readings, board news or interlocks for this loop."""
         self.timer.cancel()
         self.point.unsubscribe(self._on_reading)
         if self.chamber is not None:
