@@ -423,6 +423,15 @@ async def serial_fuzz() -> Row:
         def board_input(self, channel: int, level: bool) -> None:
             pass
 
+        def board_reset(self, info: object) -> None:
+            pass
+
+        def board_outputs_off(self, why: str) -> None:
+            pass
+
+        def board_output_trouble(self, channel: int, why: str | None) -> None:
+            pass
+
         def board_output(self, channel: int, on: bool) -> None:
             pass
 

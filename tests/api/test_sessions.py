@@ -204,3 +204,12 @@ async def test_a_rest_setpoint_is_recorded_with_its_author(
     entries = await (await api.get("/api/audit", headers=creds.bearer("admin"))).json()
     assert entries[0]["who"] == "token:brewer-script"
     assert entries[0]["path"] == "/api/loops/fv1/setpoint" and entries[0]["status"] == 200
+
+
+async def test_a_user_id_beyond_what_the_database_holds_is_not_found(api: TestClient) -> None:
+    """The REST fuzz found a 500: an id past SQLite's 64-bit integers overflowed."""
+    await set_up_owner(api)
+    for user_id in ("378918053202708666515456", "9223372036854775808", "²"):
+        resp = await api.get(f"/api/users/{user_id}")
+        assert resp.status == 404, user_id
+        assert (await resp.json())["error"] == "no such user"

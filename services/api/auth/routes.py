@@ -18,7 +18,7 @@ from services.api.auth.state import AUTH, AuthState
 from services.api.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
 from services.api.models import TokenRow, UserRow
 from services.api.openapi import describe
-from services.api.validation import read_object, validate
+from services.api.validation import SQLITE_MAX_INT, read_object, validate
 
 log = logging.getLogger(__name__)
 routes = web.RouteTableDef()
@@ -270,7 +270,8 @@ async def change_password(request: web.Request) -> web.Response:
 # users ------------------------------------------------------------------------------------
 def _user_row(request: web.Request) -> UserRow:
     text = request.match_info["id"]
-    user = request.app[AUTH].store.user(int(text)) if text.isdigit() else None
+    known = text.isascii() and text.isdigit() and int(text) <= SQLITE_MAX_INT
+    user = request.app[AUTH].store.user(int(text)) if known else None
     if user is None:
         raise NotFound("no such user", {"id": text[:40]})
     return user
