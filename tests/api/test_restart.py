@@ -13,6 +13,7 @@ from tests.support.broker import Broker
 from tests.support.ports import free_port, wait_for_port
 from tests.support.probe import MqttProbe, received
 from tests.support.services import Service, service_env
+from tests.support.waiting import eventually
 
 
 def start(broker: Broker, tmp_path: Path, port: int, name: str) -> Service:
@@ -66,8 +67,12 @@ async def test_kill_and_restart_loses_nothing(
             assert resp.status == 200, await resp.text()
         probe.publish("maelstrom/cmd/loops/fv1/setpoint", "21.5")
         await received(probe, "maelstrom/target/fv1", lambda m: m.json()["setpoint"] == 21.5)
-        async with http.get(f"{base}/api/loops/fv1") as resp:  # the API has mirrored it
-            assert (await resp.json())["setpoint"] == 21.5
+
+        async def mirrored() -> bool:  # the API mirrors the controller's target as it hears it
+            async with http.get(f"{base}/api/loops/fv1") as resp:
+                return (await resp.json())["setpoint"] == 21.5
+
+        await eventually(mirrored, timeout=10, what="the API mirrors setpoint 21.5")
         before = await snapshot(http, base)
 
         assert api.stop(signal.SIGKILL) == -signal.SIGKILL
