@@ -27,7 +27,7 @@ from tests.support.probe import MqttProbe
 from tests.support.services import Service, service_env
 
 LIBFAKETIME = sorted(glob.glob("/usr/lib/*/faketime/libfaketime.so.1"))
-MIN_OFF_S = 3.0
+MIN_OFF_S = 4.0
 STALE_AFTER_S = 3.0
 
 pytestmark = pytest.mark.skipif(
@@ -89,9 +89,9 @@ def test_wall_clock_steps_under_libfaketime_move_neither_minimum_off_nor_stalene
         held = probe.wait_for("maelstrom/data/fermenter", since=mark)
         assert state(held)["waiting_reason"] == "cooler: minimum off time"
         probe.wait_for("maelstrom/data/fermenter", cooling, 15, mark)
-        # (seen through the board's acknowledgements: ±1 s; a wall-clock timer restarted
-        # it at once)
-        assert time.monotonic() - stopped >= MIN_OFF_S - 1.0, "the minimum off time was cut short"
+        # (seen through the broker and the board's acknowledgements, up to ±2 s late on a
+        # loaded machine; a wall-clock timer restarted it at once)
+        assert time.monotonic() - stopped >= MIN_OFF_S - 2.0, "the minimum off time was cut short"
         probe.wait_for(
             "maelstrom/logs/controller",
             lambda m: b"wall clock stepped by +3600 s" in m.payload,
